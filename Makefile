@@ -1,0 +1,35 @@
+# Two entry points: `make run` (the app on a demo lakehouse) and `make test` (everything CI checks).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MLGOV_HOME ?= .mlgov
+export MLGOV_HOME
+
+.PHONY: run test lint install browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/mlgov init --admin admin
+	@if [ ! -d "$(MLGOV_HOME)/lakehouse/scoring" ]; then $(BIN)/mlgov demo; fi
+	$(BIN)/mlgov app --address 127.0.0.1 --port 8501
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+clean:
+	rm -rf $(VENV) .mlgov .pytest_cache .mypy_cache .ruff_cache

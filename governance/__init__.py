@@ -1,0 +1,1 @@
+"""Pure domain: entities and decisions. No I/O, no clock, no environment."""

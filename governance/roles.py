@@ -1,0 +1,124 @@
+"""Roles, actions and the permission check every entry point goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from governance.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    MAKER = "maker"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    MANAGE_ACCESS = "manage_access"
+    INGEST = "ingest"
+    TRAIN = "train"
+    REQUEST_PROMOTION = "request_promotion"
+    APPROVE = "approve"
+    REJECT = "reject"
+    SCORE = "score"
+    LOAD_LABELS = "load_labels"
+    MONITOR = "monitor"
+    READ_MONITORING = "read_monitoring"
+    READ_AUDIT = "read_audit"
+    RUN_DEMO = "run_demo"
+
+
+PERMISSIONS: Mapping[Role, frozenset[Action]] = {
+    Role.MAKER: frozenset(
+        {
+            Action.INGEST,
+            Action.TRAIN,
+            Action.REQUEST_PROMOTION,
+            Action.SCORE,
+            Action.LOAD_LABELS,
+            Action.MONITOR,
+            Action.READ_MONITORING,
+        }
+    ),
+    Role.REVIEWER: frozenset({Action.APPROVE, Action.REJECT, Action.READ_MONITORING}),
+    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING}),
+    Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR}),
+    Role.ADMIN: frozenset({Action.MANAGE_ACCESS, Action.RUN_DEMO, Action.READ_MONITORING}),
+}
+
+
+def parse_role(text: str) -> Role:
+    """The role named by `text`, or an error listing the valid roles."""
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        valid = ", ".join(r.value for r in Role)
+        raise PermissionDenied(f"unknown role {text!r}: expected one of {valid}") from None
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who holds which roles, as the access table says at one moment."""
+
+    grants: Mapping[str, frozenset[Role]] = field(default_factory=dict)
+
+    def roles_of(self, user: str) -> frozenset[Role]:
+        return self.grants.get(user, frozenset())
+
+    def knows(self, user: str) -> bool:
+        return bool(self.roles_of(user))
+
+    def users_with(self, role: Role) -> tuple[str, ...]:
+        return tuple(sorted(u for u, roles in self.grants.items() if role in roles))
+
+
+class GrantChange(StrEnum):
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
+@dataclass(frozen=True)
+class GrantEvent:
+    user: str
+    role: Role
+    change: GrantChange
+
+
+def fold_grants(events: Iterable[GrantEvent]) -> AccessPolicy:
+    """The access policy that results from applying grant events in order."""
+    grants: dict[str, set[Role]] = {}
+    for event in events:
+        roles = grants.setdefault(event.user, set())
+        if event.change is GrantChange.GRANT:
+            roles.add(event.role)
+        else:
+            roles.discard(event.role)
+    return AccessPolicy({user: frozenset(roles) for user, roles in grants.items() if roles})
+
+
+def may(policy: AccessPolicy, *, user: str, action: Action) -> bool:
+    return any(action in PERMISSIONS[role] for role in policy.roles_of(user))
+
+
+def authorize(policy: AccessPolicy, *, user: str, action: Action) -> None:
+    """Raise PermissionDenied unless `user` holds a role that permits `action`."""
+    if not policy.knows(user):
+        raise PermissionDenied(f"unknown actor {user!r}: no roles granted (ask an admin: mlgov access grant)")
+    if not may(policy, user=user, action=action):
+        held = ", ".join(sorted(r.value for r in policy.roles_of(user)))
+        needed = ", ".join(sorted(r.value for r, acts in PERMISSIONS.items() if action in acts))
+        raise PermissionDenied(f"{user} ({held}) may not {action.value.replace('_', ' ')}: needs role {needed}")
+
+
+_USER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-")
+
+
+def user_name_problem(user: str) -> str | None:
+    """Why `user` is not a valid user name, or None."""
+    if not 1 <= len(user) <= 64 or not set(user) <= _USER_CHARS:
+        return f"user name {user!r} is not valid: expected 1-64 letters, digits, '.', '_', '@' or '-'"
+    return None

@@ -1,0 +1,1 @@
+"""Adapters to every outside system: Delta tables, MLflow, Evidently, DuckDB, settings."""

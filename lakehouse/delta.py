@@ -1,0 +1,219 @@
+"""The Delta table store: every read and write of the lakehouse goes through here.
+
+Writes validate the frame against the declared (or existing) schema before touching storage, stamp
+the run id, job and actor into the commit metadata, and turn delta-rs errors into ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from governance.errors import ConflictError, InputError, MlgovError, NotFoundError
+from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """Who and what wrote a commit; stored in every Delta commit's metadata."""
+
+    run_id: str
+    job: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    table: str
+    version: int
+    rows: int
+    bytes_written: int
+
+
+class DeltaStore:
+    """Delta tables under one root directory, addressed by names like 'raw/loans'."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def path(self, table: str) -> Path:
+        return self._root / table
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.is_deltatable(str(self.path(table)))
+
+    def _open(self, table: str, *, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(str(self.path(table)), version=version)
+        except TableNotFoundError:
+            raise NotFoundError(f"table {table!r} does not exist in the lakehouse") from None
+        except DeltaError as error:
+            if version is not None:
+                raise NotFoundError(f"table {table!r} has no version {version}") from None
+            raise MlgovError(f"table {table!r} cannot be opened: {error}") from None
+
+    def version(self, table: str) -> int:
+        return self._open(table).version()
+
+    def schema(self, table: str) -> pl.Schema:
+        return self.scan(table).collect_schema()
+
+    def scan(self, table: str, *, version: int | None = None) -> pl.LazyFrame:
+        if not self.exists(table):
+            if table in SCHEMAS:
+                return pl.LazyFrame(schema=SCHEMAS[table])
+            raise NotFoundError(f"table {table!r} does not exist in the lakehouse")
+        return pl.scan_delta(self._open(table, version=version))
+
+    def arrow_source(self, table: str) -> pa.Table | pa.dataset.Dataset:
+        """A lazily read Arrow dataset of the table (an empty table for a declared one not yet written)."""
+        if not self.exists(table) and table in SCHEMAS:
+            return pl.DataFrame(schema=SCHEMAS[table]).to_arrow()
+        return self._open(table).to_pyarrow_dataset()
+
+    def read(self, table: str, *, version: int | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        frame = self.scan(table, version=version)
+        if columns is not None:
+            frame = frame.select(columns)
+        return frame.collect()
+
+    def list_tables(self, prefix: str) -> list[str]:
+        base = self._root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(f"{prefix}/{p.name}" for p in base.iterdir() if DeltaTable.is_deltatable(str(p)))
+
+    def append(self, table: str, frame: pl.DataFrame, *, commit: CommitInfo) -> WriteResult:
+        return self._write(table, frame, commit=commit, mode="append")
+
+    def overwrite(self, table: str, frame: pl.DataFrame, *, commit: CommitInfo) -> WriteResult:
+        if table in APPEND_ONLY:
+            raise InputError(f"table {table!r} is append-only and cannot be overwritten")
+        return self._write(table, frame, commit=commit, mode="overwrite")
+
+    def append_at_version(
+        self, table: str, frame: pl.DataFrame, *, expected_version: int | None, commit: CommitInfo
+    ) -> WriteResult:
+        """Append only if the table is still at `expected_version` (None: it must not exist yet).
+
+        A compare-and-swap: delta-rs would otherwise rebase a blind append onto whatever was
+        committed in between. Raises ConflictError when another writer got there first.
+        """
+        frame = self._conform(table, frame)
+        before = self._files(table) if expected_version is not None else {}
+        try:
+            if expected_version is None:
+                write_deltalake(
+                    str(self.path(table)),
+                    frame.to_arrow(),
+                    mode="error",
+                    configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY else None,
+                    commit_properties=self._commit_properties(commit, retries=0),
+                )
+            else:
+                dt = DeltaTable(str(self.path(table)), version=expected_version)
+                write_deltalake(
+                    dt, frame.to_arrow(), mode="append", commit_properties=self._commit_properties(commit, retries=0)
+                )
+        except CommitFailedError:
+            raise ConflictError(f"table {table!r} changed while writing; retry") from None
+        except DeltaError as error:
+            if expected_version is None and "exists" in str(error).lower():
+                raise ConflictError(f"table {table!r} was created while writing; retry") from None
+            raise MlgovError(f"writing table {table!r} failed: {error}") from None
+        return self._result(table, frame, before)
+
+    def _write(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        commit: CommitInfo,
+        mode: Literal["append", "overwrite"],
+    ) -> WriteResult:
+        frame = self._conform(table, frame)
+        exists = self.exists(table)
+        before = self._files(table) if exists else {}
+        try:
+            write_deltalake(
+                str(self.path(table)),
+                frame.to_arrow(),
+                mode=mode,
+                partition_by=PARTITIONS.get(table) if not exists else None,
+                configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY and not exists else None,
+                commit_properties=self._commit_properties(commit),
+            )
+        except DeltaError as error:
+            raise MlgovError(f"writing table {table!r} failed: {error}") from None
+        return self._result(table, frame, before)
+
+    def _conform(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame cast to the table's schema, or an InputError naming the first mismatch."""
+        expected = SCHEMAS.get(table) or (self.schema(table) if self.exists(table) else None)
+        if expected is None:
+            return _utc(frame)
+        missing = [c for c in expected if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in expected]
+        if missing:
+            raise InputError(f"table {table!r}: column {missing[0]!r} is missing (expected {', '.join(expected)})")
+        if extra:
+            raise InputError(
+                f"table {table!r}: column {extra[0]!r} is not in the table (expected {', '.join(expected)})"
+            )
+        columns = []
+        for name, dtype in expected.items():
+            got = frame.schema[name]
+            if got == dtype or got == pl.Null:
+                columns.append(pl.col(name).cast(dtype))
+                continue
+            if not _castable(got, dtype):
+                raise InputError(f"table {table!r}: column {name!r} has type {got}, expected {dtype}")
+            columns.append(pl.col(name).cast(dtype, strict=True))
+        try:
+            return _utc(frame).select(columns)
+        except pl.exceptions.PolarsError as error:
+            raise InputError(f"table {table!r}: values do not fit the schema: {error}") from None
+
+    @staticmethod
+    def _commit_properties(commit: CommitInfo, *, retries: int | None = None) -> CommitProperties:
+        metadata = {"mlgov.run_id": commit.run_id, "mlgov.job": commit.job, "mlgov.actor": commit.actor}
+        return CommitProperties(custom_metadata=metadata, max_commit_retries=retries)
+
+    def _files(self, table: str) -> dict[str, int]:
+        actions = pa.table(self._open(table).get_add_actions(flatten=True)).to_pydict()
+        return dict(zip(actions["path"], actions["size_bytes"], strict=True))
+
+    def _result(self, table: str, frame: pl.DataFrame, before: Mapping[str, int]) -> WriteResult:
+        after = self._files(table)
+        added = sum(size for path, size in after.items() if path not in before)
+        return WriteResult(table=table, version=self.version(table), rows=frame.height, bytes_written=added)
+
+
+_APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
+
+
+def _castable(got: pl.DataType, expected: pl.DataType) -> bool:
+    if got.is_integer() and (expected.is_integer() or expected.is_float()):
+        return True
+    if got.is_float() and expected.is_float():
+        return True
+    return isinstance(got, pl.Datetime) and isinstance(expected, pl.Datetime)
+
+
+def _utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Timestamps stored as UTC; naive ones are refused rather than guessed."""
+    casts = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                raise InputError(f"column {name!r} holds timestamps without a time zone")
+            casts.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    return frame.with_columns(casts) if casts else frame

@@ -1,0 +1,80 @@
+"""The Evidently adapter: per-column drift statistics with Evidently's own method selection.
+
+Evidently sees pandas only here. The verdict is not taken from Evidently's output but decided by
+governance.drift from the method, statistic and threshold, so every caller judges drift the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from governance.drift import FeatureDrift, judge_feature
+
+
+@dataclass(frozen=True)
+class FeatureKinds:
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.numerical, *self.categorical)
+
+
+def feature_kinds(frame: pl.DataFrame, features: Sequence[str]) -> FeatureKinds:
+    """Numbers are numerical; strings, booleans and categoricals are categorical."""
+    numerical = tuple(f for f in features if frame.schema[f].is_numeric())
+    return FeatureKinds(numerical=numerical, categorical=tuple(f for f in features if f not in numerical))
+
+
+def _to_pandas(frame: pl.DataFrame, kinds: FeatureKinds) -> pd.DataFrame:
+    return frame.select(
+        *(pl.col(c).cast(pl.Float64) for c in kinds.numerical),
+        *(pl.col(c).cast(pl.String) for c in kinds.categorical),
+    ).to_pandas()
+
+
+def _report(reference: pl.DataFrame, current: pl.DataFrame, kinds: FeatureKinds) -> Any:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=list(kinds.numerical), categorical_columns=list(kinds.categorical))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Dataset.from_pandas(_to_pandas(reference, kinds), data_definition=definition)
+        cur = Dataset.from_pandas(_to_pandas(current, kinds), data_definition=definition)
+        return Report([DataDriftPreset(columns=list(kinds.all))]).run(current_data=cur, reference_data=ref)
+
+
+def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds) -> list[FeatureDrift]:
+    """Per-feature drift of `current` against `reference`, as Evidently's DataDriftPreset computes it."""
+    snapshot = _report(reference, current, kinds)
+    drifts: list[FeatureDrift] = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if not config.get("type", "").endswith(":ValueDrift"):
+            continue
+        drifts.append(
+            judge_feature(
+                feature=config["column"],
+                method=config["method"],
+                statistic=float(metric["value"]),
+                threshold=float(config["threshold"]),
+            )
+        )
+    order = {name: i for i, name in enumerate(kinds.all)}
+    return sorted(drifts, key=lambda d: order[d.feature])
+
+
+def save_evidently_report(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds, path: Path) -> Path:
+    """Evidently's own HTML drift report for one batch, written to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _report(reference, current, kinds).save_html(str(path))
+    return path

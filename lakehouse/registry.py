@@ -1,0 +1,202 @@
+"""The MLflow adapter: tracking runs, registered models, versions, aliases and tags.
+
+Returns our own small entities, never MLflow objects, and turns MlflowException into our errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from governance.errors import MlgovError, NotFoundError
+
+# MLflow narrates database migrations and model logging on stderr; a CLI must print one clean line.
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+_PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    model: str
+    version: str
+    run_id: str
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegisteredModelInfo:
+    name: str
+    aliases: Mapping[str, str]
+    latest_version: str | None
+    description: str
+
+
+def _is_missing(error: MlflowException) -> bool:
+    return error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower()
+
+
+class ModelRegistry:
+    """An MLflow tracking server and model registry, by URI; artifacts under `artifact_root`."""
+
+    def __init__(self, *, tracking_uri: str, artifact_root: Path) -> None:
+        self._uri = tracking_uri
+        self._artifact_root = artifact_root
+        self._client: MlflowClient | None = None
+        self._estimators: dict[tuple[str, str], Any] = {}  # versions are immutable, so safe to keep
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._uri
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            with self._translated("opening the MLflow registry"):
+                self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
+        return self._client
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        except MlflowException as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if _is_missing(error):
+                raise NotFoundError(message) from None
+            raise MlgovError(f"MLflow failed while {doing}: {message}") from None
+
+    @contextmanager
+    def _fluent(self) -> Iterator[None]:
+        # The fluent logging API reads a process-global URI; point it at this registry.
+        mlflow.set_tracking_uri(self._uri)
+        mlflow.set_registry_uri(self._uri)
+        yield
+
+    def _experiment_id(self, model: str) -> str:
+        name = f"mlgov/{model}"
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        location = (self._artifact_root / model).resolve().as_uri()
+        return str(self.client.create_experiment(name, artifact_location=location))
+
+    def log_model(
+        self,
+        *,
+        model: str,
+        estimator: Any,
+        input_example: pd.DataFrame,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+    ) -> ModelVersionInfo:
+        """Log a fitted scikit-learn estimator in a new run and register it as a new version."""
+        with self._translated(f"logging model {model}"), self._fluent():
+            experiment_id = self._experiment_id(model)
+            with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)):
+                mlflow.log_params(dict(params))
+                mlflow.log_metrics(dict(metrics))
+                # skops (not pickle) is MLflow's safe format; the types it would not trust by
+                # default are those of the estimator we just built, so we vouch for exactly those.
+                import skops.io  # costs ~2 s to import: only when logging
+
+                trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+                logged = mlflow.sklearn.log_model(
+                    estimator,
+                    skops_trusted_types=trusted,
+                    name="model",
+                    input_example=input_example,
+                    pip_requirements=_PIP_REQUIREMENTS,
+                    pyfunc_predict_fn="predict_proba",
+                )
+            registered = mlflow.register_model(logged.model_uri, model, tags=dict(tags))
+        return self.version(model, str(registered.version))
+
+    def version(self, model: str, version: str) -> ModelVersionInfo:
+        with self._translated(f"reading {model} version {version}"):
+            try:
+                mv = self.client.get_model_version(model, version)
+            except MlflowException as error:
+                if _is_missing(error):
+                    raise NotFoundError(f"model {model!r} has no version {version!r}") from None
+                raise
+            run = self.client.get_run(mv.run_id) if mv.run_id else None
+        return ModelVersionInfo(
+            model=model,
+            version=str(mv.version),
+            run_id=mv.run_id or "",
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+            aliases=tuple(mv.aliases),
+            tags=dict(mv.tags),
+            metrics=dict(run.data.metrics) if run else {},
+            params=dict(run.data.params) if run else {},
+        )
+
+    def versions(self, model: str) -> list[ModelVersionInfo]:
+        with self._translated(f"listing versions of {model}"):
+            found = self.client.search_model_versions(f"name = '{model}'")
+        return sorted((self.version(model, str(mv.version)) for mv in found), key=lambda v: int(v.version))
+
+    def models(self) -> list[RegisteredModelInfo]:
+        with self._translated("listing registered models"):
+            found = self.client.search_registered_models()
+        return [
+            RegisteredModelInfo(
+                name=m.name,
+                aliases={alias: str(v) for alias, v in (m.aliases or {}).items()},
+                latest_version=str(max(int(v.version) for v in m.latest_versions)) if m.latest_versions else None,
+                description=m.description or "",
+            )
+            for m in found
+        ]
+
+    def require_model(self, model: str) -> RegisteredModelInfo:
+        for found in self.models():
+            if found.name == model:
+                return found
+        raise NotFoundError(f"model {model!r} is not registered (train it first: mlgov train {model} ...)")
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        """The version `alias` points at, or None if it points nowhere."""
+        with self._translated(f"reading alias {alias} of {model}"):
+            try:
+                return str(self.client.get_model_version_by_alias(model, alias).version)
+            except MlflowException as error:
+                if _is_missing(error):
+                    return None
+                raise
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        with self._translated(f"moving alias {alias} of {model}"):
+            self.client.set_registered_model_alias(model, alias, version)
+
+    def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        with self._translated(f"tagging {model} version {version}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(model, version, key, value)
+
+    def load_estimator(self, model: str, version: str) -> Any:
+        """The scikit-learn estimator of one version, in its native flavor (no pyfunc wrapper)."""
+        if (model, version) not in self._estimators:
+            with self._translated(f"loading {model} version {version}"), self._fluent():
+                self._estimators[model, version] = mlflow.sklearn.load_model(f"models:/{model}/{version}")
+        return self._estimators[model, version]

@@ -1,0 +1,221 @@
+"""Every fixed table of the lakehouse, declared once. Ingested tables take their schema from data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from governance.errors import InputError
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+PREDICTIONS = "predictions"
+BATCHES = "scoring/batches"
+LABELS = "labels"
+DRIFT = "monitoring/drift"
+QUALITY = "monitoring/quality"
+PERFORMANCE = "monitoring/performance"
+PROMOTIONS = "governance/promotions"
+AUDIT = "governance/audit"
+LINEAGE = "governance/lineage"
+ACCESS = "governance/access"
+RUNS = "ops/runs"
+CATALOG = "catalog/tables"
+
+
+def _schema(columns: Mapping[str, Any]) -> pl.Schema:
+    return pl.Schema(columns)
+
+
+SCHEMAS: dict[str, pl.Schema] = {
+    PREDICTIONS: _schema(
+        {
+            "model": pl.String,
+            "model_version": pl.String,
+            "role": pl.String,
+            "batch_id": pl.String,
+            "scored_at": UTC_TS,
+            "entity_key": pl.String,
+            "event_ts": UTC_TS,
+            "score": pl.Float64,
+            "predicted_label": pl.Int64,
+            "input_table": pl.String,
+            "input_version": pl.Int64,
+            "run_id": pl.String,
+        }
+    ),
+    BATCHES: _schema(
+        {
+            "batch_id": pl.String,
+            "model": pl.String,
+            "model_version": pl.String,
+            "role": pl.String,
+            "input_table": pl.String,
+            "input_version": pl.Int64,
+            "window_start": UTC_TS,
+            "window_end": UTC_TS,
+            "rows": pl.Int64,
+            "scored_at": UTC_TS,
+            "actor": pl.String,
+            "run_id": pl.String,
+        }
+    ),
+    LABELS: _schema(
+        {
+            "model": pl.String,
+            "entity_key": pl.String,
+            "label": pl.Int64,
+            "arrived_at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    DRIFT: _schema(
+        {
+            "batch_id": pl.String,
+            "model": pl.String,
+            "model_version": pl.String,
+            "feature": pl.String,
+            "method": pl.String,
+            "statistic": pl.Float64,
+            "threshold": pl.Float64,
+            "drifted": pl.Boolean,
+            "reference_id": pl.String,
+            "reference_rows": pl.Int64,
+            "current_rows": pl.Int64,
+            "report_path": pl.String,
+            "computed_at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    QUALITY: _schema(
+        {
+            "batch_id": pl.String,
+            "model": pl.String,
+            "check": pl.String,
+            "column": pl.String,
+            "value": pl.Float64,
+            "threshold": pl.Float64,
+            "passed": pl.Boolean,
+            "computed_at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    PERFORMANCE: _schema(
+        {
+            "batch_id": pl.String,
+            "model": pl.String,
+            "model_version": pl.String,
+            "kind": pl.String,
+            "metric": pl.String,
+            "value": pl.Float64,
+            "labelled_rows": pl.Int64,
+            "batch_rows": pl.Int64,
+            "computed_at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    PROMOTIONS: _schema(
+        {
+            "request_id": pl.String,
+            "kind": pl.String,
+            "model": pl.String,
+            "version": pl.String,
+            "alias": pl.String,
+            "actor": pl.String,
+            "trainer": pl.String,
+            "reason": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    AUDIT: _schema(
+        {
+            "seq": pl.Int64,
+            "event_id": pl.String,
+            "at": UTC_TS,
+            "actor": pl.String,
+            "action": pl.String,
+            "object_type": pl.String,
+            "object_id": pl.String,
+            "outcome": pl.String,
+            "reason": pl.String,
+            "details": pl.String,
+            "prev_hash": pl.String,
+            "hash": pl.String,
+        }
+    ),
+    LINEAGE: _schema(
+        {
+            "src_type": pl.String,
+            "src_id": pl.String,
+            "relation": pl.String,
+            "dst_type": pl.String,
+            "dst_id": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    ACCESS: _schema(
+        {
+            "user": pl.String,
+            "role": pl.String,
+            "change": pl.String,
+            "actor": pl.String,
+            "reason": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    CATALOG: _schema(
+        {
+            "table": pl.String,
+            "key": pl.String,
+            "timestamp": pl.String,
+            "registered_at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    RUNS: _schema(
+        {
+            "run_id": pl.String,
+            "job": pl.String,
+            "actor": pl.String,
+            "model": pl.String,
+            "started_at": UTC_TS,
+            "ended_at": UTC_TS,
+            "wall_seconds": pl.Float64,
+            "cpu_seconds": pl.Float64,
+            "rows": pl.Int64,
+            "bytes_written": pl.Int64,
+            "status": pl.String,
+            "error": pl.String,
+        }
+    ),
+}
+
+PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
+
+# Governance tables are append-only: the store refuses to overwrite them and Delta refuses
+# updates and deletes (delta.appendOnly).
+APPEND_ONLY = frozenset({PROMOTIONS, AUDIT, LINEAGE, ACCESS})
+
+_DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,62}")
+
+
+def raw_table(name: str) -> str:
+    """The lakehouse table that holds ingested data `name`; refuses names that are not plain."""
+    if not _DATA_NAME.fullmatch(name):
+        raise InputError(
+            f"table name {name!r} is not valid: expected lowercase letters, digits and _ (no path separators)"
+        )
+    return f"raw/{name}"
+
+
+def check_model_name(name: str) -> str:
+    if not _MODEL_NAME.fullmatch(name):
+        raise InputError(f"model name {name!r} is not valid: expected letters, digits, _ or - and no path separators")
+    return name

@@ -1,0 +1,384 @@
+"""The mlgov command line. Every command prints one clear line on failure and exits non-zero."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from governance.errors import MlgovError
+from governance.roles import GrantChange
+
+if TYPE_CHECKING:
+    from pipelines.context import Context
+
+EXIT_REFUSED = 1
+EXIT_UNEXPECTED = 3
+
+
+class MlgovGroup(click.Group):
+    """Turns our errors (and any unexpected one) into one line on stderr, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlgovError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_REFUSED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as error:  # a bug of ours: still one line, with the type to report it by
+            click.echo(
+                f"error: unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+                err=True,
+            )
+            sys.exit(EXIT_UNEXPECTED)
+
+
+def _context() -> Context:
+    from pipelines.context import build_context
+
+    return build_context()
+
+
+def _emit(document: Mapping[str, Any], *, as_json: bool, lines: Sequence[str]) -> None:
+    from pipelines.context import to_json
+
+    if as_json:
+        click.echo(to_json(document))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def _instant(text: str | None, option: str) -> datetime | None:
+    """An ISO timestamp; one without a zone is UTC."""
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO timestamp such as 2026-06-01 or 2026-06-01T12:00:00Z", param_hint=option
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+actor_option = click.option("--actor", required=True, help="The user doing this; roles come from the access policy.")
+reason_option = click.option("--reason", required=True, help="Why, in words a reviewer or auditor will read.")
+
+
+@click.group(cls=MlgovGroup)
+def main() -> None:
+    """Model governance and monitoring over a Delta Lake lakehouse (MLGOV_HOME, default ./.mlgov)."""
+
+
+@main.command()
+@click.option("--admin", help="Grant this user the admin role if the lakehouse has no admin yet.")
+@json_option
+def init(admin: str | None, as_json: bool) -> None:
+    """Create the lakehouse and registry; idempotent."""
+    from pipelines.access import init_lakehouse
+
+    result = init_lakehouse(_context(), admin=admin)
+    _emit(
+        asdict(result),
+        as_json=as_json,
+        lines=[f"lakehouse ready at {result.home}; admins: {', '.join(result.admins) or '(none)'}"],
+    )
+
+
+@main.group()
+def access() -> None:
+    """Grant and revoke roles (maker, reviewer, auditor, analyst, admin)."""
+
+
+def _role_command(change: GrantChange) -> Callable[..., None]:
+    @click.argument("user")
+    @click.argument("role")
+    @actor_option
+    @click.option("--reason", default="", help="Why the role changes.")
+    @json_option
+    def command(user: str, role: str, actor: str, reason: str, as_json: bool) -> None:
+        from pipelines.access import change_role
+
+        result = change_role(_context(), user=user, role=role, change=change, actor=actor, reason=reason)
+        verb = "granted to" if change is GrantChange.GRANT else "revoked from"
+        holds = "already holds" if change is GrantChange.GRANT else "does not hold"
+        line = f"{result.role} {verb} {user}" if result.changed else f"nothing to do: {user} {holds} {result.role}"
+        _emit({**asdict(result), "role": result.role.value}, as_json=as_json, lines=[line])
+
+    command.__doc__ = f"{change.value.capitalize()} ROLE for USER (admins only)."
+    return command
+
+
+access.command("grant")(_role_command(GrantChange.GRANT))
+access.command("revoke")(_role_command(GrantChange.REVOKE))
+
+
+@main.command()
+@click.argument("table")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--key", required=True, help="The entity key column: unique and complete.")
+@click.option("--timestamp", help="The event timestamp column.")
+@click.option("--timezone", default="UTC", show_default=True, help="Zone of timestamps written without one.")
+@click.option("--mode", type=click.Choice(["append", "overwrite"]), default="append", show_default=True)
+@actor_option
+@json_option
+def ingest(
+    table: str, path: Path, key: str, timestamp: str | None, timezone: str, mode: str, actor: str, as_json: bool
+) -> None:
+    """Ingest a CSV or Parquet file into raw table TABLE."""
+    from pipelines.ingest import IngestMode
+    from pipelines.ingest import ingest as run_ingest
+
+    result = run_ingest(
+        _context(),
+        table=table,
+        path=path,
+        key=key,
+        timestamp=timestamp,
+        timezone=timezone,
+        mode=IngestMode(mode),
+        actor=actor,
+    )
+    _emit(asdict(result), as_json=as_json, lines=[f"{result.rows} rows into {result.table} (version {result.version})"])
+
+
+@main.command()
+@click.argument("model")
+@click.option("--table", required=True)
+@click.option("--target", required=True, help="The 0/1 label column.")
+@click.option("--features", help="Comma-separated feature columns (default: every other column).")
+@click.option("--algorithm", type=click.Choice(["hgb", "logreg", "rf"]), default="hgb", show_default=True)
+@actor_option
+@json_option
+def train(model: str, table: str, target: str, features: str | None, algorithm: str, actor: str, as_json: bool) -> None:
+    """Train MODEL on TABLE and register a new version in MLflow."""
+    from pipelines.modeling import Algorithm
+    from pipelines.train import train as run_train
+
+    names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    result = run_train(
+        _context(), model=model, table=table, target=target, features=names, algorithm=Algorithm(algorithm), actor=actor
+    )
+    auc = result.metrics.get("roc_auc")
+    _emit(
+        asdict(result),
+        as_json=as_json,
+        lines=[
+            f"{model} version {result.version} registered (holdout ROC AUC {auc:.3f})"
+            if auc is not None
+            else f"{model} version {result.version} registered"
+        ],
+    )
+
+
+@main.group()
+def promote() -> None:
+    """Request, approve and reject promotions to the champion alias."""
+
+
+def _promotion_document(result: Any, *, keys: Sequence[str]) -> dict[str, Any]:
+    document = {
+        "request_id": result.request_id,
+        "status": result.status.value,
+        "model": result.model,
+        "version": result.version,
+        "approvals": len(result.approvals),
+        "approved_by": list(result.approvals),
+        "required": result.required,
+        "alias_moved": result.alias_moved,
+    }
+    return {k: document[k] for k in keys}
+
+
+@promote.command("request")
+@click.argument("model")
+@click.argument("version")
+@actor_option
+@reason_option
+@json_option
+def promote_request(model: str, version: str, actor: str, reason: str, as_json: bool) -> None:
+    """Ask reviewers to promote MODEL VERSION to champion."""
+    from pipelines.promote import request_promotion
+
+    result = request_promotion(_context(), model=model, version=version, reason=reason, actor=actor)
+    document = _promotion_document(result, keys=["request_id", "status", "model", "version", "required"])
+    _emit(
+        document,
+        as_json=as_json,
+        lines=[f"request {result.request_id}: {model} version {version} awaits {result.required} approvals"],
+    )
+
+
+@promote.command("approve")
+@click.argument("request_id")
+@actor_option
+@reason_option
+@json_option
+def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> None:
+    """Approve a pending request; the alias moves once the quorum is met."""
+    from pipelines.promote import approve
+
+    result = approve(_context(), request_id=request_id, reason=reason, actor=actor)
+    document = _promotion_document(
+        result, keys=["request_id", "status", "approvals", "approved_by", "required", "model", "version", "alias_moved"]
+    )
+    line = (
+        f"{result.model} version {result.version} is now champion ({len(result.approvals)}/{result.required} approvals)"
+        if result.alias_moved
+        else f"approved: {len(result.approvals)}/{result.required} approvals on {request_id}"
+    )
+    _emit(document, as_json=as_json, lines=[line])
+
+
+@promote.command("reject")
+@click.argument("request_id")
+@actor_option
+@reason_option
+@json_option
+def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> None:
+    """Reject a pending request."""
+    from pipelines.promote import reject
+
+    result = reject(_context(), request_id=request_id, reason=reason, actor=actor)
+    _emit(
+        _promotion_document(result, keys=["request_id", "status", "model", "version"]),
+        as_json=as_json,
+        lines=[f"rejected {request_id}"],
+    )
+
+
+@main.command()
+@click.argument("model")
+@click.option("--table", required=True)
+@click.option("--from", "start", help="Score rows with timestamp >= this (ISO; UTC if no zone).")
+@click.option("--to", "end", help="... and < this.")
+@actor_option
+@json_option
+def score(model: str, table: str, start: str | None, end: str | None, actor: str, as_json: bool) -> None:
+    """Score TABLE's rows with MODEL's champion as one batch (re-running adds nothing)."""
+    from pipelines.score import score as run_score
+
+    result = run_score(
+        _context(), model=model, table=table, start=_instant(start, "--from"), end=_instant(end, "--to"), actor=actor
+    )
+    verb = "already scored" if result.already_scored else "scored"
+    _emit(
+        asdict(result),
+        as_json=as_json,
+        lines=[f"batch {result.batch_id}: {result.rows} rows {verb} by {model} version {result.model_version}"],
+    )
+
+
+@main.command()
+@click.argument("model")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--key", required=True, help="The entity key column, as scored.")
+@click.option("--label", required=True, help="The 0/1 ground-truth column.")
+@actor_option
+@json_option
+def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bool) -> None:
+    """Load ground truth for MODEL as it arrives."""
+    from pipelines.labels import load_labels
+
+    result = load_labels(_context(), model=model, path=path, key=key, label=label, actor=actor)
+    _emit(asdict(result), as_json=as_json, lines=[f"{result.rows} labels loaded for {model}"])
+
+
+@main.command()
+@click.argument("model")
+@click.option("--actor", help="Who runs it (default: the mlgov-monitor service identity).")
+@json_option
+def monitor(model: str, actor: str | None, as_json: bool) -> None:
+    """Compute missing drift and performance for MODEL's batches, then report them."""
+    from pipelines.monitor import monitor as run_monitor
+
+    report = run_monitor(_context(), model=model, actor=actor)
+    document = {
+        "model": report.model,
+        "batches": [
+            {
+                "batch_id": b.batch_id,
+                "start": b.start.isoformat() if b.start else None,
+                "end": b.end.isoformat() if b.end else None,
+                "rows": b.rows,
+                "model_version": b.model_version,
+                "drift": [asdict(d) for d in b.drift],
+                "drift_share": b.drift_share,
+                "drifted": b.drifted,
+                "labelled_rows": b.labelled_rows,
+                "performance": dict(b.performance),
+            }
+            for b in report.batches
+        ],
+    }
+    lines = [f"{model}: {len(report.batches)} batches ({report.computed_drift} newly checked for drift)"]
+    for b in report.batches:
+        auc = b.performance.get("roc_auc")
+        perf = f", ROC AUC {auc:.3f} on {b.labelled_rows} labels" if auc is not None else ""
+        flag = " DRIFTED" if b.drifted else ""
+        lines.append(f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}")
+    _emit(document, as_json=as_json, lines=lines)
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json: bool) -> None:
+    """Recompute the chain; exit non-zero and name the first bad record if it does not hold."""
+    verdict = _context().audit.verify()
+    line = (
+        f"audit chain intact: {verdict.records} records"
+        if verdict.ok
+        else f"audit chain BROKEN at record {verdict.first_bad_seq}: {verdict.problem}"
+    )
+    _emit(asdict(verdict), as_json=as_json, lines=[line])
+    if not verdict.ok:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Seed the lakehouse with a deterministic demo: three models, drift, labels, approvals."""
+    from pipelines.demo import run_demo
+
+    summary = run_demo(_context(), progress=None if as_json else click.echo)
+    _emit(
+        asdict(summary),
+        as_json=as_json,
+        lines=[f"demo ready: {summary.models} models, {summary.versions} versions, {summary.batches} batches"],
+    )
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+def app(port: int, address: str) -> None:
+    """Serve the Streamlit app."""
+    script = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+    ]
+    sys.exit(subprocess.call(command))

@@ -1,0 +1,172 @@
+"""The composition root of the jobs and the CLI, and the run record every job writes.
+
+Only this module reads the environment. Each job runs inside `job_run`, which gives it a run id,
+stamps that id on every Delta commit, audits what the job did (or refused), and writes one
+`ops/runs` row with wall and CPU seconds, rows and bytes written, status and error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from governance.audit import AuditEntry, AuditRecord, canonical_json
+from governance.errors import MlgovError, PermissionDenied
+from governance.roles import AccessPolicy, Action, authorize
+from lakehouse.audit_log import AuditLog
+from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
+from lakehouse.records import access_policy
+from lakehouse.registry import ModelRegistry
+from lakehouse.schemas import RUNS
+from lakehouse.settings import Settings, load_settings
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: DeltaStore
+    registry: ModelRegistry
+    audit: AuditLog
+    clock: Clock = system_clock
+
+
+def build_context(
+    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, clock: Clock = system_clock
+) -> Context:
+    settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
+    store = DeltaStore(settings.lakehouse_root)
+    return Context(
+        settings=settings,
+        store=store,
+        registry=ModelRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root),
+        audit=AuditLog(store, lock_path=settings.lock_root / "audit.lock"),
+        clock=clock,
+    )
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class JobRun:
+    """One execution of a job by one actor: what it wrote, and its audit trail."""
+
+    ctx: Context
+    job: str
+    actor: str
+    model: str | None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    rows: int = 0
+    bytes_written: int = 0
+
+    @property
+    def commit(self) -> CommitInfo:
+        return CommitInfo(run_id=self.run_id, job=self.job, actor=self.actor)
+
+    def now(self) -> datetime:
+        return self.ctx.clock()
+
+    def append(self, table: str, frame: pl.DataFrame) -> WriteResult:
+        return self._count(self.ctx.store.append(table, frame, commit=self.commit))
+
+    def overwrite(self, table: str, frame: pl.DataFrame) -> WriteResult:
+        return self._count(self.ctx.store.overwrite(table, frame, commit=self.commit))
+
+    def _count(self, result: WriteResult) -> WriteResult:
+        self.rows += result.rows
+        self.bytes_written += result.bytes_written
+        return result
+
+    def audit(
+        self,
+        *,
+        action: str,
+        object_type: str,
+        object_id: str,
+        reason: str = "",
+        outcome: str = "ok",
+        details: Mapping[str, object] | None = None,
+    ) -> AuditRecord:
+        entry = AuditEntry(
+            event_id=uuid.uuid4().hex,
+            at=self.now(),
+            actor=self.actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            outcome=outcome,
+            reason=reason,
+            details=canonical_json({"run_id": self.run_id, **(details or {})}),
+        )
+        return self.ctx.audit.append(entry, commit=self.commit)
+
+    def authorize(self, action: Action, *, object_type: str, object_id: str) -> AccessPolicy:
+        """The access policy, once the actor is known to be allowed `action`; refusals are audited."""
+        policy = access_policy(self.ctx.store)
+        try:
+            authorize(policy, user=self.actor, action=action)
+        except PermissionDenied as refusal:
+            self.audit(
+                action=action.value,
+                object_type=object_type,
+                object_id=object_id,
+                outcome="refused",
+                reason=str(refusal),
+            )
+            raise
+        return policy
+
+
+@contextmanager
+def job_run(ctx: Context, *, job: str, actor: str, model: str | None = None) -> Iterator[JobRun]:
+    """Run a job, then record it in ops/runs whether it succeeded or failed."""
+    run = JobRun(ctx=ctx, job=job, actor=actor, model=model)
+    started_at, wall0, cpu0 = ctx.clock(), time.perf_counter(), _cpu_seconds()
+    status, error = "succeeded", ""
+    try:
+        yield run
+    except MlgovError as failure:
+        status, error = "failed", str(failure)
+        raise
+    except BaseException as failure:
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+        raise
+    finally:
+        wall = time.perf_counter() - wall0
+        record = {
+            "run_id": run.run_id,
+            "job": job,
+            "actor": actor,
+            "model": model,
+            "started_at": started_at,
+            "ended_at": ctx.clock(),
+            "wall_seconds": wall,
+            "cpu_seconds": _cpu_seconds() - cpu0,
+            "rows": run.rows,
+            "bytes_written": run.bytes_written,
+            "status": status,
+            "error": error,
+        }
+        ctx.store.append(RUNS, pl.DataFrame([record]), commit=run.commit)
+
+
+def to_json(document: Mapping[str, object]) -> str:
+    return json.dumps(document, ensure_ascii=False, default=str)

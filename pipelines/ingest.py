@@ -1,0 +1,125 @@
+"""Ingest a CSV or Parquet file into a raw Delta table, checked before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from governance.errors import InputError
+from governance.roles import Action
+from lakehouse.files import read_input_file
+from lakehouse.records import TableIdentity, catalog_frame, table_identity
+from lakehouse.schemas import CATALOG, raw_table
+from pipelines.context import Context, job_run
+
+
+class IngestMode(StrEnum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    table: str
+    version: int
+    rows: int
+
+
+def check_key(frame: pl.DataFrame, key: str) -> None:
+    """The key must exist, be complete (no null, NaN or inf) and unique within the frame."""
+    if key not in frame.columns:
+        raise InputError(f"key column {key!r} is not in the data (columns: {', '.join(frame.columns)})")
+    column = frame[key]
+    if column.null_count():
+        raise InputError(f"key column {key!r} has {column.null_count()} missing values")
+    if column.dtype.is_float() and not column.is_finite().all():
+        raise InputError(f"key column {key!r} holds NaN or infinite values")
+    duplicated = frame.filter(column.is_duplicated())[key]
+    if duplicated.len():
+        raise InputError(f"key column {key!r} has {duplicated.n_unique()} duplicated values, e.g. {duplicated[0]!r}")
+
+
+def parse_timestamps(frame: pl.DataFrame, column: str, *, timezone: str) -> pl.DataFrame:
+    """The timestamp column as UTC datetimes; naive values are read in `timezone`."""
+    if column not in frame.columns:
+        raise InputError(f"timestamp column {column!r} is not in the data (columns: {', '.join(frame.columns)})")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"time zone {timezone!r} is not known: expected an IANA name such as UTC or Europe/Paris"
+        ) from None
+    values = frame[column]
+    try:
+        if values.dtype == pl.String:
+            values = values.str.to_datetime(time_unit="us", strict=True)
+        elif values.dtype == pl.Date:
+            values = values.cast(pl.Datetime("us"))
+    except pl.exceptions.PolarsError:
+        raise InputError(f"timestamp column {column!r} holds values that are not dates or times") from None
+    if not isinstance(values.dtype, pl.Datetime):
+        raise InputError(f"timestamp column {column!r} has type {values.dtype}: expected dates or times")
+    if values.null_count():
+        raise InputError(f"timestamp column {column!r} has {values.null_count()} missing values")
+    if values.dtype.time_zone is None:
+        values = values.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        if values.null_count():
+            raise InputError(f"timestamp column {column!r} holds times that do not exist in {timezone}")
+    return frame.with_columns(values.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias(column))
+
+
+def ingest(
+    ctx: Context,
+    *,
+    table: str,
+    path: Path,
+    key: str,
+    timestamp: str | None,
+    timezone: str = "UTC",
+    mode: IngestMode = IngestMode.APPEND,
+    actor: str,
+) -> IngestResult:
+    name = raw_table(table)
+    with job_run(ctx, job="ingest", actor=actor) as run:
+        run.authorize(Action.INGEST, object_type="table", object_id=name)
+        frame = read_input_file(path)
+        check_key(frame, key)
+        if timestamp is not None:
+            frame = parse_timestamps(frame, timestamp, timezone=timezone)
+        identity = TableIdentity(table=name, key=key, timestamp=timestamp)
+        known = table_identity(ctx.store, name) if ctx.store.exists(name) else None
+        if known is not None:
+            _check_same_identity(known, identity)
+            if mode is IngestMode.APPEND:
+                _check_new_keys(ctx, name, frame, key)
+        else:  # registered before the data lands, so a table never exists without its identity
+            run.append(CATALOG, catalog_frame(identity, at=run.now(), run_id=run.run_id))
+        write = run.append if mode is IngestMode.APPEND else run.overwrite
+        result = write(name, frame)
+        run.audit(
+            action="ingest",
+            object_type="table",
+            object_id=f"{name}@{result.version}",
+            details={"rows": frame.height, "mode": mode.value, "source": path.name},
+        )
+    return IngestResult(table=name, version=result.version, rows=frame.height)
+
+
+def _check_same_identity(known: TableIdentity, given: TableIdentity) -> None:
+    for label, stored, passed in (("key", known.key, given.key), ("timestamp", known.timestamp, given.timestamp)):
+        if stored != passed:
+            raise InputError(
+                f"table {known.table!r} has {label} column {stored or '(none)'!r}, not {passed or '(none)'!r}"
+            )
+
+
+def _check_new_keys(ctx: Context, name: str, frame: pl.DataFrame, key: str) -> None:
+    incoming = frame.lazy().select(pl.col(key).cast(pl.String))
+    existing_keys = ctx.store.scan(name).select(pl.col(key).cast(pl.String))
+    existing = existing_keys.join(incoming, on=key, how="semi").head(1).collect()
+    if existing.height:
+        raise InputError(f"key {existing[key][0]!r} is already in table {name!r}: appends must bring new keys")

@@ -1,0 +1,137 @@
+"""Pure modeling steps: which columns are features of which kind, the estimator, the metrics.
+
+sklearn sees a frame only at the model boundary (`model_frame`): numbers and booleans become floats
+(nulls become NaN, imputed inside the model) and text becomes str with nulls as a '(missing)' level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from governance.errors import InputError
+
+MISSING_LEVEL = "(missing)"
+DECISION_THRESHOLD = 0.5
+
+
+class Algorithm(StrEnum):
+    HGB = "hgb"
+    LOGREG = "logreg"
+    RF = "rf"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.numeric, *self.categorical)
+
+
+def feature_spec(
+    schema: Mapping[str, pl.DataType], *, exclude: Sequence[str], requested: Sequence[str] | None
+) -> FeatureSpec:
+    """The features to train on, by dtype; refuses columns that are missing or of an unusable type."""
+    names = list(requested) if requested else [c for c in schema if c not in exclude]
+    if not names:
+        raise InputError("no feature columns: the table holds only the key, timestamp and target")
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for name in names:
+        if name not in schema:
+            raise InputError(f"feature column {name!r} is not in the table (columns: {', '.join(schema)})")
+        if name in exclude:
+            raise InputError(f"column {name!r} is the key, timestamp or target and cannot be a feature")
+        dtype = schema[name]
+        if dtype.is_numeric() or dtype == pl.Boolean:
+            numeric.append(name)
+        elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            categorical.append(name)
+        else:
+            raise InputError(f"feature column {name!r} has type {dtype}: expected a number, boolean or text")
+    return FeatureSpec(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+def model_frame(frame: pl.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The features as the estimator expects them: float numbers, str categories."""
+    return frame.select(
+        *(pl.col(c).cast(pl.Float64) for c in spec.numeric),
+        *(pl.col(c).cast(pl.String).fill_null(MISSING_LEVEL) for c in spec.categorical),
+    ).to_pandas()
+
+
+def binary_target(series: pl.Series) -> np.ndarray:
+    """The target as 0/1 ints; refuses missing values and anything that is not two classes."""
+    if series.null_count():
+        raise InputError(f"target column {series.name!r} has {series.null_count()} missing values")
+    if series.dtype == pl.Boolean:
+        return series.cast(pl.Int64).to_numpy()
+    if series.dtype.is_numeric():
+        values = set(series.unique().to_list())
+        if values <= {0, 1} and len(values) == 2:
+            return series.cast(pl.Int64).to_numpy()
+    raise InputError(f"target column {series.name!r} must hold both 0 and 1 (or true and false)")
+
+
+def build_estimator(algorithm: Algorithm, spec: FeatureSpec, *, seed: int = 0) -> Pipeline:
+    numeric = [SimpleImputer(strategy="median")]
+    if algorithm is Algorithm.LOGREG:
+        numeric.append(StandardScaler())
+    encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=30, sparse_output=False)
+    columns = ColumnTransformer(
+        [("numeric", make_pipeline(*numeric), list(spec.numeric)), ("categorical", encoder, list(spec.categorical))]
+    )
+    classifier: LogisticRegression | HistGradientBoostingClassifier | RandomForestClassifier
+    match algorithm:
+        case Algorithm.LOGREG:
+            classifier = LogisticRegression(max_iter=1000)
+        case Algorithm.HGB:
+            classifier = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=seed)
+        case Algorithm.RF:
+            classifier = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, n_jobs=1, random_state=seed)
+    return Pipeline([("columns", columns), ("classifier", classifier)])
+
+
+def positive_scores(estimator: Pipeline, features: pd.DataFrame) -> np.ndarray:
+    return np.asarray(estimator.predict_proba(features)[:, 1], dtype=np.float64)
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Binary classification metrics at the 0.5 threshold; ranking metrics need both classes."""
+    predicted = (scores >= DECISION_THRESHOLD).astype(np.int64)
+    metrics = {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "precision": float(precision_score(labels, predicted, zero_division=0)),
+        "recall": float(recall_score(labels, predicted, zero_division=0)),
+        "f1": float(f1_score(labels, predicted, zero_division=0)),
+        "brier": float(brier_score_loss(labels, scores)),
+        "positive_rate": float(labels.mean()),
+        "mean_score": float(scores.mean()),
+    }
+    if len(np.unique(labels)) == 2:
+        metrics["roc_auc"] = float(roc_auc_score(labels, scores))
+        metrics["log_loss"] = float(log_loss(labels, np.clip(scores, 1e-15, 1 - 1e-15)))
+    return metrics

@@ -1,0 +1,147 @@
+"""Train a model on a raw table pinned at its current Delta version, and register it in MLflow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from governance.errors import InputError
+from governance.roles import Action
+from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
+from lakehouse.registry import ModelVersionInfo
+from lakehouse.schemas import LINEAGE, check_model_name, raw_table
+from pipelines.context import Context, job_run
+from pipelines.modeling import (
+    Algorithm,
+    FeatureSpec,
+    binary_target,
+    build_estimator,
+    classification_metrics,
+    feature_spec,
+    model_frame,
+    positive_scores,
+)
+
+HOLDOUT_SHARE = 0.2
+
+# Version tags that say how a version was made; scoring and monitoring rebuild its inputs from them.
+TAG_TRAINER = "mlgov.trainer"
+TAG_TABLE = "mlgov.train_table"
+TAG_TABLE_VERSION = "mlgov.train_table_version"
+TAG_NUMERIC = "mlgov.numeric_features"
+TAG_CATEGORICAL = "mlgov.categorical_features"
+TAG_TARGET = "mlgov.target"
+TAG_ALGORITHM = "mlgov.algorithm"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: str
+    version: str
+    run_id: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class VersionRecipe:
+    """How a registered version was trained, as recorded in its tags."""
+
+    table: str
+    table_version: int
+    spec: FeatureSpec
+    target: str
+    trainer: str
+    algorithm: str
+
+
+def version_recipe(info: ModelVersionInfo) -> VersionRecipe:
+    try:
+        return VersionRecipe(
+            table=info.tags[TAG_TABLE],
+            table_version=int(info.tags[TAG_TABLE_VERSION]),
+            spec=FeatureSpec(
+                numeric=tuple(json.loads(info.tags[TAG_NUMERIC])),
+                categorical=tuple(json.loads(info.tags[TAG_CATEGORICAL])),
+            ),
+            target=info.tags[TAG_TARGET],
+            trainer=info.tags[TAG_TRAINER],
+            algorithm=info.tags[TAG_ALGORITHM],
+        )
+    except KeyError as missing:
+        raise InputError(f"{info.model} version {info.version} was not trained by mlgov (no tag {missing})") from None
+
+
+def split_holdout(frame: pl.DataFrame, *, timestamp: str | None, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The latest HOLDOUT_SHARE of rows (by event time, else by key) are held out for evaluation."""
+    ordered = frame.sort([timestamp, key] if timestamp else [key])
+    cut = int(ordered.height * (1 - HOLDOUT_SHARE))
+    return ordered.head(cut), ordered.tail(ordered.height - cut)
+
+
+def train(
+    ctx: Context,
+    *,
+    model: str,
+    table: str,
+    target: str,
+    features: Sequence[str] | None,
+    algorithm: Algorithm,
+    actor: str,
+) -> TrainResult:
+    check_model_name(model)
+    name = raw_table(table)
+    with job_run(ctx, job="train", actor=actor, model=model) as run:
+        run.authorize(Action.TRAIN, object_type="model", object_id=model)
+        identity = require_table_identity(ctx.store, name)
+        key, timestamp = identity.key, identity.timestamp
+        table_version = ctx.store.version(name)
+        frame = ctx.store.read(name, version=table_version)
+        if target not in frame.columns:
+            raise InputError(f"target column {target!r} is not in table {name!r} (columns: {', '.join(frame.columns)})")
+        spec = feature_spec(frame.schema, exclude=[c for c in (key, timestamp, target) if c], requested=features)
+        fit_rows, holdout_rows = split_holdout(frame, timestamp=timestamp, key=key)
+        y_fit, y_holdout = binary_target(fit_rows[target]), binary_target(holdout_rows[target])
+        estimator = build_estimator(algorithm, spec)
+        estimator.fit(model_frame(fit_rows, spec), y_fit)
+        metrics = classification_metrics(y_holdout, positive_scores(estimator, model_frame(holdout_rows, spec)))
+        metrics |= {"train_rows": float(fit_rows.height), "holdout_rows": float(holdout_rows.height)}
+        tags = {
+            TAG_TRAINER: actor,
+            TAG_TABLE: name,
+            TAG_TABLE_VERSION: str(table_version),
+            TAG_NUMERIC: json.dumps(spec.numeric, ensure_ascii=False),
+            TAG_CATEGORICAL: json.dumps(spec.categorical, ensure_ascii=False),
+            TAG_TARGET: target,
+            TAG_ALGORITHM: algorithm.value,
+            "mlgov.run_id": run.run_id,
+        }
+        params = {"algorithm": algorithm.value, "table": f"{name}@{table_version}", "target": target}
+        info = ctx.registry.log_model(
+            model=model,
+            estimator=estimator,
+            input_example=model_frame(fit_rows.head(5), spec),
+            params=params,
+            metrics=metrics,
+            tags=tags,
+        )
+        version_id = f"{model}/{info.version}"
+        edges = [
+            LineageEdge("table", f"{name}@{table_version}", "trained", "mlflow_run", info.run_id),
+            LineageEdge("mlflow_run", info.run_id, "registered", "model_version", version_id),
+        ]
+        run.append(LINEAGE, lineage_frame(edges, at=run.now(), run_id=run.run_id))
+        run.audit(
+            action="train",
+            object_type="model_version",
+            object_id=version_id,
+            details={
+                "table": f"{name}@{table_version}",
+                "algorithm": algorithm.value,
+                "mlflow_run_id": info.run_id,
+                "roc_auc": f"{metrics.get('roc_auc', float('nan')):.6f}",
+            },
+        )
+    return TrainResult(model=model, version=info.version, run_id=info.run_id, metrics=metrics)

@@ -1,0 +1,143 @@
+"""Shared fixtures: one real lakehouse (Delta + SQLite MLflow) built per session, copied per test.
+
+Building a registry and logging a model costs seconds, so the seeded lakehouse is made once and each
+test gets its own copy in tmp_path (MLflow's artifact paths still point at the session copy, which is
+read-only in practice: versions are immutable).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from governance.roles import GrantChange
+from pipelines.context import Context, build_context
+from pipelines.demo_data import DemoDataset, build_demo_datasets
+
+START = datetime(2026, 6, 1, tzinfo=UTC)
+ADMIN, MAKER, REVIEWER_A, REVIEWER_B, AUDITOR, ANALYST = "ada", "maya", "rita", "raj", "aiko", "ana"
+
+
+class FixedClock:
+    """A settable clock, so tests and the demo control the time written to every record."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A lakehouse with users, a trained and promoted loan model, and two scored batches."""
+
+    home: Path
+    dataset: DemoDataset
+    request_id: str
+    batch_ids: tuple[str, ...]
+    files: Path
+
+
+def context_for(home: Path, *, clock: FixedClock | None = None) -> Context:
+    environ = {"MLGOV_HOME": str(home)}
+    return build_context(environ, cwd=home, clock=clock or FixedClock(START))
+
+
+def _write_inputs(dataset: DemoDataset, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    dataset.history.write_csv(folder / "history.csv")
+    for i, week in enumerate(dataset.weeks[:8]):
+        week.drop(dataset.target).write_parquet(folder / f"week{i}.parquet")
+        week.select(dataset.key, dataset.target).write_csv(folder / f"labels{i}.csv")
+
+
+def build_seeded(home: Path) -> Seeded:
+    from pipelines.access import change_role, init_lakehouse
+    from pipelines.ingest import ingest
+    from pipelines.labels import load_labels
+    from pipelines.modeling import Algorithm
+    from pipelines.monitor import monitor
+    from pipelines.promote import approve, request_promotion
+    from pipelines.score import score
+    from pipelines.train import train
+
+    dataset = build_demo_datasets(start=START, history_rows=1500, batch_rows=400, n_weeks=8, drift_from_week=6)[0]
+    files = home / "inputs"
+    _write_inputs(dataset, files)
+    ctx = context_for(home)
+    init_lakehouse(ctx, admin=ADMIN)
+    for user, role in (
+        (MAKER, "maker"),
+        (REVIEWER_A, "reviewer"),
+        (REVIEWER_B, "reviewer"),
+        (AUDITOR, "auditor"),
+        (ANALYST, "analyst"),
+    ):
+        change_role(ctx, user=user, role=role, change=GrantChange.GRANT, actor=ADMIN)
+    ingest(ctx, table="loans", path=files / "history.csv", key=dataset.key, timestamp=dataset.timestamp, actor=MAKER)
+    trained = train(
+        ctx,
+        model="loan_default",
+        table="loans",
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.LOGREG,
+        actor=MAKER,
+    )
+    request = request_promotion(ctx, model="loan_default", version=trained.version, reason="first model", actor=MAKER)
+    approve(ctx, request_id=request.request_id, reason="holdout AUC fine", actor=REVIEWER_A)
+    approve(ctx, request_id=request.request_id, reason="agree", actor=REVIEWER_B)
+    batch_ids = []
+    for week in (0, 7):
+        ingest(
+            ctx,
+            table="applications",
+            path=files / f"week{week}.parquet",
+            key=dataset.key,
+            timestamp=dataset.timestamp,
+            actor=MAKER,
+        )
+    for week in (0, 7):
+        start = START + timedelta(weeks=week)
+        result = score(
+            ctx, model="loan_default", table="applications", start=start, end=start + timedelta(weeks=1), actor=MAKER
+        )
+        batch_ids.append(result.batch_id)
+    load_labels(
+        ctx, model="loan_default", path=files / "labels0.csv", key=dataset.key, label=dataset.target, actor=MAKER
+    )
+    monitor(ctx, model="loan_default")
+    return Seeded(home=home, dataset=dataset, request_id=request.request_id, batch_ids=tuple(batch_ids), files=files)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    return build_seeded(tmp_path_factory.mktemp("seeded") / "home")
+
+
+@pytest.fixture
+def seeded(seeded_template: Seeded, tmp_path: Path) -> Seeded:
+    home = tmp_path / "home"
+    shutil.copytree(seeded_template.home, home)
+    return Seeded(
+        home=home,
+        dataset=seeded_template.dataset,
+        request_id=seeded_template.request_id,
+        batch_ids=seeded_template.batch_ids,
+        files=home / "inputs",
+    )
+
+
+@pytest.fixture
+def empty_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    ctx = context_for(home)
+    from pipelines.access import init_lakehouse
+
+    init_lakehouse(ctx, admin=ADMIN)
+    return home
