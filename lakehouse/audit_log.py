@@ -27,6 +27,7 @@ class AuditLog:
     def __init__(self, store: DeltaStore, *, lock_path: Path) -> None:
         self._store = store
         self._lock_path = lock_path
+        self._last_written: tuple[int, AuditRecord] | None = None  # (table version, record)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -46,19 +47,26 @@ class AuditLog:
                 tip = self._tip(version)
                 record = chain(entry, after=tip)
                 try:
-                    self._store.append_at_version(AUDIT, _frame([record]), expected_version=version, commit=commit)
-                    return record
+                    written = self._store.append_at_version(
+                        AUDIT, _frame([record]), expected_version=version, commit=commit
+                    )
                 except ConflictError:
                     continue
+                self._last_written = (written.version, record)
+                return record
         raise MlgovError(f"could not append to the audit trail after {_MAX_ATTEMPTS} attempts")
 
     def _tip(self, version: int | None) -> AuditRecord | None:
         if version is None:
             return None
+        if self._last_written is not None and self._last_written[0] == version:
+            return self._last_written[1]  # nobody wrote since our last append: no need to scan
         last = self._store.scan(AUDIT, version=version).sort("seq", descending=True).head(1).collect()
         return _records(last)[0] if last.height else None
 
     def records(self) -> list[AuditRecord]:
+        """Every record as storage holds it now (no cached table state, so tampering shows)."""
+        self._store.forget_handles()
         return _records(self._store.read(AUDIT).sort("seq"))
 
     def verify(self) -> ChainVerdict:

@@ -6,6 +6,7 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ class DeltaStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
+        # Opening a table replays its log; keep handles and refresh them incrementally instead.
+        # Per thread, because a handle is mutable and Streamlit serves each session on its own thread.
+        self._local = threading.local()
 
     def path(self, table: str) -> Path:
         return self._root / table
@@ -60,8 +64,27 @@ class DeltaStore:
                 raise NotFoundError(f"table {table!r} has no version {version}") from None
             raise MlgovError(f"table {table!r} cannot be opened: {error}") from None
 
+    def _handle(self, table: str, *, version: int | None = None) -> DeltaTable:
+        """A cached handle: the latest snapshot, or a pinned version (which never changes)."""
+        handles: dict[tuple[str, int | None], DeltaTable] = self._local.__dict__.setdefault("handles", {})
+        handle = handles.get((table, version))
+        if handle is None:
+            if len(handles) > _MAX_HANDLES:
+                handles.clear()
+            handle = handles[table, version] = self._open(table, version=version)
+        elif version is None:
+            try:
+                handle.update_incremental()
+            except DeltaError:  # the table was replaced underneath us: start over
+                handle = handles[table, version] = self._open(table)
+        return handle
+
+    def forget_handles(self) -> None:
+        """Drop cached handles, so the next read replays the log from storage (used by verification)."""
+        self._local.__dict__.pop("handles", None)
+
     def version(self, table: str) -> int:
-        return self._open(table).version()
+        return self._handle(table).version()
 
     def schema(self, table: str) -> pl.Schema:
         return self.scan(table).collect_schema()
@@ -71,13 +94,13 @@ class DeltaStore:
             if table in SCHEMAS:
                 return pl.LazyFrame(schema=SCHEMAS[table])
             raise NotFoundError(f"table {table!r} does not exist in the lakehouse")
-        return pl.scan_delta(self._open(table, version=version))
+        return pl.scan_delta(self._handle(table, version=version))
 
     def arrow_source(self, table: str) -> pa.Table | pa.dataset.Dataset:
         """A lazily read Arrow dataset of the table (an empty table for a declared one not yet written)."""
         if not self.exists(table) and table in SCHEMAS:
             return pl.DataFrame(schema=SCHEMAS[table]).to_arrow()
-        return self._open(table).to_pyarrow_dataset()
+        return self._handle(table).to_pyarrow_dataset()
 
     def read(self, table: str, *, version: int | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame:
         frame = self.scan(table, version=version)
@@ -119,7 +142,7 @@ class DeltaStore:
                     commit_properties=self._commit_properties(commit, retries=0),
                 )
             else:
-                dt = DeltaTable(str(self.path(table)), version=expected_version)
+                dt = self._handle(table, version=expected_version)
                 write_deltalake(
                     dt, frame.to_arrow(), mode="append", commit_properties=self._commit_properties(commit, retries=0)
                 )
@@ -129,6 +152,8 @@ class DeltaStore:
             if expected_version is None and "exists" in str(error).lower():
                 raise ConflictError(f"table {table!r} was created while writing; retry") from None
             raise MlgovError(f"writing table {table!r} failed: {error}") from None
+        finally:  # writing through a handle moves it past the version it was pinned at
+            self._local.__dict__.get("handles", {}).pop((table, expected_version), None)
         return self._result(table, frame, before)
 
     def _write(
@@ -188,7 +213,7 @@ class DeltaStore:
         return CommitProperties(custom_metadata=metadata, max_commit_retries=retries)
 
     def _files(self, table: str) -> dict[str, int]:
-        actions = pa.table(self._open(table).get_add_actions(flatten=True)).to_pydict()
+        actions = pa.table(self._handle(table).get_add_actions(flatten=True)).to_pydict()
         return dict(zip(actions["path"], actions["size_bytes"], strict=True))
 
     def _result(self, table: str, frame: pl.DataFrame, before: Mapping[str, int]) -> WriteResult:
@@ -197,6 +222,7 @@ class DeltaStore:
         return WriteResult(table=table, version=self.version(table), rows=frame.height, bytes_written=added)
 
 
+_MAX_HANDLES = 256
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
 
 

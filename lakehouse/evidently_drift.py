@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -54,7 +55,40 @@ def _report(reference: pl.DataFrame, current: pl.DataFrame, kinds: FeatureKinds)
 
 
 def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds) -> list[FeatureDrift]:
-    """Per-feature drift of `current` against `reference`, as Evidently's DataDriftPreset computes it."""
+    """Per-feature drift of `current` against `reference`, as Evidently's DataDriftPreset computes it.
+
+    Calls the per-column step of Evidently's drift metric directly (its default test selection by
+    size, type and distinct values; its default thresholds; NaN and inf dropped first). A whole
+    Report computes the same numbers but also renders every plot, ~2.5 s a batch for nothing.
+    """
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    ref, cur = _to_pandas(reference, kinds), _to_pandas(current, kinds)
+    drifts: list[FeatureDrift] = []
+    for feature in kinds.all:
+        column_type = ColumnType.Numerical if feature in kinds.numerical else ColumnType.Categorical
+        ref_column = ref[feature].replace([-np.inf, np.inf], np.nan).dropna()
+        cur_column = cur[feature].replace([-np.inf, np.inf], np.nan).dropna()
+        if ref_column.empty or cur_column.empty:
+            continue  # Evidently refuses an empty column; no verdict is better than a made-up one
+        test = get_stattest(ref_column, cur_column, column_type, None)
+        result = test(ref_column, cur_column, column_type, None)
+        drifts.append(
+            judge_feature(
+                feature=feature,
+                method=test.display_name,
+                statistic=float(result.drift_score),
+                threshold=float(result.actual_threshold),
+            )
+        )
+    return drifts
+
+
+def evidently_report_drift(
+    reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds
+) -> list[FeatureDrift]:
+    """The same drift read from a full Evidently Report: slower; the reference our fast path must equal."""
     snapshot = _report(reference, current, kinds)
     drifts: list[FeatureDrift] = []
     for metric in snapshot.dict()["metrics"]:

@@ -5,6 +5,8 @@ Returns our own small entities, never MLflow objects, and turns MlflowException 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator, Mapping
@@ -128,7 +130,8 @@ class ModelRegistry:
                     pip_requirements=_PIP_REQUIREMENTS,
                     pyfunc_predict_fn="predict_proba",
                 )
-            registered = mlflow.register_model(logged.model_uri, model, tags=dict(tags))
+            with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints its progress unasked
+                registered = mlflow.register_model(logged.model_uri, model, tags=dict(tags))
         return self.version(model, str(registered.version))
 
     def version(self, model: str, version: str) -> ModelVersionInfo:

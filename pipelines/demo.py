@@ -1,0 +1,221 @@
+"""The demo: a deterministic governance story over three models, told through the real jobs.
+
+Every step goes through the same job functions as the CLI (so it writes real Delta tables, MLflow
+versions, audit records and run records), under a simulated clock that walks from two months of
+history through ten weekly scoring cycles. Along the way: a refused self-approval, a rejected
+candidate, a champion replaced mid-way, a drift episode from week 6 on the loan and churn
+populations, labels that arrive two weeks late, a retrained candidate waiting for its second
+approval, and a churn candidate waiting for its first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from governance.errors import PermissionDenied, PolicyViolation
+from governance.promotion import PromotionStatus, fold_requests
+from governance.roles import GrantChange, Role
+from lakehouse.records import access_policy, promotion_events
+from lakehouse.schemas import BATCHES
+from pipelines.access import change_role, init_lakehouse
+from pipelines.context import Context
+from pipelines.demo_data import DemoDataset, build_demo_datasets
+from pipelines.ingest import ingest
+from pipelines.labels import load_labels
+from pipelines.modeling import Algorithm
+from pipelines.monitor import monitor
+from pipelines.promote import approve, reject, request_promotion
+from pipelines.score import score
+from pipelines.train import train
+
+START = datetime(2026, 6, 1, tzinfo=UTC)
+WEEKS = 10
+DRIFT_FROM_WEEK = 6
+LABEL_DELAY_WEEKS = 2
+RETRAIN_WEEK = 9
+DEFAULT_ADMIN = "ada"
+MAKERS = {"loan_default": "maya", "churn": "omar", "fraud": "maya"}
+USERS = {
+    "maya": Role.MAKER,
+    "omar": Role.MAKER,
+    "rita": Role.REVIEWER,
+    "raj": Role.REVIEWER,
+    "sofia": Role.REVIEWER,
+    "aiko": Role.AUDITOR,
+    "ana": Role.ANALYST,
+}
+
+Progress = Callable[[str], None]
+
+
+class SimulatedClock:
+    """The demo's clock: it moves only when the story says so, a second per reading."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        self.at += timedelta(seconds=1)
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        self.at = max(self.at, at)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    home: str
+    models: int
+    versions: int
+    batches: int
+    pending_requests: int
+
+
+def _is_empty(ctx: Context) -> bool:
+    return not ctx.registry.models() and not ctx.store.list_tables("raw")
+
+
+def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
+    """Seed an empty lakehouse with the demo story; refuses a lakehouse that already has data."""
+    say = progress or (lambda _line: None)
+    clock = SimulatedClock(START - timedelta(weeks=1))
+    ctx = replace(ctx, clock=clock)
+    init_lakehouse(ctx, admin=None)
+    if not _is_empty(ctx):
+        raise PolicyViolation(
+            f"the lakehouse at {ctx.settings.home} already has data: point MLGOV_HOME at a new folder"
+        )
+    admins = access_policy(ctx.store).users_with(Role.ADMIN)
+    admin = admins[0] if admins else DEFAULT_ADMIN
+    if not admins:
+        init_lakehouse(ctx, admin=admin)
+    for user, role in USERS.items():
+        change_role(ctx, user=user, role=role.value, change=GrantChange.GRANT, actor=admin, reason="demo team")
+    say(f"users: {admin} (admin), " + ", ".join(f"{u} ({r.value})" for u, r in USERS.items()))
+
+    datasets = build_demo_datasets(
+        start=START, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK
+    )
+    with tempfile.TemporaryDirectory(prefix="mlgov-demo-") as scratch:
+        files = Path(scratch)
+        for dataset in datasets:
+            _launch(ctx, clock, dataset, files, say)
+        for week in range(WEEKS):
+            for dataset in datasets:
+                _weekly_cycle(ctx, clock, dataset, week, files, say)
+        _retrain_after_drift(ctx, clock, datasets[0], files, say)
+
+    batches = ctx.store.read(BATCHES).height
+    versions = sum(int(m.latest_version or 0) for m in ctx.registry.models())
+    requests = fold_requests(promotion_events(ctx.store)).values()
+    pending = sum(r.status is PromotionStatus.PENDING for r in requests)
+    return DemoSummary(
+        home=str(ctx.settings.home), models=len(datasets), versions=versions, batches=batches, pending_requests=pending
+    )
+
+
+def _launch(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
+    """History lands, v1 is trained and approved by two reviewers; a second candidate is judged."""
+    model, maker = dataset.model, MAKERS[dataset.model]
+    clock.set(START - timedelta(days=6))
+    history = files / f"{dataset.table}_history.parquet"
+    dataset.history.write_parquet(history)
+    ingest(ctx, table=dataset.table, path=history, key=dataset.key, timestamp=dataset.timestamp, actor=maker)
+    v1 = train(
+        ctx,
+        model=model,
+        table=dataset.table,
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.LOGREG,
+        actor=maker,
+    )
+    request = request_promotion(ctx, model=model, version=v1.version, reason="first production model", actor=maker)
+    with suppress(PermissionDenied):  # the maker tries to approve their own request: refused and audited
+        approve(ctx, request_id=request.request_id, reason="looks good to me", actor=maker)
+    approve(ctx, request_id=request.request_id, reason="holdout metrics and model card reviewed", actor="rita")
+    approve(ctx, request_id=request.request_id, reason="agree; fairness checks fine", actor="raj")
+    say(f"{model}: v{v1.version} promoted to champion (holdout ROC AUC {v1.metrics['roc_auc']:.3f})")
+
+    clock.set(START - timedelta(days=3))
+    v2 = train(
+        ctx,
+        model=model,
+        table=dataset.table,
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.HGB,
+        actor=maker,
+    )
+    if model == "fraud":
+        return  # its candidate is put forward in week 4
+    candidate = request_promotion(
+        ctx, model=model, version=v2.version, reason="gradient boosting candidate", actor=maker
+    )
+    if model == "loan_default":
+        approve(ctx, request_id=candidate.request_id, reason="better recall", actor="rita")
+        reject(ctx, request_id=candidate.request_id, reason="AUC below the champion on holdout", actor="sofia")
+        say(f"{model}: v{v2.version} rejected by sofia")
+    elif model == "churn":
+        say(f"{model}: v{v2.version} awaits review")
+
+
+def _weekly_cycle(
+    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, week: int, files: Path, say: Progress
+) -> None:
+    """A week's data is scored after the week closes; labels of two weeks ago arrive; monitoring runs."""
+    model, maker = dataset.model, MAKERS[dataset.model]
+    week_start = START + timedelta(weeks=week)
+    clock.set(week_start + timedelta(weeks=1, hours=2))
+    incoming = files / f"{dataset.table}_week{week}.parquet"
+    dataset.weeks[week].drop(dataset.target).write_parquet(incoming)
+    scoring_table = f"{dataset.table}_incoming"
+    ingest(ctx, table=scoring_table, path=incoming, key=dataset.key, timestamp=dataset.timestamp, actor=maker)
+    if model == "fraud" and week == 4:
+        _promote_fraud_candidate(ctx, say)
+    score(ctx, model=model, table=scoring_table, start=week_start, end=week_start + timedelta(weeks=1), actor=maker)
+    labelled_week = week - LABEL_DELAY_WEEKS
+    if labelled_week >= 0:
+        labels = files / f"{dataset.table}_labels{labelled_week}.csv"
+        dataset.weeks[labelled_week].select(dataset.key, dataset.target).write_csv(labels)
+        load_labels(ctx, model=model, path=labels, key=dataset.key, label=dataset.target, actor=maker)
+    report = monitor(ctx, model=model, actor="ana")
+    latest = report.batches[-1]
+    if latest.drifted:
+        say(f"{model}: week {week} drifted (share {latest.drift_share:.2f})")
+
+
+def _promote_fraud_candidate(ctx: Context, say: Progress) -> None:
+    pending = request_promotion(ctx, model="fraud", version="2", reason="boosting catches more fraud", actor="maya")
+    approve(ctx, request_id=pending.request_id, reason="recall up at the same precision", actor="sofia")
+    approve(ctx, request_id=pending.request_id, reason="agree", actor="raj")
+    say("fraud: v2 replaced v1 as champion in week 4")
+
+
+def _retrain_after_drift(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
+    """The drifted loan population is labelled up to two weeks ago: retrain and ask for review."""
+    clock.set(START + timedelta(weeks=WEEKS, hours=6))
+    labelled = files / f"{dataset.table}_labelled.parquet"
+    pl.concat(dataset.weeks[: WEEKS - LABEL_DELAY_WEEKS]).write_parquet(labelled)
+    ingest(ctx, table=dataset.table, path=labelled, key=dataset.key, timestamp=dataset.timestamp, actor="maya")
+    v3 = train(
+        ctx,
+        model=dataset.model,
+        table=dataset.table,
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.LOGREG,
+        actor="maya",
+    )
+    request = request_promotion(
+        ctx, model=dataset.model, version=v3.version, reason="retrained after drift from week 6", actor="maya"
+    )
+    approve(ctx, request_id=request.request_id, reason="recent data looks right", actor="rita")
+    say(f"{dataset.model}: v{v3.version} retrained on recent labelled data; 1 of 2 approvals so far")
