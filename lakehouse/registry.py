@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from governance.errors import MlgovError, NotFoundError
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 _PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
 
 
@@ -88,10 +90,20 @@ class ModelRegistry:
 
     @contextmanager
     def _fluent(self) -> Iterator[None]:
-        # The fluent logging API reads a process-global URI; point it at this registry.
+        # The fluent logging API reads a process-global URI; point it at this registry. Setting it
+        # also writes MLFLOW_*_URI into os.environ, which settings read as an override: put those
+        # back, or the first registry used in a process would capture every later one.
+        saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
         mlflow.set_tracking_uri(self._uri)
         mlflow.set_registry_uri(self._uri)
-        yield
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def _experiment_id(self, model: str) -> str:
         name = f"mlgov/{model}"

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from governance.errors import MlgovError
+from governance.errors import InputError, MlgovError
 from governance.roles import GrantChange
 
 if TYPE_CHECKING:
     from pipelines.context import Context
 
 EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 
 
@@ -31,6 +32,10 @@ class MlgovGroup(click.Group):
         except MlgovError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_REFUSED)
+        except click.UsageError as error:
+            where = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
+            click.echo(f"error: {error.format_message()}{where}", err=True)
+            sys.exit(EXIT_USAGE)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as error:  # a bug of ours: still one line, with the type to report it by
@@ -64,8 +69,8 @@ def _instant(text: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO timestamp such as 2026-06-01 or 2026-06-01T12:00:00Z", param_hint=option
+        raise InputError(
+            f"{option} {text!r} is not an ISO timestamp such as 2026-06-01 or 2026-06-01T12:00:00Z"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 

@@ -1,0 +1,443 @@
+"""The mlgov CLI contract, end to end on real Delta tables and a real SQLite MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from deltalake import write_deltalake
+
+from lakehouse.schemas import AUDIT
+from pipelines.cli import main
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
+
+
+class Cli:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True):
+        result = self.runner.invoke(main, list(args), env={"MLGOV_HOME": str(self.home)}, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.stderr
+        return result
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "--json").stdout)
+
+    def refused(self, *args: str, needle: str) -> str:
+        result = self(*args, ok=False)
+        assert result.exit_code != 0
+        message = result.stderr.strip()
+        assert message.startswith("error: "), message
+        assert "\n" not in message, message
+        assert "Traceback" not in message, message
+        assert needle.lower() in message.lower(), message
+        return message
+
+
+@pytest.fixture
+def cli(seeded: Seeded) -> Cli:
+    return Cli(seeded.home)
+
+
+def _versions(home: Path) -> dict[str, int]:
+    """Version of every data table (governance and ops records are allowed to grow)."""
+    store = context_for(home).store
+    tables = [*store.list_tables("raw"), "predictions", "labels", "scoring/batches", "catalog/tables"]
+    return {t: store.version(t) for t in tables if store.exists(t)}
+
+
+def test_init_is_idempotent_and_keeps_the_first_admin(cli: Cli) -> None:
+    assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
+    cli.refused("init", "--admin", "mallory", needle="already has an admin")
+
+
+def test_access_grant_needs_an_admin_and_a_known_role(cli: Cli) -> None:
+    assert cli.json("access", "grant", "zoe", "reviewer", "--actor", ADMIN)["changed"] is True
+    assert cli.json("access", "grant", "zoe", "reviewer", "--actor", ADMIN)["changed"] is False
+    cli.refused("access", "grant", "zoe", "overlord", "--actor", ADMIN, needle="unknown role")
+    cli.refused("access", "grant", "zoe", "admin", "--actor", MAKER, needle="may not manage access")
+    cli.refused("access", "grant", "zoe", "admin", "--actor", "nobody", needle="unknown actor")
+
+
+def test_train_returns_the_contract_keys_and_registers_a_version(cli: Cli) -> None:
+    result = cli.json(
+        "train", "loan_default", "--table", "loans", "--target", "defaulted", "--algorithm", "logreg", "--actor", MAKER
+    )
+    assert set(result) >= {"model", "version", "run_id", "metrics"}
+    assert result["version"] == "2"
+    assert 0.6 < result["metrics"]["roc_auc"] < 1.0
+    tags = context_for(cli.home).registry.version("loan_default", "2").tags
+    assert tags["mlgov.train_table"] == "raw/loans"
+    assert tags["mlgov.trainer"] == MAKER
+
+
+def test_train_handles_text_booleans_and_non_ascii_categories_by_dtype(cli: Cli, seeded: Seeded) -> None:
+    features = "income,credit_score,income_band,has_cosigner,home_ownership"
+    result = cli.json(
+        "train", "small", "--table", "loans", "--target", "defaulted", "--features", features, "--actor", MAKER
+    )
+    tags = context_for(cli.home).registry.version("small", result["version"]).tags
+    assert json.loads(tags["mlgov.categorical_features"]) == ["income_band", "home_ownership"]
+    assert "40K - 60K €" in seeded.dataset.history["income_band"].to_list()
+
+
+def test_promotion_needs_two_distinct_reviewers_and_refuses_self_approval(cli: Cli) -> None:
+    version = cli.json("train", "loan_default", "--table", "loans", "--target", "defaulted", "--actor", MAKER)[
+        "version"
+    ]
+    request = cli.json("promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "better")
+    assert request["status"] == "pending"
+    rid = request["request_id"]
+    registry = context_for(cli.home).registry
+
+    cli.refused("promote", "approve", rid, "--actor", MAKER, "--reason", "mine", needle="may not approve")
+    cli("access", "grant", MAKER, "reviewer", "--actor", ADMIN)
+    cli.refused("promote", "approve", rid, "--actor", MAKER, "--reason", "mine", needle="requested this promotion")
+
+    first = cli.json("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "ok")
+    assert (first["status"], first["approvals"]) == ("pending", 1)
+    assert registry.alias_version("loan_default", "champion") == "1"  # one approval moves nothing
+    cli.refused("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "again", needle="already approved")
+    assert registry.alias_version("loan_default", "champion") == "1"
+
+    second = cli.json("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "agree")
+    assert (second["status"], second["approvals"]) == ("promoted", 2)
+    assert registry.alias_version("loan_default", "champion") == version
+    tags = registry.version("loan_default", version).tags
+    assert tags["mlgov.approval_status"] == "promoted"
+    assert tags["mlgov.approvals"] == "2/2"
+
+
+def test_the_trainer_cannot_approve_even_as_a_reviewer(cli: Cli) -> None:
+    cli("access", "grant", REVIEWER_A, "maker", "--actor", ADMIN)
+    version = cli.json("train", "loan_default", "--table", "loans", "--target", "defaulted", "--actor", REVIEWER_A)[
+        "version"
+    ]
+    rid = cli.json("promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "x")["request_id"]
+    cli.refused("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "mine", needle="trained")
+
+
+def test_reject_closes_the_request(cli: Cli) -> None:
+    version = cli.json("train", "loan_default", "--table", "loans", "--target", "defaulted", "--actor", MAKER)[
+        "version"
+    ]
+    rid = cli.json("promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "x")["request_id"]
+    assert cli.json("promote", "reject", rid, "--actor", REVIEWER_A, "--reason", "worse")["status"] == "rejected"
+    cli.refused("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "late", needle="rejected")
+    cli.refused("promote", "reject", rid, "--actor", REVIEWER_B, "--reason", "", needle="reason")
+
+
+def test_refusals_are_audited(cli: Cli) -> None:
+    cli.refused("promote", "approve", "pr-missing", "--actor", MAKER, "--reason", "x", needle="may not approve")
+    audit = context_for(cli.home).store.read(AUDIT)
+    refused = audit.filter(pl.col("outcome") == "refused")
+    assert refused.filter(pl.col("actor") == MAKER).height >= 1
+
+
+def test_rescoring_the_same_batch_adds_nothing(cli: Cli) -> None:
+    args = (
+        "score",
+        "loan_default",
+        "--table",
+        "applications",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-06-08",
+        "--actor",
+        MAKER,
+    )
+    store = context_for(cli.home).store
+    before = store.read("predictions").height
+    again = cli.json(*args)
+    assert set(again) >= {"batch_id", "rows", "model_version"}
+    assert again["already_scored"] is True
+    assert store.read("predictions").height == before
+
+
+def test_scoring_writes_lineage_columns(cli: Cli, seeded: Seeded) -> None:
+    predictions = context_for(cli.home).store.read("predictions")
+    batch = predictions.filter(pl.col("batch_id") == seeded.batch_ids[0])
+    assert batch.height == seeded.dataset.weeks[0].height
+    assert set(batch["input_table"]) == {"raw/applications"}
+    assert set(batch["model_version"]) == {"1"}
+    assert batch["event_ts"].null_count() == 0
+    assert batch["score"].is_between(0, 1).all()
+
+
+def test_monitor_reports_drift_on_the_shifted_week_only(cli: Cli, seeded: Seeded) -> None:
+    report = cli.json("monitor", "loan_default")
+    batches = {b["batch_id"]: b for b in report["batches"]}
+    calm, shifted = batches[seeded.batch_ids[0]], batches[seeded.batch_ids[1]]
+    assert calm["drifted"] is False
+    assert calm["drift_share"] < 0.5
+    assert shifted["drifted"] is True
+    drifted_features = {d["feature"] for d in shifted["drift"] if d["drifted"]}
+    assert {"income", "credit_score"} <= drifted_features
+    for d in shifted["drift"]:
+        assert set(d) == {"feature", "method", "statistic", "threshold", "drifted"}
+    assert 0.6 < calm["performance"]["roc_auc"] < 1.0
+    assert calm["labelled_rows"] == seeded.dataset.weeks[0].height
+    assert shifted["performance"] == {}  # its labels have not arrived
+
+
+def test_monitor_recomputes_performance_when_more_labels_arrive(cli: Cli, seeded: Seeded) -> None:
+    week7 = seeded.dataset.weeks[7].select(seeded.dataset.key, seeded.dataset.target)
+    path = seeded.files / "labels7.csv"
+    week7.head(200).write_csv(path)
+    cli(
+        "labels",
+        "loan_default",
+        str(path),
+        "--key",
+        seeded.dataset.key,
+        "--label",
+        seeded.dataset.target,
+        "--actor",
+        MAKER,
+    )
+    shifted = next(b for b in cli.json("monitor", "loan_default")["batches"] if b["batch_id"] == seeded.batch_ids[1])
+    assert shifted["labelled_rows"] == 200
+    assert "accuracy" in shifted["performance"]
+
+
+def test_audit_verify_intact_then_tampered(cli: Cli) -> None:
+    intact = cli.json("audit", "verify")
+    assert intact["ok"] is True
+    assert intact["first_bad_seq"] is None
+    assert intact["records"] > 10
+
+    store = context_for(cli.home).store
+    path = store.path(AUDIT)
+    records = store.read(AUDIT).sort("seq")
+    edited = records.with_columns(
+        pl.when(pl.col("seq") == 5).then(pl.lit("nothing to see")).otherwise(pl.col("reason")).alias("reason")
+    )
+    shutil.rmtree(path)  # an attacker with storage access rewrites the whole table
+    write_deltalake(str(path), edited.to_arrow())
+
+    result = cli("audit", "verify", "--json", ok=False)
+    assert result.exit_code == 1
+    verdict = json.loads(result.stdout)
+    assert verdict["ok"] is False
+    assert verdict["first_bad_seq"] == 5
+
+
+def test_every_job_leaves_a_run_record(cli: Cli) -> None:
+    runs = context_for(cli.home).store.read("ops/runs")
+    assert {"ingest", "train", "score", "labels", "monitor", "promote_approve"} <= set(runs["job"])
+    succeeded = runs.filter(pl.col("status") == "succeeded")
+    assert (succeeded["wall_seconds"] > 0).all()
+    assert (succeeded["cpu_seconds"] >= 0).all()
+    ingests = succeeded.filter(pl.col("job") == "ingest")
+    assert (ingests["rows"] > 0).all()
+    assert (ingests["bytes_written"] > 0).all()
+
+
+# ---- bad input: one line, non-zero exit, nothing written --------------------------------------
+
+
+def _write(folder: Path, name: str, frame: pl.DataFrame) -> str:
+    path = folder / name
+    frame.write_parquet(path) if name.endswith(".parquet") else frame.write_csv(path)
+    return str(path)
+
+
+BAD_INPUTS = [
+    ("missing file", lambda d: ["ingest", "t", str(d / "nope.csv"), "--key", "id"], "does not exist"),
+    (
+        "not csv or parquet",
+        lambda d: ["ingest", "t", _write(d, "x.json", pl.DataFrame({"id": [1]})), "--key", "id"],
+        "not CSV or Parquet",
+    ),
+    (
+        "path separator in table name",
+        lambda d: ["ingest", "../evil", _write(d, "a.csv", pl.DataFrame({"id": [1]})), "--key", "id"],
+        "not valid",
+    ),
+    (
+        "slash in table name",
+        lambda d: ["ingest", "a/b", _write(d, "a.csv", pl.DataFrame({"id": [1]})), "--key", "id"],
+        "not valid",
+    ),
+    (
+        "missing key column",
+        lambda d: ["ingest", "t", _write(d, "a.csv", pl.DataFrame({"id": [1]})), "--key", "nope"],
+        "key column 'nope'",
+    ),
+    (
+        "duplicate keys",
+        lambda d: ["ingest", "t", _write(d, "a.csv", pl.DataFrame({"id": [1, 1, 2]})), "--key", "id"],
+        "duplicated",
+    ),
+    (
+        "NaN in key",
+        lambda d: ["ingest", "t", _write(d, "a.parquet", pl.DataFrame({"id": [1.0, np.nan]})), "--key", "id"],
+        "NaN or infinite",
+    ),
+    (
+        "inf in key",
+        lambda d: ["ingest", "t", _write(d, "a.parquet", pl.DataFrame({"id": [1.0, np.inf]})), "--key", "id"],
+        "NaN or infinite",
+    ),
+    (
+        "missing timestamp column",
+        lambda d: ["ingest", "t", _write(d, "a.csv", pl.DataFrame({"id": [1]})), "--key", "id", "--timestamp", "ts"],
+        "timestamp column 'ts'",
+    ),
+    (
+        "unparsable timestamps",
+        lambda d: [
+            "ingest",
+            "t",
+            _write(d, "a.csv", pl.DataFrame({"id": [1], "ts": ["soon"]})),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+        ],
+        "not dates",
+    ),
+    (
+        "unknown time zone",
+        lambda d: [
+            "ingest",
+            "t",
+            _write(d, "a.csv", pl.DataFrame({"id": [1], "ts": ["2026-01-01"]})),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+            "--timezone",
+            "Mars/Olympus",
+        ],
+        "time zone",
+    ),
+    (
+        "schema differs from the table",
+        lambda d: [
+            "ingest",
+            "loans",
+            _write(d, "a.csv", pl.DataFrame({"loan_id": ["x"], "application_ts": ["2026-01-01"]})),
+            "--key",
+            "loan_id",
+            "--timestamp",
+            "application_ts",
+        ],
+        "column",
+    ),
+    ("unknown table to train on", lambda d: ["train", "m", "--table", "nope", "--target", "y"], "does not exist"),
+    ("missing target column", lambda d: ["train", "m", "--table", "loans", "--target", "nope"], "target column 'nope'"),
+    ("target of the wrong type", lambda d: ["train", "m", "--table", "loans", "--target", "purpose"], "must hold"),
+    (
+        "unknown feature",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income,nope"],
+        "feature column 'nope'",
+    ),
+    ("unknown model to score", lambda d: ["score", "nope", "--table", "applications"], "not registered"),
+    (
+        "empty selection to score",
+        lambda d: ["score", "loan_default", "--table", "applications", "--from", "2030-01-01"],
+        "nothing to score",
+    ),
+    (
+        "bad timestamp option",
+        lambda d: ["score", "loan_default", "--table", "applications", "--from", "yesterday"],
+        "not an ISO timestamp",
+    ),
+    (
+        "unknown model for labels",
+        lambda d: [
+            "labels",
+            "nope",
+            _write(d, "l.csv", pl.DataFrame({"id": [1], "y": [0]})),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "not registered",
+    ),
+    (
+        "missing label column",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _write(d, "l.csv", pl.DataFrame({"id": [1], "y": [0]})),
+            "--key",
+            "id",
+            "--label",
+            "nope",
+        ],
+        "label column 'nope'",
+    ),
+    (
+        "labels that are not 0/1",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _write(d, "l.csv", pl.DataFrame({"id": [1], "y": [7]})),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "0/1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "make_args", "needle"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path, case: str, make_args, needle: str) -> None:
+    before = _versions(cli.home)
+    cli.refused(*make_args(tmp_path), "--actor", MAKER, needle=needle)
+    assert _versions(cli.home) == before
+    assert not context_for(cli.home).store.exists("raw/t")
+
+
+@pytest.mark.parametrize("actor", ["nobody", "rita"])
+def test_unknown_or_unentitled_actors_are_refused(cli: Cli, tmp_path: Path, actor: str) -> None:
+    path = _write(tmp_path, "a.csv", pl.DataFrame({"id": [1]}))
+    cli.refused("ingest", "t", path, "--key", "id", "--actor", actor, needle=actor)
+    assert not context_for(cli.home).store.exists("raw/t")
+
+
+def test_a_missing_option_is_one_line(cli: Cli) -> None:
+    cli.refused("train", "m", "--table", "loans", needle="missing option")
+
+
+def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "a.csv",
+        pl.DataFrame({"id": [1, 2], "ts": ["2026-03-01 09:00:00", "2026-07-01 09:00:00"], "x": [1.0, 2.0]}),
+    )
+    cli("ingest", "paris", path, "--key", "id", "--timestamp", "ts", "--timezone", "Europe/Paris", "--actor", MAKER)
+    stored = context_for(cli.home).store.read("raw/paris").sort("id")["ts"].to_list()
+    assert [t.hour for t in stored] == [8, 7]  # CET then CEST, stored as UTC
+    assert all(str(t.tzinfo) == "UTC" for t in stored)
+
+
+def test_appending_a_key_already_in_the_table_is_refused(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
+    week0 = seeded.dataset.weeks[0].drop(seeded.dataset.target).head(3)
+    path = _write(tmp_path, "again.parquet", week0)
+    cli.refused(
+        "ingest",
+        "applications",
+        path,
+        "--key",
+        seeded.dataset.key,
+        "--timestamp",
+        seeded.dataset.timestamp,
+        "--actor",
+        MAKER,
+        needle="already in table",
+    )
