@@ -32,4 +32,4 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
-	rm -rf $(VENV) .mlgov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mlgov .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -33,7 +33,8 @@ def _refuse_floats(value: object) -> None:
     if isinstance(value, float):
         raise ValueError("floats are not allowed in hashed audit fields; store them as strings")
     if isinstance(value, Mapping):
-        for item in value.values():
+        for key, item in value.items():
+            _refuse_floats(key)
             _refuse_floats(item)
     elif isinstance(value, list | tuple):
         for item in value:
@@ -104,10 +105,11 @@ def verify_chain(records: Sequence[AuditRecord]) -> ChainVerdict:
     prev_hash = GENESIS_HASH
     for expected_seq, record in enumerate(ordered, start=1):
         if record.seq != expected_seq:
-            problem = f"record {expected_seq} is missing (next record found is {record.seq})"
             if record.seq < expected_seq:
-                problem = f"record {record.seq} appears more than once"
-            return ChainVerdict(ok=False, records=len(ordered), first_bad_seq=expected_seq, problem=problem)
+                problem, bad = f"record {record.seq} appears more than once", record.seq
+            else:
+                problem, bad = f"record {expected_seq} is missing (next record found is {record.seq})", expected_seq
+            return ChainVerdict(ok=False, records=len(ordered), first_bad_seq=bad, problem=problem)
         if record.prev_hash != prev_hash:
             return ChainVerdict(
                 ok=False,

@@ -375,15 +375,14 @@ def demo(as_json: bool) -> None:
 def app(port: int, address: str) -> None:
     """Serve the Streamlit app."""
     script = Path(__file__).resolve().parent.parent / "app" / "main.py"
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
-        "--server.port",
-        str(port),
-        "--server.address",
-        address,
-    ]
+    # The security settings are passed here too, so they hold whatever directory mlgov runs from.
+    settings = {
+        "server.port": str(port),
+        "server.address": address,
+        "server.headless": "true",
+        "server.enableXsrfProtection": "true",
+        "client.showErrorDetails": "none",
+        "browser.gatherUsageStats": "false",
+    }
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *(f"--{k}={v}" for k, v in settings.items())]
     sys.exit(subprocess.call(command))

@@ -1,0 +1,79 @@
+import re
+
+import streamlit as st
+
+from app import charts, queries, services
+from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
+from governance.errors import MlgovError
+from pipelines.overview import overview_frame, overview_totals
+
+
+def plain(text: str) -> str:
+    # st.error and st.caption render markdown: escape it so names and paths show as typed.
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+st.title("Overview")
+
+try:
+    home = services.lakehouse_key()
+    summaries = queries.model_summaries(home)
+    history = queries.drift_histories(home)
+except MlgovError as error:
+    st.error(plain(str(error)))
+    st.stop()
+
+st.caption(f"Every registered model, its champion and the drift of its latest scored batch · {plain(home)}")
+
+if not summaries:
+    st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
+    st.stop()
+
+totals = overview_totals(summaries)
+models, in_production, pending, drifted = st.columns(4)
+models.metric("Models", totals.models)
+in_production.metric("In production", totals.in_production)
+pending.metric("Pending requests", totals.pending_requests)
+drifted.metric("Drifted latest batches", totals.drifted_latest_batches)
+
+st.dataframe(
+    overview_frame(summaries),
+    hide_index=True,
+    width="stretch",
+    column_order=[
+        "name",
+        "champion_version",
+        "latest_version",
+        "versions",
+        "pending_requests",
+        "batches",
+        "last_scored_at",
+        "latest_batch_id",
+        "latest_drift_share",
+        "drift_status",
+    ],
+    column_config={
+        "name": st.column_config.TextColumn("Model"),
+        "champion_version": st.column_config.TextColumn("Champion", help="Version holding the champion alias"),
+        "latest_version": st.column_config.TextColumn("Latest version"),
+        "versions": st.column_config.NumberColumn("Versions"),
+        "pending_requests": st.column_config.NumberColumn("Pending requests"),
+        "batches": st.column_config.NumberColumn("Batches"),
+        "last_scored_at": st.column_config.DatetimeColumn("Last scored", format="YYYY-MM-DD HH:mm z"),
+        "latest_batch_id": st.column_config.TextColumn("Latest batch"),
+        "latest_drift_share": st.column_config.ProgressColumn(
+            "Drift share",
+            help="Share of features drifted in the latest batch",
+            format="percent",
+            min_value=0.0,
+            max_value=1.0,
+        ),
+        "drift_status": st.column_config.TextColumn("Drift (latest batch)"),
+    },
+)
+
+st.subheader("Drift share per batch")
+if history.is_empty():
+    st.caption("No scored batch has been checked for drift yet: run `mlgov monitor MODEL`.")
+else:
+    st.altair_chart(charts.drift_share_chart(history, threshold=DEFAULT_DATASET_DRIFT_SHARE), width="stretch")

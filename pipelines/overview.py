@@ -1,0 +1,171 @@
+"""The overview read model, shared by the CLI and the app: one summary per registered model, and the
+drift history of a model's batches. Reads only; every verdict comes from `governance`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import polars as pl
+
+from governance.drift import FeatureDrift, dataset_drifted, drift_share
+from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
+from lakehouse.records import promotion_events
+from lakehouse.schemas import BATCHES, DRIFT, UTC_TS
+from pipelines.context import Context
+
+
+class DriftStatus(StrEnum):
+    DRIFTED = "drifted"
+    STABLE = "stable"
+    NOT_MONITORED = "not monitored"
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    champion_version: str | None
+    latest_version: str | None
+    versions: int
+    pending_requests: int
+    last_scored_at: datetime | None
+    batches: int
+    latest_batch_id: str | None
+    latest_drift_share: float | None
+    latest_drifted: bool | None
+
+    @property
+    def drift_status(self) -> DriftStatus:
+        """The verdict on the latest batch; 'not monitored' when it has no drift computed yet."""
+        if self.latest_drifted is None:
+            return DriftStatus.NOT_MONITORED
+        return DriftStatus.DRIFTED if self.latest_drifted else DriftStatus.STABLE
+
+
+@dataclass(frozen=True)
+class OverviewTotals:
+    models: int
+    in_production: int
+    pending_requests: int
+    drifted_latest_batches: int
+
+
+DRIFT_HISTORY_SCHEMA = pl.Schema(
+    {
+        "batch_id": pl.String(),
+        "scored_at": UTC_TS,
+        "window_start": UTC_TS,
+        "window_end": UTC_TS,
+        "model_version": pl.String(),
+        "drift_share": pl.Float64(),
+        "drifted": pl.Boolean(),
+    }
+)
+
+# Scoring is stamped by a clock that may be fixed (tests, demo): the data window breaks ties.
+_BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
+
+
+def _ordered_batches(ctx: Context, *, model: str | None = None) -> pl.DataFrame:
+    frame = ctx.store.scan(BATCHES)
+    if model is not None:
+        frame = frame.filter(pl.col("model") == model)
+    columns = ["batch_id", "model", "model_version", "scored_at", "window_start", "window_end"]
+    return frame.select(columns).sort(_BATCH_ORDER, nulls_last=True).collect()
+
+
+def _batch_verdicts(ctx: Context, *, model: str | None = None) -> dict[str, tuple[float, bool]]:
+    """Each monitored batch's drift share and dataset verdict, as `governance.drift` decides them."""
+    frame = ctx.store.scan(DRIFT)
+    if model is not None:
+        frame = frame.filter(pl.col("model") == model)
+    rows = frame.select("batch_id", "feature", "method", "statistic", "threshold", "drifted").collect()
+    verdicts: dict[str, tuple[float, bool]] = {}
+    for (batch_id,), group in rows.partition_by("batch_id", as_dict=True).items():
+        features = [FeatureDrift(**row) for row in group.drop("batch_id").iter_rows(named=True)]
+        share = drift_share(features)
+        verdicts[str(batch_id)] = (share, dataset_drifted(share))
+    return verdicts
+
+
+def model_overview(ctx: Context) -> list[ModelSummary]:
+    """One summary per registered model, by name: versions, champion, pending requests, latest batch."""
+    registered = sorted(ctx.registry.models(), key=lambda m: m.name)
+    if not registered:
+        return []
+    pending: dict[str, int] = {}
+    for request in fold_requests(promotion_events(ctx.store)).values():
+        if request.status is PromotionStatus.PENDING:
+            pending[request.model] = pending.get(request.model, 0) + 1
+    batches = _ordered_batches(ctx)
+    verdicts = _batch_verdicts(ctx)
+    summaries = []
+    for model in registered:
+        own = batches.filter(pl.col("model") == model.name)
+        latest = own.row(-1, named=True) if own.height else None
+        verdict = verdicts.get(latest["batch_id"]) if latest else None
+        summaries.append(
+            ModelSummary(
+                name=model.name,
+                champion_version=model.aliases.get(PRODUCTION_ALIAS),
+                latest_version=model.latest_version,
+                versions=len(ctx.registry.versions(model.name)),
+                pending_requests=pending.get(model.name, 0),
+                last_scored_at=latest["scored_at"] if latest else None,
+                batches=own.height,
+                latest_batch_id=latest["batch_id"] if latest else None,
+                latest_drift_share=verdict[0] if verdict else None,
+                latest_drifted=verdict[1] if verdict else None,
+            )
+        )
+    return summaries
+
+
+def overview_totals(summaries: Sequence[ModelSummary]) -> OverviewTotals:
+    return OverviewTotals(
+        models=len(summaries),
+        in_production=sum(s.champion_version is not None for s in summaries),
+        pending_requests=sum(s.pending_requests for s in summaries),
+        drifted_latest_batches=sum(s.latest_drifted is True for s in summaries),
+    )
+
+
+def overview_frame(summaries: Sequence[ModelSummary]) -> pl.DataFrame:
+    """The summaries as a table, with the drift status in words."""
+    return pl.DataFrame(
+        [{**s.__dict__, "drift_status": s.drift_status.value} for s in summaries],
+        schema={
+            "name": pl.String,
+            "champion_version": pl.String,
+            "latest_version": pl.String,
+            "versions": pl.Int64,
+            "pending_requests": pl.Int64,
+            "last_scored_at": UTC_TS,
+            "batches": pl.Int64,
+            "latest_batch_id": pl.String,
+            "latest_drift_share": pl.Float64,
+            "latest_drifted": pl.Boolean,
+            "drift_status": pl.String,
+        },
+    )
+
+
+def drift_history(ctx: Context, model: str) -> pl.DataFrame:
+    """One row per batch of `model` with drift computed, oldest first (columns: DRIFT_HISTORY_SCHEMA)."""
+    verdicts = _batch_verdicts(ctx, model=model)
+    rows = [
+        {
+            "batch_id": batch["batch_id"],
+            "scored_at": batch["scored_at"],
+            "window_start": batch["window_start"],
+            "window_end": batch["window_end"],
+            "model_version": batch["model_version"],
+            "drift_share": verdicts[batch["batch_id"]][0],
+            "drifted": verdicts[batch["batch_id"]][1],
+        }
+        for batch in _ordered_batches(ctx, model=model).iter_rows(named=True)
+        if batch["batch_id"] in verdicts
+    ]
+    return pl.DataFrame(rows, schema=DRIFT_HISTORY_SCHEMA)
