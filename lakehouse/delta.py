@@ -6,6 +6,7 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,19 +66,34 @@ class DeltaStore:
             raise MlgovError(f"table {table!r} cannot be opened: {error}") from None
 
     def _handle(self, table: str, *, version: int | None = None) -> DeltaTable:
-        """A cached handle: the latest snapshot, or a pinned version (which never changes)."""
-        handles: dict[tuple[str, int | None], DeltaTable] = self._local.__dict__.setdefault("handles", {})
-        handle = handles.get((table, version))
-        if handle is None:
-            if len(handles) > _MAX_HANDLES:
-                handles.clear()
-            handle = handles[table, version] = self._open(table, version=version)
-        elif version is None:
-            try:
+        """A cached handle: the latest snapshot, or a pinned version (which never changes).
+
+        A cached handle is reused only while the table is the one it was opened on: a table deleted
+        and written anew (a restore, or tampering) has a new first commit, and is opened afresh.
+        """
+        handles: dict[tuple[str, int | None], tuple[DeltaTable, object]] = self._local.__dict__.setdefault(
+            "handles", {}
+        )
+        stamp = self._creation_stamp(table)
+        cached = handles.get((table, version))
+        if cached is not None and stamp is not None and cached[1] == stamp:
+            handle = cached[0]
+            if version is None:
                 handle.update_incremental()
-            except DeltaError:  # the table was replaced underneath us: start over
-                handle = handles[table, version] = self._open(table)
+            return handle
+        if len(handles) > _MAX_HANDLES:
+            handles.clear()
+        handle = self._open(table, version=version)
+        handles[table, version] = (handle, stamp)
         return handle
+
+    def _creation_stamp(self, table: str) -> object:
+        """Identifies one creation of a table: its first commit file's inode and mtime (None if gone)."""
+        try:
+            first = os.stat(self.path(table) / "_delta_log" / _FIRST_COMMIT)
+        except OSError:
+            return None
+        return (first.st_ino, first.st_mtime_ns)
 
     def forget_handles(self) -> None:
         """Drop cached handles, so the next read replays the log from storage (used by verification)."""
@@ -90,6 +106,7 @@ class DeltaStore:
         return self.scan(table).collect_schema()
 
     def scan(self, table: str, *, version: int | None = None) -> pl.LazyFrame:
+        """The table lazily; without `version`, collecting reads the latest state at that moment."""
         if not self.exists(table):
             if table in SCHEMAS:
                 return pl.LazyFrame(schema=SCHEMAS[table])
@@ -223,6 +240,7 @@ class DeltaStore:
 
 
 _MAX_HANDLES = 256
+_FIRST_COMMIT = f"{0:020d}.json"
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
 
 

@@ -34,7 +34,7 @@ class SqlEngine:
         try:
             for table in tables:
                 cursor.register(sql_name(table), self._store.arrow_source(table))
-            return cursor.execute(sql, list(params)).pl()  # type: ignore[attr-defined]
+            return cursor.sql(sql, params=list(params)).pl()
         except duckdb.Error as error:
             raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
         finally:

@@ -1,83 +1,30 @@
-"""The mlgov command line. Every command prints one clear line on failure and exits non-zero."""
+"""The mlgov command line. Every command prints one clear line on failure and exits non-zero.
+
+Topics with several commands live in their own cli_<topic> module and are registered at the end.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from governance.errors import InputError, MlgovError
 from governance.roles import GrantChange
-
-if TYPE_CHECKING:
-    from pipelines.context import Context
-
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNEXPECTED = 3
-
-
-class MlgovGroup(click.Group):
-    """Turns our errors (and any unexpected one) into one line on stderr, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MlgovError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_REFUSED)
-        except click.UsageError as error:
-            where = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
-            click.echo(f"error: {error.format_message()}{where}", err=True)
-            sys.exit(EXIT_USAGE)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except Exception as error:  # a bug of ours: still one line, with the type to report it by
-            click.echo(
-                f"error: unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-                err=True,
-            )
-            sys.exit(EXIT_UNEXPECTED)
-
-
-def _context() -> Context:
-    from pipelines.context import build_context
-
-    return build_context()
-
-
-def _emit(document: Mapping[str, Any], *, as_json: bool, lines: Sequence[str]) -> None:
-    from pipelines.context import to_json
-
-    if as_json:
-        click.echo(to_json(document))
-    else:
-        for line in lines:
-            click.echo(line)
-
-
-def _instant(text: str | None, option: str) -> datetime | None:
-    """An ISO timestamp; one without a zone is UTC."""
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"{option} {text!r} is not an ISO timestamp such as 2026-06-01 or 2026-06-01T12:00:00Z"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-actor_option = click.option("--actor", required=True, help="The user doing this; roles come from the access policy.")
-reason_option = click.option("--reason", required=True, help="Why, in words a reviewer or auditor will read.")
+from pipelines.cli_audit import audit
+from pipelines.cli_support import (
+    MlgovGroup,
+    actor_option,
+    emit,
+    json_option,
+    load_context,
+    parse_instant,
+    reason_option,
+)
 
 
 @click.group(cls=MlgovGroup)
@@ -92,8 +39,8 @@ def init(admin: str | None, as_json: bool) -> None:
     """Create the lakehouse and registry; idempotent."""
     from pipelines.access import init_lakehouse
 
-    result = init_lakehouse(_context(), admin=admin)
-    _emit(
+    result = init_lakehouse(load_context(), admin=admin)
+    emit(
         asdict(result),
         as_json=as_json,
         lines=[f"lakehouse ready at {result.home}; admins: {', '.join(result.admins) or '(none)'}"],
@@ -114,11 +61,11 @@ def _role_command(change: GrantChange) -> Callable[..., None]:
     def command(user: str, role: str, actor: str, reason: str, as_json: bool) -> None:
         from pipelines.access import change_role
 
-        result = change_role(_context(), user=user, role=role, change=change, actor=actor, reason=reason)
+        result = change_role(load_context(), user=user, role=role, change=change, actor=actor, reason=reason)
         verb = "granted to" if change is GrantChange.GRANT else "revoked from"
         holds = "already holds" if change is GrantChange.GRANT else "does not hold"
         line = f"{result.role} {verb} {user}" if result.changed else f"nothing to do: {user} {holds} {result.role}"
-        _emit({**asdict(result), "role": result.role.value}, as_json=as_json, lines=[line])
+        emit({**asdict(result), "role": result.role.value}, as_json=as_json, lines=[line])
 
     command.__doc__ = f"{change.value.capitalize()} ROLE for USER (admins only)."
     return command
@@ -145,7 +92,7 @@ def ingest(
     from pipelines.ingest import ingest as run_ingest
 
     result = run_ingest(
-        _context(),
+        load_context(),
         table=table,
         path=path,
         key=key,
@@ -154,7 +101,7 @@ def ingest(
         mode=IngestMode(mode),
         actor=actor,
     )
-    _emit(asdict(result), as_json=as_json, lines=[f"{result.rows} rows into {result.table} (version {result.version})"])
+    emit(asdict(result), as_json=as_json, lines=[f"{result.rows} rows into {result.table} (version {result.version})"])
 
 
 @main.command()
@@ -172,10 +119,16 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
 
     names = [f.strip() for f in features.split(",") if f.strip()] if features else None
     result = run_train(
-        _context(), model=model, table=table, target=target, features=names, algorithm=Algorithm(algorithm), actor=actor
+        load_context(),
+        model=model,
+        table=table,
+        target=target,
+        features=names,
+        algorithm=Algorithm(algorithm),
+        actor=actor,
     )
     auc = result.metrics.get("roc_auc")
-    _emit(
+    emit(
         asdict(result),
         as_json=as_json,
         lines=[
@@ -215,9 +168,9 @@ def promote_request(model: str, version: str, actor: str, reason: str, as_json: 
     """Ask reviewers to promote MODEL VERSION to champion."""
     from pipelines.promote import request_promotion
 
-    result = request_promotion(_context(), model=model, version=version, reason=reason, actor=actor)
+    result = request_promotion(load_context(), model=model, version=version, reason=reason, actor=actor)
     document = _promotion_document(result, keys=["request_id", "status", "model", "version", "required"])
-    _emit(
+    emit(
         document,
         as_json=as_json,
         lines=[f"request {result.request_id}: {model} version {version} awaits {result.required} approvals"],
@@ -233,7 +186,7 @@ def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> 
     """Approve a pending request; the alias moves once the quorum is met."""
     from pipelines.promote import approve
 
-    result = approve(_context(), request_id=request_id, reason=reason, actor=actor)
+    result = approve(load_context(), request_id=request_id, reason=reason, actor=actor)
     document = _promotion_document(
         result, keys=["request_id", "status", "approvals", "approved_by", "required", "model", "version", "alias_moved"]
     )
@@ -242,7 +195,7 @@ def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> 
         if result.alias_moved
         else f"approved: {len(result.approvals)}/{result.required} approvals on {request_id}"
     )
-    _emit(document, as_json=as_json, lines=[line])
+    emit(document, as_json=as_json, lines=[line])
 
 
 @promote.command("reject")
@@ -254,8 +207,8 @@ def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> N
     """Reject a pending request."""
     from pipelines.promote import reject
 
-    result = reject(_context(), request_id=request_id, reason=reason, actor=actor)
-    _emit(
+    result = reject(load_context(), request_id=request_id, reason=reason, actor=actor)
+    emit(
         _promotion_document(result, keys=["request_id", "status", "model", "version"]),
         as_json=as_json,
         lines=[f"rejected {request_id}"],
@@ -274,10 +227,15 @@ def score(model: str, table: str, start: str | None, end: str | None, actor: str
     from pipelines.score import score as run_score
 
     result = run_score(
-        _context(), model=model, table=table, start=_instant(start, "--from"), end=_instant(end, "--to"), actor=actor
+        load_context(),
+        model=model,
+        table=table,
+        start=parse_instant(start, "--from"),
+        end=parse_instant(end, "--to"),
+        actor=actor,
     )
     verb = "already scored" if result.already_scored else "scored"
-    _emit(
+    emit(
         asdict(result),
         as_json=as_json,
         lines=[f"batch {result.batch_id}: {result.rows} rows {verb} by {model} version {result.model_version}"],
@@ -295,8 +253,8 @@ def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bo
     """Load ground truth for MODEL as it arrives."""
     from pipelines.labels import load_labels
 
-    result = load_labels(_context(), model=model, path=path, key=key, label=label, actor=actor)
-    _emit(asdict(result), as_json=as_json, lines=[f"{result.rows} labels loaded for {model}"])
+    result = load_labels(load_context(), model=model, path=path, key=key, label=label, actor=actor)
+    emit(asdict(result), as_json=as_json, lines=[f"{result.rows} labels loaded for {model}"])
 
 
 @main.command()
@@ -307,7 +265,7 @@ def monitor(model: str, actor: str | None, as_json: bool) -> None:
     """Compute missing drift and performance for MODEL's batches, then report them."""
     from pipelines.monitor import monitor as run_monitor
 
-    report = run_monitor(_context(), model=model, actor=actor)
+    report = run_monitor(load_context(), model=model, actor=actor)
     document = {
         "model": report.model,
         "batches": [
@@ -332,27 +290,7 @@ def monitor(model: str, actor: str | None, as_json: bool) -> None:
         perf = f", ROC AUC {auc:.3f} on {b.labelled_rows} labels" if auc is not None else ""
         flag = " DRIFTED" if b.drifted else ""
         lines.append(f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}")
-    _emit(document, as_json=as_json, lines=lines)
-
-
-@main.group()
-def audit() -> None:
-    """The hash-chained audit trail."""
-
-
-@audit.command("verify")
-@json_option
-def audit_verify(as_json: bool) -> None:
-    """Recompute the chain; exit non-zero and name the first bad record if it does not hold."""
-    verdict = _context().audit.verify()
-    line = (
-        f"audit chain intact: {verdict.records} records"
-        if verdict.ok
-        else f"audit chain BROKEN at record {verdict.first_bad_seq}: {verdict.problem}"
-    )
-    _emit(asdict(verdict), as_json=as_json, lines=[line])
-    if not verdict.ok:
-        sys.exit(EXIT_REFUSED)
+    emit(document, as_json=as_json, lines=lines)
 
 
 @main.command()
@@ -361,8 +299,8 @@ def demo(as_json: bool) -> None:
     """Seed the lakehouse with a deterministic demo: three models, drift, labels, approvals."""
     from pipelines.demo import run_demo
 
-    summary = run_demo(_context(), progress=None if as_json else click.echo)
-    _emit(
+    summary = run_demo(load_context(), progress=None if as_json else click.echo)
+    emit(
         asdict(summary),
         as_json=as_json,
         lines=[f"demo ready: {summary.models} models, {summary.versions} versions, {summary.batches} batches"],
@@ -386,3 +324,6 @@ def app(port: int, address: str) -> None:
     }
     command = [sys.executable, "-m", "streamlit", "run", str(script), *(f"--{k}={v}" for k, v in settings.items())]
     sys.exit(subprocess.call(command))
+
+
+main.add_command(audit)

@@ -1,0 +1,107 @@
+"""load_settings: MLGOV_* variables into one frozen Settings; unknown keys and bad numbers refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from governance.errors import InputError
+from lakehouse.settings import Settings, load_settings
+
+
+def test_defaults_put_home_under_cwd(tmp_path: Path) -> None:
+    settings = load_settings({}, cwd=tmp_path)
+
+    home = (tmp_path / ".mlgov").resolve()
+    assert settings.home == home
+    assert settings.tracking_uri == f"sqlite:///{home / 'mlflow.db'}"
+    assert settings.required_approvals == 2
+    assert settings.score_chunk_rows == 250_000
+    assert settings.lakehouse_root == home / "lakehouse"
+    assert settings.artifact_root == home / "artifacts"
+    assert settings.reports_root == home / "reports"
+    assert settings.lock_root == home / "locks"
+
+
+def test_unrelated_environment_variables_are_ignored(tmp_path: Path) -> None:
+    settings = load_settings({"PATH": "/usr/bin", "HOME": "/root", "MLGOVX": "1"}, cwd=tmp_path)
+    assert settings.home == (tmp_path / ".mlgov").resolve()
+
+
+def test_relative_home_is_taken_from_cwd(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_HOME": "data/gov"}, cwd=tmp_path)
+    assert settings.home == (tmp_path / "data" / "gov").resolve()
+    assert settings.home.is_absolute()
+    assert settings.tracking_uri == f"sqlite:///{settings.home / 'mlflow.db'}"
+
+
+def test_relative_home_with_dotdot_is_resolved(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_HOME": "../elsewhere"}, cwd=tmp_path / "project")
+    assert settings.home == (tmp_path / "elsewhere").resolve()
+
+
+def test_absolute_home_ignores_cwd(tmp_path: Path) -> None:
+    home = tmp_path / "abs-home"
+    settings = load_settings({"MLGOV_HOME": str(home)}, cwd=tmp_path / "somewhere" / "else")
+    assert settings.home == home.resolve()
+    assert settings.lakehouse_root == home.resolve() / "lakehouse"
+
+
+def test_empty_home_falls_back_to_the_default(tmp_path: Path) -> None:
+    assert load_settings({"MLGOV_HOME": ""}, cwd=tmp_path).home == (tmp_path / ".mlgov").resolve()
+
+
+def test_mlflow_tracking_uri_overrides_the_sqlite_default(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"MLGOV_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": "http://mlflow.internal:5000"}, cwd=tmp_path
+    )
+    assert settings.tracking_uri == "http://mlflow.internal:5000"
+    assert settings.home == tmp_path.resolve()
+
+
+def test_required_approvals_is_parsed(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_REQUIRED_APPROVALS": "3", "MLGOV_SCORE_CHUNK_ROWS": "1000"}, cwd=tmp_path)
+    assert settings.required_approvals == 3
+    assert isinstance(settings.required_approvals, int)
+    assert settings.score_chunk_rows == 1000
+
+
+def test_required_approvals_of_one_is_allowed(tmp_path: Path) -> None:
+    assert load_settings({"MLGOV_REQUIRED_APPROVALS": "1"}, cwd=tmp_path).required_approvals == 1
+
+
+@pytest.mark.parametrize("value", ["two", "2.5", "", "0x2"])
+def test_non_integer_required_approvals_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_REQUIRED_APPROVALS=.*expected a whole number"):
+        load_settings({"MLGOV_REQUIRED_APPROVALS": value}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_required_approvals_below_one_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_REQUIRED_APPROVALS=.*at least 1"):
+        load_settings({"MLGOV_REQUIRED_APPROVALS": value}, cwd=tmp_path)
+
+
+def test_zero_score_chunk_rows_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="MLGOV_SCORE_CHUNK_ROWS"):
+        load_settings({"MLGOV_SCORE_CHUNK_ROWS": "0"}, cwd=tmp_path)
+
+
+def test_unknown_mlgov_setting_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"unknown setting MLGOV_FOO") as raised:
+        load_settings({"MLGOV_FOO": "1", "MLGOV_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert "MLGOV_HOME" in str(raised.value)  # the message lists what is accepted
+
+
+def test_misspelt_setting_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_REQUIRED_APPROVAL\b"):
+        load_settings({"MLGOV_REQUIRED_APPROVAL": "3"}, cwd=tmp_path)
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings({}, cwd=tmp_path)
+    assert isinstance(settings, Settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.required_approvals = 1  # type: ignore[misc]
