@@ -1,26 +1,91 @@
 """Promotion requests as a pure state machine over append-only events.
 
 A request is never stored as mutable state: it is the fold of its events. Whether an actor may
-approve or reject, and whether the quorum is met, is decided here and nowhere else.
+approve or reject, whether the approvals given still count, and whether the alias may move are
+decided here and nowhere else.
+
+An approval counts only while everything it was given against still holds: the same subject (the
+model artifact, its training data version and the evaluation it was judged on), the approver's
+same roles, and a fresh enough approval for the model's risk tier. When any of these changes the
+approval stops counting and the request is open again until reviewers approve anew.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from governance.audit import canonical_json
 from governance.errors import PolicyViolation
 from governance.roles import AccessPolicy, Role
 
 PRODUCTION_ALIAS = "champion"
+GATE_METRIC = "roc_auc"
+
+
+class RiskTier(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    """What a promotion of a model of this tier needs."""
+
+    tier: RiskTier
+    required_approvals: int
+    max_metric_drop: float  # how much worse than the champion the gate metric may be
+    approval_ttl: timedelta  # approvals older than this no longer count
+
+    def __post_init__(self) -> None:
+        if self.required_approvals < 1:
+            raise ValueError("required_approvals must be at least 1")
+
+
+def tier_policy(tier: RiskTier, *, medium_approvals: int = 2) -> TierPolicy:
+    """The policy of a tier; `medium_approvals` (a setting) anchors the scale of approvals."""
+    match tier:
+        case RiskTier.LOW:
+            return TierPolicy(tier, max(1, medium_approvals - 1), 0.02, timedelta(days=30))
+        case RiskTier.MEDIUM:
+            return TierPolicy(tier, medium_approvals, 0.01, timedelta(days=14))
+        case RiskTier.HIGH:
+            return TierPolicy(tier, medium_approvals + 1, 0.0, timedelta(days=7))
+    raise ValueError(f"unknown risk tier {tier!r}")
+
+
+def parse_tier(text: str) -> RiskTier:
+    try:
+        return RiskTier(text.strip().lower())
+    except ValueError:
+        raise PolicyViolation(f"unknown risk tier {text!r}: expected low, medium or high") from None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What exactly is being promoted; approvals are bound to its digest."""
+
+    model: str
+    version: str
+    artifact_digest: str
+    train_table: str
+    train_table_version: int
+    evaluation_digest: str
+
+    def digest(self) -> str:
+        fields = {**self.__dict__, "train_table_version": str(self.train_table_version)}
+        return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 class PromotionStatus(StrEnum):
     PENDING = "pending"
     PROMOTED = "promoted"
     REJECTED = "rejected"
+    BREAK_GLASS = "break_glass"  # forced by an admin; the after-the-fact review is still open
 
 
 class PromotionEventKind(StrEnum):
@@ -28,17 +93,8 @@ class PromotionEventKind(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     PROMOTED = "promoted"
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    """How many distinct eligible reviewers must approve before the alias moves."""
-
-    required_approvals: int = 2
-
-    def __post_init__(self) -> None:
-        if self.required_approvals < 1:
-            raise ValueError("required_approvals must be at least 1")
+    FORCED = "forced"
+    REVIEWED = "reviewed"
 
 
 @dataclass(frozen=True)
@@ -52,6 +108,8 @@ class PromotionEvent:
     reason: str
     alias: str = PRODUCTION_ALIAS
     trainer: str = ""
+    subject_hash: str = ""
+    actor_roles: frozenset[Role] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -59,6 +117,8 @@ class Vote:
     actor: str
     at: datetime
     reason: str
+    subject_hash: str = ""
+    roles: frozenset[Role] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,13 +132,20 @@ class PromotionRequest:
     reason: str
     requested_at: datetime
     status: PromotionStatus
+    subject_hash: str = ""
     approvals: tuple[Vote, ...] = ()
     rejection: Vote | None = None
     decided_at: datetime | None = None
+    break_glass: bool = False
 
     @property
     def approvers(self) -> tuple[str, ...]:
         return tuple(v.actor for v in self.approvals)
+
+    @property
+    def open(self) -> bool:
+        """Still collecting approvals: before promotion, or after a break-glass promotion."""
+        return self.status in (PromotionStatus.PENDING, PromotionStatus.BREAK_GLASS)
 
 
 def _apply(request: PromotionRequest | None, event: PromotionEvent) -> PromotionRequest:
@@ -93,22 +160,27 @@ def _apply(request: PromotionRequest | None, event: PromotionEvent) -> Promotion
             reason=event.reason,
             requested_at=event.at,
             status=PromotionStatus.PENDING,
+            subject_hash=event.subject_hash,
         )
     if request is None:
         raise ValueError(f"event {event.kind} for request {event.request_id} has no request")
-    vote = Vote(actor=event.actor, at=event.at, reason=event.reason)
+    vote = Vote(
+        actor=event.actor, at=event.at, reason=event.reason, subject_hash=event.subject_hash, roles=event.actor_roles
+    )
     match event.kind:
         case PromotionEventKind.APPROVED:
             return replace(request, approvals=(*request.approvals, vote))
         case PromotionEventKind.REJECTED:
             return replace(request, status=PromotionStatus.REJECTED, rejection=vote, decided_at=event.at)
-        case PromotionEventKind.PROMOTED:
+        case PromotionEventKind.PROMOTED | PromotionEventKind.REVIEWED:
             return replace(request, status=PromotionStatus.PROMOTED, decided_at=event.at)
+        case PromotionEventKind.FORCED:
+            return replace(request, status=PromotionStatus.BREAK_GLASS, decided_at=event.at, break_glass=True)
     raise ValueError(f"unknown event kind {event.kind}")
 
 
 def fold_requests(events: Iterable[PromotionEvent]) -> dict[str, PromotionRequest]:
-    """Every request's current state, from its events in the order they were written."""
+    """Every request's current state, from its events in the order they happened."""
     requests: dict[str, PromotionRequest] = {}
     for event in events:
         requests[event.request_id] = _apply(requests.get(event.request_id), event)
@@ -116,9 +188,9 @@ def fold_requests(events: Iterable[PromotionEvent]) -> dict[str, PromotionReques
 
 
 def request_refusal(
-    *, model: str, version: str, requester: str, open_requests: Sequence[PromotionRequest], current_version: str | None
+    *, model: str, version: str, open_requests: Sequence[PromotionRequest], current_version: str | None
 ) -> str | None:
-    """Why `requester` may not ask to promote this version now, or None if they may."""
+    """Why this version may not be put forward now, or None if it may."""
     if current_version == version:
         return f"{model} version {version} already holds the {PRODUCTION_ALIAS} alias"
     for request in open_requests:
@@ -127,10 +199,19 @@ def request_refusal(
     return None
 
 
-def _reviewer_refusal(request: PromotionRequest, *, actor: str, access: AccessPolicy) -> str | None:
+@dataclass(frozen=True)
+class ReviewContext:
+    """Everything beyond the request that a review decision depends on, read at decision time."""
+
+    access: AccessPolicy
+    policy: TierPolicy
+    subject_hash: str  # the subject as it is now
+    now: datetime
+    gates: tuple[GateResult, ...] = ()
+
+
+def _eligible(request: PromotionRequest, actor: str, access: AccessPolicy) -> str | None:
     roles = access.roles_of(actor)
-    if request.status is not PromotionStatus.PENDING:
-        return f"request {request.request_id} is {request.status.value}, not pending"
     if Role.REVIEWER not in roles:
         return f"{actor} does not hold the reviewer role"
     if Role.ADMIN in roles:
@@ -142,62 +223,122 @@ def _reviewer_refusal(request: PromotionRequest, *, actor: str, access: AccessPo
     return None
 
 
-def approval_refusal(request: PromotionRequest, *, actor: str, access: AccessPolicy) -> str | None:
-    """Why `actor` may not approve `request`, or None if they may."""
-    refusal = _reviewer_refusal(request, actor=actor, access=access)
-    if refusal is None and actor in request.approvers:
+def vote_counts(vote: Vote, *, request: PromotionRequest, review: ReviewContext) -> bool:
+    """Whether an approval still counts: eligible voter, same subject, same roles, not stale."""
+    return (
+        _eligible(request, vote.actor, review.access) is None
+        and vote.subject_hash == review.subject_hash
+        and vote.roles == review.access.roles_of(vote.actor)
+        and review.now - vote.at <= review.policy.approval_ttl
+    )
+
+
+def counted_approvals(request: PromotionRequest, *, review: ReviewContext) -> tuple[str, ...]:
+    """Distinct approvers whose approval still counts now."""
+    counted: list[str] = []
+    for vote in request.approvals:
+        if vote.actor not in counted and vote_counts(vote, request=request, review=review):
+            counted.append(vote.actor)
+    return tuple(counted)
+
+
+def approval_refusal(request: PromotionRequest, *, actor: str, review: ReviewContext) -> str | None:
+    """Why `actor` may not approve `request` now, or None if they may."""
+    if not request.open:
+        return f"request {request.request_id} is {request.status.value}, not open for review"
+    refusal = _eligible(request, actor, review.access)
+    if refusal is None and actor in counted_approvals(request, review=review):
         return f"{actor} has already approved request {request.request_id}"
     return refusal
 
 
-def rejection_refusal(request: PromotionRequest, *, actor: str, access: AccessPolicy) -> str | None:
-    """Why `actor` may not reject `request`, or None if they may."""
-    return _reviewer_refusal(request, actor=actor, access=access)
-
-
-def counted_approvals(
-    request: PromotionRequest, *, access: AccessPolicy, extra_approver: str | None = None
-) -> tuple[str, ...]:
-    """Distinct approvers whose approval still counts under the current access policy."""
-    approvers = (*request.approvers, extra_approver) if extra_approver else request.approvers
-    counted: list[str] = []
-    for approver in approvers:
-        roles = access.roles_of(approver)
-        eligible = (
-            Role.REVIEWER in roles and Role.ADMIN not in roles and approver not in (request.requester, request.trainer)
-        )
-        if eligible and approver not in counted:
-            counted.append(approver)
-    return tuple(counted)
+def rejection_refusal(request: PromotionRequest, *, actor: str, review: ReviewContext) -> str | None:
+    """Why `actor` may not reject `request` now, or None if they may."""
+    if not request.open:
+        return f"request {request.request_id} is {request.status.value}, not open for review"
+    return _eligible(request, actor, review.access)
 
 
 @dataclass(frozen=True)
-class ApprovalOutcome:
-    approvals: tuple[str, ...]
+class GateResult:
+    metric: str
+    candidate: float
+    champion: float
+    max_drop: float
+
+    @property
+    def passed(self) -> bool:
+        return self.candidate >= self.champion - self.max_drop
+
+
+def metric_gates(
+    *, candidate: Mapping[str, float], champion: Mapping[str, float] | None, policy: TierPolicy
+) -> tuple[GateResult, ...]:
+    """The gates a candidate must pass against the champion on the same holdout (none without one)."""
+    if champion is None or GATE_METRIC not in champion or GATE_METRIC not in candidate:
+        return ()
+    return (GateResult(GATE_METRIC, candidate[GATE_METRIC], champion[GATE_METRIC], policy.max_metric_drop),)
+
+
+@dataclass(frozen=True)
+class PolicyVerdict:
     required: int
-    promote: bool
+    counted: tuple[str, ...]
+    gates: tuple[GateResult, ...]
+    subject_changed: bool
+    reasons: tuple[str, ...]  # why the alias may not move yet; empty when it may
+
+    @property
+    def promotable(self) -> bool:
+        return not self.reasons
 
 
-def decide_approval(
-    request: PromotionRequest, *, actor: str, access: AccessPolicy, policy: ApprovalPolicy
-) -> ApprovalOutcome:
-    """The outcome of `actor` approving `request`; raises PolicyViolation when refused."""
-    refusal = approval_refusal(request, actor=actor, access=access)
-    if refusal is not None:
-        raise PolicyViolation(refusal)
-    counted = counted_approvals(request, access=access, extra_approver=actor)
-    return ApprovalOutcome(
-        approvals=counted, required=policy.required_approvals, promote=len(counted) >= policy.required_approvals
+def policy_verdict(
+    request: PromotionRequest, *, review: ReviewContext, extra_approver: str | None = None
+) -> PolicyVerdict:
+    """Whether the policy lets the alias move, counting `extra_approver` as a fresh approval."""
+    counted = list(counted_approvals(request, review=review))
+    if extra_approver is not None and extra_approver not in counted:
+        counted.append(extra_approver)
+    reasons = []
+    subject_changed = request.subject_hash != review.subject_hash
+    if subject_changed:
+        reasons.append("the model, its training data or its evaluation changed since the request: approve anew")
+    if len(counted) < review.policy.required_approvals:
+        reasons.append(
+            f"{len(counted)} of {review.policy.required_approvals} approvals from distinct eligible reviewers "
+            f"({review.policy.tier.value} risk tier)"
+        )
+    for gate in review.gates:
+        if not gate.passed:
+            reasons.append(
+                f"{gate.metric} {gate.candidate:.4f} is more than {gate.max_drop:.2f} below "
+                f"the champion's {gate.champion:.4f} on the same holdout"
+            )
+    return PolicyVerdict(
+        required=review.policy.required_approvals,
+        counted=tuple(counted),
+        gates=review.gates,
+        subject_changed=subject_changed,
+        reasons=tuple(reasons),
     )
 
 
-def approval_tags(request: PromotionRequest, *, access: AccessPolicy, policy: ApprovalPolicy) -> Mapping[str, str]:
+def decide_approval(request: PromotionRequest, *, actor: str, review: ReviewContext) -> PolicyVerdict:
+    """The verdict once `actor` approves `request`; raises PolicyViolation when refused."""
+    refusal = approval_refusal(request, actor=actor, review=review)
+    if refusal is not None:
+        raise PolicyViolation(refusal)
+    return policy_verdict(request, review=review, extra_approver=actor)
+
+
+def approval_tags(request: PromotionRequest, *, verdict: PolicyVerdict) -> Mapping[str, str]:
     """The approval state as MLflow model-version tags, so the MLflow UI shows it too."""
-    counted = counted_approvals(request, access=access)
     return {
         "mlgov.request_id": request.request_id,
         "mlgov.approval_status": request.status.value,
-        "mlgov.approvals": f"{len(counted)}/{policy.required_approvals}",
-        "mlgov.approved_by": ",".join(counted),
+        "mlgov.approvals": f"{len(verdict.counted)}/{verdict.required}",
+        "mlgov.approved_by": ",".join(verdict.counted),
         "mlgov.requested_by": request.requester,
+        "mlgov.break_glass": "true" if request.break_glass else "false",
     }

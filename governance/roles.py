@@ -30,6 +30,10 @@ class Action(StrEnum):
     READ_MONITORING = "read_monitoring"
     READ_AUDIT = "read_audit"
     RUN_DEMO = "run_demo"
+    ROLLBACK = "rollback"
+    FORCE_PROMOTION = "force_promotion"
+    SET_RISK_TIER = "set_risk_tier"
+    EXPORT_EVIDENCE = "export_evidence"
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -44,10 +48,19 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.READ_MONITORING,
         }
     ),
-    Role.REVIEWER: frozenset({Action.APPROVE, Action.REJECT, Action.READ_MONITORING}),
-    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING}),
+    Role.REVIEWER: frozenset({Action.APPROVE, Action.REJECT, Action.ROLLBACK, Action.READ_MONITORING}),
+    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE}),
     Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR}),
-    Role.ADMIN: frozenset({Action.MANAGE_ACCESS, Action.RUN_DEMO, Action.READ_MONITORING}),
+    Role.ADMIN: frozenset(
+        {
+            Action.MANAGE_ACCESS,
+            Action.RUN_DEMO,
+            Action.READ_MONITORING,
+            Action.ROLLBACK,
+            Action.FORCE_PROMOTION,
+            Action.SET_RISK_TIER,
+        }
+    ),
 }
 
 

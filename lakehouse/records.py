@@ -8,26 +8,34 @@ from datetime import datetime
 
 import polars as pl
 
+from governance.aliases import AliasMove, MoveKind
 from governance.errors import NotFoundError
 from governance.promotion import PromotionEvent, PromotionEventKind
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
 from lakehouse.delta import DeltaStore
-from lakehouse.schemas import ACCESS, CATALOG, LINEAGE, PROMOTIONS
+from lakehouse.schemas import ACCESS, ALIASES, CATALOG, EVIDENCE, LINEAGE, PROMOTIONS
 
 
 def access_policy(store: DeltaStore) -> AccessPolicy:
     """The access policy as of the latest grant or revocation."""
-    frame = store.read(ACCESS, columns=["user", "role", "change"])
+    # a Delta scan returns rows in no particular order; grants must be replayed as written
+    frame = store.scan(ACCESS).sort(["seq", "at"]).select("user", "role", "change").collect()
     return fold_grants(
         GrantEvent(user=row["user"], role=Role(row["role"]), change=GrantChange(row["change"]))
         for row in frame.iter_rows(named=True)
     )
 
 
-def access_frame(events: Sequence[GrantEvent], *, actor: str, reason: str, at: datetime, run_id: str) -> pl.DataFrame:
+def access_frame(
+    events: Sequence[GrantEvent], *, store: DeltaStore, actor: str, reason: str, at: datetime, run_id: str
+) -> pl.DataFrame:
+    """Rows for `events`, numbered after the table's last grant so replay order is write order."""
+    last = store.scan(ACCESS).select(pl.col("seq").max()).collect().item()
+    first = (last or 0) + 1
     return pl.DataFrame(
         [
             {
+                "seq": first + i,
                 "user": e.user,
                 "role": e.role.value,
                 "change": e.change.value,
@@ -36,7 +44,7 @@ def access_frame(events: Sequence[GrantEvent], *, actor: str, reason: str, at: d
                 "at": at,
                 "run_id": run_id,
             }
-            for e in events
+            for i, e in enumerate(events)
         ]
     )
 
@@ -66,9 +74,15 @@ def promotion_events(store: DeltaStore, *, model: str | None = None) -> list[Pro
             reason=row["reason"],
             alias=row["alias"],
             trainer=row["trainer"],
+            subject_hash=row["subject_hash"],
+            actor_roles=_roles(row["actor_roles"]),
         )
         for row in rows.iter_rows(named=True)
     ]
+
+
+def _roles(text: str) -> frozenset[Role]:
+    return frozenset(Role(r) for r in text.split(",") if r)
 
 
 def promotion_frame(events: Sequence[PromotionEvent], *, run_id: str) -> pl.DataFrame:
@@ -83,6 +97,8 @@ def promotion_frame(events: Sequence[PromotionEvent], *, run_id: str) -> pl.Data
                 "actor": e.actor,
                 "trainer": e.trainer,
                 "reason": e.reason,
+                "subject_hash": e.subject_hash,
+                "actor_roles": ",".join(sorted(r.value for r in e.actor_roles)),
                 "at": e.at,
                 "run_id": run_id,
             }
@@ -148,3 +164,39 @@ def catalog_frame(identity: TableIdentity, *, at: datetime, run_id: str) -> pl.D
             }
         ]
     )
+
+
+def alias_moves(store: DeltaStore, *, model: str) -> list[AliasMove]:
+    """Every recorded move of the model's aliases, oldest first."""
+    rows = store.scan(ALIASES).filter(pl.col("model") == model).sort("at").collect()
+    return [
+        AliasMove(
+            model=row["model"],
+            alias=row["alias"],
+            version=row["version"],
+            previous=row["previous"] or None,
+            kind=MoveKind(row["kind"]),
+            request_id=row["request_id"],
+            actor=row["actor"],
+            reason=row["reason"],
+            at=row["at"],
+        )
+        for row in rows.iter_rows(named=True)
+    ]
+
+
+def alias_move_frame(move: AliasMove, *, run_id: str) -> pl.DataFrame:
+    return pl.DataFrame([{**move.__dict__, "previous": move.previous or "", "kind": move.kind.value, "run_id": run_id}])
+
+
+def evidence_frame(
+    *, request_id: str, model: str, version: str, payload: str, digest: str, at: datetime, run_id: str
+) -> pl.DataFrame:
+    row = {"request_id": request_id, "model": model, "version": version, "payload": payload, "digest": digest}
+    return pl.DataFrame([{**row, "at": at, "run_id": run_id}])
+
+
+def request_evidence(store: DeltaStore, *, request_id: str) -> tuple[str, str] | None:
+    """The evidence payload (JSON text) and its digest attached to a request, or None."""
+    rows = store.scan(EVIDENCE).filter(pl.col("request_id") == request_id).collect()
+    return (rows["payload"][0], rows["digest"][0]) if rows.height else None

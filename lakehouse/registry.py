@@ -6,9 +6,11 @@ Returns our own small entities, never MLflow objects, and turns MlflowException 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -215,3 +217,27 @@ class ModelRegistry:
             with self._translated(f"loading {model} version {version}"), self._fluent():
                 self._estimators[model, version] = mlflow.sklearn.load_model(f"models:/{model}/{version}")
         return self._estimators[model, version]
+
+    def model_tags(self, model: str) -> dict[str, str]:
+        with self._translated(f"reading {model}"):
+            return dict(self.client.get_registered_model(model).tags)
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        with self._translated(f"tagging {model}"):
+            self.client.set_registered_model_tag(model, key, value)
+
+    def artifact_digest(self, model: str, version: str) -> str:
+        """SHA-256 over the version's model files (relative path and bytes, in path order)."""
+        doing = f"reading the artifacts of {model} version {version}"
+        with (
+            self._translated(doing),
+            self._fluent(),
+            tempfile.TemporaryDirectory(prefix="mlgov-digest-") as scratch,
+            contextlib.redirect_stderr(io.StringIO()),  # MLflow draws a progress bar unasked
+        ):
+            root = Path(mlflow.artifacts.download_artifacts(f"models:/{model}/{version}", dst_path=scratch))
+            digest = hashlib.sha256()
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
+                digest.update(path.read_bytes())
+            return digest.hexdigest()

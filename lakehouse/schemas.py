@@ -24,6 +24,9 @@ LINEAGE = "governance/lineage"
 ACCESS = "governance/access"
 RUNS = "ops/runs"
 CATALOG = "catalog/tables"
+ALIASES = "governance/aliases"
+EVIDENCE = "governance/evidence"
+CREDENTIALS = "governance/credentials"
 
 
 def _schema(columns: Mapping[str, Any]) -> pl.Schema:
@@ -127,6 +130,33 @@ SCHEMAS: dict[str, pl.Schema] = {
             "actor": pl.String,
             "trainer": pl.String,
             "reason": pl.String,
+            "subject_hash": pl.String,
+            "actor_roles": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    ALIASES: _schema(
+        {
+            "model": pl.String,
+            "alias": pl.String,
+            "version": pl.String,
+            "previous": pl.String,
+            "kind": pl.String,
+            "request_id": pl.String,
+            "actor": pl.String,
+            "reason": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    EVIDENCE: _schema(
+        {
+            "request_id": pl.String,
+            "model": pl.String,
+            "version": pl.String,
+            "payload": pl.String,
+            "digest": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
         }
@@ -160,11 +190,24 @@ SCHEMAS: dict[str, pl.Schema] = {
     ),
     ACCESS: _schema(
         {
+            "seq": pl.Int64,
             "user": pl.String,
             "role": pl.String,
             "change": pl.String,
             "actor": pl.String,
             "reason": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+        }
+    ),
+    # Password hashes and login history; read only through lakehouse.accounts, never shown whole.
+    CREDENTIALS: _schema(
+        {
+            "user": pl.String,
+            "seq": pl.Int64,
+            "kind": pl.String,
+            "secret_hash": pl.String,
+            "actor": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
         }
@@ -200,7 +243,7 @@ PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).
-APPEND_ONLY = frozenset({PROMOTIONS, AUDIT, LINEAGE, ACCESS})
+APPEND_ONLY = frozenset({ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS})
 
 _DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,62}")

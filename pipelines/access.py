@@ -40,7 +40,10 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
         )
     with job_run(ctx, job="init", actor=admin) as run:
         event = GrantEvent(user=admin, role=Role.ADMIN, change=GrantChange.GRANT)
-        run.append(ACCESS, access_frame([event], actor=admin, reason="first admin", at=run.now(), run_id=run.run_id))
+        run.append(
+            ACCESS,
+            access_frame([event], store=ctx.store, actor=admin, reason="first admin", at=run.now(), run_id=run.run_id),
+        )
         run.audit(
             action="grant_role", object_type="user", object_id=admin, reason="first admin", details={"role": "admin"}
         )
@@ -69,7 +72,9 @@ def change_role(
         if change is GrantChange.REVOKE and parsed is Role.ADMIN and policy.users_with(Role.ADMIN) == (user,):
             raise PolicyViolation(f"{user} is the last admin; grant admin to someone else first")
         event = GrantEvent(user=user, role=parsed, change=change)
-        run.append(ACCESS, access_frame([event], actor=actor, reason=reason, at=run.now(), run_id=run.run_id))
+        run.append(
+            ACCESS, access_frame([event], store=ctx.store, actor=actor, reason=reason, at=run.now(), run_id=run.run_id)
+        )
         run.audit(
             action=f"{change.value}_role",
             object_type="user",

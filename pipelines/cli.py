@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 
 from governance.roles import GrantChange
 from pipelines.cli_audit import audit
+from pipelines.cli_promote import history, model, promote
 from pipelines.cli_support import (
     MlgovGroup,
     actor_option,
@@ -23,8 +23,8 @@ from pipelines.cli_support import (
     json_option,
     load_context,
     parse_instant,
-    reason_option,
 )
+from pipelines.cli_users import login, users
 
 
 @click.group(cls=MlgovGroup)
@@ -136,82 +136,6 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
             if auc is not None
             else f"{model} version {result.version} registered"
         ],
-    )
-
-
-@main.group()
-def promote() -> None:
-    """Request, approve and reject promotions to the champion alias."""
-
-
-def _promotion_document(result: Any, *, keys: Sequence[str]) -> dict[str, Any]:
-    document = {
-        "request_id": result.request_id,
-        "status": result.status.value,
-        "model": result.model,
-        "version": result.version,
-        "approvals": len(result.approvals),
-        "approved_by": list(result.approvals),
-        "required": result.required,
-        "alias_moved": result.alias_moved,
-    }
-    return {k: document[k] for k in keys}
-
-
-@promote.command("request")
-@click.argument("model")
-@click.argument("version")
-@actor_option
-@reason_option
-@json_option
-def promote_request(model: str, version: str, actor: str, reason: str, as_json: bool) -> None:
-    """Ask reviewers to promote MODEL VERSION to champion."""
-    from pipelines.promote import request_promotion
-
-    result = request_promotion(load_context(), model=model, version=version, reason=reason, actor=actor)
-    document = _promotion_document(result, keys=["request_id", "status", "model", "version", "required"])
-    emit(
-        document,
-        as_json=as_json,
-        lines=[f"request {result.request_id}: {model} version {version} awaits {result.required} approvals"],
-    )
-
-
-@promote.command("approve")
-@click.argument("request_id")
-@actor_option
-@reason_option
-@json_option
-def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> None:
-    """Approve a pending request; the alias moves once the quorum is met."""
-    from pipelines.promote import approve
-
-    result = approve(load_context(), request_id=request_id, reason=reason, actor=actor)
-    document = _promotion_document(
-        result, keys=["request_id", "status", "approvals", "approved_by", "required", "model", "version", "alias_moved"]
-    )
-    line = (
-        f"{result.model} version {result.version} is now champion ({len(result.approvals)}/{result.required} approvals)"
-        if result.alias_moved
-        else f"approved: {len(result.approvals)}/{result.required} approvals on {request_id}"
-    )
-    emit(document, as_json=as_json, lines=[line])
-
-
-@promote.command("reject")
-@click.argument("request_id")
-@actor_option
-@reason_option
-@json_option
-def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> None:
-    """Reject a pending request."""
-    from pipelines.promote import reject
-
-    result = reject(load_context(), request_id=request_id, reason=reason, actor=actor)
-    emit(
-        _promotion_document(result, keys=["request_id", "status", "model", "version"]),
-        as_json=as_json,
-        lines=[f"rejected {request_id}"],
     )
 
 
@@ -327,3 +251,8 @@ def app(port: int, address: str) -> None:
 
 
 main.add_command(audit)
+main.add_command(promote)
+main.add_command(history)
+main.add_command(model)
+main.add_command(users)
+main.add_command(login)

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from governance.errors import PermissionDenied, PolicyViolation
-from governance.promotion import PromotionStatus, fold_requests
+from governance.promotion import PromotionStatus, RiskTier, fold_requests, tier_policy
 from governance.roles import GrantChange, Role
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
@@ -31,7 +31,7 @@ from pipelines.ingest import ingest
 from pipelines.labels import load_labels
 from pipelines.modeling import Algorithm
 from pipelines.monitor import monitor
-from pipelines.promote import approve, reject, request_promotion
+from pipelines.promote import approve, reject, request_promotion, rollback, set_model_policy
 from pipelines.score import score
 from pipelines.train import train
 
@@ -41,6 +41,16 @@ DRIFT_FROM_WEEK = 6
 LABEL_DELAY_WEEKS = 2
 RETRAIN_WEEK = 9
 DEFAULT_ADMIN = "ada"
+POLICIES = {
+    "loan_default": ("high", "Decide consumer loan applications: probability of default within 12 months."),
+    "churn": ("medium", "Prioritise retention offers: probability a subscriber cancels next month."),
+    "fraud": ("low", "Queue card transactions for manual review: probability of fraud."),
+}
+REVIEWS = [
+    ("rita", "holdout metrics and model card reviewed"),
+    ("raj", "agree; no quality alerts on the training data"),
+    ("sofia", "risk sign-off: features are permissible for this purpose"),
+]
 MAKERS = {"loan_default": "maya", "churn": "omar", "fraud": "maya"}
 USERS = {
     "maya": Role.MAKER,
@@ -106,7 +116,7 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     with tempfile.TemporaryDirectory(prefix="mlgov-demo-") as scratch:
         files = Path(scratch)
         for dataset in datasets:
-            _launch(ctx, clock, dataset, files, say)
+            _launch(ctx, clock, dataset, files, say, admin=admin)
         for week in range(WEEKS):
             for dataset in datasets:
                 _weekly_cycle(ctx, clock, dataset, week, files, say)
@@ -121,8 +131,10 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     )
 
 
-def _launch(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
-    """History lands, v1 is trained and approved by two reviewers; a second candidate is judged."""
+def _launch(
+    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress, *, admin: str
+) -> None:
+    """History lands, v1 is trained and approved by its tier's reviewers; a second candidate is judged."""
     model, maker = dataset.model, MAKERS[dataset.model]
     clock.set(START - timedelta(days=6))
     history = files / f"{dataset.table}_history.parquet"
@@ -137,12 +149,16 @@ def _launch(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Pa
         algorithm=Algorithm.LOGREG,
         actor=maker,
     )
+    tier, purpose = POLICIES[model]
+    set_model_policy(ctx, model=model, tier=tier, purpose=purpose, actor=admin)
     request = request_promotion(ctx, model=model, version=v1.version, reason="first production model", actor=maker)
     with suppress(PermissionDenied):  # the maker tries to approve their own request: refused and audited
         approve(ctx, request_id=request.request_id, reason="looks good to me", actor=maker)
-    approve(ctx, request_id=request.request_id, reason="holdout metrics and model card reviewed", actor="rita")
-    approve(ctx, request_id=request.request_id, reason="agree; fairness checks fine", actor="raj")
-    say(f"{model}: v{v1.version} promoted to champion (holdout ROC AUC {v1.metrics['roc_auc']:.3f})")
+    for reviewer, reason in REVIEWS[: tier_policy(RiskTier(tier)).required_approvals]:
+        approve(ctx, request_id=request.request_id, reason=reason, actor=reviewer)
+    say(f"{model}: v{v1.version} promoted to champion ({tier} risk; holdout ROC AUC {v1.metrics['roc_auc']:.3f})")
+    if model == "fraud":
+        return  # its candidate comes in week 4, once fresh labels exist
 
     clock.set(START - timedelta(days=3))
     v2 = train(
@@ -154,8 +170,6 @@ def _launch(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Pa
         algorithm=Algorithm.HGB,
         actor=maker,
     )
-    if model == "fraud":
-        return  # its candidate is put forward in week 4
     candidate = request_promotion(
         ctx, model=model, version=v2.version, reason="gradient boosting candidate", actor=maker
     )
@@ -179,7 +193,10 @@ def _weekly_cycle(
     scoring_table = f"{dataset.table}_incoming"
     ingest(ctx, table=scoring_table, path=incoming, key=dataset.key, timestamp=dataset.timestamp, actor=maker)
     if model == "fraud" and week == 4:
-        _promote_fraud_candidate(ctx, say)
+        _retrain_fraud(ctx, dataset, files, say)
+    if model == "fraud" and week == 8:
+        rollback(ctx, model=model, reason="alert volume doubled after v2; back to v1 while we investigate", actor="raj")
+        say("fraud: raj rolled the champion back to v1 in week 8")
     score(ctx, model=model, table=scoring_table, start=week_start, end=week_start + timedelta(weeks=1), actor=maker)
     labelled_week = week - LABEL_DELAY_WEEKS
     if labelled_week >= 0:
@@ -192,11 +209,26 @@ def _weekly_cycle(
         say(f"{model}: week {week} drifted (share {latest.drift_share:.2f})")
 
 
-def _promote_fraud_candidate(ctx: Context, say: Progress) -> None:
-    pending = request_promotion(ctx, model="fraud", version="2", reason="boosting catches more fraud", actor="maya")
-    approve(ctx, request_id=pending.request_id, reason="recall up at the same precision", actor="sofia")
-    approve(ctx, request_id=pending.request_id, reason="agree", actor="raj")
-    say("fraud: v2 replaced v1 as champion in week 4")
+def _retrain_fraud(ctx: Context, dataset: DemoDataset, files: Path, say: Progress) -> None:
+    """Labels of weeks 0-2 have arrived: retrain on them too and put the result forward (low risk)."""
+    labelled = files / f"{dataset.table}_labelled_w4.parquet"
+    pl.concat(dataset.weeks[: 4 - LABEL_DELAY_WEEKS + 1]).write_parquet(labelled)
+    ingest(ctx, table=dataset.table, path=labelled, key=dataset.key, timestamp=dataset.timestamp, actor="maya")
+    v2 = train(
+        ctx,
+        model="fraud",
+        table=dataset.table,
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.LOGREG,
+        actor="maya",
+    )
+    pending = request_promotion(
+        ctx, model="fraud", version=v2.version, reason="retrained with three more weeks", actor="maya"
+    )
+    result = approve(ctx, request_id=pending.request_id, reason="same features, more data; gate passed", actor="sofia")
+    state = "replaced v1 as champion" if result.alias_moved else f"is blocked: {'; '.join(result.blocked_by)}"
+    say(f"fraud: v{v2.version} {state} in week 4")
 
 
 def _retrain_after_drift(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
@@ -217,5 +249,6 @@ def _retrain_after_drift(ctx: Context, clock: SimulatedClock, dataset: DemoDatas
     request = request_promotion(
         ctx, model=dataset.model, version=v3.version, reason="retrained after drift from week 6", actor="maya"
     )
-    approve(ctx, request_id=request.request_id, reason="recent data looks right", actor="rita")
-    say(f"{dataset.model}: v{v3.version} retrained on recent labelled data; 1 of 2 approvals so far")
+    result = approve(ctx, request_id=request.request_id, reason="recent data looks right", actor="rita")
+    approvals = f"{len(result.approvals)} of {result.required} approvals so far"
+    say(f"{dataset.model}: v{v3.version} retrained on recent labelled data; {approvals}")

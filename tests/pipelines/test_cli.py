@@ -90,9 +90,8 @@ def test_train_handles_text_booleans_and_non_ascii_categories_by_dtype(cli: Cli,
 
 
 def test_promotion_needs_two_distinct_reviewers_and_refuses_self_approval(cli: Cli) -> None:
-    version = cli.json("train", "loan_default", "--table", "loans", "--target", "defaulted", "--actor", MAKER)[
-        "version"
-    ]
+    train = ("train", "loan_default", "--table", "loans", "--target", "defaulted", "--algorithm", "logreg")
+    version = cli.json(*train, "--actor", MAKER)["version"]
     request = cli.json("promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "better")
     assert request["status"] == "pending"
     rid = request["request_id"]
@@ -441,3 +440,16 @@ def test_appending_a_key_already_in_the_table_is_refused(cli: Cli, seeded: Seede
         MAKER,
         needle="already in table",
     )
+
+
+def test_a_candidate_worse_than_the_champion_is_blocked_by_the_gate(cli: Cli) -> None:
+    # the seeded champion is a logistic regression; this boosted model is clearly worse on the holdout
+    train = ("train", "loan_default", "--table", "loans", "--target", "defaulted", "--algorithm", "hgb")
+    version = cli.json(*train, "--actor", MAKER)["version"]
+    rid = cli.json("promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "try")["request_id"]
+    cli("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "ok")
+    second = cli.json("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "ok")
+    assert second["status"] == "pending"
+    assert second["approvals"] == 2
+    assert any("roc_auc" in reason for reason in second["blocked_by"])
+    assert context_for(cli.home).registry.alias_version("loan_default", "champion") == "1"

@@ -1,0 +1,310 @@
+"""Local accounts: adding users with a password, changing and resetting it, signing in, unlocking.
+
+Every outcome is audited, refusals included, and no audit record or error message ever holds a
+password or a hash. A failed sign-in says only "invalid user name or password" to the caller; the
+audit trail records what actually went wrong for the auditors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from governance.errors import InputError, NotFoundError, PermissionDenied, PolicyViolation
+from governance.identity import (
+    GENERIC_LOGIN_FAILURE,
+    CredentialEventKind,
+    LockoutPolicy,
+    PasswordPolicy,
+    SignedIn,
+    has_password,
+    locked_message,
+    login_gate,
+    password_problem,
+    signed_in,
+)
+from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, user_name_problem
+from lakehouse.accounts import (
+    Credentials,
+    credential_frame,
+    credential_histories,
+    credentials_of,
+    hash_password,
+    verify_password,
+)
+from lakehouse.records import access_frame, access_policy
+from lakehouse.schemas import ACCESS, CREDENTIALS
+from pipelines.context import Context, JobRun, job_run
+
+LOCKOUT = LockoutPolicy()
+PASSWORDS = PasswordPolicy()
+# The actor recorded for a sign-in under a name that is not a valid user name: such text is
+# often a password typed into the wrong field, so it is kept out of the audit trail.
+INVALID_NAME_ACTOR = "(invalid user name)"
+
+
+def _check_user(user: str) -> None:
+    problem = user_name_problem(user)
+    if problem:
+        raise InputError(problem)
+
+
+def _check_password(password: str, *, user: str) -> None:
+    problem = password_problem(password, user=user, policy=PASSWORDS)
+    if problem:
+        raise InputError(problem)
+
+
+def _record(run: JobRun, account: Credentials, kind: CredentialEventKind, *, secret_hash: str = "") -> Credentials:
+    """Append one credential event; returns the account with its next sequence number moved on."""
+    run.append(
+        CREDENTIALS,
+        credential_frame(
+            user=account.user,
+            kind=kind,
+            seq=account.next_seq,
+            actor=run.actor,
+            at=run.now(),
+            run_id=run.run_id,
+            secret_hash=secret_hash,
+        ),
+    )
+    return Credentials(
+        user=account.user, events=account.events, password_hash=account.password_hash, next_seq=account.next_seq + 1
+    )
+
+
+@dataclass(frozen=True)
+class AddedUser:
+    user: str
+    role: Role
+    granted: bool  # False when the user already held the role
+
+
+def add_user(ctx: Context, *, user: str, role: str, password: str, actor: str) -> AddedUser:
+    """Give `user` a local account with `password` and grant `role`; admins only.
+
+    Refused, with nothing written, if the password breaks the policy or the user already has a
+    password (reset it with set_password instead).
+    """
+    _check_user(user)
+    parsed = parse_role(role)
+    _check_password(password, user=user)
+    with job_run(ctx, job="users_add", actor=actor) as run:
+        policy = run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
+        account = credentials_of(ctx.store, user=user)
+        if account.password_hash is not None:
+            raise PolicyViolation(f"{user} already has a password; to reset it: mlgov users passwd {user}")
+        granted = parsed not in policy.roles_of(user)
+        # The password is written before the grant: should the grant fail, the account exists
+        # without roles, and an account without roles cannot sign in.
+        _record(run, account, CredentialEventKind.PASSWORD_SET, secret_hash=hash_password(password))
+        if granted:
+            event = GrantEvent(user=user, role=parsed, change=GrantChange.GRANT)
+            run.append(
+                ACCESS,
+                access_frame([event], store=ctx.store, actor=actor, reason="new user", at=run.now(), run_id=run.run_id),
+            )
+            run.audit(
+                action="grant_role",
+                object_type="user",
+                object_id=user,
+                reason="new user",
+                details={"role": parsed.value},
+            )
+        run.audit(action="add_user", object_type="user", object_id=user, details={"role": parsed.value})
+    return AddedUser(user=user, role=parsed, granted=granted)
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    user: str
+    reset_by_admin: bool
+
+
+def set_password(
+    ctx: Context, *, user: str, password: str, actor: str, current_password: str | None = None
+) -> PasswordChange:
+    """Set a new password for `user`.
+
+    Users change their own by giving the current one, which is checked like a sign-in (so wrong
+    guesses count towards a lockout). Admins reset anyone else's without it; a reset also ends a
+    lockout. The user must exist: hold a role or a password.
+    """
+    _check_user(user)
+    _check_password(password, user=user)
+    with job_run(ctx, job="users_passwd", actor=actor) as run:
+        own = actor == user
+        if own:
+            if current_password is None:
+                raise InputError("changing your own password needs your current password")
+            _verify(run, user=user, password=current_password)
+        else:
+            run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
+        account = credentials_of(ctx.store, user=user)
+        if account.password_hash is None and not access_policy(ctx.store).knows(user):
+            raise NotFoundError(f"no user {user!r}: add one with mlgov users add {user} --role ROLE")
+        _record(run, account, CredentialEventKind.PASSWORD_SET, secret_hash=hash_password(password))
+        run.audit(
+            action="set_password",
+            object_type="user",
+            object_id=user,
+            reason="changed by the user" if own else "reset by an admin",
+        )
+    return PasswordChange(user=user, reset_by_admin=not own)
+
+
+def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
+    """Check a password and return the signed-in identity with its roles.
+
+    Raises PermissionDenied with one message for an unknown user, a user without a password and
+    a wrong password alike; with a distinct one while the account is locked; and when the user
+    holds no roles. Every failure is recorded and audited; the failure that reaches the lockout
+    threshold also locks the account.
+    """
+    if user_name_problem(user):
+        with job_run(ctx, job="login", actor=INVALID_NAME_ACTOR) as run:
+            run.audit(action="login", object_type="user", object_id="", outcome="refused", reason="invalid user name")
+            raise PermissionDenied(GENERIC_LOGIN_FAILURE)
+    with job_run(ctx, job="login", actor=user) as run:
+        account = _verify(run, user=user, password=password)
+        try:
+            identity = signed_in(access_policy(ctx.store), user=user)
+        except PermissionDenied as refusal:
+            run.audit(action="login", object_type="user", object_id=user, outcome="refused", reason=str(refusal))
+            raise
+        _record(run, account, CredentialEventKind.LOGIN_SUCCEEDED)
+        run.audit(
+            action="login",
+            object_type="user",
+            object_id=user,
+            details={"method": "password", "roles": sorted(r.value for r in identity.roles)},
+        )
+    return identity
+
+
+def _verify(run: JobRun, *, user: str, password: str) -> Credentials:
+    """The account, once `password` is its password; otherwise the failure is recorded and raised."""
+    account = credentials_of(run.ctx.store, user=user)
+    now = run.now()
+    gate = login_gate(account.events, now=now, policy=LOCKOUT)
+    if gate.locked_until is not None:
+        message = locked_message(gate.locked_until)
+        _record(run, account, CredentialEventKind.LOGIN_FAILED)
+        run.audit(action="login", object_type="user", object_id=user, outcome="refused", reason=message)
+        raise PermissionDenied(message)
+    if verify_password(password, account.password_hash):
+        return account
+    # Callers hear one message; auditors read which of the three it was.
+    if account.password_hash is not None:
+        reason = "wrong password"
+    elif access_policy(run.ctx.store).knows(user):
+        reason = "user has no password"
+    else:
+        reason = "unknown user"
+    account = _record(run, account, CredentialEventKind.LOGIN_FAILED)
+    run.audit(
+        action="login",
+        object_type="user",
+        object_id=user,
+        outcome="refused",
+        reason=reason,
+        details={"recent_failures": gate.failures + 1},
+    )
+    if gate.lock_after_failure is not None:
+        # Unknown names lock too, so lockout behaviour does not tell which accounts exist.
+        _record(run, account, CredentialEventKind.LOCKED)
+        run.audit(
+            action="lock_account",
+            object_type="user",
+            object_id=user,
+            reason=f"{LOCKOUT.max_failures} failed sign-ins within {LOCKOUT.window.total_seconds() / 60:.0f} minutes",
+            details={"locked_until": f"{gate.lock_after_failure:%Y-%m-%dT%H:%M:%SZ}"},
+        )
+    raise PermissionDenied(GENERIC_LOGIN_FAILURE)
+
+
+def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
+    """The identity of a user whom an outside provider (OIDC single sign-on) has authenticated.
+
+    Roles come from the same access policy as for local accounts; a user with none is refused.
+    The sign-in is audited either way.
+    """
+    _check_user(user)
+    with job_run(ctx, job="login", actor=user) as run:
+        try:
+            identity = signed_in(access_policy(ctx.store), user=user)
+        except PermissionDenied as refusal:
+            run.audit(
+                action="login",
+                object_type="user",
+                object_id=user,
+                outcome="refused",
+                reason=str(refusal),
+                details={"method": provider},
+            )
+            raise
+        run.audit(
+            action="login",
+            object_type="user",
+            object_id=user,
+            details={"method": provider, "roles": sorted(r.value for r in identity.roles)},
+        )
+    return identity
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    user: str
+    changed: bool  # False when the account was neither locked nor had failures to forgive
+
+
+def unlock_user(ctx: Context, *, user: str, actor: str) -> Unlocked:
+    """End a lockout and forget recent failures; admins only."""
+    _check_user(user)
+    with job_run(ctx, job="users_unlock", actor=actor) as run:
+        policy = run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
+        account = credentials_of(ctx.store, user=user)
+        if not account.events and not policy.knows(user):
+            raise NotFoundError(f"no user {user!r}")
+        gate = login_gate(account.events, now=run.now(), policy=LOCKOUT)
+        if gate.allowed and gate.failures == 0:
+            return Unlocked(user=user, changed=False)
+        _record(run, account, CredentialEventKind.UNLOCKED)
+        run.audit(
+            action="unlock_account",
+            object_type="user",
+            object_id=user,
+            details={"was_locked": not gate.allowed, "recent_failures": gate.failures},
+        )
+    return Unlocked(user=user, changed=True)
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """What an admin sees of an account: never a hash."""
+
+    user: str
+    roles: tuple[str, ...]
+    has_password: bool
+    locked_until: datetime | None
+
+
+def list_users(ctx: Context) -> list[UserSummary]:
+    """Every user who holds a role or a password, by name."""
+    policy = access_policy(ctx.store)
+    histories = credential_histories(ctx.store)
+    now = ctx.clock()
+    names = set(policy.grants) | {u for u, events in histories.items() if has_password(events)}
+    summaries = []
+    for name in sorted(names):
+        events = histories.get(name, ())
+        summaries.append(
+            UserSummary(
+                user=name,
+                roles=tuple(sorted(r.value for r in policy.roles_of(name))),
+                has_password=has_password(events),
+                locked_until=login_gate(events, now=now, policy=LOCKOUT).locked_until,
+            )
+        )
+    return summaries
