@@ -1,18 +1,49 @@
-"""The app's entry point: page setup and the router. Pages are scripts under views/, by path."""
+"""The app's entry point: page setup, sign-in, and a router listing only the pages a role may open."""
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from app import auth
+from app.text import plain
+from governance.identity import SignedIn
+from governance.screens import Screen, screens_for
 
-def build_pages() -> list[StreamlitPage]:
-    """The pages of the app, in menu order. Later pages (and, with sign-in, the pages a user's roles
-    allow) are added here; each is a thin script addressed relative to this file."""
+PAGES: dict[Screen, tuple[str, str, str]] = {
+    Screen.OVERVIEW: ("views/overview.py", "Overview", ":material/dashboard:"),
+    Screen.APPROVALS: ("views/approvals.py", "Approvals", ":material/approval:"),
+    Screen.MODELS: ("views/models.py", "Models", ":material/model_training:"),
+    Screen.LINEAGE: ("views/lineage.py", "Lineage", ":material/account_tree:"),
+    Screen.AUDIT: ("views/audit.py", "Audit trail", ":material/verified_user:"),
+    Screen.DRIFT: ("views/drift.py", "Drift", ":material/ssid_chart:"),
+    Screen.PERFORMANCE: ("views/performance.py", "Performance", ":material/speed:"),
+    Screen.COST: ("views/cost.py", "Cost vs model count", ":material/payments:"),
+    Screen.ACCESS: ("views/access.py", "Access", ":material/admin_panel_settings:"),
+}
+
+
+def build_pages(user: SignedIn | None) -> list[StreamlitPage]:
+    """Sign-in until someone is signed in; then the pages their roles may open, in menu order."""
+    if user is None:
+        return [st.Page("views/login.py", title="Sign in", icon=":material/login:", default=True)]
     return [
-        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES[screen][0], title=PAGES[screen][1], icon=PAGES[screen][2], default=screen is Screen.OVERVIEW)
+        for screen in screens_for(user.roles)
     ]
 
 
 st.set_page_config(page_title="mlgov", layout="wide")
-st.navigation(build_pages()).run()
+sso_refusal = auth.adopt_sso_identity()
+if sso_refusal:
+    st.error(plain(sso_refusal))
+user = auth.current_user()
+if user is not None:
+    with st.sidebar:
+        roles = ", ".join(sorted(r.value for r in user.roles))
+        st.text(f"Signed in as {user.user}")
+        st.caption(plain(f"Roles: {roles}"))
+        if st.button("Sign out", key="sign_out"):
+            auth.sign_out()
+            st.rerun()
+st.navigation(build_pages(user)).run()

@@ -10,6 +10,7 @@ approval, and a churn candidate waiting for its first.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Callable
 from contextlib import suppress
@@ -21,10 +22,10 @@ import polars as pl
 
 from governance.errors import PermissionDenied, PolicyViolation
 from governance.promotion import PromotionStatus, RiskTier, fold_requests, tier_policy
-from governance.roles import GrantChange, Role
+from governance.roles import Role
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
-from pipelines.access import change_role, init_lakehouse
+from pipelines.access import init_lakehouse
 from pipelines.context import Context
 from pipelines.demo_data import DemoDataset, build_demo_datasets
 from pipelines.ingest import ingest
@@ -34,6 +35,7 @@ from pipelines.monitor import monitor
 from pipelines.promote import approve, reject, request_promotion, rollback, set_model_policy
 from pipelines.score import score
 from pipelines.train import train
+from pipelines.users import add_user
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 WEEKS = 10
@@ -41,6 +43,7 @@ DRIFT_FROM_WEEK = 6
 LABEL_DELAY_WEEKS = 2
 RETRAIN_WEEK = 9
 DEFAULT_ADMIN = "ada"
+CREDENTIALS_FILE = "demo-credentials.txt"
 POLICIES = {
     "loan_default": ("high", "Decide consumer loan applications: probability of default within 12 months."),
     "churn": ("medium", "Prioritise retention offers: probability a subscriber cancels next month."),
@@ -106,9 +109,12 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     admin = admins[0] if admins else DEFAULT_ADMIN
     if not admins:
         init_lakehouse(ctx, admin=admin)
-    for user, role in USERS.items():
-        change_role(ctx, user=user, role=role.value, change=GrantChange.GRANT, actor=admin, reason="demo team")
+    passwords = {user: secrets.token_urlsafe(12) for user in (admin, *USERS)}
+    for user, role in ((admin, Role.ADMIN), *USERS.items()):
+        add_user(ctx, user=user, role=role.value, password=passwords[user], actor=admin)
+    credentials = _write_credentials(ctx, passwords)
     say(f"users: {admin} (admin), " + ", ".join(f"{u} ({r.value})" for u, r in USERS.items()))
+    say(f"their sign-in passwords, random for this lakehouse: {credentials}")
 
     datasets = build_demo_datasets(
         start=START, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK
@@ -129,6 +135,14 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     return DemoSummary(
         home=str(ctx.settings.home), models=len(datasets), versions=versions, batches=batches, pending_requests=pending
     )
+
+
+def _write_credentials(ctx: Context, passwords: dict[str, str]) -> Path:
+    """The demo users' random passwords, readable only by the owner of the lakehouse."""
+    path = ctx.settings.home / CREDENTIALS_FILE
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text("".join(f"{user} {password}\n" for user, password in passwords.items()), encoding="utf-8")
+    return path
 
 
 def _launch(

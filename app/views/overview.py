@@ -1,18 +1,13 @@
-import re
-
 import streamlit as st
 
-from app import charts, queries, services
+from app import auth, charts, queries, services
+from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
+from governance.screens import Screen
 from pipelines.overview import overview_frame, overview_totals
 
-
-def plain(text: str) -> str:
-    # st.error and st.caption render markdown: escape it so names and paths show as typed.
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
-
-
+auth.require(Screen.OVERVIEW)
 st.title("Overview")
 
 try:

@@ -5,6 +5,11 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.auth import SESSION_KEY
+from governance.identity import SignedIn
+from governance.roles import Role
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +33,17 @@ def serve_home(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     return point
+
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def open_app(user: str | None, *roles: Role, page: str | None = None) -> AppTest:
+    """The app run once as `user` holding `roles` (None: nobody signed in), optionally on `page`."""
+    at = AppTest.from_file(str(MAIN), default_timeout=90)
+    if user is not None:
+        at.session_state[SESSION_KEY] = SignedIn(user=user, roles=frozenset(roles))
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at

@@ -7,15 +7,14 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from governance.roles import Role
 from lakehouse.schemas import DRIFT
+from tests.app.conftest import open_app
 from tests.conftest import Seeded, context_for
-
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 def run_app() -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    return at.run()
+    return open_app("ana", Role.ANALYST)
 
 
 def metric(at: AppTest, label: str) -> str:
