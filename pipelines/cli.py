@@ -15,6 +15,7 @@ import click
 
 from governance.roles import GrantChange
 from pipelines.cli_audit import audit
+from pipelines.cli_lineage import evidence, lineage
 from pipelines.cli_promote import history, model, promote
 from pipelines.cli_support import (
     MlgovGroup,
@@ -252,6 +253,8 @@ def app(port: int, address: str) -> None:
 
 main.add_command(audit)
 main.add_command(promote)
+main.add_command(lineage)
+main.add_command(evidence)
 main.add_command(history)
 main.add_command(model)
 main.add_command(users)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -389,10 +389,18 @@ def set_model_policy(
 
 
 def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
-    """The request, its evidence, each approval (and whether it still counts), and the verdict."""
+    """The request, its evidence, each approval (and whether it counts), and the verdict.
+
+    An open request is judged as of now. A decided one is judged as it was decided: at its decision
+    time, with each approver's roles as recorded in their approval, on the subject it was filed on.
+    """
     request = find_request(ctx, request_id)
-    access = access_policy(ctx.store)
-    review = review_context(ctx, request, access=access, now=ctx.clock())
+    if request.open or request.decided_at is None:
+        review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
+    else:
+        then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
+        recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
+        review = replace(then, access=recorded, subject_hash=request.subject_hash)
     verdict = policy_verdict(request, review=review)
     stored = request_evidence(ctx.store, request_id=request_id)
     return {
