@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from governance.errors import InputError
 from governance.roles import GrantChange
 from pipelines.cli_audit import audit
 from pipelines.cli_lineage import evidence, lineage
@@ -185,12 +186,18 @@ def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bo
 @main.command()
 @click.argument("model")
 @click.option("--actor", help="Who runs it (default: the mlgov-monitor service identity).")
+@click.option(
+    "--retrain", is_flag=True, help="If the retraining policy fires, retrain and open a request (needs --actor)."
+)
 @json_option
-def monitor(model: str, actor: str | None, as_json: bool) -> None:
-    """Compute missing drift and performance for MODEL's batches, then report them."""
+def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None:
+    """Compute missing drift, quality and performance for MODEL's batches, then report them."""
     from pipelines.monitor import monitor as run_monitor
 
-    report = run_monitor(load_context(), model=model, actor=actor)
+    if retrain and actor is None:
+        raise InputError("--retrain needs --actor: the user the new version is trained and requested by")
+    report = run_monitor(load_context(), model=model, actor=actor, retrain=retrain)
+    trigger = report.trigger
     document = {
         "model": report.model,
         "batches": [
@@ -205,17 +212,46 @@ def monitor(model: str, actor: str | None, as_json: bool) -> None:
                 "drifted": b.drifted,
                 "labelled_rows": b.labelled_rows,
                 "performance": dict(b.performance),
+                "estimated_performance": dict(b.estimated),
+                "quality_alerts": [{**asdict(q), "check": q.check.value} for q in b.quality_alerts],
             }
             for b in report.batches
         ],
+        "retraining": {
+            "triggered": trigger is not None,
+            "kind": trigger.kind.value if trigger else None,
+            "reason": trigger.reason if trigger else None,
+            "batch_ids": list(trigger.batch_ids) if trigger else [],
+            "retrained": asdict(report.retrained) if report.retrained else None,
+        },
     }
     lines = [f"{model}: {len(report.batches)} batches ({report.computed_drift} newly checked for drift)"]
     for b in report.batches:
-        auc = b.performance.get("roc_auc")
+        auc, estimate = b.performance.get("roc_auc"), b.estimated.get("roc_auc")
         perf = f", ROC AUC {auc:.3f} on {b.labelled_rows} labels" if auc is not None else ""
+        perf += f", estimated ROC AUC {estimate:.3f}" if estimate is not None else ""
         flag = " DRIFTED" if b.drifted else ""
-        lines.append(f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}")
+        alerts = f", {len(b.quality_alerts)} quality alerts" if b.quality_alerts else ""
+        lines.append(
+            f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}{alerts}"
+        )
+    lines.append(f"retraining: {trigger.reason}" if trigger else "retraining: not needed")
+    if report.retrained:
+        lines.append(f"  trained v{report.retrained.version}; request {report.retrained.request_id} awaits review")
     emit(document, as_json=as_json, lines=lines)
+
+
+@main.command("retrain")
+@click.argument("model")
+@actor_option
+@json_option
+def retrain_command(model: str, actor: str, as_json: bool) -> None:
+    """Retrain MODEL with its champion's recipe on the latest data and open a promotion request."""
+    from pipelines.retrain import retrain
+
+    result = retrain(load_context(), model=model, actor=actor)
+    line = f"{model} v{result.version} trained on {result.trained_on}; request {result.request_id} awaits review"
+    emit(asdict(result), as_json=as_json, lines=[line])
 
 
 @main.command()

@@ -246,23 +246,16 @@ def _retrain_fraud(ctx: Context, dataset: DemoDataset, files: Path, say: Progres
 
 
 def _retrain_after_drift(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
-    """The drifted loan population is labelled up to two weeks ago: retrain and ask for review."""
+    """Labels of the drifted weeks have arrived: the retraining policy, run by the maker, retrains
+    on the latest data and opens a request, which one reviewer approves so far."""
     clock.set(START + timedelta(weeks=WEEKS, hours=6))
     labelled = files / f"{dataset.table}_labelled.parquet"
     pl.concat(dataset.weeks[: WEEKS - LABEL_DELAY_WEEKS]).write_parquet(labelled)
     ingest(ctx, table=dataset.table, path=labelled, key=dataset.key, timestamp=dataset.timestamp, actor="maya")
-    v3 = train(
-        ctx,
-        model=dataset.model,
-        table=dataset.table,
-        target=dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor="maya",
-    )
-    request = request_promotion(
-        ctx, model=dataset.model, version=v3.version, reason="retrained after drift from week 6", actor="maya"
-    )
-    result = approve(ctx, request_id=request.request_id, reason="recent data looks right", actor="rita")
+    report = monitor(ctx, model=dataset.model, actor="maya", retrain=True)
+    if report.retrained is None:
+        say(f"{dataset.model}: the retraining policy did not fire")
+        return
+    result = approve(ctx, request_id=report.retrained.request_id, reason="recent data looks right", actor="rita")
     approvals = f"{len(result.approvals)} of {result.required} approvals so far"
-    say(f"{dataset.model}: v{v3.version} retrained on recent labelled data; {approvals}")
+    say(f"{dataset.model}: {report.retrained.trigger} -> v{result.version} retrained; {approvals}")

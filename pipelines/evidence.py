@@ -50,7 +50,7 @@ def _evaluate(ctx: Context, model: str, version: str, recipe: VersionRecipe, hol
     return classification_metrics(binary_target(holdout[recipe.target]), scores)
 
 
-def compute_evidence(ctx: Context, *, model: str, version: str) -> Evidence:
+def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[str, Any] | None = None) -> Evidence:
     """Everything a reviewer needs about `version`, computed from the lakehouse and registry."""
     info = ctx.registry.version(model, version)
     recipe = version_recipe(info)
@@ -98,6 +98,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str) -> Evidence:
             quality=quality,
         ),
         "evaluation_digest": evaluation_digest,
+        "trigger": trigger,
     }
     return Evidence(payload=payload, digest=evaluation_digest)
 

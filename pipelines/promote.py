@@ -134,12 +134,12 @@ def _move_alias(run: JobRun, move: AliasMove) -> None:
 
 
 def _open_request(
-    run: JobRun, *, model: str, version: str, reason: str, at: datetime
+    run: JobRun, *, model: str, version: str, reason: str, at: datetime, trigger: dict[str, Any] | None = None
 ) -> tuple[PromotionRequest, PromotionEvent, str]:
     """A new request with its evidence attached (not yet written)."""
     ctx = run.ctx
     trainer = version_recipe(ctx.registry.version(model, version)).trainer
-    evidence = compute_evidence(ctx, model=model, version=version)
+    evidence = compute_evidence(ctx, model=model, version=version, trigger=trigger)
     subject = current_subject(ctx, model=model, version=version, evaluation_digest=evidence.digest)
     event = PromotionEvent(
         request_id=f"pr-{uuid.uuid4().hex[:10]}",
@@ -167,7 +167,10 @@ def _open_request(
     return fold_requests([event])[event.request_id], event, subject.digest()
 
 
-def request_promotion(ctx: Context, *, model: str, version: str, reason: str, actor: str) -> PromotionResult:
+def request_promotion(
+    ctx: Context, *, model: str, version: str, reason: str, actor: str, trigger: dict[str, Any] | None = None
+) -> PromotionResult:
+    """Put `version` up for review; `trigger` (what monitoring saw) joins the evidence when given."""
     reason = _require_reason(reason)
     with job_run(ctx, job="promote_request", actor=actor, model=model) as run:
         access = run.authorize(Action.REQUEST_PROMOTION, object_type="model_version", object_id=f"{model}/{version}")
@@ -178,7 +181,7 @@ def request_promotion(ctx: Context, *, model: str, version: str, reason: str, ac
         if refusal:
             raise _refuse(run, Action.REQUEST_PROMOTION, f"{model}/{version}", refusal)
         now = run.now()
-        request, event, _ = _open_request(run, model=model, version=version, reason=reason, at=now)
+        request, event, _ = _open_request(run, model=model, version=version, reason=reason, at=now, trigger=trigger)
         run.append(PROMOTIONS, promotion_frame([event], run_id=run.run_id))
         verdict = policy_verdict(request, review=review_context(ctx, request, access=access, now=now))
         ctx.registry.set_version_tags(model, version, approval_tags(request, verdict=verdict))

@@ -1,0 +1,56 @@
+"""Retraining: the champion's recipe on the latest data, registered and put up for review.
+
+It never promotes: the new version goes through the same request and approvals as any other,
+with the trigger that caused it attached to the request's evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from governance.errors import NotFoundError
+from governance.promotion import PRODUCTION_ALIAS
+from governance.retraining import RetrainTrigger
+from pipelines.context import Context
+from pipelines.modeling import Algorithm
+from pipelines.promote import request_promotion
+from pipelines.train import train, version_recipe
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    model: str
+    version: str
+    request_id: str
+    trained_on: str
+    trigger: str
+
+
+def retrain(ctx: Context, *, model: str, actor: str, trigger: RetrainTrigger | None = None) -> RetrainResult:
+    """Train `model` again with its champion's recipe on the latest version of the same table."""
+    champion = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+    if champion is None:
+        raise NotFoundError(f"model {model!r} has no {PRODUCTION_ALIAS} to take the recipe from")
+    recipe = version_recipe(ctx.registry.version(model, champion))
+    trained = train(
+        ctx,
+        model=model,
+        table=recipe.table.removeprefix("raw/"),
+        target=recipe.target,
+        features=list(recipe.spec.columns),
+        algorithm=Algorithm(recipe.algorithm),
+        actor=actor,
+    )
+    why = trigger.reason if trigger else "retrained by hand"
+    request = request_promotion(
+        ctx,
+        model=model,
+        version=trained.version,
+        reason=f"retraining: {why}",
+        actor=actor,
+        trigger=None if trigger is None else {**trigger.__dict__, "kind": trigger.kind.value},
+    )
+    trained_on = f"{recipe.table}@{ctx.store.version(recipe.table)}"
+    return RetrainResult(
+        model=model, version=trained.version, request_id=request.request_id, trained_on=trained_on, trigger=why
+    )
