@@ -23,6 +23,8 @@ from governance.errors import PolicyViolation
 from governance.roles import AccessPolicy, Role
 
 PRODUCTION_ALIAS = "champion"
+SHADOW_ALIAS = "challenger"  # scored beside the champion on every batch, never served
+ALIASES = (PRODUCTION_ALIAS, SHADOW_ALIAS)
 GATE_METRIC = "roc_auc"
 
 
@@ -56,6 +58,20 @@ def tier_policy(tier: RiskTier, *, medium_approvals: int = 2) -> TierPolicy:
         case RiskTier.HIGH:
             return TierPolicy(tier, medium_approvals + 1, 0.0, timedelta(days=7))
     raise ValueError(f"unknown risk tier {tier!r}")
+
+
+def alias_policy(policy: TierPolicy, *, alias: str) -> TierPolicy:
+    """The policy for moving `alias`: the tier's for production; a shadow serves nothing, so one
+    eligible reviewer suffices and no metric gate applies (its evidence is what shadow is for)."""
+    if alias == SHADOW_ALIAS:
+        return replace(policy, required_approvals=1, max_metric_drop=float("inf"))
+    return policy
+
+
+def parse_alias(text: str) -> str:
+    if text not in ALIASES:
+        raise PolicyViolation(f"unknown alias {text!r}: expected {' or '.join(ALIASES)}")
+    return text
 
 
 def parse_tier(text: str) -> RiskTier:
@@ -188,14 +204,23 @@ def fold_requests(events: Iterable[PromotionEvent]) -> dict[str, PromotionReques
 
 
 def request_refusal(
-    *, model: str, version: str, open_requests: Sequence[PromotionRequest], current_version: str | None
+    *,
+    model: str,
+    version: str,
+    open_requests: Sequence[PromotionRequest],
+    current_version: str | None,
+    alias: str = PRODUCTION_ALIAS,
+    champion: str | None = None,
 ) -> str | None:
-    """Why this version may not be put forward now, or None if it may."""
+    """Why this version may not be put forward for `alias` now, or None if it may."""
     if current_version == version:
-        return f"{model} version {version} already holds the {PRODUCTION_ALIAS} alias"
+        return f"{model} version {version} already holds the {alias} alias"
+    if alias == SHADOW_ALIAS and champion == version:
+        return f"{model} version {version} is the champion; a challenger must be another version"
     for request in open_requests:
-        if request.model == model and request.version == version and request.status is PromotionStatus.PENDING:
-            return f"{model} version {version} already has a pending request {request.request_id}"
+        pending = request.status is PromotionStatus.PENDING
+        if pending and request.model == model and request.version == version and request.alias == alias:
+            return f"{model} version {version} already has a pending {alias} request {request.request_id}"
     return None
 
 

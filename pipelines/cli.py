@@ -17,7 +17,7 @@ from governance.errors import InputError
 from governance.roles import GrantChange
 from pipelines.cli_audit import audit
 from pipelines.cli_lineage import evidence, lineage
-from pipelines.cli_promote import history, model, promote
+from pipelines.cli_promote import history, model, promote, shadow
 from pipelines.cli_support import (
     MlgovGroup,
     actor_option,
@@ -292,6 +292,7 @@ main.add_command(promote)
 main.add_command(lineage)
 main.add_command(evidence)
 main.add_command(history)
+main.add_command(shadow)
 main.add_command(model)
 main.add_command(users)
 main.add_command(login)

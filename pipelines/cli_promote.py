@@ -34,14 +34,22 @@ def promote() -> None:
 @promote.command("request")
 @click.argument("model")
 @click.argument("version")
+@click.option(
+    "--alias",
+    type=click.Choice(["champion", "challenger"]),
+    default="champion",
+    show_default=True,
+    help="champion serves; challenger is scored in shadow beside it.",
+)
 @actor_option
 @reason_option
 @json_option
-def promote_request(model: str, version: str, actor: str, reason: str, as_json: bool) -> None:
-    """Ask reviewers to promote MODEL VERSION to champion; the platform attaches the evidence."""
+def promote_request(model: str, version: str, alias: str, actor: str, reason: str, as_json: bool) -> None:
+    """Ask reviewers to promote MODEL VERSION; the platform attaches the evidence."""
     from pipelines.promote import request_promotion
 
-    result = request_promotion(load_context(), model=model, version=version, reason=reason, actor=actor)
+    ctx = load_context()
+    result = request_promotion(ctx, model=model, version=version, reason=reason, actor=actor, alias=alias)
     document = _promotion_document(result, keys=["request_id", "status", "model", "version", "required"])
     line = f"request {result.request_id}: {model} version {version} awaits {result.required} approvals"
     emit(document, as_json=as_json, lines=[line])
@@ -143,13 +151,14 @@ def promote_show(request_id: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("model")
+@click.option("--alias", type=click.Choice(["champion", "challenger"]), default="champion", show_default=True)
 @click.option("--at", "at_text", help="Only the version that held the alias at this instant (ISO; UTC if no zone).")
 @json_option
-def history(model: str, at_text: str | None, as_json: bool) -> None:
-    """Which version held the champion alias, and when (MLflow keeps only the current one)."""
+def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
+    """Which version held the alias, and when (MLflow keeps only the current one)."""
     from pipelines.promote import alias_history
 
-    intervals = alias_history(load_context(), model=model, at=parse_instant(at_text, "--at"))
+    intervals = alias_history(load_context(), model=model, at=parse_instant(at_text, "--at"), alias=alias)
     rows = [
         {
             **asdict(i),
@@ -189,3 +198,19 @@ def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_j
         as_json=as_json,
         lines=[f"{name}: " + ", ".join(f"{k}={v}" for k, v in changes.items())],
     )
+
+
+@click.command()
+@click.argument("model")
+@json_option
+def shadow(model: str, as_json: bool) -> None:
+    """Champion vs challenger per batch: disagreement, score shift and realized metrics."""
+    from pipelines.shadow import shadow_comparison
+
+    batches = shadow_comparison(load_context(), model=model)
+    lines = [
+        f"{b['champion_batch']} v{b['champion_version']} vs v{b['challenger_version']}: "
+        f"disagree on {b['disagreement_rate']:.1%} of {b['rows']} rows, score K-S {b['score_ks']:.3f}"
+        for b in batches
+    ]
+    emit({"model": model, "batches": batches}, as_json=as_json, lines=lines or ["no batch scored by a challenger yet"])

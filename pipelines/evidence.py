@@ -23,6 +23,7 @@ from lakehouse.schemas import BATCHES
 from pipelines.context import Context
 from pipelines.modeling import binary_target, classification_metrics, model_frame, positive_scores
 from pipelines.score import select_window
+from pipelines.shadow import shadow_comparison
 from pipelines.train import HOLDOUT_SHARE, VersionRecipe, split_holdout, version_recipe
 
 PURPOSE_TAG = "mlgov.purpose"
@@ -99,6 +100,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
         ),
         "evaluation_digest": evaluation_digest,
         "trigger": trigger,
+        "shadow": shadow_comparison(ctx, model=model, version=version),
     }
     return Evidence(payload=payload, digest=evaluation_digest)
 

@@ -24,10 +24,12 @@ from governance.promotion import (
     PromotionStatus,
     ReviewContext,
     RiskTier,
+    alias_policy,
     approval_tags,
     decide_approval,
     fold_requests,
     metric_gates,
+    parse_alias,
     parse_tier,
     policy_verdict,
     rejection_refusal,
@@ -90,7 +92,8 @@ def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPol
     if stored is None:
         raise NotFoundError(f"request {request.request_id} has no evidence attached")
     payload, evaluation_digest = json.loads(stored[0]), stored[1]
-    policy = tier_policy(risk_tier(ctx, request.model), medium_approvals=ctx.settings.required_approvals)
+    tier = tier_policy(risk_tier(ctx, request.model), medium_approvals=ctx.settings.required_approvals)
+    policy = alias_policy(tier, alias=request.alias)
     subject = current_subject(ctx, model=request.model, version=request.version, evaluation_digest=evaluation_digest)
     champion = payload.get("champion") or {}
     gates = metric_gates(candidate=payload["candidate"]["metrics"], champion=champion.get("metrics"), policy=policy)
@@ -134,7 +137,14 @@ def _move_alias(run: JobRun, move: AliasMove) -> None:
 
 
 def _open_request(
-    run: JobRun, *, model: str, version: str, reason: str, at: datetime, trigger: dict[str, Any] | None = None
+    run: JobRun,
+    *,
+    model: str,
+    version: str,
+    reason: str,
+    at: datetime,
+    trigger: dict[str, Any] | None = None,
+    alias: str = PRODUCTION_ALIAS,
 ) -> tuple[PromotionRequest, PromotionEvent, str]:
     """A new request with its evidence attached (not yet written)."""
     ctx = run.ctx
@@ -149,6 +159,7 @@ def _open_request(
         actor=run.actor,
         at=at,
         reason=reason,
+        alias=alias,
         trainer=trainer,
         subject_hash=subject.digest(),
     )
@@ -168,20 +179,38 @@ def _open_request(
 
 
 def request_promotion(
-    ctx: Context, *, model: str, version: str, reason: str, actor: str, trigger: dict[str, Any] | None = None
+    ctx: Context,
+    *,
+    model: str,
+    version: str,
+    reason: str,
+    actor: str,
+    trigger: dict[str, Any] | None = None,
+    alias: str = PRODUCTION_ALIAS,
 ) -> PromotionResult:
-    """Put `version` up for review; `trigger` (what monitoring saw) joins the evidence when given."""
+    """Put `version` up for review for `alias` (champion, or challenger: shadow scoring);
+    `trigger` (what monitoring saw) joins the evidence when given."""
     reason = _require_reason(reason)
+    alias = parse_alias(alias)
     with job_run(ctx, job="promote_request", actor=actor, model=model) as run:
         access = run.authorize(Action.REQUEST_PROMOTION, object_type="model_version", object_id=f"{model}/{version}")
         ctx.registry.version(model, version)
         requests = list(fold_requests(promotion_events(ctx.store, model=model)).values())
-        current = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
-        refusal = request_refusal(model=model, version=version, open_requests=requests, current_version=current)
+        current = ctx.registry.alias_version(model, alias)
+        refusal = request_refusal(
+            model=model,
+            version=version,
+            open_requests=requests,
+            current_version=current,
+            alias=alias,
+            champion=ctx.registry.alias_version(model, PRODUCTION_ALIAS),
+        )
         if refusal:
             raise _refuse(run, Action.REQUEST_PROMOTION, f"{model}/{version}", refusal)
         now = run.now()
-        request, event, _ = _open_request(run, model=model, version=version, reason=reason, at=now, trigger=trigger)
+        request, event, _ = _open_request(
+            run, model=model, version=version, reason=reason, at=now, trigger=trigger, alias=alias
+        )
         run.append(PROMOTIONS, promotion_frame([event], run_id=run.run_id))
         verdict = policy_verdict(request, review=review_context(ctx, request, access=access, now=now))
         ctx.registry.set_version_tags(model, version, approval_tags(request, verdict=verdict))
@@ -190,7 +219,7 @@ def request_promotion(
             object_type="promotion_request",
             object_id=request.request_id,
             reason=reason,
-            details={"model": model, "version": version, "alias": PRODUCTION_ALIAS, "current": current or ""},
+            details={"model": model, "version": version, "alias": alias, "current": current or ""},
         )
     return _result(request, verdict)
 
@@ -452,13 +481,15 @@ def _verdict_document(verdict: PolicyVerdict) -> dict[str, Any]:
     }
 
 
-def alias_history(ctx: Context, *, model: str, at: datetime | None = None) -> list[AliasInterval]:
+def alias_history(
+    ctx: Context, *, model: str, at: datetime | None = None, alias: str = PRODUCTION_ALIAS
+) -> list[AliasInterval]:
     """Every interval a version held the champion alias, or only the one in force at `at`."""
     ctx.registry.require_model(model)
     moves = alias_moves(ctx.store, model=model)
     if at is None:
-        return timeline(moves, alias=PRODUCTION_ALIAS)
-    held = holder_at(moves, alias=PRODUCTION_ALIAS, at=at)
+        return timeline(moves, alias=alias)
+    held = holder_at(moves, alias=alias, at=at)
     return [held] if held else []
 
 

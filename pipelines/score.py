@@ -11,11 +11,11 @@ import polars as pl
 
 from governance.audit import utc_text
 from governance.errors import InputError, NotFoundError
-from governance.promotion import PRODUCTION_ALIAS
+from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
-from pipelines.context import Context, job_run
+from pipelines.context import Context, JobRun, job_run
 from pipelines.modeling import DECISION_THRESHOLD, model_frame, positive_scores
 from pipelines.train import version_recipe
 
@@ -26,6 +26,8 @@ class ScoreResult:
     rows: int
     model_version: str
     already_scored: bool
+    challenger_batch_id: str | None = None
+    challenger_version: str | None = None
 
 
 def batch_identity(
@@ -57,89 +59,140 @@ def select_window(
 def score(
     ctx: Context, *, model: str, table: str, start: datetime | None, end: datetime | None, actor: str
 ) -> ScoreResult:
+    """Score the selected rows with the champion (served) and, if one is in shadow, the challenger."""
     check_model_name(model)
     name = raw_table(table)
     with job_run(ctx, job="score", actor=actor, model=model) as run:
         run.authorize(Action.SCORE, object_type="model", object_id=model)
         ctx.registry.require_model(model)
-        version = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
-        if version is None:
+        champion = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+        if champion is None:
             raise NotFoundError(f"model {model!r} has no {PRODUCTION_ALIAS} version yet: promote one first")
+        challenger = ctx.registry.alias_version(model, SHADOW_ALIAS)
+        roles = {PRODUCTION_ALIAS: champion}
+        if challenger is not None and challenger != champion:
+            roles[SHADOW_ALIAS] = challenger
         identity = require_table_identity(ctx.store, name)
-        key, timestamp = identity.key, identity.timestamp
         table_version = ctx.store.version(name)
-        batch_id = batch_identity(
-            model=model, version=version, table=name, table_version=table_version, start=start, end=end
-        )
-        done = ctx.store.scan(BATCHES).filter(pl.col("batch_id") == batch_id).select("rows").collect()
-        if done.height:
-            return ScoreResult(batch_id=batch_id, rows=int(done["rows"][0]), model_version=version, already_scored=True)
-        recipe = version_recipe(ctx.registry.version(model, version))
-        schema = ctx.store.schema(name)
-        missing = [c for c in recipe.spec.columns if c not in schema]
-        if missing:
-            raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
-        selected = select_window(ctx.store.scan(name, version=table_version), timestamp=timestamp, start=start, end=end)
-        rows = selected.collect()
-        if rows.height == 0:
-            raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
-        estimator = ctx.registry.load_estimator(model, version)
-        scores = np.concatenate(
-            [
-                positive_scores(estimator, model_frame(chunk, recipe.spec))
-                for chunk in rows.iter_slices(ctx.settings.score_chunk_rows)
-            ]
-        )
-        scored_at = run.now()
-        predictions = pl.DataFrame(
-            {
-                "model": model,
-                "model_version": version,
-                "role": PRODUCTION_ALIAS,
-                "batch_id": batch_id,
-                "scored_at": scored_at,
-                "entity_key": rows[key].cast(pl.String),
-                "event_ts": rows[timestamp]
-                if timestamp
-                else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
-                "score": scores,
-                "predicted_label": (scores >= DECISION_THRESHOLD).astype(np.int64),
-                "input_table": name,
-                "input_version": table_version,
-                "run_id": run.run_id,
-            }
-        )
-        run.append(PREDICTIONS, predictions)
-        batch = {
-            "batch_id": batch_id,
+        batch_ids = {
+            role: batch_identity(
+                model=model, version=version, table=name, table_version=table_version, start=start, end=end
+            )
+            for role, version in roles.items()
+        }
+        done = ctx.store.scan(BATCHES).filter(pl.col("batch_id").is_in(list(batch_ids.values()))).collect()
+        done_rows = dict(zip(done["batch_id"], done["rows"], strict=True))
+        todo = {role: version for role, version in roles.items() if batch_ids[role] not in done_rows}
+        rows = None
+        if todo:
+            selected = select_window(
+                ctx.store.scan(name, version=table_version), timestamp=identity.timestamp, start=start, end=end
+            )
+            rows = selected.collect()
+            if rows.height == 0:
+                raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
+        for role, version in todo.items():
+            assert rows is not None
+            _score_batch(
+                run,
+                model=model,
+                version=version,
+                role=role,
+                batch_id=batch_ids[role],
+                rows=rows,
+                source=(name, table_version),
+                key=identity.key,
+                timestamp=identity.timestamp,
+                window=(start, end),
+            )
+    champion_batch = batch_ids[PRODUCTION_ALIAS]
+    return ScoreResult(
+        batch_id=champion_batch,
+        rows=int(done_rows[champion_batch]) if champion_batch in done_rows else rows.height if rows is not None else 0,
+        model_version=champion,
+        already_scored=PRODUCTION_ALIAS not in todo,
+        challenger_batch_id=batch_ids.get(SHADOW_ALIAS),
+        challenger_version=roles.get(SHADOW_ALIAS),
+    )
+
+
+def _score_batch(
+    run: JobRun,
+    *,
+    model: str,
+    version: str,
+    role: str,
+    batch_id: str,
+    rows: pl.DataFrame,
+    source: tuple[str, int],
+    key: str,
+    timestamp: str | None,
+    window: tuple[datetime | None, datetime | None],
+) -> None:
+    """Score `rows` with one version and write its predictions, batch record, lineage and audit."""
+    ctx = run.ctx
+    name, table_version = source
+    recipe = version_recipe(ctx.registry.version(model, version))
+    missing = [c for c in recipe.spec.columns if c not in rows.columns]
+    if missing:
+        raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
+    estimator = ctx.registry.load_estimator(model, version)
+    scores = np.concatenate(
+        [
+            positive_scores(estimator, model_frame(chunk, recipe.spec))
+            for chunk in rows.iter_slices(ctx.settings.score_chunk_rows)
+        ]
+    )
+    scored_at = run.now()
+    predictions = pl.DataFrame(
+        {
             "model": model,
             "model_version": version,
-            "role": PRODUCTION_ALIAS,
+            "role": role,
+            "batch_id": batch_id,
+            "scored_at": scored_at,
+            "entity_key": rows[key].cast(pl.String),
+            "event_ts": rows[timestamp]
+            if timestamp
+            else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
+            "score": scores,
+            "predicted_label": (scores >= DECISION_THRESHOLD).astype(np.int64),
             "input_table": name,
             "input_version": table_version,
-            "window_start": start,
-            "window_end": end,
-            "rows": rows.height,
-            "scored_at": scored_at,
-            "actor": actor,
             "run_id": run.run_id,
         }
-        run.append(
-            BATCHES,
-            pl.DataFrame(
-                [batch],
-                schema_overrides={"window_start": pl.Datetime("us", "UTC"), "window_end": pl.Datetime("us", "UTC")},
-            ),
-        )
-        edges = [
-            LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
-            LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
-        ]
-        run.append(LINEAGE, lineage_frame(edges, at=scored_at, run_id=run.run_id))
-        run.audit(
-            action="score",
-            object_type="batch",
-            object_id=batch_id,
-            details={"model": model, "version": version, "table": f"{name}@{table_version}", "rows": rows.height},
-        )
-    return ScoreResult(batch_id=batch_id, rows=rows.height, model_version=version, already_scored=False)
+    )
+    run.append(PREDICTIONS, predictions)
+    batch = {
+        "batch_id": batch_id,
+        "model": model,
+        "model_version": version,
+        "role": role,
+        "input_table": name,
+        "input_version": table_version,
+        "window_start": window[0],
+        "window_end": window[1],
+        "rows": rows.height,
+        "scored_at": scored_at,
+        "actor": run.actor,
+        "run_id": run.run_id,
+    }
+    utc = pl.Datetime("us", "UTC")
+    run.append(BATCHES, pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}))
+    edges = [
+        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
+        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
+    ]
+    run.append(LINEAGE, lineage_frame(edges, at=scored_at, run_id=run.run_id))
+    run.audit(
+        action="score",
+        object_type="batch",
+        object_id=batch_id,
+        details={
+            "model": model,
+            "version": version,
+            "role": role,
+            "table": f"{name}@{table_version}",
+            "rows": rows.height,
+        },
+    )
