@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 
 from governance.errors import MlgovError, NotFoundError
 
@@ -140,7 +141,9 @@ class ModelRegistry:
                     estimator,
                     skops_trusted_types=trusted,
                     name="model",
-                    input_example=input_example,
+                    # A signature, not an example: with an example MLflow reloads the model to re-check it,
+                    # which costs ~1 s a version and proves nothing train has not just evaluated.
+                    signature=infer_signature(input_example, estimator.predict_proba(input_example)),
                     pip_requirements=_PIP_REQUIREMENTS,
                     pyfunc_predict_fn="predict_proba",
                 )
@@ -241,3 +244,16 @@ class ModelRegistry:
                 digest.update(str(path.relative_to(root)).encode("utf-8") + b"\0")
                 digest.update(path.read_bytes())
             return digest.hexdigest()
+
+    def experiment_ids(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The experiment id of each run in `run_ids`, in two queries; unknown runs are left out."""
+        wanted = sorted({run_id for run_id in run_ids if run_id.isalnum()})  # MLflow run ids are hex
+        if not wanted:
+            return {}
+        with self._translated("reading the experiments of runs"):
+            experiments = [e.experiment_id for e in self.client.search_experiments()]
+            listed = ", ".join(f"'{run_id}'" for run_id in wanted)
+            runs = self.client.search_runs(
+                experiments, filter_string=f"attributes.run_id IN ({listed})", max_results=len(wanted)
+            )
+        return {run.info.run_id: str(run.info.experiment_id) for run in runs}

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
@@ -28,9 +29,11 @@ from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.records import access_policy
 from lakehouse.registry import ModelRegistry
 from lakehouse.schemas import RUNS
+from lakehouse.seals import SealStore
 from lakehouse.settings import Settings, load_settings
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def system_clock() -> datetime:
@@ -44,6 +47,14 @@ class Context:
     registry: ModelRegistry
     audit: AuditLog
     clock: Clock = system_clock
+    # Things derived from an immutable model version (its training data profile, calibration,
+    # ...), kept for the life of this context so a long-lived process computes them once.
+    memo: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    def remember(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return cast(T, self.memo[key])
 
 
 def build_context(
@@ -55,7 +66,11 @@ def build_context(
         settings=settings,
         store=store,
         registry=ModelRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root),
-        audit=AuditLog(store, lock_path=settings.lock_root / "audit.lock"),
+        audit=AuditLog(
+            store,
+            lock_path=settings.lock_root / "audit.lock",
+            seals=SealStore(settings.audit_seals_root, key_path=settings.audit_key),
+        ),
         clock=clock,
     )
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from governance.errors import PermissionDenied, PolicyViolation
-from governance.promotion import PromotionStatus, RiskTier, fold_requests, tier_policy
+from governance.promotion import SHADOW_ALIAS, PromotionStatus, RiskTier, fold_requests, tier_policy
 from governance.roles import Role
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
@@ -127,6 +127,8 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
             for dataset in datasets:
                 _weekly_cycle(ctx, clock, dataset, week, files, say)
         _retrain_after_drift(ctx, clock, datasets[0], files, say)
+    request = request_promotion(ctx, model="churn", version="2", reason="ten weeks in shadow beside v1", actor="omar")
+    say(f"churn: v2 put forward for champion with its shadow record ({request.request_id} awaits review)")
 
     batches = ctx.store.read(BATCHES).height
     versions = sum(int(m.latest_version or 0) for m in ctx.registry.models())
@@ -184,6 +186,13 @@ def _launch(
         algorithm=Algorithm.HGB,
         actor=maker,
     )
+    if model == "churn":  # watched in shadow first; put forward once there is evidence
+        shadow = request_promotion(
+            ctx, model=model, version=v2.version, reason="boosting: watch it in shadow", actor=maker, alias=SHADOW_ALIAS
+        )
+        approve(ctx, request_id=shadow.request_id, reason="shadow serves nothing; worth watching", actor="sofia")
+        say(f"{model}: v{v2.version} scored in shadow as challenger from week 0")
+        return
     candidate = request_promotion(
         ctx, model=model, version=v2.version, reason="gradient boosting candidate", actor=maker
     )
@@ -191,8 +200,6 @@ def _launch(
         approve(ctx, request_id=candidate.request_id, reason="better recall", actor="rita")
         reject(ctx, request_id=candidate.request_id, reason="AUC below the champion on holdout", actor="sofia")
         say(f"{model}: v{v2.version} rejected by sofia")
-    elif model == "churn":
-        say(f"{model}: v{v2.version} awaits review")
 
 
 def _weekly_cycle(

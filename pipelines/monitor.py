@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -148,8 +149,9 @@ def _compute_missing_quality(ctx: Context, run: JobRun, *, model: str, batches: 
     for batch in todo.iter_rows(named=True):
         version = batch["model_version"]
         if version not in references:
-            recipe = version_recipe(ctx.registry.version(model, version))
-            references[version] = (recipe, ctx.store.read(recipe.table, version=recipe.table_version))
+            references[version] = ctx.remember(
+                ("training_data", model, version), partial(_training_data, ctx, model=model, version=version)
+            )
         recipe, reference = references[version]
         key = require_table_identity(ctx.store, batch["input_table"]).key
         current = _batch_rows(ctx, batch, [key, *(c for c in recipe.spec.columns if c != key)])
@@ -171,6 +173,11 @@ def _compute_missing_quality(ctx: Context, run: JobRun, *, model: str, batches: 
     if rows:
         run.append(QUALITY, pl.DataFrame(rows))
     return todo.height
+
+
+def _training_data(ctx: Context, *, model: str, version: str) -> tuple[VersionRecipe, pl.DataFrame]:
+    recipe = version_recipe(ctx.registry.version(model, version))
+    return recipe, ctx.store.read(recipe.table, version=recipe.table_version)
 
 
 def _compute_missing_estimates(ctx: Context, run: JobRun, *, model: str, batches: pl.DataFrame) -> int:
@@ -195,7 +202,9 @@ def _compute_missing_estimates(ctx: Context, run: JobRun, *, model: str, batches
     for batch in todo.iter_rows(named=True):
         version = batch["model_version"]
         if version not in calibrations:
-            calibrations[version] = _calibration(ctx, model=model, version=version)
+            calibrations[version] = ctx.remember(
+                ("calibration", model, version), partial(_calibration, ctx, model=model, version=version)
+            )
         batch_scores = scores.filter(pl.col("batch_id") == batch["batch_id"])["score"].to_numpy()
         computed_at = run.now()
         for metric, value in estimate_performance(batch_scores, calibration=calibrations[version]).items():
@@ -255,7 +264,9 @@ def _compute_missing_drift(ctx: Context, run: JobRun, *, model: str, batches: pl
     for batch in todo.iter_rows(named=True):
         version = batch["model_version"]
         if version not in references:
-            references[version] = _reference(ctx, model=model, version=version)
+            references[version] = ctx.remember(
+                ("drift_profile", model, version), partial(_reference, ctx, model=model, version=version)
+            )
         reference = references[version]
         timestamp = require_table_identity(ctx.store, batch["input_table"]).timestamp
         window = select_window(
