@@ -35,7 +35,9 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> Calibration:
 
 
 def estimate_performance(scores: np.ndarray, *, calibration: Calibration) -> dict[str, float]:
-    """Expected metrics of a batch from its scores alone."""
+    """Expected metrics of a batch from its scores alone (none for an empty batch)."""
+    if len(scores) == 0:
+        return {}
     p = calibration.probabilities(scores)
     flagged = scores >= DECISION_THRESHOLD
     tp, fp = float(p[flagged].sum()), float((1 - p[flagged]).sum())

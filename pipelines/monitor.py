@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 import polars as pl
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
@@ -23,16 +24,17 @@ from lakehouse.schemas import BATCHES, DRIFT, LABELS, PERFORMANCE, PREDICTIONS, 
 from pipelines.context import Context, JobRun, job_run
 from pipelines.drift_stats import ReferenceProfile, profile_drift, profile_reference
 from pipelines.estimation import Calibration, estimate_performance, fit_calibration
-from pipelines.modeling import binary_target, classification_metrics, model_frame, positive_scores
+from pipelines.modeling import Algorithm, binary_target, build_estimator, classification_metrics, model_frame
 from pipelines.quality import batch_quality
 from pipelines.retrain import RetrainResult
 from pipelines.retrain import retrain as run_retrain
 from pipelines.score import select_window
-from pipelines.train import VersionRecipe, split_holdout, version_recipe
+from pipelines.train import VersionRecipe, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
 REALIZED = "realized"
 ESTIMATED = "estimated"
+CALIBRATION_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -228,13 +230,18 @@ def _compute_missing_estimates(ctx: Context, run: JobRun, *, model: str, batches
 
 
 def _calibration(ctx: Context, *, model: str, version: str) -> Calibration:
+    """Calibration on out-of-fold scores of the version's recipe over its whole training table.
+
+    Calibrating on the holdout alone overfits it (a few hundred rows, a few dozen positives) and
+    copies its luck: estimates came out ~0.05 ROC AUC high. Five folds use every labelled row.
+    """
     recipe = version_recipe(ctx.registry.version(model, version))
-    identity = require_table_identity(ctx.store, recipe.table)
     training = ctx.store.read(recipe.table, version=recipe.table_version)
-    _, holdout = split_holdout(training, timestamp=identity.timestamp, key=identity.key)
-    estimator = ctx.registry.load_estimator(model, version)
-    scores = positive_scores(estimator, model_frame(holdout, recipe.spec))
-    return fit_calibration(scores, binary_target(holdout[recipe.target]))
+    features, labels = model_frame(training, recipe.spec), binary_target(training[recipe.target])
+    folds = StratifiedKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=0)
+    recipe_estimator = build_estimator(Algorithm(recipe.algorithm), recipe.spec)
+    scores = cross_val_predict(recipe_estimator, features, labels, cv=folds, method="predict_proba")[:, 1]
+    return fit_calibration(scores, labels)
 
 
 @dataclass(frozen=True)
