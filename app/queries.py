@@ -3,11 +3,23 @@ keys the cache, so two lakehouses never share an entry; results are plain data o
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
 from app import services
-from pipelines import overview
+from pipelines import (
+    audit_views,
+    costs,
+    lineage_views,
+    model_browser,
+    monitoring_reads,
+    overview,
+    promote,
+    reviews,
+    users,
+)
 
 TTL_SECONDS = 30
 
@@ -32,3 +44,121 @@ def drift_histories(home: str) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema={"model": pl.String, **overview.DRIFT_HISTORY_SCHEMA})
     return pl.concat(frames)
+
+
+# --- Drift and Performance pages ----------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def drift_cells(home: str, model: str) -> pl.DataFrame:
+    return monitoring_reads.drift_cells(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def quality_checks(home: str, model: str) -> pl.DataFrame:
+    return monitoring_reads.quality_checks(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the batch and its training data…", max_entries=8)
+def batch_frames(home: str, model: str, batch_id: str) -> monitoring_reads.BatchFrames:
+    return monitoring_reads.batch_frames(services.get_context(), model=model, batch_id=batch_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_distribution(home: str, model: str, batch_id: str, feature: str) -> pl.DataFrame:
+    frames = batch_frames(home, model, batch_id)
+    return monitoring_reads.feature_distribution(
+        frames.reference[feature], frames.current[feature], numeric=feature in frames.kinds.numerical
+    )
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def performance_history(home: str, model: str) -> pl.DataFrame:
+    return monitoring_reads.performance_history(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def label_coverage(home: str, model: str) -> pl.DataFrame:
+    return monitoring_reads.label_coverage(services.get_context(), model, performance=performance_history(home, model))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def model_aliases(home: str, model: str) -> dict[str, str]:
+    """The model's aliases (alias -> version) as the registry holds them now."""
+    return dict(services.get_context().registry.require_model(model).aliases)
+
+
+# --- Cost page ------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the run records…")
+def cost_usage(home: str) -> pl.DataFrame:
+    return costs.monthly_usage(services.get_context())
+
+
+# --- Lineage and Audit trail pages ---------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lineage…")
+def lineage_choices(home: str) -> lineage_views.LineageChoices:
+    return lineage_views.lineage_choices(services.get_context())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Tracing the lineage…", max_entries=64)
+def lineage_trace(home: str, start: str, ref: str) -> lineage_views.Trace:
+    """The trace from `ref`; `start` is a `lineage_views.StartKind` value."""
+    return lineage_views.trace(services.get_context(), start=lineage_views.StartKind(start), ref=ref)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the audit trail…")
+def audit_trail(home: str) -> pl.DataFrame:
+    return audit_views.audit_frame(services.get_context())
+
+
+# Approvals, Models and Access pages. After a write, the page calls `forget_governance_reads()`
+# so the next run reads what it wrote rather than a cached copy.
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the promotion requests…")
+def review_queue(home: str) -> list[reviews.QueuedRequest]:
+    return reviews.review_queue(services.get_context())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Gathering the request's evidence and policy…")
+def request_detail(home: str, request_id: str) -> dict[str, Any]:
+    return promote.show_request(services.get_context(), request_id=request_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def review_permissions(home: str, request_id: str, actor: str) -> reviews.ReviewPermissions:
+    return reviews.review_permissions(services.get_context(), request_id=request_id, actor=actor)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the registry…")
+def model_detail(home: str, model: str) -> model_browser.ModelDetail:
+    return model_browser.model_detail(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def rollback_refusal(home: str, actor: str) -> str | None:
+    return model_browser.rollback_refusal(services.get_context(), actor=actor)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the accounts…")
+def user_accounts(home: str) -> list[users.UserSummary]:
+    return users.list_users(services.get_context())
+
+
+def forget_governance_reads() -> None:
+    """Drop the cached reads a promotion, rollback or access change makes stale."""
+    for cached in (
+        review_queue,
+        request_detail,
+        review_permissions,
+        model_detail,
+        rollback_refusal,
+        user_accounts,
+        model_summaries,
+        audit_trail,
+    ):
+        cached.clear()

@@ -6,6 +6,7 @@ the history is a fold over them. Pure: the moves are passed in.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +73,8 @@ def holder_at(moves: Sequence[AliasMove], *, alias: str, at: datetime) -> AliasI
 
 
 def rollback_target(moves: Sequence[AliasMove], *, alias: str, approved: frozenset[str]) -> str | None:
-    """The version held before the current one that was approved through review, or None.
+    """The latest version before the current one that was approved through review and that nobody
+    rolled back away from, or None: a second rollback goes further back, never back and forth.
 
     `approved` are the versions whose promotion met the policy (including break-glass promotions
     whose after-the-fact review passed).
@@ -81,7 +83,10 @@ def rollback_target(moves: Sequence[AliasMove], *, alias: str, approved: frozens
     if not intervals:
         return None
     current = intervals[-1].version
+    rolled_away = {
+        earlier.version for earlier, later in itertools.pairwise(intervals) if later.kind is MoveKind.ROLLED_BACK
+    }
     for interval in reversed(intervals[:-1]):
-        if interval.version != current and interval.version in approved:
+        if interval.version not in (current, *rolled_away) and interval.version in approved:
             return interval.version
     return None

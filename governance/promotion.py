@@ -153,6 +153,7 @@ class PromotionRequest:
     rejection: Vote | None = None
     decided_at: datetime | None = None
     break_glass: bool = False
+    decided_subject_hash: str = ""  # the subject the decision was taken on (it may have changed)
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -189,9 +190,17 @@ def _apply(request: PromotionRequest | None, event: PromotionEvent) -> Promotion
         case PromotionEventKind.REJECTED:
             return replace(request, status=PromotionStatus.REJECTED, rejection=vote, decided_at=event.at)
         case PromotionEventKind.PROMOTED | PromotionEventKind.REVIEWED:
-            return replace(request, status=PromotionStatus.PROMOTED, decided_at=event.at)
+            return replace(
+                request, status=PromotionStatus.PROMOTED, decided_at=event.at, decided_subject_hash=event.subject_hash
+            )
         case PromotionEventKind.FORCED:
-            return replace(request, status=PromotionStatus.BREAK_GLASS, decided_at=event.at, break_glass=True)
+            return replace(
+                request,
+                status=PromotionStatus.BREAK_GLASS,
+                decided_at=event.at,
+                break_glass=True,
+                decided_subject_hash=event.subject_hash,
+            )
     raise ValueError(f"unknown event kind {event.kind}")
 
 
@@ -310,7 +319,7 @@ class PolicyVerdict:
     required: int
     counted: tuple[str, ...]
     gates: tuple[GateResult, ...]
-    subject_changed: bool
+    subject_changed: bool  # since the request was filed; earlier approvals no longer count
     reasons: tuple[str, ...]  # why the alias may not move yet; empty when it may
 
     @property
@@ -326,9 +335,9 @@ def policy_verdict(
     if extra_approver is not None and extra_approver not in counted:
         counted.append(extra_approver)
     reasons = []
+    # A changed subject reopens the request: approvals given before the change stop counting (see
+    # vote_counts), and reviewers who approve the subject as it is now count again.
     subject_changed = request.subject_hash != review.subject_hash
-    if subject_changed:
-        reasons.append("the model, its training data or its evaluation changed since the request: approve anew")
     if len(counted) < review.policy.required_approvals:
         reasons.append(
             f"{len(counted)} of {review.policy.required_approvals} approvals from distinct eligible reviewers "

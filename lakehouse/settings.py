@@ -17,6 +17,9 @@ class Settings:
     tracking_uri: str
     required_approvals: int = 2
     score_chunk_rows: int = 250_000
+    audit_key: Path | None = None  # MLGOV_AUDIT_KEY: the Ed25519 key that signs audit seals
+    audit_seals: Path | None = None  # MLGOV_AUDIT_SEALS: where seals and their public key are kept
+    mlflow_ui_url: str | None = None  # MLGOV_MLFLOW_UI_URL: the MLflow UI's address, for links to runs
 
     @property
     def lakehouse_root(self) -> Path:
@@ -34,9 +37,15 @@ class Settings:
     def lock_root(self) -> Path:
         return self.home / "locks"
 
+    @property
+    def audit_seals_root(self) -> Path:
+        """Beside MLGOV_HOME, not in it: deleting, copying or restoring the lakehouse leaves the seals be."""
+        return self.audit_seals or self.home.parent / f"{self.home.name}-seals"
+
 
 _INT_KEYS = {"MLGOV_REQUIRED_APPROVALS": "required_approvals", "MLGOV_SCORE_CHUNK_ROWS": "score_chunk_rows"}
-_KNOWN = {"MLGOV_HOME", *_INT_KEYS}
+_PATH_KEYS = {"MLGOV_AUDIT_KEY": "audit_key", "MLGOV_AUDIT_SEALS": "audit_seals"}
+_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", *_INT_KEYS, *_PATH_KEYS}
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
@@ -56,4 +65,47 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
                 raise InputError(f"{key}={environ[key]!r}: expected a whole number") from None
             if numbers[name] < 1:
                 raise InputError(f"{key}={environ[key]!r}: expected a number of at least 1")
-    return Settings(home=home, tracking_uri=tracking_uri, **numbers)
+    paths: dict[str, Path] = {}
+    for key, name in _PATH_KEYS.items():
+        if environ.get(key):
+            paths[name] = _path(environ[key], cwd=cwd, environ=environ)
+            inside = home if key == "MLGOV_AUDIT_KEY" else home / "lakehouse"
+            if paths[name].is_relative_to(inside):
+                raise InputError(f"{key}={environ[key]!r} is inside {inside}: keep it outside the lakehouse")
+    # The signing key belongs to the person who seals, not to the lakehouse: per user, outside MLGOV_HOME.
+    audit_key = paths.get("audit_key") or _config_home(environ) / "mlgov" / "audit_ed25519.pem"
+    return Settings(
+        home=home,
+        tracking_uri=tracking_uri,
+        audit_key=audit_key,
+        audit_seals=paths.get("audit_seals"),
+        mlflow_ui_url=_ui_url(environ.get("MLGOV_MLFLOW_UI_URL", "")),
+        **numbers,
+    )
+
+
+def _path(text: str, *, cwd: Path, environ: Mapping[str, str]) -> Path:
+    if text == "~" or text.startswith("~/"):
+        text = str(_user_home(environ)) + text[1:]
+    path = Path(text)
+    return (path if path.is_absolute() else cwd / path).resolve()
+
+
+def _user_home(environ: Mapping[str, str]) -> Path:
+    return Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+
+
+def _config_home(environ: Mapping[str, str]) -> Path:
+    configured = environ.get("XDG_CONFIG_HOME")
+    return Path(configured) if configured and Path(configured).is_absolute() else _user_home(environ) / ".config"
+
+
+def _ui_url(text: str) -> str | None:
+    """The MLflow UI's base address without a trailing slash; None when not configured."""
+    url = text.strip().rstrip("/")
+    if not url:
+        return None
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest or any(c.isspace() for c in url):
+        raise InputError(f"MLGOV_MLFLOW_UI_URL={text!r}: expected an http(s) address such as http://127.0.0.1:5000")
+    return url

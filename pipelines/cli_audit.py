@@ -1,4 +1,4 @@
-"""mlgov audit: the hash-chained audit trail."""
+"""mlgov audit: the hash-chained audit trail, its signed seals and the key that signs them."""
 
 from __future__ import annotations
 
@@ -7,24 +7,98 @@ from dataclasses import asdict
 
 import click
 
+from governance.audit import AuditVerdict, utc_text
 from pipelines.cli_support import EXIT_REFUSED, emit, json_option, load_context
 
 
 @click.group()
 def audit() -> None:
-    """The hash-chained audit trail."""
+    """The hash-chained audit trail and its signed seals."""
 
 
 @audit.command("verify")
 @json_option
 def audit_verify(as_json: bool) -> None:
-    """Recompute the chain; exit non-zero and name the first bad record if it does not hold."""
-    verdict = load_context().audit.verify()
-    line = (
-        f"audit chain intact: {verdict.records} records"
-        if verdict.ok
-        else f"audit chain BROKEN at record {verdict.first_bad_seq}: {verdict.problem}"
-    )
-    emit(asdict(verdict), as_json=as_json, lines=[line])
+    """Recompute the chain and check every seal; exit non-zero and name the first bad record if it does not hold."""
+    ctx = load_context()
+    verdict = ctx.audit.verify()
+    seals = ctx.audit.seals
+    fingerprint = seals.published_fingerprint()
+    document = {**asdict(verdict), "seals_dir": str(seals.directory), "key_fingerprint": fingerprint}
+    emit(document, as_json=as_json, lines=[_verdict_line(verdict), _sealing_line(verdict, fingerprint)])
     if not verdict.ok:
         sys.exit(EXIT_REFUSED)
+
+
+def _verdict_line(verdict: AuditVerdict) -> str:
+    if verdict.ok:
+        return f"audit chain intact: {verdict.records} records"
+    if verdict.first_bad_seq is None:
+        return f"audit trail NOT verified: {verdict.problem}"
+    return f"audit chain BROKEN at record {verdict.first_bad_seq}: {verdict.problem}"
+
+
+def _sealing_line(verdict: AuditVerdict, fingerprint: str | None) -> str:
+    if verdict.seals == 0:
+        return (
+            f"not sealed yet: {verdict.unsealed_records} records are vouched for by the chain alone (mlgov audit seal)"
+        )
+    key = f" (key {fingerprint})" if fingerprint else ""
+    if verdict.sealed_through is None:
+        return f"no valid seal covers any record; {verdict.seals} seals checked{key}"
+    tail = (
+        "1 record after it is" if verdict.unsealed_records == 1 else f"{verdict.unsealed_records} records after it are"
+    )
+    return f"sealed through record {verdict.sealed_through}{key}; {tail} not sealed yet"
+
+
+@audit.command("seal")
+@json_option
+def audit_seal(as_json: bool) -> None:
+    """Verify the trail, then sign its tip with the audit key (MLGOV_AUDIT_KEY) into MLGOV_AUDIT_SEALS."""
+    ctx = load_context()
+    seal = ctx.audit.seal(at=ctx.clock())
+    checkpoint = seal.checkpoint
+    document = {
+        "seal": seal.name,
+        "index": checkpoint.index,
+        "seq": checkpoint.seq,
+        "tip_hash": checkpoint.tip_hash,
+        "delta_version": checkpoint.delta_version,
+        "table_id": checkpoint.table_id,
+        "sealed_at": utc_text(checkpoint.sealed_at),
+        "seals_dir": str(ctx.audit.seals.directory),
+        "key_fingerprint": ctx.audit.seals.published_fingerprint(),
+    }
+    emit(
+        document,
+        as_json=as_json,
+        lines=[
+            f"sealed record {checkpoint.seq} (Delta version {checkpoint.delta_version}) as {seal.name} "
+            f"in {ctx.audit.seals.directory}"
+        ],
+    )
+
+
+@audit.command("keygen")
+@json_option
+def audit_keygen(as_json: bool) -> None:
+    """Create the Ed25519 audit key at MLGOV_AUDIT_KEY (mode 0600) and publish its public key beside the seals."""
+    seals = load_context().audit.seals
+    key = seals.create_key()
+    document = {
+        "key": str(key.path),
+        "public_key_file": str(seals.public_key_path),
+        "fingerprint": key.fingerprint,
+        "public_key": key.public_pem,
+    }
+    emit(
+        document,
+        as_json=as_json,
+        lines=[
+            f"audit key written to {key.path} (mode 0600): keep it private and backed up",
+            f"public key published to {seals.public_key_path}",
+            f"fingerprint {key.fingerprint}: give it to your auditors",
+            key.public_pem.rstrip("\n"),
+        ],
+    )

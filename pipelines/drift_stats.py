@@ -110,7 +110,10 @@ class ReferenceProfile:
 
 
 def _finite_numbers(series: pl.Series) -> np.ndarray:
-    values = series.cast(pl.Float64).to_numpy()  # nulls come out as NaN
+    try:
+        values = series.cast(pl.Float64).to_numpy()  # nulls come out as NaN
+    except pl.exceptions.InvalidOperationError:
+        raise InputError(f"drift column {series.name!r} is numerical but holds {series.dtype} values") from None
     return values[np.isfinite(values)]
 
 

@@ -12,9 +12,14 @@ import polars as pl
 
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
+from governance.zombies import zombie_reason
 from lakehouse.records import promotion_events
-from lakehouse.schemas import BATCHES, DRIFT, UTC_TS
+from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
+from pipelines.promote import risk_tier
+
+# The registry alias a challenger in shadow would hold; nothing sets it yet (no shadow scoring).
+CHALLENGER_ALIAS = "challenger"
 
 
 class DriftStatus(StrEnum):
@@ -35,6 +40,14 @@ class ModelSummary:
     latest_batch_id: str | None
     latest_drift_share: float | None
     latest_drifted: bool | None
+    risk_tier: str = "medium"
+    challenger_version: str | None = None
+    last_monitored_at: datetime | None = None
+    zombie_reason: str | None = None  # why it is in production but unattended (governance.zombies)
+
+    @property
+    def zombie(self) -> bool:
+        return self.zombie_reason is not None
 
     @property
     def drift_status(self) -> DriftStatus:
@@ -90,8 +103,33 @@ def _batch_verdicts(ctx: Context, *, model: str | None = None) -> dict[str, tupl
     return verdicts
 
 
+def _last_monitored(ctx: Context) -> dict[str, datetime]:
+    """When each model's drift or realized performance was last computed."""
+    frames = [
+        ctx.store.scan(table).select("model", pl.col("computed_at").alias("at")).collect()
+        for table in (DRIFT, PERFORMANCE)
+    ]
+    latest = pl.concat(frames).group_by("model").agg(pl.col("at").max())
+    return {row["model"]: row["at"] for row in latest.iter_rows(named=True)}
+
+
+_ACTIVITY = {BATCHES: "scored_at", DRIFT: "computed_at", PERFORMANCE: "computed_at", QUALITY: "computed_at"}
+_ACTIVITY |= {LABELS: "arrived_at", PROMOTIONS: "at", ALIASES: "at"}
+
+
+def latest_activity(ctx: Context) -> datetime | None:
+    """The lakehouse's latest scoring, monitoring, label or promotion event: its own "now".
+
+    Sign-ins and account changes do not count: they say nothing about the models' upkeep.
+    """
+    stamps = [ctx.store.scan(table).select(pl.col(stamp).max()).collect().item() for table, stamp in _ACTIVITY.items()]
+    found = [stamp for stamp in stamps if stamp is not None]
+    return max(found) if found else None
+
+
 def model_overview(ctx: Context) -> list[ModelSummary]:
-    """One summary per registered model, by name: versions, champion, pending requests, latest batch."""
+    """One summary per registered model, by name: versions, champion, pending requests, latest batch,
+    risk tier, challenger, and whether it is a zombie at the lakehouse's latest activity."""
     registered = sorted(ctx.registry.models(), key=lambda m: m.name)
     if not registered:
         return []
@@ -101,11 +139,23 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
             pending[request.model] = pending.get(request.model, 0) + 1
     batches = _ordered_batches(ctx)
     verdicts = _batch_verdicts(ctx)
+    monitored = _last_monitored(ctx)
+    now = latest_activity(ctx)
     summaries = []
     for model in registered:
         own = batches.filter(pl.col("model") == model.name)
         latest = own.row(-1, named=True) if own.height else None
         verdict = verdicts.get(latest["batch_id"]) if latest else None
+        champion = model.aliases.get(PRODUCTION_ALIAS)
+        last_scored = latest["scored_at"] if latest else None
+        zombie = None
+        if now is not None:
+            zombie = zombie_reason(
+                in_production=champion is not None,
+                last_scored=last_scored,
+                last_monitored=monitored.get(model.name),
+                now=now,
+            )
         summaries.append(
             ModelSummary(
                 name=model.name,
@@ -118,6 +168,10 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
                 latest_batch_id=latest["batch_id"] if latest else None,
                 latest_drift_share=verdict[0] if verdict else None,
                 latest_drifted=verdict[1] if verdict else None,
+                risk_tier=risk_tier(ctx, model.name).value,
+                challenger_version=model.aliases.get(CHALLENGER_ALIAS),
+                last_monitored_at=monitored.get(model.name),
+                zombie_reason=zombie,
             )
         )
     return summaries
@@ -135,7 +189,7 @@ def overview_totals(summaries: Sequence[ModelSummary]) -> OverviewTotals:
 def overview_frame(summaries: Sequence[ModelSummary]) -> pl.DataFrame:
     """The summaries as a table, with the drift status in words."""
     return pl.DataFrame(
-        [{**s.__dict__, "drift_status": s.drift_status.value} for s in summaries],
+        [{**s.__dict__, "drift_status": s.drift_status.value, "zombie": s.zombie} for s in summaries],
         schema={
             "name": pl.String,
             "champion_version": pl.String,
@@ -148,6 +202,11 @@ def overview_frame(summaries: Sequence[ModelSummary]) -> pl.DataFrame:
             "latest_drift_share": pl.Float64,
             "latest_drifted": pl.Boolean,
             "drift_status": pl.String,
+            "risk_tier": pl.String,
+            "challenger_version": pl.String,
+            "last_monitored_at": UTC_TS,
+            "zombie": pl.Boolean,
+            "zombie_reason": pl.String,
         },
     )
 

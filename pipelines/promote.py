@@ -263,10 +263,26 @@ def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promot
                 at=now,
             )
             _move_alias(run, move)
-            events.append(_event(request, PromotionEventKind.PROMOTED, run=run, reason="policy met", at=now))
+            events.append(
+                _event(
+                    request,
+                    PromotionEventKind.PROMOTED,
+                    run=run,
+                    reason="policy met",
+                    at=now,
+                    subject_hash=review.subject_hash,
+                )
+            )
         if reviewed:
             events.append(
-                _event(request, PromotionEventKind.REVIEWED, run=run, reason="after-the-fact review met", at=now)
+                _event(
+                    request,
+                    PromotionEventKind.REVIEWED,
+                    run=run,
+                    reason="after-the-fact review met",
+                    at=now,
+                    subject_hash=review.subject_hash,
+                )
             )
         run.append(PROMOTIONS, promotion_frame(events, run_id=run.run_id))
         after = find_request(ctx, request_id)
@@ -367,9 +383,10 @@ def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
         run.authorize(Action.ROLLBACK, object_type="model", object_id=model)
         moves = alias_moves(ctx.store, model=model)
         requests = fold_requests(promotion_events(ctx.store, model=model))
+        champion_moves = [m for m in moves if m.alias == PRODUCTION_ALIAS]  # a challenger's review is lighter
         approved = frozenset(
             m.version
-            for m in moves
+            for m in champion_moves
             if m.kind is MoveKind.PROMOTED
             or (m.kind is MoveKind.BREAK_GLASS and requests[m.request_id].status is PromotionStatus.PROMOTED)
         )
@@ -432,7 +449,7 @@ def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
     else:
         then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
         recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
-        review = replace(then, access=recorded, subject_hash=request.subject_hash)
+        review = replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
     verdict = policy_verdict(request, review=review)
     stored = request_evidence(ctx.store, request_id=request_id)
     return {

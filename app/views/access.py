@@ -1,8 +1,136 @@
 import streamlit as st
 
-from app import auth
+from app import auth, components, queries, services
+from app.components import Outcome, Tone
+from app.text import plain
+from governance.errors import MlgovError
+from governance.roles import GrantChange, Role
 from governance.screens import Screen
+from pipelines.access import change_role
+from pipelines.users import add_user, set_password, unlock_user
 
-auth.require(Screen.ACCESS)
-st.title("access".capitalize())
-st.info("This page is being built.")
+OUTCOME_KEY = "access.outcome"
+ROLES = [role.value for role in Role]
+
+admin = auth.require(Screen.ACCESS)
+st.title("Access")
+st.caption(
+    "Who may sign in and what their roles let them do. Every change is checked and audited by the platform; "
+    "passwords are stored only as salted hashes and never shown."
+)
+components.render_outcome(key=OUTCOME_KEY)
+
+try:
+    home = services.lakehouse_key()
+    accounts = queries.user_accounts(home)
+except MlgovError as error:
+    st.error(plain(str(error)))
+    st.stop()
+
+
+def done(message: str, *, tone: Tone = Tone.SUCCESS) -> None:
+    queries.forget_governance_reads()
+    components.announce(Outcome(tone, message), key=OUTCOME_KEY)
+    st.rerun()
+
+
+st.subheader(f"Users · {len(accounts)}")
+st.dataframe(
+    [
+        {
+            "user": a.user,
+            "roles": ", ".join(a.roles) or "(none)",
+            "has_password": a.has_password,
+            "locked_until": a.locked_until,
+        }
+        for a in accounts
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "user": st.column_config.TextColumn("User"),
+        "roles": st.column_config.TextColumn("Roles"),
+        "has_password": st.column_config.CheckboxColumn("Has password", help="Without one, only single sign-on"),
+        "locked_until": st.column_config.DatetimeColumn("Locked until", format="YYYY-MM-DD HH:mm z"),
+    },
+)
+names = [a.user for a in accounts]
+ctx = services.get_context()
+left, right = st.columns(2, gap="medium")
+
+with left, st.form("access.roles", clear_on_submit=True):
+    st.markdown("**Grant or revoke a role**")
+    user = st.selectbox("User", names, key="access.roles.user")
+    role = st.selectbox("Role", ROLES, key="access.roles.role")
+    change = st.radio("Change", [c.value for c in GrantChange], horizontal=True, key="access.roles.change")
+    reason = st.text_input("Reason (required, kept in the audit trail)", key="access.roles.reason")
+    if st.form_submit_button("Apply", type="primary", key="access.roles.apply"):
+        if not reason.strip():
+            st.error("A reason is required: say why this role changes.")
+        elif user is not None:
+            try:
+                granted = change_role(
+                    ctx, user=user, role=role, change=GrantChange(change), actor=admin.user, reason=reason.strip()
+                )
+            except MlgovError as error:
+                st.error(plain(str(error)))
+            else:
+                verb = "granted to" if granted.change is GrantChange.GRANT else "revoked from"
+                if granted.changed:
+                    done(f"{granted.role.value} {verb} {granted.user}.")
+                else:
+                    done(f"Nothing changed: {granted.role.value} already {verb} {granted.user}.", tone=Tone.INFO)
+
+with right, st.form("access.add", clear_on_submit=True):
+    st.markdown("**Add a user**")
+    new_user = st.text_input("User name", key="access.add.user")
+    new_role = st.selectbox("Role", ROLES, key="access.add.role")
+    first = st.text_input("Initial password", type="password", key="access.add.password")
+    again = st.text_input("Initial password, again", type="password", key="access.add.confirm")
+    if st.form_submit_button("Add user", type="primary", key="access.add.submit"):
+        if first != again:
+            st.error("The two passwords differ: type the same password twice.")
+        else:
+            try:
+                added = add_user(ctx, user=new_user.strip(), role=new_role, password=first, actor=admin.user)
+            except MlgovError as error:
+                st.error(plain(str(error)))
+            else:
+                done(
+                    f"Added {added.user} as {added.role.value}. "
+                    "Hand them the password in person: it is not shown again."
+                )
+
+left, right = st.columns(2, gap="medium")
+
+with left, st.form("access.password", clear_on_submit=True):
+    st.markdown("**Reset a password**")
+    reset_user = st.selectbox("User", names, key="access.password.user")
+    password = st.text_input("New password", type="password", key="access.password.new")
+    confirm = st.text_input("New password, again", type="password", key="access.password.confirm")
+    if st.form_submit_button("Reset password", key="access.password.submit") and reset_user is not None:
+        if password != confirm:
+            st.error("The two passwords differ: type the same password twice.")
+        else:
+            try:
+                set_password(ctx, user=reset_user, password=password, actor=admin.user)
+            except MlgovError as error:
+                st.error(plain(str(error)))
+            else:
+                done(f"Password of {reset_user} reset; any lockout has ended.")
+
+with right, st.form("access.unlock"):
+    st.markdown("**Unlock an account**")
+    locked = [a.user for a in accounts if a.locked_until is not None]
+    st.caption(plain(f"Locked now: {', '.join(locked)}") if locked else "No account is locked now.")
+    unlock = st.selectbox("User", locked + [n for n in names if n not in locked], key="access.unlock.user")
+    if st.form_submit_button("Unlock", key="access.unlock.submit") and unlock is not None:
+        try:
+            unlocked = unlock_user(ctx, user=unlock, actor=admin.user)
+        except MlgovError as error:
+            st.error(plain(str(error)))
+        else:
+            if unlocked.changed:
+                done(f"Unlocked {unlock}: recent failed sign-ins are forgotten.")
+            else:
+                done(f"{unlock} was not locked and had no failed sign-ins: nothing to unlock.", tone=Tone.INFO)

@@ -1,8 +1,194 @@
+import polars as pl
 import streamlit as st
+import streamlit.components.v1 as components
 
-from app import auth
+from app import auth, charts, queries, services
+from app.text import plain
+from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
+from governance.errors import MlgovError
 from governance.screens import Screen
+from pipelines.monitoring_reads import evidently_report_path, write_evidently_report
 
-auth.require(Screen.DRIFT)
-st.title("drift".capitalize())
-st.info("This page is being built.")
+user = auth.require(Screen.DRIFT)
+st.title("Drift")
+
+try:
+    home = services.lakehouse_key()
+    summaries = queries.model_summaries(home)
+except MlgovError as error:
+    st.error(plain(str(error)))
+    st.stop()
+
+names = [summary.name for summary in summaries]
+if not names:
+    st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
+    st.stop()
+
+# open on the first model whose latest batch drifted: that is what someone comes here to look at
+drifted_now = [summary.name for summary in summaries if summary.latest_drifted]
+model = st.selectbox("Model", names, index=names.index(drifted_now[0]) if drifted_now else 0, key="drift.model")
+try:
+    cells = queries.drift_cells(home, model)
+    history = queries.drift_history(home, model)
+except MlgovError as error:
+    st.error(plain(str(error)))
+    st.stop()
+
+if cells.is_empty():
+    st.info(plain(f"No scored batch of {model} has been checked for drift yet: run `mlgov monitor {model}`."))
+    st.stop()
+
+batches = (
+    cells.unique("batch", keep="first")
+    .sort("batch")
+    .join(history.select("batch_id", "drift_share", "drifted"), on="batch_id", how="left", suffix="_batch")
+)
+features = cells["feature"].unique(maintain_order=True).to_list()
+checked, drifted = batches.height, int(batches["drifted_batch"].sum())
+st.caption(
+    plain(
+        f"{model}: {checked} scored batches checked against their version's training data, "
+        f"{drifted} of them drifted (at least {DEFAULT_DATASET_DRIFT_SHARE:.0%} of features drifted)"
+    )
+)
+
+st.subheader("Drift per feature and batch")
+st.caption("Red: the feature drifted in that batch. Hover a cell for its test, statistic and threshold.")
+st.altair_chart(charts.drift_heatmap(cells), width="stretch")
+
+st.subheader("Drift share over time")
+st.altair_chart(
+    charts.drift_share_chart(history.with_columns(model=pl.lit(model)), threshold=DEFAULT_DATASET_DRIFT_SHARE),
+    width="stretch",
+)
+
+st.subheader("One feature, reference against current")
+labels = {
+    row["batch_id"]: (
+        f"batch {row['batch']} · {row['window_start']:%Y-%m-%d} · v{row['model_version']} · "
+        f"{'drifted' if row['drifted_batch'] else 'stable'} ({row['drift_share']:.0%})"
+        if row["window_start"] is not None
+        else f"batch {row['batch']} · v{row['model_version']}"
+    )
+    for row in batches.iter_rows(named=True)
+}
+pick_batch, pick_feature = st.columns(2)
+batch_id = pick_batch.selectbox(
+    "Batch",
+    list(reversed(labels)),
+    format_func=labels.__getitem__,
+    key=f"drift.batch.{model}",
+)
+cell_rows = cells.filter(pl.col("batch_id") == batch_id)
+first_drifted = cell_rows.filter(pl.col("drifted"))["feature"].to_list()
+feature = pick_feature.selectbox(
+    "Feature",
+    features,
+    index=features.index(first_drifted[0]) if first_drifted else 0,
+    key=f"drift.feature.{model}",
+)
+cell = cell_rows.filter(pl.col("feature") == feature)
+try:
+    frames = queries.batch_frames(home, model, batch_id)
+    distribution = queries.feature_distribution(home, model, batch_id, feature)
+except MlgovError as error:
+    st.error(plain(str(error)))
+else:
+    if cell.height:
+        found = cell.row(0, named=True)
+        verdict = "drifted" if found["drifted"] else "stable"
+        st.caption(
+            plain(
+                f"{feature}: {verdict} by {found['method']} (statistic {found['statistic']:.4g}, "
+                f"threshold {found['threshold']:.4g}). Reference: {frames.reference_id}, "
+                f"{frames.reference.height:,} training rows of v{frames.model_version}; "
+                f"current: the batch's {frames.current.height:,} rows."
+            )
+        )
+    if distribution.is_empty():
+        st.caption(plain(f"{feature} has no values to compare in this batch."))
+    else:
+        st.altair_chart(charts.distribution_chart(distribution, feature=feature), width="stretch")
+
+st.subheader("Evidently report")
+report = evidently_report_path(services.get_context(), batch_id)
+st.caption(
+    plain(
+        f"Evidently's own drift report of {labels[batch_id].split(' · ')[0]}, generated on demand (it takes "
+        f"a few seconds) and kept at reports/{report.name} in the lakehouse home. Download it as a file, "
+        "or show it on this page."
+    )
+)
+if st.button(
+    "Generate the Evidently report" if not report.is_file() else "Generate it again",
+    key="drift.generate_report",
+    icon=":material/summarize:",
+):
+    with st.status("Generating the Evidently report…", expanded=True) as status:
+        version = cell_rows["model_version"][0]
+        st.write(plain(f"Comparing the batch's rows with the training data of v{version}…"))
+        try:
+            write_evidently_report(services.get_context(), model=model, batch_id=batch_id, actor=user.user)
+        except MlgovError as error:
+            status.update(label="The Evidently report could not be generated", state="error")
+            st.error(plain(str(error)))
+        else:
+            status.update(label=plain(f"Evidently report saved to reports/{report.name}"), state="complete")
+if report.is_file():
+    size_mb = report.stat().st_size / 1e6
+    st.download_button(
+        f"Download the report (HTML, {size_mb:.1f} MB)",
+        data=report.read_bytes,
+        file_name=f"{model}-{batch_id}-evidently.html",
+        mime="text/html",
+        on_click="ignore",
+        key="drift.download_report",
+        icon=":material/download:",
+    )
+    if st.toggle("Show the report on this page", key="drift.show_report"):
+        with st.expander("Evidently drift report", expanded=True):
+            components.html(report.read_text(encoding="utf-8"), height=900, scrolling=True)
+else:
+    st.caption("No report of this batch has been generated yet.")
+
+st.subheader("Data quality alerts")
+quality = queries.quality_checks(home, model)
+QUALITY_COLUMNS = {
+    "batch": st.column_config.NumberColumn("Batch"),
+    "check": st.column_config.TextColumn("Check"),
+    "column": st.column_config.TextColumn("Column"),
+    "value": st.column_config.NumberColumn("Value", format="%.4g"),
+    "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+    "passed": st.column_config.CheckboxColumn("Passed"),
+    "batch_id": st.column_config.TextColumn("Batch id"),
+}
+if quality.is_empty():
+    st.caption(plain(f"Quality checks have not run for {model}: monitoring/quality has no rows for it."))
+else:
+    alerts = quality.filter(~pl.col("passed"))
+    alerted = alerts["batch"].n_unique()
+    if alerts.is_empty():
+        st.success(
+            plain(
+                f"No quality alerts: all {quality.height:,} checks over {quality['batch'].n_unique()} batches passed."
+            )
+        )
+    else:
+        st.warning(
+            plain(
+                f"{alerts.height} quality alerts in {alerted} of {quality['batch'].n_unique()} batches "
+                "(checks against the scoring version's training data)."
+            )
+        )
+        st.dataframe(
+            alerts, hide_index=True, width="stretch", column_order=list(QUALITY_COLUMNS), column_config=QUALITY_COLUMNS
+        )
+    selected = quality.filter(pl.col("batch_id") == batch_id)
+    with st.expander(plain(f"Every check of {labels[batch_id].split(' · ')[0]} ({selected.height})")):
+        st.dataframe(
+            selected,
+            hide_index=True,
+            width="stretch",
+            column_order=list(QUALITY_COLUMNS),
+            column_config=QUALITY_COLUMNS,
+        )

@@ -5,6 +5,7 @@ from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
 from governance.screens import Screen
+from governance.zombies import ZOMBIE_AGE
 from pipelines.overview import overview_frame, overview_totals
 
 auth.require(Screen.OVERVIEW)
@@ -31,30 +32,46 @@ in_production.metric("In production", totals.in_production)
 pending.metric("Pending requests", totals.pending_requests)
 drifted.metric("Drifted latest batches", totals.drifted_latest_batches)
 
+for zombie in (s for s in summaries if s.zombie_reason):
+    st.warning(plain(f"Zombie model {zombie.name}: {zombie.zombie_reason}."), icon=":material/skull:")
+
 st.dataframe(
     overview_frame(summaries),
     hide_index=True,
     width="stretch",
     column_order=[
         "name",
+        "risk_tier",
         "champion_version",
+        "challenger_version",
+        "zombie",
         "latest_version",
         "versions",
         "pending_requests",
         "batches",
         "last_scored_at",
+        "last_monitored_at",
         "latest_batch_id",
         "latest_drift_share",
         "drift_status",
     ],
     column_config={
         "name": st.column_config.TextColumn("Model"),
+        "risk_tier": st.column_config.TextColumn("Risk tier"),
         "champion_version": st.column_config.TextColumn("Champion", help="Version holding the champion alias"),
+        "challenger_version": st.column_config.TextColumn(
+            "Challenger", help="Version in shadow against the champion (none: shadow scoring is not available yet)"
+        ),
+        "zombie": st.column_config.CheckboxColumn(
+            "Zombie",
+            help=f"In production but not scored, or not monitored, in {ZOMBIE_AGE.days} days up to the latest activity",
+        ),
         "latest_version": st.column_config.TextColumn("Latest version"),
         "versions": st.column_config.NumberColumn("Versions"),
         "pending_requests": st.column_config.NumberColumn("Pending requests"),
         "batches": st.column_config.NumberColumn("Batches"),
         "last_scored_at": st.column_config.DatetimeColumn("Last scored", format="YYYY-MM-DD HH:mm z"),
+        "last_monitored_at": st.column_config.DatetimeColumn("Last monitored", format="YYYY-MM-DD HH:mm z"),
         "latest_batch_id": st.column_config.TextColumn("Latest batch"),
         "latest_drift_share": st.column_config.ProgressColumn(
             "Drift share",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
@@ -12,11 +14,20 @@ import pytest
 from governance.audit import (
     GENESIS_HASH,
     AuditEntry,
+    AuditVerdict,
+    SealReading,
+    TableState,
+    UnreadablePart,
     canonical_json,
     chain,
+    checkpoint_digest,
+    checkpoint_payload,
+    next_checkpoint,
+    parse_checkpoint,
     record_hash,
     utc_text,
     verify_chain,
+    verify_trail,
 )
 
 T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -286,3 +297,343 @@ def test_rewriting_the_whole_tail_needs_an_outside_anchor():
 def test_truncating_the_tail_also_needs_an_outside_anchor():
     records = build_chain()
     assert verify_chain(records[:3]).ok is True
+
+
+# --- duplicated events --------------------------------------------------------------------------
+
+
+def test_a_record_replayed_at_the_end_with_a_fresh_hash_is_caught_by_its_event_id():
+    records = build_chain(4)
+    replayed = chain(records[1].entry, after=records[-1])  # a correct link and hash, an old event
+    verdict = verify_chain([*records, replayed])
+    assert verdict.ok is False
+    assert verdict.first_bad_seq == 5
+    assert verdict.problem == "record 5 repeats event 'e2' of record 2"
+
+
+# --- checkpoints: payload, parsing, chaining -----------------------------------------------------
+
+TABLE = "4f0c2f3e-table"
+SEALED_AT = datetime(2026, 6, 2, 8, 0, 0, 250000, tzinfo=UTC)
+
+
+def checkpoint_after(previous, tip, *, version=None, table_id=TABLE, at=SEALED_AT):
+    return next_checkpoint(
+        previous=previous, tip=tip, delta_version=tip.seq if version is None else version, table_id=table_id, at=at
+    )
+
+
+def seal_chain(records, seqs, **kwargs):
+    """Seals of `records` at the given seqs, as SealReadings named like the files."""
+    readings, previous = [], None
+    for seq in seqs:
+        previous = checkpoint_after(previous, records[seq - 1], **kwargs)
+        readings.append(SealReading(name=f"seal-{previous.index:06d}.json", checkpoint=previous))
+    return readings
+
+
+def test_the_signed_payload_is_canonical_json_of_every_field():
+    checkpoint = checkpoint_after(None, build_chain(3)[-1])
+    payload = checkpoint_payload(checkpoint)
+    assert isinstance(payload, bytes)
+    assert payload.decode("utf-8") == canonical_json(checkpoint.fields())
+    assert list(json.loads(payload)) == sorted(checkpoint.fields())
+    assert json.loads(payload) == {
+        "format": "mlgov.audit.seal/1",
+        "index": 1,
+        "seq": 3,
+        "tip_hash": build_chain(3)[-1].hash,
+        "delta_version": 3,
+        "table_id": TABLE,
+        "sealed_at": "2026-06-02T08:00:00.250000Z",
+        "prev_seal": GENESIS_HASH,
+    }
+
+
+def test_the_payload_does_not_depend_on_the_zone_the_seal_time_was_given_in():
+    tip = build_chain(2)[-1]
+    in_utc = checkpoint_after(None, tip)
+    in_chicago = checkpoint_after(None, tip, at=SEALED_AT.astimezone(timezone(timedelta(hours=-5))))
+    assert checkpoint_payload(in_utc) == checkpoint_payload(in_chicago)
+
+
+def test_checkpoints_chain_to_the_previous_seal():
+    records = build_chain(5)
+    first = checkpoint_after(None, records[1])
+    second = checkpoint_after(first, records[4])
+    assert (first.index, first.prev_seal) == (1, GENESIS_HASH)
+    assert second.index == 2
+    assert second.prev_seal == checkpoint_digest(first)
+    assert len(checkpoint_digest(first)) == 64
+    assert checkpoint_digest(first) != checkpoint_digest(replace(first, seq=1))
+
+
+def test_parse_checkpoint_round_trips():
+    checkpoint = checkpoint_after(None, build_chain(3)[-1])
+    parsed = parse_checkpoint(json.loads(checkpoint_payload(checkpoint)))
+    assert parsed == checkpoint
+    assert checkpoint_payload(parsed) == checkpoint_payload(checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": "mlgov.audit.seal/0"}, "format is"),
+        ({"seq": True}, "seq is True"),
+        ({"seq": 0}, "seq is 0"),
+        ({"index": "1"}, "index is '1'"),
+        ({"delta_version": -1}, "delta_version is -1"),
+        ({"tip_hash": "ABC"}, "tip_hash is 'ABC'"),
+        ({"prev_seal": "g" * 64}, "prev_seal"),
+        ({"table_id": ""}, "table_id is ''"),
+        ({"sealed_at": "yesterday"}, "sealed_at is 'yesterday'"),
+        ({"sealed_at": "2026-06-02T08:00:00"}, "sealed_at"),
+        ({"sealed_at": "2026-06-02T10:00:00.250000+02:00"}, "canonical form"),
+        ({"extra": 1}, "'extra'"),
+    ],
+)
+def test_parse_checkpoint_refuses_what_is_not_a_canonical_checkpoint(change, message):
+    fields = {**checkpoint_after(None, build_chain(3)[-1]).fields(), **change}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_checkpoint(fields)
+
+
+def test_parse_checkpoint_names_a_missing_field():
+    fields = checkpoint_after(None, build_chain(3)[-1]).fields()
+    del fields["tip_hash"]
+    with pytest.raises(ValueError, match="'tip_hash'"):
+        parse_checkpoint(fields)
+
+
+# --- verify_trail: the chain, the storage and the seals together ---------------------------------
+
+
+def test_an_unsealed_trail_verifies_and_says_nothing_is_sealed():
+    verdict = verify_trail(build_chain(5), table=TableState(version=5, table_id=TABLE))
+    assert verdict == AuditVerdict(
+        ok=True, records=5, first_bad_seq=None, problem=None, sealed_through=None, unsealed_records=5, seals=0
+    )
+
+
+def test_an_empty_trail_without_a_table_verifies():
+    verdict = verify_trail([], table=None)
+    assert (verdict.ok, verdict.records, verdict.sealed_through, verdict.unsealed_records) == (True, 0, None, 0)
+
+
+def test_seals_that_match_report_how_far_the_trail_is_sealed():
+    records = build_chain(7)
+    verdict = verify_trail(records, table=TableState(version=9, table_id=TABLE), seals=seal_chain(records, [2, 5]))
+    assert verdict.ok is True
+    assert verdict.sealed_through == 5
+    assert verdict.unsealed_records == 2
+    assert verdict.seals == 2
+
+
+def test_a_fully_recomputed_tail_is_caught_by_the_seal_and_named_from_the_last_good_seal():
+    records = build_chain(8)
+    seals = seal_chain(records, [3, 8])
+    records[4] = replace(records[4], entry=replace(records[4].entry, reason="rewritten history"))
+    forged = rechain_from(records, 4)
+    assert verify_chain(forged).ok is True  # the chain alone cannot tell
+
+    verdict = verify_trail(forged, table=TableState(version=8, table_id=TABLE), seals=seals)
+    assert verdict.ok is False
+    assert verdict.first_bad_seq == 4
+    assert verdict.problem == "records 4..8 were rewritten: record 8 no longer has the hash sealed by seal-000002.json"
+    assert verdict.sealed_through == 3
+    assert verdict.unsealed_records == 5
+
+
+def test_a_truncated_trail_is_caught_by_the_seal():
+    records = build_chain(6)
+    verdict = verify_trail(records[:4], table=TableState(version=6, table_id=TABLE), seals=seal_chain(records, [2, 6]))
+    assert verdict.ok is False
+    assert verdict.first_bad_seq == 5
+    assert verdict.problem is not None
+    assert verdict.problem.startswith("records 5..6 are gone, though sealed by seal-000002.json")
+    assert "rolled back" not in verdict.problem  # the sealed version 6 is still the table's version
+    assert verdict.sealed_through == 2
+
+
+def test_a_table_rebuilt_with_the_same_records_is_named_even_though_every_record_matches():
+    records = build_chain(4)
+    verdict = verify_trail(records, table=TableState(version=0, table_id="rebuilt"), seals=seal_chain(records, [4]))
+    assert verdict.ok is False
+    assert verdict.first_bad_seq is None
+    assert verdict.problem is not None
+    assert "was recreated after seal seal-000001.json" in verdict.problem
+    assert "every record still matches its seal" in verdict.problem
+    assert verdict.sealed_through == 4
+
+
+def test_a_rebuilt_table_leaves_the_records_after_the_last_seal_unvouched():
+    records = build_chain(6)
+    verdict = verify_trail(records, table=TableState(version=0, table_id="rebuilt"), seals=seal_chain(records, [4]))
+    assert verdict.first_bad_seq == 5
+    assert "records from 5 on are not vouched for" in (verdict.problem or "")
+
+
+def test_a_table_rolled_back_to_an_older_version_is_named():
+    records = build_chain(4)
+    verdict = verify_trail(records, table=TableState(version=2, table_id=TABLE), seals=seal_chain(records, [4]))
+    assert verdict.ok is False
+    assert "at Delta version 2, before version 4 sealed by seal-000001.json" in (verdict.problem or "")
+
+
+def test_an_old_seal_copied_as_the_newest_is_named_as_a_replay():
+    records = build_chain(6)
+    seals = seal_chain(records, [2, 4, 6])
+    replayed = [*seals, replace(seals[0], name="seal-000004.json")]
+    verdict = verify_trail(records, table=TableState(version=6, table_id=TABLE), seals=replayed)
+    assert verdict.ok is False
+    assert verdict.problem == "seal seal-000004.json is a replay of seal seal-000001.json"
+    assert verdict.first_bad_seq is None  # every record is still sealed by the genuine seals
+    assert verdict.sealed_through == 6
+
+
+def test_a_replayed_seal_that_hides_a_truncation_names_the_first_unvouched_record():
+    records = build_chain(6)
+    seals = seal_chain(records, [2, 4, 6])
+    # The tail was cut to 4 records, seal 3 removed and seal 1 put in its place.
+    verdict = verify_trail(
+        records[:4],
+        table=TableState(version=6, table_id=TABLE),
+        seals=[*seals[:2], replace(seals[0], name="seal-000003.json")],
+    )
+    # Every record left is still sealed: what was cut cannot be named, only the replay that hides it.
+    assert verdict.first_bad_seq is None
+    assert verdict.problem == "seal seal-000003.json is a replay of seal seal-000001.json"
+    assert verdict.sealed_through == 4
+
+
+@pytest.mark.parametrize(
+    ("order", "problem"),
+    [
+        ([0, 2], "seal number 2 is missing: the next one found is seal-000003.json"),
+        ([0, 2, 1], "seal number 2 is missing"),
+        ([1, 0], "seal number 1 is missing"),
+    ],
+)
+def test_removed_or_reordered_seals_are_named(order, problem):
+    records = build_chain(6)
+    seals = seal_chain(records, [2, 4, 6])
+    verdict = verify_trail(records, table=TableState(version=6, table_id=TABLE), seals=[seals[i] for i in order])
+    assert verdict.ok is False
+    assert problem in (verdict.problem or "")
+
+
+def test_a_seal_renamed_to_another_place_is_named():
+    records = build_chain(6)
+    seals = seal_chain(records, [2, 4])
+    moved = [seals[0], replace(seals[0], name="seal-000002.json", checkpoint=replace(seals[0].checkpoint, seq=3))]
+    verdict = verify_trail(records, table=TableState(version=6, table_id=TABLE), seals=moved)
+    assert "says it is seal number 1 but is number 2" in (verdict.problem or "")
+
+
+def test_a_seal_that_does_not_link_to_the_one_before_is_named():
+    records = build_chain(6)
+    first, second = seal_chain(records, [2, 4])
+    unlinked = replace(second, checkpoint=replace(second.checkpoint, prev_seal="a" * 64))
+    verdict = verify_trail(records, table=TableState(version=6, table_id=TABLE), seals=[first, unlinked])
+    assert verdict.problem == "seal seal-000002.json does not follow seal-000001.json: a seal before it was replaced"
+    assert verdict.sealed_through == 2
+    assert verdict.first_bad_seq == 3
+
+
+def test_a_seal_for_a_delta_version_that_moved_backwards_is_named():
+    records = build_chain(6)
+    first = checkpoint_after(None, records[1], version=10)
+    second = checkpoint_after(first, records[3], version=7)  # signed after the table was rolled back
+    seals = [
+        SealReading(name="seal-000001.json", checkpoint=first),
+        SealReading(name="seal-000002.json", checkpoint=second),
+    ]
+    verdict = verify_trail(records, table=TableState(version=12, table_id=TABLE), seals=seals)
+    assert verdict.ok is False
+    assert "is for Delta version 7, before version 10 sealed by seal-000001.json" in (verdict.problem or "")
+    assert verdict.first_bad_seq == 3
+
+
+def test_a_seal_that_goes_back_in_the_chain_is_named():
+    records = build_chain(6)
+    first = checkpoint_after(None, records[3])
+    second = checkpoint_after(first, records[1], version=8)
+    seals = [
+        SealReading(name="seal-000001.json", checkpoint=first),
+        SealReading(name="seal-000002.json", checkpoint=second),
+    ]
+    verdict = verify_trail(records, table=TableState(version=8, table_id=TABLE), seals=seals)
+    assert "goes back to record 2 after seal-000001.json sealed record 4" in (verdict.problem or "")
+
+
+def test_a_seal_storage_could_not_trust_stops_trust_from_there():
+    records = build_chain(6)
+    first, second = seal_chain(records, [2, 4])
+    forged = replace(second, defect="has a signature that does not match: it was edited or forged")
+    verdict = verify_trail(records, table=TableState(version=6, table_id=TABLE), seals=[first, forged])
+    assert verdict.ok is False
+    assert verdict.problem == "seal seal-000002.json has a signature that does not match: it was edited or forged"
+    assert verdict.first_bad_seq == 3
+    assert verdict.sealed_through == 2
+
+
+def test_a_seal_that_could_not_be_parsed_is_named():
+    records = build_chain(3)
+    verdict = verify_trail(
+        records,
+        table=TableState(version=3, table_id=TABLE),
+        seals=[SealReading(name="seal-000001.json", checkpoint=None)],
+    )
+    assert verdict.problem == "seal seal-000001.json cannot be read"
+    assert verdict.first_bad_seq == 1
+
+
+def test_an_unreadable_data_file_is_named_with_the_records_it_held():
+    records = build_chain(6)
+    present = records[:2] + records[4:]
+    part = UnreadablePart(location="/lake/audit/part-3.parquet", first_seq=3, last_seq=4)
+    verdict = verify_trail(present, table=TableState(version=6, table_id=TABLE), unreadable=[part])
+    assert verdict.ok is False
+    assert verdict.first_bad_seq == 3
+    assert (
+        verdict.problem == "records 3..4 cannot be read: data file /lake/audit/part-3.parquet is missing or unreadable"
+    )
+
+
+def test_an_unreadable_tip_is_caught_though_the_rest_of_the_chain_holds():
+    records = build_chain(4)
+    part = UnreadablePart(location="tip.parquet", first_seq=4, last_seq=4)
+    verdict = verify_trail(records[:3], table=TableState(version=4, table_id=TABLE), unreadable=[part])
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 4)
+    assert verdict.problem == "record 4 cannot be read: data file tip.parquet is missing or unreadable"
+
+
+def test_the_earliest_finding_wins_and_caps_what_counts_as_sealed():
+    records = build_chain(8)
+    seals = seal_chain(records, [2, 6])
+    records[3] = replace(records[3], entry=replace(records[3].entry, reason="edited"))  # hash left as it was
+    verdict = verify_trail(records, table=TableState(version=8, table_id=TABLE), seals=seals)
+    assert verdict.first_bad_seq == 4
+    assert "record 4 was altered" in (verdict.problem or "")
+    assert verdict.sealed_through == 2  # seal 2 still matches record 6's stored hash, but cannot vouch past 4
+    assert verdict.unsealed_records == 6
+
+
+def test_a_first_seal_that_points_at_an_earlier_one_is_named():
+    records = build_chain(3)
+    (first,) = seal_chain(records, [3])
+    orphan = replace(first, checkpoint=replace(first.checkpoint, prev_seal="b" * 64))
+    verdict = verify_trail(records, table=TableState(version=3, table_id=TABLE), seals=[orphan])
+    assert verdict.problem == "seal seal-000001.json does not start the seals: a seal before it was replaced"
+    assert verdict.first_bad_seq == 1
+
+
+def test_a_replayed_seal_claims_nothing_new_so_the_unsealed_tail_is_not_blamed():
+    records = build_chain(7)
+    seals = seal_chain(records, [5])
+    verdict = verify_trail(
+        records, table=TableState(version=7, table_id=TABLE), seals=[*seals, replace(seals[0], name="seal-000002.json")]
+    )
+    assert verdict.ok is False
+    assert verdict.first_bad_seq is None
+    assert (verdict.sealed_through, verdict.unsealed_records) == (5, 2)

@@ -1,0 +1,111 @@
+"""The evidence of a promotion request, laid out side by side for a reviewer.
+
+`evidence` is the payload `pipelines.promote.show_request` returns under "evidence"; every table is
+built by `pipelines.reviews`, and text that people or data supplied is shown as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from app import charts
+from app.text import plain
+from pipelines import reviews
+
+
+def render_evidence(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mapping[str, Any]]) -> None:
+    """Metrics against the champion and recent drift; below them data quality and the model card."""
+    left, right = st.columns(2, gap="medium")
+    with left.container(border=True):
+        _metrics(evidence, version=version, gates=gates)
+    with right.container(border=True):
+        _drift(evidence.get("drift"))
+    left, right = st.columns(2, gap="medium")
+    with left.container(border=True):
+        _quality(evidence["quality"])
+    with right.container(border=True):
+        _model_card(evidence["model_card"])
+
+
+def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mapping[str, Any]]) -> None:
+    st.markdown("**Candidate vs champion** · on the same holdout")
+    champion = evidence.get("champion")
+    if champion is None:
+        st.caption("No champion yet: nothing to compare against.")
+    else:
+        st.caption(plain(f"Candidate version {version} vs champion version {champion['version']}"))
+        if "note" in champion:
+            st.caption(plain(champion["note"]))
+    comparison = reviews.metrics_comparison(evidence, gates=gates)
+    st.altair_chart(charts.metrics_comparison_chart(comparison, metrics=reviews.COMPARABLE_METRICS), width="stretch")
+    st.dataframe(
+        comparison,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "metric": st.column_config.TextColumn("Metric", width=105),
+            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=85),
+            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=85),
+            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=85),
+            "gate": st.column_config.TextColumn(
+                "Gate", width=150, help="The metric the policy gates on, and the drop it allows"
+            ),
+        },
+    )
+    holdout = evidence["holdout"]
+    st.caption(plain(f"Holdout: {holdout['table']}, {holdout['rows']} rows, {holdout['rule']}."))
+
+
+def _drift(drift: Mapping[str, Any] | None) -> None:
+    st.markdown("**Drift** · recent data vs the candidate's training data")
+    if drift is None:
+        st.caption("No scored batch yet: no recent data to compare.")
+        return
+    if "note" in drift:
+        st.caption(plain(drift["note"]))
+        return
+    share, verdict, rows = st.columns(3)
+    share.metric("Features drifted", f"{drift['share']:.0%}")
+    verdict.metric("Dataset drift", "drifted" if drift["drifted"] else "stable")
+    rows.metric("Rows compared", drift["rows"])
+    st.caption(plain(f"Latest batch {drift['batch_id']} against {drift['reference']}"))
+    st.dataframe(
+        reviews.drift_features(drift),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "feature": st.column_config.TextColumn("Feature", width=130),
+            "method": st.column_config.TextColumn("Test", width=185),
+            "statistic": st.column_config.NumberColumn("Statistic", format="%.3f", width=72),
+            "threshold": st.column_config.NumberColumn("Threshold", format="%.2f", width=78),
+            "drifted": st.column_config.CheckboxColumn("Drifted", width=62),
+        },
+    )
+
+
+def _quality(quality: Mapping[str, Any]) -> None:
+    st.markdown("**Data quality** · of the training data")
+    for alert in quality["alerts"]:
+        st.warning(plain(alert))
+    if not quality["alerts"]:
+        st.caption(f"No alerts in {quality['rows']} rows: no feature is over the missing-value limit or constant.")
+    st.dataframe(
+        reviews.quality_table(quality),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "feature": st.column_config.TextColumn("Feature"),
+            "missing_share": st.column_config.ProgressColumn("Missing", format="percent", min_value=0.0, max_value=1.0),
+            "constant": st.column_config.CheckboxColumn("Single value"),
+        },
+    )
+
+
+def _model_card(card: Mapping[str, Any]) -> None:
+    st.markdown("**Model card**")
+    st.text("\n".join(f"{field}: {value}" for field, value in reviews.model_card_table(card).iter_rows()))
+    st.caption("Limitations")
+    st.text("\n".join(f"• {limitation}" for limitation in card.get("limitations", [])))

@@ -1,0 +1,193 @@
+"""What the platform used, per model per month, read from the run records; and the cost of it.
+
+`monthly_usage` reads the lakehouse once (ops/runs, governance/promotions, scoring/batches,
+governance/aliases) into one row per month x model. Everything after it is a pure transform that
+prices the usage with `governance.cost`, so changing a rate never reads the lakehouse again.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from governance.cost import (
+    CostRates,
+    ManagedPricing,
+    ModelUsage,
+    MonthlyCost,
+    compare_with_managed,
+    cost_per_production_model,
+    maturity_stage,
+    monthly_cost,
+    upkeep_cost,
+)
+from governance.promotion import PRODUCTION_ALIAS, PromotionEventKind
+from lakehouse.schemas import ALIASES, BATCHES, PROMOTIONS, RUNS
+from pipelines.context import Context
+
+# Runs that belong to no model (ingest, sign-in, user management) are the platform's own.
+PLATFORM = "(platform)"
+REVIEW_KINDS = (PromotionEventKind.APPROVED.value, PromotionEventKind.REJECTED.value)
+
+USAGE_SCHEMA = pl.Schema(
+    {
+        "month": pl.Date(),
+        "model": pl.String(),
+        "runs": pl.Int64(),
+        "cpu_seconds": pl.Float64(),
+        "bytes_written": pl.Int64(),
+        "bytes_stored": pl.Int64(),
+        "reviews": pl.Int64(),
+        "predictions": pl.Int64(),
+        "in_production": pl.Boolean(),
+    }
+)
+
+
+def _month(column: str) -> pl.Expr:
+    return pl.col(column).dt.date().dt.truncate("1mo").alias("month")
+
+
+def monthly_usage(ctx: Context) -> pl.DataFrame:
+    """One row per month x model (columns: USAGE_SCHEMA), every month from the first run to the last record.
+
+    `bytes_stored` is what the model's runs wrote up to the month's end (nothing is ever vacuumed
+    from an append-only lakehouse); `in_production` is whether the model held the champion alias at
+    any time in the month; `reviews` counts approve and reject decisions on its promotion requests.
+    """
+    runs = (
+        ctx.store.scan(RUNS)
+        .select(
+            _month("started_at"),
+            pl.col("model").fill_null(PLATFORM).replace("", PLATFORM),
+            "cpu_seconds",
+            "bytes_written",
+        )
+        .group_by("month", "model")
+        .agg(
+            runs=pl.len().cast(pl.Int64),
+            cpu_seconds=pl.col("cpu_seconds").fill_null(0.0).sum(),
+            bytes_written=pl.col("bytes_written").fill_null(0).sum().cast(pl.Int64),
+        )
+        .collect()
+    )
+    reviews = (
+        ctx.store.scan(PROMOTIONS)
+        .filter(pl.col("kind").is_in(REVIEW_KINDS))
+        .group_by(_month("at"), "model")
+        .agg(reviews=pl.len().cast(pl.Int64))
+        .collect()
+    )
+    predictions = (
+        ctx.store.scan(BATCHES)
+        .group_by(_month("scored_at"), "model")
+        .agg(predictions=pl.col("rows").sum().cast(pl.Int64))
+        .collect()
+    )
+    first_champion = (
+        ctx.store.scan(ALIASES)
+        .filter(pl.col("alias") == PRODUCTION_ALIAS)
+        .group_by("model")
+        .agg(_month("at").min().alias("since"))
+        .collect()
+    )
+    months = pl.concat([runs["month"], reviews["month"], predictions["month"], first_champion["since"]])
+    if months.is_empty():
+        return pl.DataFrame(schema=USAGE_SCHEMA)
+    ordered = months.sort()
+    first, last = ordered[0], ordered[-1]
+    models = pl.concat([runs["model"], reviews["model"], predictions["model"], first_champion["model"]]).unique()
+    grid = pl.DataFrame({"month": pl.date_range(first, last, "1mo", eager=True)}).join(
+        pl.DataFrame({"model": models.sort()}), how="cross"
+    )
+    keys = ["month", "model"]
+    usage = (
+        grid.join(runs, on=keys, how="left")
+        .join(reviews, on=keys, how="left")
+        .join(predictions, on=keys, how="left")
+        .join(first_champion, on="model", how="left")
+        .with_columns(pl.col("runs", "bytes_written", "reviews", "predictions").fill_null(0))
+        .with_columns(pl.col("cpu_seconds").fill_null(0.0))
+        .sort(keys)
+        .with_columns(
+            bytes_stored=pl.col("bytes_written").cum_sum().over("model"),
+            in_production=pl.col("since").is_not_null() & (pl.col("since") <= pl.col("month")),
+        )
+    )
+    return usage.select(USAGE_SCHEMA.names()).cast(USAGE_SCHEMA)
+
+
+def model_costs(usage: pl.DataFrame, rates: CostRates) -> pl.DataFrame:
+    """`usage` with the month's compute, storage, review and total cost of each row, priced by `rates`."""
+    costs = [
+        monthly_cost(
+            ModelUsage(cpu_seconds=row["cpu_seconds"], bytes_stored=row["bytes_stored"], reviews=row["reviews"]),
+            rates,
+        )
+        for row in usage.select("cpu_seconds", "bytes_stored", "reviews").iter_rows(named=True)
+    ]
+    return usage.with_columns(
+        pl.Series("compute", [c.compute for c in costs], dtype=pl.Float64),
+        pl.Series("storage", [c.storage for c in costs], dtype=pl.Float64),
+        pl.Series("review", [c.review for c in costs], dtype=pl.Float64),
+        pl.Series("total", [c.total for c in costs], dtype=pl.Float64),
+    )
+
+
+MONTHLY_TOTALS_SCHEMA = pl.Schema(
+    {
+        "month": pl.Date(),
+        "production_models": pl.Int64(),
+        "predictions": pl.Int64(),
+        "compute": pl.Float64(),
+        "storage": pl.Float64(),
+        "review": pl.Float64(),
+        "upkeep": pl.Float64(),
+        "total": pl.Float64(),
+        "per_production_model": pl.Float64(),
+        "managed": pl.Float64(),
+        "saving": pl.Float64(),
+        "stage": pl.String(),
+    }
+)
+
+
+def monthly_totals(costs: pl.DataFrame, *, rates: CostRates, pricing: ManagedPricing) -> pl.DataFrame:
+    """One row per month (columns: MONTHLY_TOTALS_SCHEMA) from `model_costs`: the platform's total with
+    its upkeep, the models in production, the cost per production model, the managed platform's price
+    for the same month, and the maturity stage the month's model count calls for."""
+    upkeep = upkeep_cost(rates)
+    months = (
+        costs.group_by("month")
+        .agg(
+            production_models=pl.col("in_production").sum().cast(pl.Int64),
+            predictions=pl.col("predictions").sum().cast(pl.Int64),
+            compute=pl.col("compute").sum(),
+            storage=pl.col("storage").sum(),
+            review=pl.col("review").sum(),
+        )
+        .sort("month")
+    )
+    rows = []
+    for month in months.iter_rows(named=True):
+        cost = MonthlyCost(compute=month["compute"], storage=month["storage"], review=month["review"])
+        comparison = compare_with_managed(
+            cost,
+            production_models=month["production_models"],
+            predictions=month["predictions"],
+            pricing=pricing,
+            upkeep_cost=upkeep,
+        )
+        rows.append(
+            {
+                **month,
+                "upkeep": upkeep,
+                "total": comparison.self_hosted,
+                "per_production_model": cost_per_production_model(
+                    comparison.self_hosted, production_models=month["production_models"]
+                ),
+                "managed": comparison.managed,
+                "saving": comparison.saving,
+                "stage": maturity_stage(month["production_models"]).stage.value,
+            }
+        )
+    return pl.DataFrame(rows, schema=MONTHLY_TOTALS_SCHEMA)

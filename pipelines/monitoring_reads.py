@@ -1,0 +1,293 @@
+"""Read models of the Drift and Performance pages: per-batch drift cells, a feature's reference and
+current distributions, Evidently's report of one batch, quality checks, realized performance and
+label coverage. Reads only, except `write_evidently_report`, which writes one HTML file and its run
+record. Every verdict shown was decided by `governance` when the monitor job stored it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from governance.errors import InputError, NotFoundError
+from governance.roles import Action
+from lakehouse.evidently_drift import FeatureKinds, save_evidently_report
+from lakehouse.records import require_table_identity
+from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, UTC_TS
+from pipelines.context import Context, job_run
+from pipelines.score import select_window
+from pipelines.train import version_recipe
+
+REALIZED = "realized"
+ESTIMATED = "estimated"
+HISTOGRAM_BINS = 20
+# Up to this many distinct values a number is drawn per value, not binned.
+FEW_VALUES = 12
+# Scoring is stamped by a clock that may be fixed (tests, demo): the data window breaks ties.
+_BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
+_BATCH_ID = re.compile(r"b-[0-9a-f]{16}")
+
+BATCHES_SCHEMA = pl.Schema(
+    {
+        "batch": pl.Int64(),
+        "batch_id": pl.String(),
+        "model_version": pl.String(),
+        "role": pl.String(),
+        "rows": pl.Int64(),
+        "scored_at": UTC_TS,
+        "window_start": UTC_TS,
+        "window_end": UTC_TS,
+    }
+)
+
+
+def model_batches(ctx: Context, model: str) -> pl.DataFrame:
+    """The model's scored batches, oldest first, numbered from 1 (columns: BATCHES_SCHEMA)."""
+    frame = (
+        ctx.store.scan(BATCHES)
+        .filter(pl.col("model") == model)
+        .sort(_BATCH_ORDER, nulls_last=True)
+        .with_columns(batch=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .collect()
+    )
+    return frame.select(BATCHES_SCHEMA.names()).cast(BATCHES_SCHEMA)
+
+
+def drift_cells(ctx: Context, model: str) -> pl.DataFrame:
+    """One row per batch x feature with drift computed: the batch's number (1 = oldest checked batch)
+    and window, the method, statistic, threshold and the stored verdict; by batch, then feature."""
+    drift = (
+        ctx.store.scan(DRIFT)
+        .filter(pl.col("model") == model)
+        .select("batch_id", "feature", "method", "statistic", "threshold", "drifted", "reference_id")
+        .collect()
+    )
+    batches = model_batches(ctx, model).select("batch", "batch_id", "model_version", "window_start", "window_end")
+    # numbered among the checked batches only, as the drift-share chart numbers them
+    checked = batches.join(drift, on="batch_id", how="inner").with_columns(pl.col("batch").rank("dense").cast(pl.Int64))
+    return checked.sort("batch", "feature")
+
+
+def quality_checks(ctx: Context, model: str) -> pl.DataFrame:
+    """The model's data-quality check results, newest batch first, failed checks first within it."""
+    checks = ctx.store.scan(QUALITY).filter(pl.col("model") == model).collect()
+    batches = model_batches(ctx, model).select("batch", "batch_id")
+    return checks.join(batches, on="batch_id", how="left").sort(
+        ["batch", "passed", "check"], descending=[True, False, False], nulls_last=True
+    )
+
+
+@dataclass(frozen=True)
+class BatchFrames:
+    """A batch's current rows next to its model version's training rows, for the version's features."""
+
+    batch_id: str
+    model_version: str
+    reference: pl.DataFrame
+    current: pl.DataFrame
+    kinds: FeatureKinds
+    reference_id: str  # table@version the reference was read from
+
+
+def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
+    """The rows a batch's drift compares: its version's training table at the trained version, and the
+    batch's rows of its input table at the scored version and window."""
+    found = ctx.store.scan(BATCHES).filter((pl.col("model") == model) & (pl.col("batch_id") == batch_id)).collect()
+    if found.height == 0:
+        raise NotFoundError(f"no batch {batch_id!r} of model {model!r}")
+    batch = found.row(0, named=True)
+    recipe = version_recipe(ctx.registry.version(model, batch["model_version"]))
+    columns = list(recipe.spec.columns)
+    reference = ctx.store.read(recipe.table, version=recipe.table_version, columns=columns)
+    timestamp = require_table_identity(ctx.store, batch["input_table"]).timestamp
+    current = (
+        select_window(
+            ctx.store.scan(batch["input_table"], version=batch["input_version"]),
+            timestamp=timestamp,
+            start=batch["window_start"],
+            end=batch["window_end"],
+        )
+        .select(columns)
+        .collect()
+    )
+    return BatchFrames(
+        batch_id=batch_id,
+        model_version=batch["model_version"],
+        reference=reference,
+        current=current,
+        kinds=FeatureKinds(numerical=recipe.spec.numeric, categorical=recipe.spec.categorical),
+        reference_id=f"{recipe.table}@{recipe.table_version}",
+    )
+
+
+DISTRIBUTION_SCHEMA = pl.Schema(
+    {
+        "side": pl.String(),
+        "order": pl.Int64(),
+        "bin": pl.String(),
+        "lower": pl.Float64(),
+        "upper": pl.Float64(),
+        "rows": pl.Int64(),
+        "share": pl.Float64(),
+    }
+)
+SIDES = ("reference", "current")
+
+
+def feature_distribution(
+    reference: pl.Series, current: pl.Series, *, numeric: bool, bins: int = HISTOGRAM_BINS
+) -> pl.DataFrame:
+    """Both sides' distribution of one feature (columns: DISTRIBUTION_SCHEMA), as shares of each side's
+    non-missing rows. A number with more than FEW_VALUES distinct values gets `bins` equal-width bins
+    over both sides' range (`lower`, `upper` set); anything else one row per value, in value order."""
+    sides = dict(zip(SIDES, (reference, current), strict=True))
+    if numeric:
+        values = {side: _finite(s) for side, s in sides.items()}
+        both = pl.concat(list(values.values()))
+        if both.is_empty():
+            return pl.DataFrame(schema=DISTRIBUTION_SCHEMA)
+        if both.n_unique() > FEW_VALUES:
+            return _histogram(values, both, bins=bins)
+        return _counts(values)
+    return _counts({side: s.cast(pl.String).drop_nulls() for side, s in sides.items()})
+
+
+def _histogram(values: dict[str, pl.Series], both: pl.Series, *, bins: int) -> pl.DataFrame:
+    low, high = float(both.min()), float(both.max())  # type: ignore[arg-type]  # finite numbers, not empty
+    width = (high - low) / bins
+    edges = [(low + i * width, low + (i + 1) * width) for i in range(bins)]
+    frames = []
+    for side, series in values.items():
+        index = ((series - low) / width).floor().cast(pl.Int64).clip(0, bins - 1)
+        counts = dict(zip(*index.value_counts().to_dict(as_series=False).values(), strict=True))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "side": side,
+                    "order": range(bins),
+                    "bin": [f"{_number(lower)} to {_number(upper)}" for lower, upper in edges],
+                    "lower": [lower for lower, _ in edges],
+                    "upper": [upper for _, upper in edges],
+                    "rows": [counts.get(i, 0) for i in range(bins)],
+                }
+            ).with_columns(share=pl.col("rows") / max(series.len(), 1))
+        )
+    return pl.concat(frames).select(DISTRIBUTION_SCHEMA.names()).cast(DISTRIBUTION_SCHEMA)
+
+
+def _counts(values: dict[str, pl.Series]) -> pl.DataFrame:
+    categories = pl.concat(list(values.values())).unique().sort()
+    frames = []
+    for side, series in values.items():
+        counts = dict(zip(*series.value_counts().to_dict(as_series=False).values(), strict=True))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "side": side,
+                    "order": range(categories.len()),
+                    "bin": [_number(c) if isinstance(c, float) else str(c) for c in categories],
+                    "rows": [counts.get(c, 0) for c in categories],
+                }
+            ).with_columns(
+                share=pl.col("rows") / max(series.len(), 1),
+                lower=pl.lit(None, dtype=pl.Float64),
+                upper=pl.lit(None, dtype=pl.Float64),
+            )
+        )
+    return pl.concat(frames).select(DISTRIBUTION_SCHEMA.names()).cast(DISTRIBUTION_SCHEMA)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.6g}"
+
+
+def _finite(series: pl.Series) -> pl.Series:
+    numbers = series.cast(pl.Float64).drop_nulls()
+    return numbers.filter(numbers.is_finite())
+
+
+def evidently_report_path(ctx: Context, batch_id: str) -> Path:
+    """Where the Evidently report of a batch is kept: <MLGOV_HOME>/reports/<batch_id>.html."""
+    if not _BATCH_ID.fullmatch(batch_id):
+        raise InputError(f"batch id {batch_id!r} is not valid: expected b- and 16 hex digits")
+    return ctx.settings.reports_root / f"{batch_id}.html"
+
+
+def write_evidently_report(ctx: Context, *, model: str, batch_id: str, actor: str) -> Path:
+    """Generate Evidently's own HTML drift report of one batch against its version's training data.
+
+    Recorded as an `evidently_report` run (its CPU counts towards the platform's cost); anyone who
+    may read monitoring may generate one. Overwrites an earlier report of the same batch.
+    """
+    path = evidently_report_path(ctx, batch_id)
+    with job_run(ctx, job="evidently_report", actor=actor, model=model) as run:
+        run.authorize(Action.READ_MONITORING, object_type="batch", object_id=batch_id)
+        frames = batch_frames(ctx, model=model, batch_id=batch_id)
+        save_evidently_report(frames.reference, frames.current, kinds=frames.kinds, path=path)
+    return path
+
+
+PERFORMANCE_SCHEMA = pl.Schema(
+    {
+        "batch": pl.Int64(),
+        "batch_id": pl.String(),
+        "model_version": pl.String(),
+        "role": pl.String(),
+        "kind": pl.String(),
+        "metric": pl.String(),
+        "value": pl.Float64(),
+        "labelled_rows": pl.Int64(),
+        "batch_rows": pl.Int64(),
+    }
+)
+
+
+def performance_history(ctx: Context, model: str) -> pl.DataFrame:
+    """The latest computation of every metric of every batch (realized and, where computed, estimated),
+    oldest batch first (columns: PERFORMANCE_SCHEMA). Realized metrics are recomputed as labels arrive:
+    the computation over the most labelled rows, then the newest, is the one kept."""
+    rows = (
+        ctx.store.scan(PERFORMANCE)
+        .filter(pl.col("model") == model)
+        .sort("labelled_rows", "computed_at", nulls_last=False)
+        .group_by("batch_id", "kind", "metric", maintain_order=True)
+        .last()
+        .collect()
+    )
+    batches = model_batches(ctx, model).select("batch", "batch_id", "role")
+    joined = rows.join(batches, on="batch_id", how="inner").sort("batch", "kind", "metric")
+    return joined.select(PERFORMANCE_SCHEMA.names()).cast(PERFORMANCE_SCHEMA)
+
+
+COVERAGE_SCHEMA = pl.Schema(
+    {
+        "batch": pl.Int64(),
+        "batch_id": pl.String(),
+        "model_version": pl.String(),
+        "role": pl.String(),
+        "window_start": UTC_TS,
+        "batch_rows": pl.Int64(),
+        "labelled_rows": pl.Int64(),
+        "coverage": pl.Float64(),
+    }
+)
+
+
+def label_coverage(ctx: Context, model: str, *, performance: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every scored batch with the share of its rows that have a label (realized metrics' labelled rows
+    over the batch's rows; 0 until labels arrive). Columns: COVERAGE_SCHEMA."""
+    history = performance_history(ctx, model) if performance is None else performance
+    labelled = history.filter(pl.col("kind") == REALIZED).group_by("batch_id").agg(pl.col("labelled_rows").max())
+    frame = (
+        model_batches(ctx, model)
+        .join(labelled, on="batch_id", how="left")
+        .with_columns(batch_rows=pl.col("rows"), labelled_rows=pl.col("labelled_rows").fill_null(0))
+        .with_columns(
+            coverage=pl.when(pl.col("batch_rows") > 0)
+            .then(pl.col("labelled_rows") / pl.col("batch_rows"))
+            .otherwise(0.0)
+        )
+    )
+    return frame.select(COVERAGE_SCHEMA.names()).cast(COVERAGE_SCHEMA)

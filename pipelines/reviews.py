@@ -1,0 +1,226 @@
+"""The review queue and a request's evidence as the app shows them. Reads only: whether someone may
+approve or reject, and whether the alias may move, is decided by `governance.promotion`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from governance.promotion import (
+    GATE_METRIC,
+    PromotionStatus,
+    approval_refusal,
+    fold_requests,
+    rejection_refusal,
+    tier_policy,
+)
+from lakehouse.records import access_policy, promotion_events
+from lakehouse.schemas import UTC_TS
+from pipelines.context import Context
+from pipelines.promote import PromotionResult, find_request, review_context, risk_tier
+
+# Metrics on a 0-1 scale where higher is better: the ones a side-by-side bar chart can share an axis for.
+COMPARABLE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
+
+
+@dataclass(frozen=True)
+class QueuedRequest:
+    """One promotion request in the queue; `approvers` are those who approved, counted or not."""
+
+    request_id: str
+    model: str
+    version: str
+    status: PromotionStatus
+    requester: str
+    requested_at: datetime
+    approvers: tuple[str, ...]
+    required: int
+    break_glass: bool
+
+    @property
+    def open(self) -> bool:
+        return self.status in (PromotionStatus.PENDING, PromotionStatus.BREAK_GLASS)
+
+
+def review_queue(ctx: Context) -> list[QueuedRequest]:
+    """Every promotion request: open ones first, then newest first."""
+    requests = list(fold_requests(promotion_events(ctx.store)).values())
+    required = {
+        model: tier_policy(risk_tier(ctx, model), medium_approvals=ctx.settings.required_approvals).required_approvals
+        for model in {r.model for r in requests}
+    }
+    queued = [
+        QueuedRequest(
+            request_id=r.request_id,
+            model=r.model,
+            version=r.version,
+            status=r.status,
+            requester=r.requester,
+            requested_at=r.requested_at,
+            approvers=tuple(dict.fromkeys(r.approvers)),
+            required=required[r.model],
+            break_glass=r.break_glass,
+        )
+        for r in requests
+    ]
+    queued.sort(key=lambda q: q.requested_at, reverse=True)
+    return sorted(queued, key=lambda q: not q.open)
+
+
+def queue_frame(queue: Sequence[QueuedRequest]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "request_id": q.request_id,
+                "model": q.model,
+                "version": q.version,
+                "status": q.status.value,
+                "requester": q.requester,
+                "requested_at": q.requested_at,
+                "approvals": f"{len(q.approvers)}/{q.required}",
+                "approved_by": ", ".join(q.approvers),
+                "break_glass": q.break_glass,
+            }
+            for q in queue
+        ],
+        schema={
+            "request_id": pl.String,
+            "model": pl.String,
+            "version": pl.String,
+            "status": pl.String,
+            "requester": pl.String,
+            "requested_at": UTC_TS,
+            "approvals": pl.String,
+            "approved_by": pl.String,
+            "break_glass": pl.Boolean,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ReviewPermissions:
+    """Why the actor may not approve, or reject, the request now (None: they may)."""
+
+    approve_refusal: str | None
+    reject_refusal: str | None
+
+
+def review_permissions(ctx: Context, *, request_id: str, actor: str) -> ReviewPermissions:
+    """What `actor` may do with the request, judged as `approve` and `reject` would judge it now."""
+    request = find_request(ctx, request_id)
+    review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
+    return ReviewPermissions(
+        approve_refusal=approval_refusal(request, actor=actor, review=review),
+        reject_refusal=rejection_refusal(request, actor=actor, review=review),
+    )
+
+
+def approval_outcome(result: PromotionResult) -> str:
+    """One line on what an approval did: the alias moved, or why it is still waiting."""
+    count = f"{len(result.approvals)}/{result.required} approvals"
+    if result.alias_moved:
+        return f"Approved ({count}): {result.model} version {result.version} is now the champion."
+    if result.blocked_by:
+        return f"Approved ({count}). The alias has not moved: {'; '.join(result.blocked_by)}."
+    return f"Approved ({count}); request {result.request_id} is {result.status.value}."
+
+
+def rejection_outcome(result: PromotionResult) -> str:
+    return f"Rejected request {result.request_id}: {result.model} version {result.version} will not be promoted."
+
+
+def approvals_frame(approvals: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """The approvals of `show_request`, with their time as a UTC timestamp rather than text."""
+    return pl.DataFrame(
+        [{**a, "at": datetime.fromisoformat(a["at"]).astimezone(UTC)} for a in approvals],
+        schema={"actor": pl.String, "at": UTC_TS, "reason": pl.String, "counts": pl.Boolean},
+    )
+
+
+def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[str, Any]] = ()) -> pl.DataFrame:
+    """The candidate's and the champion's metrics on the same holdout, one row per metric.
+
+    `gates` are the policy's gate results (`show_request(...)["policy"]["gates"]`); the gate
+    column says which metric gates the promotion and whether it passed.
+    """
+    candidate: Mapping[str, float] = evidence["candidate"]["metrics"]
+    champion: Mapping[str, float] = (evidence.get("champion") or {}).get("metrics") or {}
+    verdicts = {g["metric"]: g for g in gates}
+    names = sorted(candidate, key=lambda m: (m != GATE_METRIC, m not in COMPARABLE_METRICS, m))
+    rows = []
+    for name in names:
+        gate = verdicts.get(name)
+        rows.append(
+            {
+                "metric": name,
+                "candidate": candidate[name],
+                "champion": champion.get(name),
+                "difference": candidate[name] - champion[name] if name in champion else None,
+                "gate": ""
+                if gate is None
+                else f"{'passed' if gate['passed'] else 'FAILED'} (≤ {gate['max_drop']:.2f} drop)",
+            }
+        )
+    schema = {
+        "metric": pl.String,
+        "candidate": pl.Float64,
+        "champion": pl.Float64,
+        "difference": pl.Float64,
+        "gate": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def drift_features(drift: Mapping[str, Any]) -> pl.DataFrame:
+    """Per-feature drift of the latest scored batch against the candidate's training data."""
+    schema = {
+        "feature": pl.String,
+        "method": pl.String,
+        "statistic": pl.Float64,
+        "threshold": pl.Float64,
+        "drifted": pl.Boolean,
+    }
+    rows = [{k: f[k] for k in schema} for f in drift.get("features", [])]
+    return pl.DataFrame(rows, schema=schema).sort("drifted", "feature", descending=[True, False])
+
+
+def quality_table(quality: Mapping[str, Any]) -> pl.DataFrame:
+    """Per feature of the training data: share missing and whether it holds a single value."""
+    constant = set(quality.get("constant_features", []))
+    missing: Mapping[str, float] = quality.get("missing_share", {})
+    return pl.DataFrame(
+        [{"feature": f, "missing_share": share, "constant": f in constant} for f, share in missing.items()],
+        schema={"feature": pl.String, "missing_share": pl.Float64, "constant": pl.Boolean},
+    )
+
+
+def model_card_table(card: Mapping[str, Any]) -> pl.DataFrame:
+    """The model card as field/value text rows (limitations are listed separately)."""
+    features = card.get("features") or {}
+    training = card.get("training_data") or {}
+    span = training.get("span") or {}
+    rows = [
+        ("purpose", card.get("purpose", "")),
+        ("owner", card.get("owner", "")),
+        ("algorithm", card.get("algorithm", "")),
+        ("target", card.get("target", "")),
+        ("numeric features", ", ".join(features.get("numeric", []))),
+        ("categorical features", ", ".join(features.get("categorical", []))),
+        ("training data", f"{training.get('table', '')} ({training.get('rows', '?')} rows)"),
+        ("training span", f"{_day(span['from'])} to {_day(span['to'])}" if span else "(no event time)"),
+    ]
+    return pl.DataFrame(
+        [{"field": k, "value": str(v)} for k, v in rows], schema={"field": pl.String, "value": pl.String}
+    )
+
+
+def _day(stamp: str) -> str:
+    """A timestamp written as text in the evidence, shortened to its UTC date when it parses."""
+    try:
+        return f"{datetime.fromisoformat(stamp).astimezone(UTC):%Y-%m-%d}"
+    except ValueError:
+        return stamp

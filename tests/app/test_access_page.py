@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.auth import SESSION_KEY
+from governance.errors import PermissionDenied
+from governance.identity import GENERIC_LOGIN_FAILURE, SignedIn
+from governance.roles import Role
+from lakehouse.records import access_policy
+from pipelines.users import authenticate, list_users
+from tests.app.conftest import MAIN, open_app
+from tests.conftest import ADMIN, ANALYST, MAKER, FixedClock, Seeded, context_for
+
+PAGE = "views/access.py"
+NEW_PASSWORD = "blue-Kettle-42-river"
+
+
+@pytest.fixture
+def home(seeded: Seeded, serve_home: Callable[[Path], None]) -> Path:
+    serve_home(seeded.home)
+    return seeded.home
+
+
+def run_as_admin() -> AppTest:
+    return open_app(ADMIN, Role.ADMIN, page=PAGE)
+
+
+def users_table(at: AppTest) -> dict[str, dict[str, object]]:
+    table = at.dataframe[0].value
+    return {row["user"]: row for row in table.to_dict("records")}
+
+
+def page_text(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "text", "success", "info", "error") for e in at.get(kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def submit(at: AppTest, button: str, **fields: str) -> AppTest:
+    for key, value in fields.items():
+        widgets = [*at.text_input, *at.selectbox, *at.radio]
+        next(w for w in widgets if w.key == f"access.{key}").set_value(value)
+    return at.button(key=f"access.{button}").click().run()
+
+
+def test_an_admin_sees_every_user_with_roles_password_and_lock(home: Path) -> None:
+    at = run_as_admin()
+
+    assert not at.exception
+    assert not at.error
+    users = users_table(at)
+    assert sorted(users) == ["ada", "aiko", "ana", "maya", "raj", "rita"]
+    assert users["rita"]["roles"] == "reviewer"
+    assert users["maya"]["has_password"] is False  # the seeded users sign in by SSO only
+    assert at.subheader[0].value == "Users · 6"
+
+
+def test_an_admin_adds_a_user_whose_password_is_never_shown(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(
+        at,
+        "add.submit",
+        **{"add.user": "noor", "add.role": "reviewer", "add.password": NEW_PASSWORD, "add.confirm": NEW_PASSWORD},
+    )
+
+    assert not at.exception
+    assert not at.error
+    assert any("Added noor as reviewer" in s.value for s in at.success)
+    assert users_table(at)["noor"]["roles"] == "reviewer"
+    assert users_table(at)["noor"]["has_password"] is True
+    assert NEW_PASSWORD not in page_text(at)
+    identity = authenticate(context_for(home), user="noor", password=NEW_PASSWORD)
+    assert identity.roles == frozenset({Role.REVIEWER})
+
+
+@pytest.mark.parametrize(
+    ("password", "confirm", "says"),
+    [
+        (NEW_PASSWORD, NEW_PASSWORD + "x", "The two passwords differ"),
+        ("short", "short", "password is too short"),
+    ],
+)
+def test_a_refused_new_user_is_one_error_line_and_nothing_is_written(
+    home: Path, password: str, confirm: str, says: str
+) -> None:
+    at = run_as_admin()
+
+    at = submit(
+        at, "add.submit", **{"add.user": "noor", "add.role": "maker", "add.password": password, "add.confirm": confirm}
+    )
+
+    assert not at.exception
+    assert len(at.error) == 1
+    assert says in at.error[0].value
+    assert "noor" not in users_table(at)
+    assert "noor" not in {u.user for u in list_users(context_for(home))}
+
+
+def test_an_admin_grants_and_revokes_a_role_with_a_reason(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(
+        at,
+        "roles.apply",
+        **{"roles.user": ANALYST, "roles.role": "reviewer", "roles.change": "grant", "roles.reason": "covers for raj"},
+    )
+
+    assert not at.error
+    assert users_table(at)[ANALYST]["roles"] == "analyst, reviewer"
+    assert any("reviewer granted to ana" in s.value for s in at.success)
+
+    at = submit(
+        at,
+        "roles.apply",
+        **{"roles.user": ANALYST, "roles.role": "reviewer", "roles.change": "revoke", "roles.reason": "raj is back"},
+    )
+
+    assert users_table(at)[ANALYST]["roles"] == "analyst"
+    assert access_policy(context_for(home).store).roles_of(ANALYST) == frozenset({Role.ANALYST})
+
+
+def test_a_role_change_needs_a_reason(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(at, "roles.apply", **{"roles.user": ANALYST, "roles.role": "reviewer", "roles.change": "grant"})
+
+    assert [e.value for e in at.error] == ["A reason is required: say why this role changes."]
+    assert users_table(at)[ANALYST]["roles"] == "analyst"
+
+
+def test_revoking_the_last_admin_is_refused(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(
+        at,
+        "roles.apply",
+        **{"roles.user": ADMIN, "roles.role": "admin", "roles.change": "revoke", "roles.reason": "bye"},
+    )
+
+    assert len(at.error) == 1
+    assert "ada is the last admin" in at.error[0].value
+    assert users_table(at)[ADMIN]["roles"] == "admin"
+
+
+def test_an_admin_resets_a_password(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(
+        at,
+        "password.submit",
+        **{"password.user": MAKER, "password.new": NEW_PASSWORD, "password.confirm": NEW_PASSWORD},
+    )
+
+    assert not at.error
+    assert any("Password of maya reset" in s.value for s in at.success)
+    assert users_table(at)[MAKER]["has_password"] is True
+    assert authenticate(context_for(home), user=MAKER, password=NEW_PASSWORD).user == MAKER
+
+
+def test_an_admin_unlocks_a_locked_account(home: Path) -> None:
+    at = run_as_admin()
+    submit(
+        at,
+        "password.submit",
+        **{"password.user": ANALYST, "password.new": NEW_PASSWORD, "password.confirm": NEW_PASSWORD},
+    )
+    ctx = context_for(home, clock=FixedClock(datetime.now(UTC)))  # the app judges lockouts by the wall clock
+    for _ in range(5):
+        with pytest.raises(PermissionDenied, match=GENERIC_LOGIN_FAILURE):
+            authenticate(ctx, user=ANALYST, password="wrong-guess-1234")
+
+    st.cache_data.clear()  # the lockout happened outside the app: read it afresh, as after the cache's TTL
+    at = run_as_admin()
+    assert users_table(at)[ANALYST]["locked_until"] is not None
+    assert any("Locked now\\: ana" in c.value for c in at.caption)
+    assert at.selectbox(key="access.unlock.user").value == ANALYST  # locked accounts are offered first
+
+    at = at.button(key="access.unlock.submit").click().run()
+
+    assert not at.error
+    assert any("Unlocked ana" in s.value for s in at.success)
+    assert users_table(at)[ANALYST]["locked_until"] is None
+    assert authenticate(ctx, user=ANALYST, password=NEW_PASSWORD).user == ANALYST
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN])
+def test_only_admins_may_open_the_page(home: Path, role: Role) -> None:
+    page = AppTest.from_file(str(MAIN.parent / "views" / "access.py"), default_timeout=60)
+    page.session_state[SESSION_KEY] = SignedIn(user="someone", roles=frozenset({role}))
+    page.run()
+
+    assert not page.exception
+    assert [e.value for e in page.error] == [f"someone \\({role.value}\\) may not open the access page\\."]
+    assert not page.dataframe
+    assert not page.button

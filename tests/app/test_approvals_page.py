@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.auth import SESSION_KEY
+from app.text import plain
+from governance.identity import SignedIn
+from governance.roles import Role
+from pipelines.promote import approve, show_request
+from tests.app.conftest import MAIN, open_app
+from tests.conftest import ADMIN, AUDITOR, MAKER, REVIEWER_A, REVIEWER_B, FixedClock, Seeded, context_for
+from tests.review_setup import REQUEST_REASON, Pending, copy_pending, pending_template
+
+PAGE = "views/approvals.py"
+
+
+@pytest.fixture(scope="session")
+def pending_home(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Pending:
+    return pending_template(seeded_template, tmp_path_factory)
+
+
+@pytest.fixture
+def pending(pending_home: Pending, tmp_path: Path, serve_home: Callable[[Path], None]) -> Pending:
+    copied = copy_pending(pending_home, tmp_path / "home")
+    serve_home(copied.home)
+    return copied
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def decide(at: AppTest, pending: Pending, action: str, reason: str) -> AppTest:
+    form = f"approvals.decide.{pending.request_id}"
+    at.text_area(key=f"{form}.reason").input(reason)
+    return at.button(key=f"{form}.{action}").click().run()
+
+
+def buttons(at: AppTest, pending: Pending) -> dict[str, bool]:
+    """Approve/Reject -> disabled?"""
+    prefix = f"approvals.decide.{pending.request_id}."
+    return {b.label: b.disabled for b in at.button if str(b.key).startswith(prefix)}
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_a_reviewer_sees_the_request_with_its_evidence(pending: Pending) -> None:
+    at = open_app(REVIEWER_A, Role.REVIEWER, page=PAGE)
+
+    assert not at.exception
+    assert not at.error
+    queue = at.dataframe[0].value
+    assert queue["request_id"].tolist() == [pending.request_id]  # the seeded, promoted request is not listed
+    assert queue["status"].tolist() == ["pending"]
+    assert at.selectbox(key="approvals.request").value == pending.request_id
+    assert metric(at, "Status") == "pending"
+    assert metric(at, "Approvals") == "0/2"
+    assert metric(at, "Risk tier") == "medium"
+    assert f"Reason given: {REQUEST_REASON}" in [t.value for t in at.text]  # Markdown shown as typed
+    # the evidence: candidate vs champion on the same holdout, with the gate
+    assert plain(f"Candidate version {pending.version} vs champion version 1") in captions(at)
+    comparison = next(d.value for d in at.dataframe if "candidate" in d.value.columns)
+    gate = comparison[comparison["metric"] == "roc_auc"].iloc[0]
+    assert gate["candidate"] == pytest.approx(gate["champion"])
+    assert gate["gate"].startswith("passed")
+    assert any(m.label == "Dataset drift" for m in at.metric)
+    assert any("No challenger in shadow" in i.value for i in at.info)
+    assert any("0 of 2 approvals" in w.value for w in at.warning)
+    assert buttons(at, pending) == {"Approve": False, "Reject": False}
+
+
+def test_a_reviewer_approving_through_the_page_records_the_approval(pending: Pending) -> None:
+    at = open_app(REVIEWER_A, Role.REVIEWER, page=PAGE)
+
+    at = decide(at, pending, "approve", "metrics hold on the same holdout")
+
+    assert not at.exception
+    assert not at.error
+    document = show_request(context_for(pending.home), request_id=pending.request_id)
+    assert [(a["actor"], a["reason"], a["counts"]) for a in document["approvals"]] == [
+        (REVIEWER_A, "metrics hold on the same holdout", True)
+    ]
+    assert context_for(pending.home).registry.alias_version("loan_default", "champion") == "1"  # not moved
+    outcome = next(i.value for i in at.info if "Approved" in i.value)
+    assert "1/2 approvals" in outcome
+    assert "has not moved" in outcome
+    assert metric(at, "Approvals") == "1/2"  # the page read the new state
+    # and rita may not approve twice: the button says why
+    assert buttons(at, pending) == {"Approve": True, "Reject": False}
+    assert f"{REVIEWER_A} has already approved request {pending.request_id}" in captions(at).replace("\\", "")
+
+
+def test_the_second_approval_moves_the_alias(pending: Pending) -> None:
+    # now, as the app's clock: an approval older than the tier allows would no longer count
+    now = FixedClock(datetime.now(UTC))
+    approve(context_for(pending.home, clock=now), request_id=pending.request_id, reason="fine", actor=REVIEWER_A)
+    at = open_app(REVIEWER_B, Role.REVIEWER, page=PAGE)
+
+    at = decide(at, pending, "approve", "agree")
+
+    assert not at.exception
+    assert context_for(pending.home).registry.alias_version("loan_default", "champion") == pending.version
+    assert any(f"version {pending.version} is now the champion" in s.value for s in at.success)
+    assert metric(at, "Status") == "promoted"  # the decided request stays selected
+    assert buttons(at, pending) == {"Approve": True, "Reject": True}
+
+
+@pytest.mark.parametrize(
+    ("user", "role", "refusal"),
+    [
+        (MAKER, Role.MAKER, f"{MAKER} does not hold the reviewer role"),
+        (AUDITOR, Role.AUDITOR, f"{AUDITOR} does not hold the reviewer role"),
+        (ADMIN, Role.ADMIN, f"{ADMIN} does not hold the reviewer role"),
+    ],
+)
+def test_those_the_policy_forbids_see_disabled_buttons_with_the_reason(
+    pending: Pending, user: str, role: Role, refusal: str
+) -> None:
+    at = open_app(user, role, page=PAGE)
+
+    assert not at.exception
+    assert metric(at, "Approvals") == "0/2"  # they still see the request and its evidence
+    assert buttons(at, pending) == {"Approve": True, "Reject": True}
+    assert at.text_area(key=f"approvals.decide.{pending.request_id}.reason").disabled
+    assert f"Approve is disabled: {refusal}." in captions(at).replace("\\", "")
+    assert f"Reject is disabled: {refusal}." in captions(at).replace("\\", "")
+
+
+def test_a_reason_is_required(pending: Pending) -> None:
+    at = open_app(REVIEWER_A, Role.REVIEWER, page=PAGE)
+
+    at = decide(at, pending, "reject", "   ")
+
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "a reason is required" in at.error[0].value
+    assert show_request(context_for(pending.home), request_id=pending.request_id)["request"]["status"] == "pending"
+
+
+def test_a_rejection_is_recorded_and_shown(pending: Pending) -> None:
+    at = open_app(REVIEWER_B, Role.REVIEWER, page=PAGE)
+
+    at = decide(at, pending, "reject", "drift on the latest batch")
+
+    assert not at.exception
+    document = show_request(context_for(pending.home), request_id=pending.request_id)
+    assert document["request"]["status"] == "rejected"
+    assert document["rejection"]["actor"] == REVIEWER_B
+    assert any("Rejected request" in w.value for w in at.warning)
+    assert metric(at, "Status") == "rejected"
+    assert f"Rejected by {REVIEWER_B}" in "\n".join(t.value for t in at.text)
+
+
+def test_without_open_requests_the_page_says_so(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    at = open_app(REVIEWER_A, Role.REVIEWER, page=PAGE)
+
+    assert not at.exception
+    assert any("No request is waiting" in i.value for i in at.info)
+
+    at.toggle(key="approvals.show_decided").set_value(True).run()
+
+    assert at.dataframe[0].value["request_id"].tolist() == [seeded.request_id]
+    assert metric(at, "Status") == "promoted"
+
+
+def test_an_analyst_is_refused(pending: Pending) -> None:
+    at = open_app("ana", Role.ANALYST)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(PAGE)
+
+    page = AppTest.from_file(str(MAIN.parent / "views" / "approvals.py"), default_timeout=60)
+    page.session_state[SESSION_KEY] = SignedIn(user="ana", roles=frozenset({Role.ANALYST}))
+    page.run()
+
+    assert [e.value for e in page.error] == ["ana \\(analyst\\) may not open the approvals page\\."]
+    assert not page.dataframe

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.auth import SESSION_KEY
+from governance.cost import CostRates, ManagedPricing
+from governance.identity import SignedIn
+from governance.roles import Role
+from pipelines.costs import model_costs, monthly_totals, monthly_usage
+from tests.app.conftest import MAIN, open_app
+from tests.conftest import ANALYST, Seeded, context_for
+
+PAGE = "views/cost.py"
+MONTH = "2026-06"  # every job of the seeded lakehouse ran on its fixed clock's day
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
+    chart = at.get("vega_lite_chart")[index].proto
+    rows: list[dict[str, object]] = []
+    for named in chart.datasets:
+        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
+    return rows
+
+
+def expected_june(seeded: Seeded, rates: CostRates) -> dict[str, object]:
+    usage = monthly_usage(context_for(seeded.home))
+    return monthly_totals(model_costs(usage, rates), rates=rates, pricing=ManagedPricing()).row(-1, named=True)
+
+
+def test_the_cost_page_prices_the_seeded_runs_with_the_stated_defaults(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    june = expected_june(seeded, CostRates())
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    assert not at.error
+    assert at.title[0].value == "Cost vs model count"
+    assert metric(at, f"Models in production ({MONTH})") == "1"
+    assert metric(at, f"Total cost ({MONTH})") == f"${june['total']:,.2f}"
+    assert metric(at, "Cost per production model") == f"${june['total']:,.2f}"
+    assert metric(at, "Managed platform, same month") == f"${june['managed']:,.2f}"
+    assert "starter stage" in at.info[0].value
+    assert "cron" in at.info[0].value
+    assert len(at.table) == 1  # every stage, with what it calls for
+    # every rate is an editable, labelled assumption with its default
+    inputs = {n.key: n for n in at.number_input}
+    assert inputs["cost.cpu_hour"].value == CostRates().cpu_hour
+    assert inputs["cost.per_model_month"].value == ManagedPricing().per_model_month
+    assert all("$" in n.label or "minutes" in n.label or "hours" in n.label for n in at.number_input)
+    assert len(at.number_input) == 7
+    assert len(at.get("vega_lite_chart")) == 2
+    models = [r for r in chart_rows(at, 0) if "production_models" in r]
+    assert [(r["label"], r["production_models"]) for r in models] == [(MONTH, 1)]
+    per_model = at.dataframe[0].value
+    assert set(per_model["model"]) == {"loan_default", "(platform)"}
+    assert per_model.loc[per_model["model"] == "loan_default", "reviews"].item() == 2
+
+
+def test_changing_a_rate_reprices_the_month(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    free_people = CostRates(staff_hourly=0.0)
+    june = expected_june(seeded, free_people)
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+    before = metric(at, f"Total cost ({MONTH})")
+
+    at.number_input(key="cost.staff_hourly").set_value(0.0).run()
+
+    assert not at.exception
+    after = metric(at, f"Total cost ({MONTH})")
+    assert after == f"${june['total']:,.2f}"
+    assert after != before
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.ADMIN])
+def test_auditors_and_admins_may_read_the_cost(seeded: Seeded, serve_home: Callable[[Path], None], role: Role) -> None:
+    serve_home(seeded.home)
+
+    at = open_app("someone", role, page=PAGE)
+
+    assert not at.exception
+    assert not at.error
+    assert metric(at, f"Models in production ({MONTH})") == "1"
+
+
+@pytest.mark.parametrize("role", [Role.MAKER, Role.REVIEWER])
+def test_makers_and_reviewers_are_refused(seeded: Seeded, serve_home: Callable[[Path], None], role: Role) -> None:
+    serve_home(seeded.home)
+    page = AppTest.from_file(str(MAIN.parent / "views" / "cost.py"), default_timeout=60)
+    page.session_state[SESSION_KEY] = SignedIn(user="someone", roles=frozenset({role}))
+
+    page.run()
+
+    assert "may not open the cost page" in page.error[0].value
+    assert not page.metric
+    assert not page.number_input
+
+
+def test_a_lakehouse_without_models_costs_only_its_upkeep(empty_home: Path, serve_home: Callable[[Path], None]) -> None:
+    serve_home(empty_home)
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    production = next(m for m in at.metric if m.label.startswith("Models in production"))
+    assert production.value == "0"
+    assert metric(at, "Cost per production model") == "–"

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.auth import SESSION_KEY
+from app.text import plain
+from governance.identity import SignedIn
+from governance.roles import Role
+from lakehouse.schemas import DRIFT, QUALITY, RUNS
+from tests.app.conftest import MAIN, open_app
+from tests.conftest import ANALYST, Seeded, context_for
+
+PAGE = "views/drift.py"
+
+
+def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
+    """The rows of every dataset of the index-th chart, as Streamlit sent them (Arrow IPC)."""
+    chart = at.get("vega_lite_chart")[index].proto
+    rows: list[dict[str, object]] = []
+    for named in chart.datasets:
+        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
+    return rows
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_the_drift_page_shows_the_heatmap_history_and_the_drifted_feature(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    stored = context_for(seeded.home).store.read(DRIFT)
+    first_drifted = stored.filter((pl.col("batch_id") == seeded.batch_ids[1]) & pl.col("drifted"))["feature"]
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    assert not at.error
+    assert at.title[0].value == "Drift"
+    assert at.selectbox(key="drift.model").value == "loan_default"
+    assert "2 scored batches checked" in captions(at)
+    assert "1 of them drifted" in captions(at)
+    assert len(at.get("vega_lite_chart")) == 3  # heatmap, drift share, one feature's distribution
+    heatmap = chart_rows(at, 0)
+    assert len(heatmap) == stored.height  # one cell per batch x feature
+    assert {row["verdict"] for row in heatmap} == {"stable", "drifted"}
+    assert {"method", "statistic", "threshold"} <= set(heatmap[0])
+    # the drill-down opens on the latest batch and on its first drifted feature
+    assert at.selectbox(key="drift.batch.loan_default").value == seeded.batch_ids[1]
+    feature = at.selectbox(key="drift.feature.loan_default").value
+    assert feature in set(first_drifted)
+    assert plain(f"{feature}: drifted by") in captions(at)
+    distribution = chart_rows(at, 2)
+    assert {row["side"] for row in distribution} == {"reference", "current"}
+
+
+def test_a_categorical_feature_is_drawn_per_value(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    categorical = seeded.dataset.history.select(pl.col(pl.String)).columns
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+    feature = next(f for f in at.selectbox(key="drift.feature.loan_default").options if f in categorical)
+
+    at.selectbox(key="drift.batch.loan_default").set_value(seeded.batch_ids[0])
+    at.selectbox(key="drift.feature.loan_default").set_value(feature).run()
+
+    assert not at.exception
+    distribution = chart_rows(at, 2)
+    values = set(seeded.dataset.history[feature].drop_nulls().unique())
+    assert {row["bin"] for row in distribution} >= values
+    assert all(row["lower"] is None for row in distribution)
+    assert plain(f"{feature}: stable by") in captions(at) or plain(f"{feature}: drifted by") in captions(at)
+
+
+def test_the_evidently_report_is_generated_on_demand_and_offered(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    report = seeded.home / "reports" / f"{seeded.batch_ids[1]}.html"
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+    assert not report.exists()
+    assert "generated on demand" in captions(at)
+    assert not at.get("download_button")
+
+    at.button(key="drift.generate_report").click().run()
+
+    assert not at.exception
+    assert not at.error
+    assert report.is_file()
+    assert report.stat().st_size > 10_000
+    assert len(at.get("download_button")) == 1
+    runs = context_for(seeded.home).store.read(RUNS).filter(pl.col("job") == "evidently_report")
+    assert runs["actor"].to_list() == [ANALYST]
+
+
+def test_quality_alerts_are_listed_from_the_quality_table(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    quality = context_for(seeded.home).store.read(QUALITY).filter(pl.col("model") == "loan_default")
+    failed = quality.filter(~pl.col("passed")).height
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    if failed:
+        assert f"{failed} quality alerts" in at.warning[0].value
+    else:
+        assert "No quality alerts" in at.success[0].value
+    assert quality.height > 0
+
+
+def test_without_quality_rows_the_page_says_checks_have_not_run(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    shutil.rmtree(seeded.home / "lakehouse" / QUALITY)
+    serve_home(seeded.home)
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    assert plain("Quality checks have not run for loan_default") in captions(at)
+
+
+@pytest.mark.parametrize("role", [Role.MAKER, Role.REVIEWER, Role.AUDITOR, Role.ADMIN])
+def test_every_role_may_read_drift(seeded: Seeded, serve_home: Callable[[Path], None], role: Role) -> None:
+    serve_home(seeded.home)
+
+    at = open_app("someone", role, page=PAGE)
+
+    assert not at.exception
+    assert not at.error
+    assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_someone_without_a_role_is_refused(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    page = AppTest.from_file(str(MAIN.parent / "views" / "drift.py"), default_timeout=60)
+    page.session_state[SESSION_KEY] = SignedIn(user="nobody", roles=frozenset())
+
+    page.run()
+
+    assert "may not open the drift page" in page.error[0].value
+    assert not page.get("vega_lite_chart")
