@@ -39,4 +39,4 @@ test: lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
-	rm -rf $(VENV) .mlgov .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mlgov .mlgov-seals .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import services
 from app.text import plain
-from governance.errors import MlgovError
+from governance.errors import MlgovError, PermissionDenied
 from governance.identity import SignedIn
 from governance.screens import Screen, may_open
 
@@ -67,8 +67,10 @@ def require(screen: Screen) -> SignedIn:
     if user is None:
         st.error("Sign in first.")
         st.stop()
+        raise PermissionDenied("sign in first")  # st.stop() only stops inside a Streamlit runtime
     if not may_open(user.roles, screen):
         roles = ", ".join(sorted(r.value for r in user.roles))
         st.error(plain(f"{user.user} ({roles}) may not open the {screen.value} page."))
         st.stop()
+        raise PermissionDenied(f"{user.user} may not open the {screen.value} page")
     return user

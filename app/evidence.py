@@ -46,12 +46,12 @@ def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mappi
         hide_index=True,
         width="stretch",
         column_config={
-            "metric": st.column_config.TextColumn("Metric", width=105),
-            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=85),
-            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=85),
-            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=85),
+            "metric": st.column_config.TextColumn("Metric", width=95),
+            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=80),
+            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=80),
+            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=80),
             "gate": st.column_config.TextColumn(
-                "Gate", width=150, help="The metric the policy gates on, and the drop it allows"
+                "Gate", width=75, help="The metric the policy gates on (see the policy verdict for the drop it allows)"
             ),
         },
     )
@@ -77,11 +77,11 @@ def _drift(drift: Mapping[str, Any] | None) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "feature": st.column_config.TextColumn("Feature", width=130),
-            "method": st.column_config.TextColumn("Test", width=185),
-            "statistic": st.column_config.NumberColumn("Statistic", format="%.3f", width=72),
-            "threshold": st.column_config.NumberColumn("Threshold", format="%.2f", width=78),
-            "drifted": st.column_config.CheckboxColumn("Drifted", width=62),
+            "feature": st.column_config.TextColumn("Feature", width=120),
+            "method": st.column_config.TextColumn("Test", width=140),
+            "statistic": st.column_config.NumberColumn("Statistic", format="%.3f", width=65),
+            "threshold": st.column_config.NumberColumn("Limit", format="%.2f", width=55, help="Drift threshold"),
+            "drifted": st.column_config.CheckboxColumn("Drifted", width=55),
         },
     )
 

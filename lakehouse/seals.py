@@ -107,12 +107,15 @@ class SealStore:
             os.write(handle, pem)
         finally:
             os.close(handle)
-        self._publish(key.public_key())
+        self._publish(key.public_key(), replace=True)  # no seal was signed with a key published before
         return self._describe(key.public_key())
 
     def published_fingerprint(self) -> str | None:
-        """The fingerprint of the public key beside the seals, or None if there is none."""
-        published = self._published_key()
+        """The fingerprint of the public key beside the seals, or None if there is none (or it is unreadable)."""
+        try:
+            published = self._published_key()
+        except MlgovError:
+            return None  # reading the seals reports it, seal by seal
         return fingerprint(published) if published is not None else None
 
     def _required_key_path(self) -> Path:
@@ -134,7 +137,9 @@ class SealStore:
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise InputError(f"{path} is not an unencrypted PEM private key: run mlgov audit keygen") from None
+            raise InputError(
+                f"{path} is not an unencrypted PEM private key: move it away and run mlgov audit keygen"
+            ) from None
         if not isinstance(key, Ed25519PrivateKey):
             raise InputError(f"{path} holds a {type(key).__name__}, expected an Ed25519 private key")
         return key
@@ -161,9 +166,9 @@ class SealStore:
             raise MlgovError(f"{self.public_key_path} holds a {type(key).__name__}, expected an Ed25519 public key")
         return key
 
-    def _publish(self, public_key: Ed25519PublicKey) -> None:
-        """Put the public key beside the seals; refuse if another key is already there."""
-        published = self._published_key()
+    def _publish(self, public_key: Ed25519PublicKey, *, replace: bool = False) -> None:
+        """Put the public key beside the seals; unless `replace`, refuse if another key is already there."""
+        published = None if replace else self._published_key()
         if published is not None:
             if _raw(published) == _raw(public_key):
                 return

@@ -160,9 +160,7 @@ def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[s
                 "candidate": candidate[name],
                 "champion": champion.get(name),
                 "difference": candidate[name] - champion[name] if name in champion else None,
-                "gate": ""
-                if gate is None
-                else f"{'passed' if gate['passed'] else 'FAILED'} (≤ {gate['max_drop']:.2f} drop)",
+                "gate": "" if gate is None else ("passed" if gate["passed"] else "FAILED"),
             }
         )
     schema = {
@@ -184,7 +182,7 @@ def drift_features(drift: Mapping[str, Any]) -> pl.DataFrame:
         "threshold": pl.Float64,
         "drifted": pl.Boolean,
     }
-    rows = [{k: f[k] for k in schema} for f in drift.get("features", [])]
+    rows = [{**{k: f[k] for k in schema}, "method": _short(f["method"])} for f in drift.get("features", [])]
     return pl.DataFrame(rows, schema=schema).sort("drifted", "feature", descending=[True, False])
 
 
@@ -224,3 +222,8 @@ def _day(stamp: str) -> str:
         return f"{datetime.fromisoformat(stamp).astimezone(UTC):%Y-%m-%d}"
     except ValueError:
         return stamp
+
+
+def _short(method: str) -> str:
+    """A drift test's name without the words every name has: "Wasserstein (normed)", "Jensen-Shannon"."""
+    return " ".join(word for word in method.split() if word not in ("distance", "test")) or method

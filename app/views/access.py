@@ -92,7 +92,8 @@ with right, st.form("access.add", clear_on_submit=True):
             st.error("The two passwords differ: type the same password twice.")
         else:
             try:
-                added = add_user(ctx, user=new_user.strip(), role=new_role, password=first, actor=admin.user)
+                with st.spinner("Hashing the password and adding the user…"):
+                    added = add_user(ctx, user=new_user.strip(), role=new_role, password=first, actor=admin.user)
             except MlgovError as error:
                 st.error(plain(str(error)))
             else:
@@ -113,7 +114,8 @@ with left, st.form("access.password", clear_on_submit=True):
             st.error("The two passwords differ: type the same password twice.")
         else:
             try:
-                set_password(ctx, user=reset_user, password=password, actor=admin.user)
+                with st.spinner("Hashing the new password…"):
+                    set_password(ctx, user=reset_user, password=password, actor=admin.user)
             except MlgovError as error:
                 st.error(plain(str(error)))
             else:

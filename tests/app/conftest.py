@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,12 +15,16 @@ from governance.roles import Role
 
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches() -> Iterator[None]:
-    # AppTest runs scripts in this process: cached contexts and reads would leak between tests.
+    # AppTest runs scripts in this process: cached contexts and reads would leak between tests, and
+    # it leaves the last script as sys.modules["__main__"], which "spawn" subprocesses of later
+    # tests on this worker would then run.
+    main = sys.modules["__main__"]
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

@@ -1,17 +1,42 @@
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ServedApp, dataframe_cells, screenshot, wait_for_app
+from pipelines.users import add_user, set_password
+from tests.conftest import ADMIN, ANALYST, Seeded, context_for
+from tests.e2e.conftest import ServedApp, dataframe_cells, screenshot, serve_app, wait_for_app
+
+PASSWORD = "amber-Falcon-93-tide"
 
 
-def open_overview(page: Page, app_server: ServedApp) -> None:
-    page.goto(app_server.url)
+@pytest.fixture(scope="module")
+def overview_app(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """`mlgov app` over a copy of the seeded lakehouse where ana (analyst) signs in with a password."""
+    folder = tmp_path_factory.mktemp("overview-e2e")
+    home = folder / "home"
+    shutil.copytree(seeded_template.home, home)
+    ctx = context_for(home)
+    add_user(ctx, user=ADMIN, role="admin", password=f"{PASSWORD}-admin", actor=ADMIN)
+    set_password(ctx, user=ANALYST, password=PASSWORD, actor=ADMIN)
+    with serve_app(home, log=folder / "server.log") as served:
+        yield served
+
+
+def open_overview(page: Page, app: ServedApp) -> None:
+    page.goto(app.url)
+    wait_for_app(page)
+    page.get_by_role("textbox", name="User name").fill(ANALYST)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     wait_for_app(page)
 
 
-def test_overview_shows_the_model_in_production(page: Page, app_server: ServedApp) -> None:
-    open_overview(page, app_server)
+def test_overview_shows_the_model_in_production(page: Page, overview_app: ServedApp) -> None:
+    open_overview(page, overview_app)
 
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     in_production = page.get_by_test_id("stMetric").filter(has_text="In production")
@@ -19,13 +44,14 @@ def test_overview_shows_the_model_in_production(page: Page, app_server: ServedAp
     models = page.get_by_test_id("stDataFrame")
     expect(models).to_be_visible()
     expect(dataframe_cells(models, "loan_default")).to_have_count(1)
+    expect(dataframe_cells(models, "medium")).to_have_count(1)  # its risk tier
     expect(page.get_by_test_id("stVegaLiteChart").get_by_role("img")).to_be_visible()  # drawn, not just placed
 
     screenshot(page, "overview")
 
 
-def test_overview_raises_no_exception(page: Page, app_server: ServedApp) -> None:
-    open_overview(page, app_server)
+def test_overview_raises_no_exception(page: Page, overview_app: ServedApp) -> None:
+    open_overview(page, overview_app)
 
     expect(page.get_by_test_id("stMetric")).to_have_count(4)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -460,3 +460,11 @@ def test_the_cli_makes_a_key_seals_and_verifies(tmp_path: Path) -> None:
     data_file_holding(tmp_path / "home", 2).unlink()
     broken = run("verify", code=1)
     assert (broken["ok"], broken["first_bad_seq"]) == (False, 2)
+
+
+def test_a_new_key_replaces_a_published_key_that_signed_no_seal(keyed: AuditLog, tmp_path: Path) -> None:
+    first = keyed.seals.published_fingerprint()
+    (tmp_path / "keys" / "audit.pem").unlink()
+    second = keyed.seals.create_key()
+    assert second.fingerprint != first
+    assert keyed.seals.published_fingerprint() == second.fingerprint

@@ -54,7 +54,7 @@ def test_candidate_and_champion_side_by_side_gate_first() -> None:
     assert frame["metric"].to_list() == ["roc_auc", "accuracy", "f1", "brier"]
     roc = frame.row(0, named=True)
     assert roc["difference"] == pytest.approx(-0.02)
-    assert roc["gate"] == "FAILED (≤ 0.01 drop)"
+    assert roc["gate"] == "FAILED"
     f1 = frame.filter(frame["metric"] == "f1").row(0, named=True)
     assert (f1["champion"], f1["difference"], f1["gate"]) == (None, None, "")
 
@@ -74,6 +74,8 @@ def test_drifted_features_come_first() -> None:
     }
 
     assert drift_features(drift)["feature"].to_list() == ["a", "b"]
+    wasserstein = {**drift["features"][0], "method": "Wasserstein distance (normed)"}
+    assert drift_features({"features": [wasserstein]})["method"].to_list() == ["Wasserstein (normed)"]
     assert drift_features({}).is_empty()
 
 
