@@ -18,6 +18,7 @@ from pipelines import (
     overview,
     promote,
     reviews,
+    shadow,
     users,
 )
 
@@ -162,3 +163,9 @@ def forget_governance_reads() -> None:
         audit_trail,
     ):
         cached.clear()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def shadow_comparison(home: str, model: str, version: str) -> list[dict[str, Any]]:
+    """Batches `version` of `model` scored in shadow beside the champion (empty: never in shadow)."""
+    return shadow.shadow_comparison(services.get_context(), model=model, version=version)

@@ -128,7 +128,13 @@ def _quality(training: pl.DataFrame, recipe: VersionRecipe) -> dict[str, Any]:
 
 
 def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: pl.DataFrame) -> dict[str, Any] | None:
-    batches = ctx.store.scan(BATCHES).filter(pl.col("model") == model).sort("scored_at").collect()
+    # the latest batch the champion scored (ties in time broken by window, then id, as elsewhere)
+    batches = (
+        ctx.store.scan(BATCHES)
+        .filter((pl.col("model") == model) & (pl.col("role") == PRODUCTION_ALIAS))
+        .sort(["scored_at", "window_end", "batch_id"], nulls_last=False)
+        .collect()
+    )
     if batches.height == 0:
         return None
     batch = batches.row(-1, named=True)

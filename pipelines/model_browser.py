@@ -11,13 +11,13 @@ import polars as pl
 
 from governance.aliases import AliasInterval, MoveKind
 from governance.errors import PermissionDenied
-from governance.promotion import PRODUCTION_ALIAS
+from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action, authorize
 from lakehouse.records import access_policy
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.overview import CHALLENGER_ALIAS, latest_activity
+from pipelines.overview import latest_activity
 from pipelines.promote import alias_history, risk_tier
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
@@ -62,7 +62,7 @@ def model_detail(ctx: Context, model: str) -> ModelDetail:
     return ModelDetail(
         model=model,
         champion=registered.aliases.get(PRODUCTION_ALIAS),
-        challenger=registered.aliases.get(CHALLENGER_ALIAS),
+        challenger=registered.aliases.get(SHADOW_ALIAS),
         risk_tier=risk_tier(ctx, model).value,
         versions=versions,
         run_links=links,

@@ -11,15 +11,12 @@ from enum import StrEnum
 import polars as pl
 
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
-from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
+from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS, PromotionStatus, fold_requests
 from governance.zombies import zombie_reason
 from lakehouse.records import promotion_events
 from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
 from pipelines.promote import risk_tier
-
-# The registry alias a challenger in shadow would hold; nothing sets it yet (no shadow scoring).
-CHALLENGER_ALIAS = "challenger"
 
 
 class DriftStatus(StrEnum):
@@ -169,7 +166,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
                 latest_drift_share=verdict[0] if verdict else None,
                 latest_drifted=verdict[1] if verdict else None,
                 risk_tier=risk_tier(ctx, model.name).value,
-                challenger_version=model.aliases.get(CHALLENGER_ALIAS),
+                challenger_version=model.aliases.get(SHADOW_ALIAS),
                 last_monitored_at=monitored.get(model.name),
                 zombie_reason=zombie,
             )

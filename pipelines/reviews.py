@@ -12,6 +12,7 @@ import polars as pl
 
 from governance.promotion import (
     GATE_METRIC,
+    PRODUCTION_ALIAS,
     PromotionStatus,
     approval_refusal,
     fold_requests,
@@ -119,11 +120,11 @@ def review_permissions(ctx: Context, *, request_id: str, actor: str) -> ReviewPe
     )
 
 
-def approval_outcome(result: PromotionResult) -> str:
+def approval_outcome(result: PromotionResult, *, alias: str = PRODUCTION_ALIAS) -> str:
     """One line on what an approval did: the alias moved, or why it is still waiting."""
     count = f"{len(result.approvals)}/{result.required} approvals"
     if result.alias_moved:
-        return f"Approved ({count}): {result.model} version {result.version} is now the champion."
+        return f"Approved ({count}): {result.model} version {result.version} is now the {alias}."
     if result.blocked_by:
         return f"Approved ({count}). The alias has not moved: {'; '.join(result.blocked_by)}."
     return f"Approved ({count}); request {result.request_id} is {result.status.value}."
@@ -139,6 +140,34 @@ def approvals_frame(approvals: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
         [{**a, "at": datetime.fromisoformat(a["at"]).astimezone(UTC)} for a in approvals],
         schema={"actor": pl.String, "at": UTC_TS, "reason": pl.String, "counts": pl.Boolean},
     )
+
+
+SHADOW_SCHEMA = pl.Schema(
+    {
+        "champion_version": pl.String(),
+        "challenger_version": pl.String(),
+        "champion_batch": pl.String(),
+        "rows": pl.Int64(),
+        "disagreement_rate": pl.Float64(),
+        "score_ks": pl.Float64(),
+        "champion_roc_auc": pl.Float64(),
+        "challenger_roc_auc": pl.Float64(),
+    }
+)
+
+
+def shadow_frame(comparison: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """`pipelines.shadow.shadow_comparison` as a table: one row per batch both versions scored,
+    with each one's realized ROC AUC once labels arrived."""
+    rows = [
+        {
+            **{k: c[k] for k in SHADOW_SCHEMA if k in c},
+            "champion_roc_auc": c["champion_realized"].get(GATE_METRIC),
+            "challenger_roc_auc": c["challenger_realized"].get(GATE_METRIC),
+        }
+        for c in comparison
+    ]
+    return pl.DataFrame(rows, schema=SHADOW_SCHEMA)
 
 
 def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[str, Any]] = ()) -> pl.DataFrame:

@@ -96,11 +96,36 @@ else:
 
 left, right = st.columns(2, gap="medium")
 with left.container(border=True):
-    st.markdown("**Challenger** · shadow comparison")
-    st.info(
-        "No challenger in shadow: mlgov does not score challengers in shadow yet, "
-        "so there is no live comparison to show for this request."
-    )
+    st.markdown("**Challenger** · shadow comparison on live batches")
+    try:
+        shadow = queries.shadow_comparison(home, request["model"], request["version"])
+    except MlgovError as error:
+        st.error(plain(str(error)))
+        shadow = []
+    if shadow:
+        st.caption(plain(f"Version {request['version']} scored in shadow beside the champion on {len(shadow)} batches"))
+        st.dataframe(
+            reviews.shadow_frame(shadow),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "champion_version": st.column_config.TextColumn("Champion"),
+                "challenger_version": st.column_config.TextColumn("Challenger"),
+                "champion_batch": st.column_config.TextColumn("Batch"),
+                "rows": st.column_config.NumberColumn("Rows"),
+                "disagreement_rate": st.column_config.NumberColumn("Disagree", format="percent"),
+                "score_ks": st.column_config.NumberColumn("Score K-S", format="%.3f"),
+                "champion_roc_auc": st.column_config.NumberColumn("Champion AUC", format="%.3f"),
+                "challenger_roc_auc": st.column_config.NumberColumn("Challenger AUC", format="%.3f"),
+            },
+        )
+    else:
+        st.info(
+            plain(
+                f"No challenger in shadow: version {request['version']} has not been scored in shadow beside "
+                "the champion, so there is no live comparison for this request."
+            )
+        )
 with right.container(border=True):
     st.markdown("**Policy verdict**")
     for gate in policy["gates"]:
@@ -149,7 +174,8 @@ if submitted is not None:
         if submitted.action == APPROVE:
             with st.spinner("Recording your approval and checking the policy…"):
                 result = approve(ctx, request_id=request_id, reason=submitted.reason, actor=user.user)
-            outcome = Outcome(Tone.SUCCESS if result.alias_moved else Tone.INFO, reviews.approval_outcome(result))
+            message = reviews.approval_outcome(result, alias=request["alias"])
+            outcome = Outcome(Tone.SUCCESS if result.alias_moved else Tone.INFO, message)
         else:
             with st.spinner("Recording your rejection…"):
                 result = reject(ctx, request_id=request_id, reason=submitted.reason, actor=user.user)

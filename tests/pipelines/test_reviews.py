@@ -19,6 +19,7 @@ from pipelines.reviews import (
     rejection_outcome,
     review_permissions,
     review_queue,
+    shadow_frame,
 )
 from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
 
@@ -101,6 +102,27 @@ def test_quality_and_model_card_tables() -> None:
     assert values["training span"] == "2026-04-06 to 2026-05-31"
 
 
+def test_shadow_batches_as_a_table() -> None:
+    comparison = [
+        {
+            "champion_batch": "b1",
+            "challenger_batch": "b2",
+            "champion_version": "1",
+            "challenger_version": "2",
+            "rows": 400,
+            "disagreement_rate": 0.05,
+            "score_ks": 0.1,
+            "champion_realized": {"roc_auc": 0.8, "accuracy": 0.9},
+            "challenger_realized": {},
+        }
+    ]
+
+    frame = shadow_frame(comparison)
+
+    assert frame.row(0) == ("1", "2", "b1", 400, 0.05, 0.1, 0.8, None)
+    assert shadow_frame([]).is_empty()
+
+
 def test_approvals_are_timestamps() -> None:
     frame = approvals_frame([{"actor": "rita", "at": "2026-06-01T10:00:00+00:00", "reason": "ok", "counts": True}])
 
@@ -124,6 +146,7 @@ def test_outcomes_say_whether_the_alias_moved_and_why_not() -> None:
     assert (
         approval_outcome(result(moved=True)) == "Approved (2/2 approvals): loan_default version 2 is now the champion."
     )
+    assert approval_outcome(result(moved=True), alias="challenger").endswith("version 2 is now the challenger.")
     waiting = approval_outcome(result(moved=False, blocked=("1 of 2 approvals",)))
     assert waiting == "Approved (1/2 approvals). The alias has not moved: 1 of 2 approvals."
     assert "will not be promoted" in rejection_outcome(result(moved=False))
