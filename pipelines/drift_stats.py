@@ -283,7 +283,8 @@ def _joint_counts(column: ColumnProfile, current: pl.DataFrame) -> tuple[np.ndar
 
 
 def _number_drift(column: ColumnProfile, series: pl.Series) -> tuple[Method, float] | None:
-    current = np.sort(_finite_numbers(series))
+    current = _finite_numbers(series)
+    current.sort()  # in place: the array is already a fresh copy, a second would only add to the peak
     if current.size == 0:
         return None
     levels: tuple[np.ndarray, np.ndarray] | None = None

@@ -591,7 +591,7 @@ class PromotionMachine(RuleBasedStateMachine):
     """Random requests, reviews, role changes, data changes, rollbacks and waits on a real lakehouse.
 
     Invariant: the alias moves by policy only when the tier's quorum of distinct eligible reviewers
-    approved the subject as it is now, with the roles they hold now, within the TTL; and MLflow's
+    approved the subject as it is now (approvals given before a change stop counting), with the roles they hold now, within the TTL; and MLflow's
     alias is always the latest move recorded in governance/aliases.
     """
 
@@ -669,7 +669,8 @@ class PromotionMachine(RuleBasedStateMachine):
         request.votes.append(TrackedVote(actor, now, request.version in self.data_changed, self.roles(actor)))
         quorum = self.counting(request, now)
         assert sorted(result.approvals) == sorted(quorum)
-        promotable = len(quorum) >= REQUIRED and request.version not in self.data_changed and request.gate_passed
+        # a changed subject reopens the request: approvals given since the change count (see counting)
+        promotable = len(quorum) >= REQUIRED and request.gate_passed
         assert result.alias_moved is promotable, (result, quorum)
         if result.alias_moved:
             # and once more against the access policy as the store holds it at this instant
