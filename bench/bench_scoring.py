@@ -4,8 +4,8 @@
     .venv/bin/python bench/bench_scoring.py --rows 200000 --repeats 2   # quicker
 
 * bare:   estimator.predict_proba(frame)[:, 1] on a pandas frame prepared beforehand (untimed);
-* ours:   what pipelines/score.py does with the collected polars rows: per chunk of
-          Settings.score_chunk_rows, model_frame + positive_scores, then one concatenate;
+* ours:   what pipelines/score.py does with the collected polars rows: pipelines.modeling.score_rows
+          in chunks of Settings.score_chunk_rows (each distinct combination of categories encoded once);
 * pyfunc: mlflow.pyfunc.load_model("models:/...").predict(frame)[:, 1] on the same prepared frame.
 
 Models are pipelines.modeling.build_estimator pipelines fitted on the demo loan history and logged
@@ -36,16 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median, peak_rss_mb, reset_peak_rss, rss_mb, run_worker
 
 from lakehouse.settings import Settings
-from pipelines.modeling import FeatureSpec, model_frame, positive_scores
+from pipelines.modeling import FeatureSpec, model_frame, positive_scores, score_rows
 
 CHUNK_ROWS = Settings(home=Path(), tracking_uri="").score_chunk_rows
 
 
 def _our_scores(estimator: Any, rows: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    # the scoring expression of pipelines/score.py, verbatim but for the chunk size's source
-    return np.concatenate(
-        [positive_scores(estimator, model_frame(chunk, spec)) for chunk in rows.iter_slices(CHUNK_ROWS)]
-    )
+    return score_rows(estimator, rows, spec, chunk_rows=CHUNK_ROWS)  # as pipelines/score.py calls it
 
 
 def _setup(folder: Path, algorithms: list[str]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.modeling import DECISION_THRESHOLD, model_frame, positive_scores
+from pipelines.modeling import DECISION_THRESHOLD, score_rows
 from pipelines.train import version_recipe
 
 
@@ -137,12 +137,7 @@ def _score_batch(
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
     estimator = ctx.registry.load_estimator(model, version)
-    scores = np.concatenate(
-        [
-            positive_scores(estimator, model_frame(chunk, recipe.spec))
-            for chunk in rows.iter_slices(ctx.settings.score_chunk_rows)
-        ]
-    )
+    scores = score_rows(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
     scored_at = run.now()
     predictions = pl.DataFrame(
         {

@@ -20,6 +20,9 @@ TINTS = {
     BREAK_GLASS: "background-color: rgba(245, 133, 24, 0.22)",
 }
 FLAG_LABELS = {REFUSED: "⛔ refused", BREAK_GLASS: "🚨 break-glass", "": ""}
+# What a browser table lists at once; a million rows would take seconds to send and draw. Downloads
+# carry every matching record.
+SHOWN_ROW_LIMIT = 10_000
 
 try:
     home = services.lakehouse_key()
@@ -89,14 +92,23 @@ if break_glass:
     )
 
 COLUMNS = ["flag", "seq", "at", "actor", "action", "object", "outcome", "reason", "details"]
-table = shown.select(COLUMNS).with_columns(
-    pl.col("flag").replace_strict(FLAG_LABELS, default=pl.col("flag")),
-    # as text: the trail keeps UTC, and a styled table would show timestamps in pandas' own format
-    pl.col("at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"),
+if shown.height > SHOWN_ROW_LIMIT:
+    st.caption(
+        f"The newest {SHOWN_ROW_LIMIT:,} of {shown.height:,} matching records are listed: narrow the filters to see "
+        "older ones, or download them all below."
+    )
+table = (
+    shown.head(SHOWN_ROW_LIMIT)
+    .select(COLUMNS)
+    .with_columns(
+        pl.col("flag").replace_strict(FLAG_LABELS, default=pl.col("flag")),
+        # as text: the trail keeps UTC, and a styled table would show timestamps in pandas' own format
+        pl.col("at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"),
+    )
 )
 data = table.to_pandas()
 if 0 < shown.height <= TINT_ROW_LIMIT:
-    flags = shown["flag"].to_list()
+    flags = shown["flag"].to_list()  # every shown record is listed: under both limits
     data = data.style.apply(lambda row: [TINTS.get(flags[row.name], "")] * len(row), axis=1)
 elif shown.height > TINT_ROW_LIMIT:
     st.caption(f"Over {TINT_ROW_LIMIT:,} records: refusals and break-glass are marked in the first column only.")

@@ -185,3 +185,25 @@ def test_exports_are_the_filtered_records_with_their_canonical_fields(seeded: Se
     csv = pl.read_csv(audit_csv(grants).encode())
     assert csv["seq"].to_list() == grants["seq"].to_list()
     assert csv["object_id"].to_list() == ["aiko"]
+
+
+def test_a_long_trail_lists_its_newest_records_and_says_how_many_match(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    store = context_for(seeded.home).store
+    stored = store.read(AUDIT).sort("seq")
+    copies = 12_000 // stored.height + 1
+    long_trail = pl.concat([stored] * copies).with_columns(seq=pl.int_range(1, stored.height * copies + 1))
+    path = store.path(AUDIT)
+    shutil.rmtree(path)
+    write_deltalake(str(path), long_trail.to_arrow())
+    serve_home(seeded.home)
+
+    at = open_app(AUDITOR, Role.AUDITOR, page=PAGE)
+
+    assert not at.exception
+    table = records_table(at)
+    assert table.height == 10_000
+    assert table["seq"].to_list() == list(range(long_trail.height, long_trail.height - 10_000, -1))
+    assert metric(at, "Records shown") == f"{long_trail.height:,}"
+    assert any(f"The newest 10,000 of {long_trail.height:,} matching records" in c.value for c in at.caption)
