@@ -111,9 +111,11 @@ def lineage_trace(home: str, start: str, ref: str) -> lineage_views.Trace:
     return lineage_views.trace(services.get_context(), start=lineage_views.StartKind(start), ref=ref)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the audit trail…")
-def audit_trail(home: str) -> pl.DataFrame:
-    return audit_views.audit_frame(services.get_context())
+# A resource, not data: Streamlit copies cached data (a pickle round trip) on every rerun, seconds for a
+# million records; polars frames are never changed in place, so every session may share this one.
+@st.cache_resource(ttl=TTL_SECONDS, show_spinner="Reading the audit trail…", max_entries=4)
+def audit_trail(home: str) -> audit_views.AuditTrail:
+    return audit_views.audit_trail(services.get_context())
 
 
 # Approvals, Models and Access pages. After a write, the page calls `forget_governance_reads()`

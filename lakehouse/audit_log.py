@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -221,11 +222,18 @@ class AuditLog:
 
     def records(self) -> list[AuditRecord]:
         """Every record as storage holds it now, in sequence order (read afresh, so tampering shows)."""
+        return self._readable().records
+
+    def frame(self) -> pl.DataFrame:
+        """The records of `records()` as one frame (columns as stored): for reading a long trail whole."""
+        return self._readable().frame
+
+    def _readable(self) -> _Snapshot:
         snapshot = _read_snapshot(self._store)
         if snapshot.unreadable:
             part = snapshot.unreadable[0]
             raise MlgovError(f"audit data file {part.location} cannot be read: run mlgov audit verify")
-        return snapshot.records
+        return snapshot
 
     def verify(self) -> AuditVerdict:
         """Check the chain, the data files it was read from and every seal; name the first bad record."""
@@ -579,15 +587,19 @@ def _creation_stamp(path: Path) -> object:
 @dataclass(frozen=True)
 class _Snapshot:
     table: TableState | None
-    records: list[AuditRecord]
+    frame: pl.DataFrame  # the readable records in sequence order, columns as stored
     unreadable: list[UnreadablePart]
+
+    @cached_property
+    def records(self) -> list[AuditRecord]:
+        return _records(self.frame)
 
 
 def _read_snapshot(store: DeltaStore) -> _Snapshot:
     """The audit table as storage holds it now, from a fresh handle; files that cannot be read are listed."""
     path = store.path(AUDIT)
     if not store.exists(AUDIT):
-        return _Snapshot(table=None, records=[], unreadable=[])
+        return _Snapshot(table=None, frame=pl.DataFrame(schema=_SCHEMA), unreadable=[])
     try:
         handle = DeltaTable(str(path))
         table = TableState(version=handle.version(), table_id=str(handle.metadata().id))
@@ -615,7 +627,7 @@ def _read_snapshot(store: DeltaStore) -> _Snapshot:
                     UnreadablePart(location=row["location"], first_seq=row["first_seq"], last_seq=row["last_seq"])
                 )
         frame = pl.concat(frames) if frames else pl.DataFrame(schema=_SCHEMA)
-    return _Snapshot(table=table, records=_records(frame.sort("seq")), unreadable=unreadable)
+    return _Snapshot(table=table, frame=frame.sort("seq"), unreadable=unreadable)
 
 
 def _data_files(handle: DeltaTable, root: Path) -> pl.DataFrame:

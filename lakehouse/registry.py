@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
@@ -53,6 +55,23 @@ class RegisteredModelInfo:
     aliases: Mapping[str, str]
     latest_version: str | None
     description: str
+
+
+_PAGE = 10_000  # the registry's own largest page
+_RUNS_PER_SEARCH = 500  # run ids per search: well under SQLite's limit on query parameters
+
+
+def _version_info(mv: Any, *, aliases: tuple[str, ...], run: Any) -> ModelVersionInfo:
+    return ModelVersionInfo(
+        model=mv.name,
+        version=str(mv.version),
+        run_id=mv.run_id or "",
+        created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+        aliases=aliases,
+        tags=dict(mv.tags),
+        metrics=dict(run.data.metrics) if run else {},
+        params=dict(run.data.params) if run else {},
+    )
 
 
 def _is_missing(error: MlflowException) -> bool:
@@ -160,21 +179,54 @@ class ModelRegistry:
                     raise NotFoundError(f"model {model!r} has no version {version!r}") from None
                 raise
             run = self.client.get_run(mv.run_id) if mv.run_id else None
-        return ModelVersionInfo(
-            model=model,
-            version=str(mv.version),
-            run_id=mv.run_id or "",
-            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
-            aliases=tuple(mv.aliases),
-            tags=dict(mv.tags),
-            metrics=dict(run.data.metrics) if run else {},
-            params=dict(run.data.params) if run else {},
-        )
+        return _version_info(mv, aliases=tuple(mv.aliases), run=run)
 
     def versions(self, model: str) -> list[ModelVersionInfo]:
+        """Every version of `model`, oldest first: three registry queries however many versions there are."""
         with self._translated(f"listing versions of {model}"):
-            found = self.client.search_model_versions(f"name = '{model}'")
-        return sorted((self.version(model, str(mv.version)) for mv in found), key=lambda v: int(v.version))
+            found = self._search_versions(f"name = '{model}'")
+            runs = self._runs({mv.run_id for mv in found if mv.run_id})
+            held: dict[str, list[str]] = {}  # a version search leaves aliases out: the model has them
+            for alias, version in (self.client.get_registered_model(model).aliases or {}).items():
+                held.setdefault(str(version), []).append(alias)
+        infos = (
+            _version_info(mv, aliases=tuple(held.get(str(mv.version), ())), run=runs.get(mv.run_id)) for mv in found
+        )
+        return sorted(infos, key=lambda v: int(v.version))
+
+    def version_counts(self) -> dict[str, int]:
+        """How many versions each registered model has (models without versions are left out)."""
+        with self._translated("counting model versions"):
+            return dict(Counter(mv.name for mv in self._search_versions(None)))
+
+    def _search_versions(self, where: str | None) -> list[Any]:
+        found: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_model_versions(where, max_results=_PAGE, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    def _runs(self, run_ids: set[str]) -> dict[str, Any]:
+        """The runs of `run_ids`, found in a few searches rather than one query per run."""
+        if not run_ids:
+            return {}
+        every = ViewType.ALL  # as get_run would: a deleted run or experiment still holds the version's metrics
+        experiments = [e.experiment_id for e in self.client.search_experiments(view_type=every, max_results=_PAGE)]
+        ordered = sorted(run_ids)
+        runs: dict[str, Any] = {}
+        for start in range(0, len(ordered), _RUNS_PER_SEARCH):
+            quoted = ", ".join(f"'{run_id}'" for run_id in ordered[start : start + _RUNS_PER_SEARCH])
+            for run in self.client.search_runs(
+                experiments,
+                filter_string=f"attributes.run_id IN ({quoted})",
+                run_view_type=every,
+                max_results=_RUNS_PER_SEARCH,
+            ):
+                runs[run.info.run_id] = run
+        return runs
 
     def models(self) -> list[RegisteredModelInfo]:
         with self._translated("listing registered models"):

@@ -1,5 +1,5 @@
 """Read models of the Audit trail page: the records as a frame, the filters an auditor applies to it,
-and the exported forms. Reads only: records come from `AuditLog.records()`, read afresh."""
+and the exported forms. Reads only: records come from `AuditLog.frame()`, read afresh."""
 
 from __future__ import annotations
 
@@ -37,38 +37,41 @@ AUDIT_SCHEMA = pl.Schema(
 
 def audit_frame(ctx: Context) -> pl.DataFrame:
     """Every audit record in sequence order (columns: AUDIT_SCHEMA); `object` reads "type id"."""
-    rows = [
-        {
-            "seq": r.seq,
-            "at": r.entry.at,
-            "actor": r.entry.actor,
-            "action": r.entry.action,
-            "outcome": r.entry.outcome,
-            "reason": r.entry.reason,
-            "object_type": r.entry.object_type,
-            "object_id": r.entry.object_id,
-            "details": r.entry.details,
-            "event_id": r.entry.event_id,
-            "hash": r.hash,
-        }
-        for r in ctx.audit.records()
-    ]
-    source = {name: dtype for name, dtype in AUDIT_SCHEMA.items() if name not in ("object", "flag")}
-    frame = pl.DataFrame(rows, schema=source)
-    return frame.with_columns(
-        object=pl.concat_str("object_type", "object_id", separator=" ").str.strip_chars(),
-        flag=pl.when(pl.col("outcome") == REFUSED)
-        .then(pl.lit(REFUSED))
-        .when(pl.col("action").str.contains("break_glass", literal=True))
-        .then(pl.lit(BREAK_GLASS))
-        .otherwise(pl.lit("")),
-    ).select(AUDIT_SCHEMA.names())
+    return (
+        ctx.audit.frame()
+        .with_columns(
+            object=pl.concat_str("object_type", "object_id", separator=" ").str.strip_chars(),
+            flag=pl.when(pl.col("outcome") == REFUSED)
+            .then(pl.lit(REFUSED))
+            .when(pl.col("action").str.contains("break_glass", literal=True))
+            .then(pl.lit(BREAK_GLASS))
+            .otherwise(pl.lit("")),
+        )
+        .select(AUDIT_SCHEMA.names())
+        .cast(AUDIT_SCHEMA)  # as the schema says, whatever types the stored files hold
+    )
 
 
-def day_span(frame: pl.DataFrame) -> tuple[date, date]:
-    """The first and last UTC day of the records in `frame` (columns: AUDIT_SCHEMA), which holds some."""
-    days = frame["at"].dt.convert_time_zone("UTC").dt.date().sort()
-    return days[0], days[-1]
+@dataclass(frozen=True)
+class AuditTrail:
+    """The whole trail as the page filters it, with what its filter choices offer."""
+
+    records: pl.DataFrame  # columns: AUDIT_SCHEMA, in sequence order
+    actors: tuple[str, ...]
+    actions: tuple[str, ...]
+    days: tuple[date, date] | None  # the first and last UTC day; None when the trail is empty
+
+
+def audit_trail(ctx: Context) -> AuditTrail:
+    records = audit_frame(ctx)
+    day = pl.col("at").dt.convert_time_zone("UTC").dt.date()
+    first, last = records.select(day.min(), day.max().alias("last")).row(0)
+    return AuditTrail(
+        records=records,
+        actors=tuple(records["actor"].unique().sort()),
+        actions=tuple(records["action"].unique().sort()),
+        days=None if records.is_empty() else (first, last),
+    )
 
 
 @dataclass(frozen=True)

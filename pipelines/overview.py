@@ -86,11 +86,15 @@ def _ordered_batches(ctx: Context, *, model: str | None = None) -> pl.DataFrame:
     return frame.select(columns).sort(_BATCH_ORDER, nulls_last=True).collect()
 
 
-def _batch_verdicts(ctx: Context, *, model: str | None = None) -> dict[str, tuple[float, bool]]:
+def _batch_verdicts(
+    ctx: Context, *, model: str | None = None, batch_ids: Sequence[str] | None = None
+) -> dict[str, tuple[float, bool]]:
     """Each monitored batch's drift share and dataset verdict, as `governance.drift` decides them."""
     frame = ctx.store.scan(DRIFT)
     if model is not None:
         frame = frame.filter(pl.col("model") == model)
+    if batch_ids is not None:
+        frame = frame.filter(pl.col("batch_id").is_in(list(batch_ids)))
     rows = frame.select("batch_id", "feature", "method", "statistic", "threshold", "drifted").collect()
     verdicts: dict[str, tuple[float, bool]] = {}
     for (batch_id,), group in rows.partition_by("batch_id", as_dict=True).items():
@@ -135,8 +139,10 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
         if request.status is PromotionStatus.PENDING:
             pending[request.model] = pending.get(request.model, 0) + 1
     batches = _ordered_batches(ctx)
-    verdicts = _batch_verdicts(ctx)
+    latest_batches = batches.group_by("model").agg(pl.col("batch_id").last())["batch_id"].to_list()
+    verdicts = _batch_verdicts(ctx, batch_ids=latest_batches)
     monitored = _last_monitored(ctx)
+    version_counts = ctx.registry.version_counts()
     now = latest_activity(ctx)
     summaries = []
     for model in registered:
@@ -158,7 +164,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
                 name=model.name,
                 champion_version=model.aliases.get(PRODUCTION_ALIAS),
                 latest_version=model.latest_version,
-                versions=len(ctx.registry.versions(model.name)),
+                versions=version_counts.get(model.name, 0),
                 pending_requests=pending.get(model.name, 0),
                 last_scored_at=latest["scored_at"] if latest else None,
                 batches=own.height,

@@ -8,7 +8,7 @@ from app.audit_panels import render_verification
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines.audit_views import BREAK_GLASS, REFUSED, AuditFilter, audit_csv, audit_json, day_span, filter_audit
+from pipelines.audit_views import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
 
 auth.require(Screen.AUDIT)
 st.title("Audit trail")
@@ -35,28 +35,29 @@ st.caption(
     "so an edited, removed or reordered record breaks the chain from there on."
 )
 
-records: pl.DataFrame | None = None
+trail: AuditTrail | None = None
 unreadable: str | None = None
 try:
-    records = queries.audit_trail(home)
+    trail = queries.audit_trail(home)
 except MlgovError as error:
     unreadable = str(error)
 
 st.subheader("Chain integrity")
-render_verification(key="audit.verify", records=records)
+render_verification(key="audit.verify", records=trail.records if trail else None)
 
 st.subheader("Records")
-if records is None:
+if trail is None:
     st.error(plain(f"The audit records cannot be shown: {unreadable}"))
     st.stop()
-if records.is_empty():
+if trail.days is None:
     st.info("The audit trail is empty: nothing has been done in this lakehouse yet.")
     st.stop()
 
-first_day, last_day = day_span(records)
+records = trail.records
+first_day, last_day = trail.days
 who, what, which, when = st.columns([2, 2, 2, 2])
-actors = who.multiselect("Actor", sorted(records["actor"].unique()), key="audit.actors", placeholder="Anyone")
-actions = what.multiselect("Action", sorted(records["action"].unique()), key="audit.actions", placeholder="Any action")
+actors = who.multiselect("Actor", trail.actors, key="audit.actors", placeholder="Anyone")
+actions = what.multiselect("Action", trail.actions, key="audit.actions", placeholder="Any action")
 object_text = which.text_input("Object contains", key="audit.object", placeholder="e.g. loan_default/1")
 # No default range: one fixed when the page opened would hide the records of a later day.
 picked = when.date_input(
@@ -77,7 +78,7 @@ shown = filter_audit(
         until=span[1] if len(span) > 1 else None,
         flagged_only=flagged_only,
     ),
-).sort("seq", descending=True)
+)
 
 refusals = shown.filter(pl.col("flag") == REFUSED).height
 break_glass = shown.filter(pl.col("flag") == BREAK_GLASS).height
@@ -97,18 +98,15 @@ if shown.height > SHOWN_ROW_LIMIT:
         f"The newest {SHOWN_ROW_LIMIT:,} of {shown.height:,} matching records are listed: narrow the filters to see "
         "older ones, or download them all below."
     )
-table = (
-    shown.head(SHOWN_ROW_LIMIT)
-    .select(COLUMNS)
-    .with_columns(
-        pl.col("flag").replace_strict(FLAG_LABELS, default=pl.col("flag")),
-        # as text: the trail keeps UTC, and a styled table would show timestamps in pandas' own format
-        pl.col("at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"),
-    )
+listed = shown.top_k(SHOWN_ROW_LIMIT, by="seq")  # newest first, without sorting the whole trail
+table = listed.select(COLUMNS).with_columns(
+    pl.col("flag").replace_strict(FLAG_LABELS, default=pl.col("flag")),
+    # as text: the trail keeps UTC, and a styled table would show timestamps in pandas' own format
+    pl.col("at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S"),
 )
 data = table.to_pandas()
 if 0 < shown.height <= TINT_ROW_LIMIT:
-    flags = shown["flag"].to_list()  # every shown record is listed: under both limits
+    flags = listed["flag"].to_list()
     data = data.style.apply(lambda row: [TINTS.get(flags[row.name], "")] * len(row), axis=1)
 elif shown.height > TINT_ROW_LIMIT:
     st.caption(f"Over {TINT_ROW_LIMIT:,} records: refusals and break-glass are marked in the first column only.")
