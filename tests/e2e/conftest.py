@@ -222,6 +222,46 @@ def wait_for_app(page: Page, *, settle_ms: int = 250) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"] >> text=Running...', state="detached")
 
 
+def sign_in(page: Page, app: ServedApp, user: str, password: str) -> None:
+    """Sign in through the login page and wait for the signed-in sidebar."""
+    page.goto(app.url)
+    wait_for_app(page)
+    page.get_by_role("textbox", name="User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app(page)
+    expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
+
+
+def open_page(page: Page, title: str) -> None:
+    """Open a page from the sidebar menu and wait for its heading."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+
+def no_failure(page: Page) -> None:
+    """Neither a traceback nor an error message on the page."""
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+
+
+def whole_page_screenshot(page: Page, name: str, *, height: int | None = None) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so a "full page" shot
+    holds one viewport; grow the viewport to the content (or to `height`) for the shot."""
+    wait_for_app(page)
+    main = page.get_by_test_id("stMain")
+    tall = height or max(900, int(main.evaluate("main => main.scrollHeight")))
+    page.set_viewport_size({"width": 1440, "height": tall})
+    try:
+        expect(page.get_by_test_id("stToast")).to_have_count(0)  # a toast fades after a few seconds
+        page.wait_for_timeout(1000)  # charts re-lay themselves out for the new size
+        main.evaluate("main => main.scrollTo(0, 0)")
+        return screenshot(page, name)
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 900})
+
+
 def screenshot(page: Page, name: str) -> Path:
     """Save a full-page PNG as docs/screenshots/<name>.png, once the app and its web fonts have settled."""
     wait_for_app(page)

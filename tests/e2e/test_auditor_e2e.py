@@ -11,7 +11,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 
 from pipelines.users import add_user, set_password
 from tests.conftest import ADMIN, AUDITOR, Seeded, context_for
-from tests.e2e.conftest import ServedApp, screenshot, serve_app, wait_for_app
+from tests.e2e.conftest import ServedApp, open_page, screenshot, serve_app, sign_in, wait_for_app
 
 PASSWORD = "quartz-lantern-47"
 WIDE: ViewportSize = {"width": 1440, "height": 900}
@@ -30,26 +30,10 @@ def auditor_app(seeded_template: Seeded, tmp_path: Path) -> Iterator[ServedApp]:
         yield served
 
 
-def sign_in(page: Page, app: ServedApp) -> None:
-    page.goto(app.url)
-    wait_for_app(page)
-    page.get_by_role("textbox", name="User name").fill(AUDITOR)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-
-
-def open_page(page: Page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-
-
 def test_an_auditor_verifies_the_trail_and_downloads_an_evidence_pack(
     page: Page, auditor_app: ServedApp, tmp_path: Path
 ) -> None:
-    sign_in(page, auditor_app)
+    sign_in(page, auditor_app, AUDITOR, PASSWORD)
 
     open_page(page, "Audit trail")
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()

@@ -10,7 +10,15 @@ from playwright.sync_api import Page, expect
 
 from pipelines.users import add_user, set_password
 from tests.conftest import ADMIN, ANALYST, Seeded, context_for
-from tests.e2e.conftest import ServedApp, screenshot, serve_app, wait_for_app
+from tests.e2e.conftest import (
+    ServedApp,
+    no_failure,
+    open_page,
+    serve_app,
+    sign_in,
+    wait_for_app,
+    whole_page_screenshot,
+)
 
 ADMIN_PASSWORD = "Correct-Horse-Battery-9"
 ANALYST_PASSWORD = "Stapled-Lantern-Orbit-7"
@@ -31,41 +39,10 @@ def monitoring_server(seeded_template: Seeded, tmp_path_factory: pytest.TempPath
         yield served
 
 
-def sign_in(page: Page, served: ServedApp) -> None:
-    page.goto(served.url)
-    wait_for_app(page)
-    page.get_by_role("textbox", name="User name").fill(ANALYST)
-    page.get_by_role("textbox", name="Password").fill(ANALYST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-
-
-def open_page(page: Page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-
-
-def whole_page_screenshot(page: Page, name: str) -> None:
-    # Streamlit scrolls inside its main block, so a "full page" shot is one viewport: grow it to the content.
-    wait_for_app(page)
-    height = page.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
-    page.set_viewport_size({"width": 1440, "height": max(900, int(height))})
-    page.wait_for_timeout(1000)  # charts re-lay themselves out for the new size
-    screenshot(page, name)
-    page.set_viewport_size({"width": 1440, "height": 900})
-
-
-def no_failure(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
-
-
 def test_drift_page_draws_its_charts_and_generates_the_evidently_report(
     page: Page, monitoring_server: ServedApp
 ) -> None:
-    sign_in(page, monitoring_server)
+    sign_in(page, monitoring_server, ANALYST, ANALYST_PASSWORD)
     open_page(page, "Drift")
 
     charts = page.get_by_test_id("stVegaLiteChart")
@@ -90,7 +67,7 @@ def test_drift_page_draws_its_charts_and_generates_the_evidently_report(
 
 
 def test_performance_page_shows_metrics_coverage_and_no_challenger(page: Page, monitoring_server: ServedApp) -> None:
-    sign_in(page, monitoring_server)
+    sign_in(page, monitoring_server, ANALYST, ANALYST_PASSWORD)
     open_page(page, "Performance")
 
     batches = page.get_by_test_id("stMetric").filter(has_text="Batches scored")
@@ -104,7 +81,7 @@ def test_performance_page_shows_metrics_coverage_and_no_challenger(page: Page, m
 
 
 def test_cost_page_reprices_when_an_assumption_changes(page: Page, monitoring_server: ServedApp) -> None:
-    sign_in(page, monitoring_server)
+    sign_in(page, monitoring_server, ANALYST, ANALYST_PASSWORD)
     open_page(page, "Cost vs model count")
 
     expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2)

@@ -7,14 +7,23 @@ loan_default, trained by maya) and passwords for the seeded users.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from pipelines.promote import show_request
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
-from tests.e2e.conftest import ServedApp, dataframe_cells, screenshot, serve_app, wait_for_app
+from tests.e2e.conftest import (
+    ServedApp,
+    dataframe_cells,
+    no_failure,
+    open_page,
+    screenshot,
+    serve_app,
+    sign_in,
+    wait_for_app,
+    whole_page_screenshot,
+)
 from tests.review_setup import PASSWORDS, Pending, copy_pending, give_passwords, pending_template
 
 REASON_LABEL = "Reason (required, kept in the audit trail)"
@@ -36,39 +45,8 @@ def champion(pending: Pending) -> str | None:
     return context_for(pending.home).registry.alias_version("loan_default", "champion")
 
 
-def sign_in(page: Page, app: ServedApp, user: str) -> None:
-    page.goto(app.url)
-    wait_for_app(page)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(PASSWORDS[user])
-    page.get_by_role("button", name="Sign in").click()
-    wait_for_app(page)
-    expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
-
-
-def open_page(page: Page, name: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
-
-
 def approvals_metric(page: Page) -> Locator:
     return page.get_by_test_id("stMetric").filter(has_text="Approvals").get_by_test_id("stMetricValue")
-
-
-def tall_screenshot(page: Page, name: str, *, height: int) -> Path:
-    # Streamlit scrolls inside its main block, so a full-page shot holds only the viewport: make it tall.
-    page.set_viewport_size({"width": 1440, "height": height})
-    try:
-        expect(page.get_by_test_id("stToast")).to_have_count(0)  # a toast fades after a few seconds
-        page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
-        return screenshot(page, name)
-    finally:
-        page.set_viewport_size({"width": 1440, "height": 900})
-
-
-def no_exception(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_app: tuple[ServedApp, Pending]) -> None:
@@ -80,19 +58,19 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     screenshot(page, "login")
 
     # the maker sees her request, but may not approve it: the disabled button says why
-    sign_in(page, app, MAKER)
+    sign_in(page, app, MAKER, PASSWORDS[MAKER])
     open_page(page, "Approvals")
     expect(dataframe_cells(page.get_by_test_id("stDataFrame").first, pending.request_id)).to_have_count(1)
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
     expect(page.get_by_role("button", name="Reject", exact=True)).to_be_disabled()
     expect(page.get_by_text(f"Approve is disabled: {MAKER} does not hold the reviewer role.")).to_be_visible()
-    no_exception(page)
-    tall_screenshot(page, "approvals-maker", height=2900)
+    no_failure(page)
+    whole_page_screenshot(page, "approvals-maker", height=2900)
     page.get_by_role("button", name="Sign out").click()
     wait_for_app(page)
 
     # the first reviewer reads the evidence and approves: 1/2, the alias stays
-    sign_in(page, app, REVIEWER_A)
+    sign_in(page, app, REVIEWER_A, PASSWORDS[REVIEWER_A])
     open_page(page, "Approvals")
     expect(page.get_by_text("Candidate vs champion")).to_be_visible()
     metrics = page.get_by_test_id("stDataFrame").filter(has_text="Candidate")
@@ -106,16 +84,16 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     expect(page.get_by_text("Approved (1/2 approvals). The alias has not moved").first).to_be_visible()
     expect(page.get_by_label(REASON_LABEL)).to_have_value("")  # cleared once acted on
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()  # not twice
-    no_exception(page)
+    no_failure(page)
     assert champion(pending) == "1"
     written = show_request(context_for(pending.home), request_id=pending.request_id)["approvals"]
     assert [(a["actor"], a["counts"]) for a in written] == [(REVIEWER_A, True)]
-    tall_screenshot(page, "approvals", height=2900)
+    whole_page_screenshot(page, "approvals", height=2900)
     page.get_by_role("button", name="Sign out").click()
     wait_for_app(page)
 
     # the second reviewer approves: the policy is met and the alias moves
-    sign_in(page, app, REVIEWER_B)
+    sign_in(page, app, REVIEWER_B, PASSWORDS[REVIEWER_B])
     open_page(page, "Approvals")
     expect(approvals_metric(page)).to_have_text("1/2")
     page.get_by_label(REASON_LABEL).fill("agree with rita")
@@ -123,7 +101,7 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     wait_for_app(page)
     expect(page.get_by_text(f"version {pending.version} is now the champion").first).to_be_visible()
     expect(approvals_metric(page)).to_have_text("2/2")
-    no_exception(page)
+    no_failure(page)
     assert champion(pending) == pending.version
 
     # the registry shows the new champion, its history and a link to its run
@@ -136,14 +114,14 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     experiment = registry.experiment_ids([run_id])[run_id]
     run_link = f"{MLFLOW_UI}/#/experiments/{experiment}/runs/{run_id}"
     expect(dataframe_cells(page.get_by_test_id("stDataFrame").first, run_link)).to_have_count(1)
-    no_exception(page)
-    tall_screenshot(page, "models", height=1500)
+    no_failure(page)
+    whole_page_screenshot(page, "models", height=1500)
 
 
 def test_an_admin_manages_access(page: Page, review_app: tuple[ServedApp, Pending]) -> None:
     app, _ = review_app
 
-    sign_in(page, app, ADMIN)
+    sign_in(page, app, ADMIN, PASSWORDS[ADMIN])
     open_page(page, "Access")
 
     users = page.get_by_test_id("stDataFrame").first
@@ -151,5 +129,5 @@ def test_an_admin_manages_access(page: Page, review_app: tuple[ServedApp, Pendin
         expect(dataframe_cells(users, user)).to_have_count(1)
     expect(page.get_by_text("Add a user")).to_be_visible()
     expect(page.get_by_label("Initial password", exact=True)).to_have_attribute("type", "password")
-    no_exception(page)
-    tall_screenshot(page, "access", height=1500)
+    no_failure(page)
+    whole_page_screenshot(page, "access", height=1500)
