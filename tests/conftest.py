@@ -11,12 +11,16 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from governance.roles import GrantChange
 from pipelines.context import Context, build_context
 from pipelines.demo_data import DemoDataset, build_demo_datasets
+
+if TYPE_CHECKING:
+    from pipelines.train import TrainResult
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN, MAKER, REVIEWER_A, REVIEWER_B, AUDITOR, ANALYST = "ada", "maya", "rita", "raj", "aiko", "ana"
@@ -56,15 +60,29 @@ def _write_inputs(dataset: DemoDataset, folder: Path) -> None:
         week.select(dataset.key, dataset.target).write_csv(folder / f"labels{i}.csv")
 
 
+def train_loan_model(ctx: Context, dataset: DemoDataset) -> TrainResult:
+    """Another version of loan_default: logistic regression on the loans table, trained by the maker."""
+    from pipelines.modeling import Algorithm
+    from pipelines.train import train
+
+    return train(
+        ctx,
+        model="loan_default",
+        table="loans",
+        target=dataset.target,
+        features=None,
+        algorithm=Algorithm.LOGREG,
+        actor=MAKER,
+    )
+
+
 def build_seeded(home: Path) -> Seeded:
     from pipelines.access import change_role, init_lakehouse
     from pipelines.ingest import ingest
     from pipelines.labels import load_labels
-    from pipelines.modeling import Algorithm
     from pipelines.monitor import monitor
     from pipelines.promote import approve, request_promotion
     from pipelines.score import score
-    from pipelines.train import train
 
     dataset = build_demo_datasets(start=START, history_rows=1500, batch_rows=400, n_weeks=8, drift_from_week=6)[0]
     files = home / "inputs"
@@ -80,15 +98,7 @@ def build_seeded(home: Path) -> Seeded:
     ):
         change_role(ctx, user=user, role=role, change=GrantChange.GRANT, actor=ADMIN)
     ingest(ctx, table="loans", path=files / "history.csv", key=dataset.key, timestamp=dataset.timestamp, actor=MAKER)
-    trained = train(
-        ctx,
-        model="loan_default",
-        table="loans",
-        target=dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor=MAKER,
-    )
+    trained = train_loan_model(ctx, dataset)
     request = request_promotion(ctx, model="loan_default", version=trained.version, reason="first model", actor=MAKER)
     approve(ctx, request_id=request.request_id, reason="holdout AUC fine", actor=REVIEWER_A)
     approve(ctx, request_id=request.request_id, reason="agree", actor=REVIEWER_B)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.modeling import Algorithm
 from pipelines.promote import request_promotion
-from pipelines.train import train
 from pipelines.users import add_user, set_password
 from tests.conftest import (
     ADMIN,
@@ -28,6 +26,7 @@ from tests.conftest import (
     FixedClock,
     Seeded,
     context_for,
+    train_loan_model,
 )
 
 REQUEST_REASON = "retrained on **fresh** data"  # Markdown, to check it is shown as typed
@@ -49,15 +48,7 @@ class Pending:
 def add_pending_request(seeded: Seeded) -> Pending:
     """Train a second LOGREG version on the same data (so the metric gate passes) and request its promotion."""
     ctx = context_for(seeded.home, clock=FixedClock(START + timedelta(days=1)))
-    trained = train(
-        ctx,
-        model="loan_default",
-        table="loans",
-        target=seeded.dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor=MAKER,
-    )
+    trained = train_loan_model(ctx, seeded.dataset)
     request = request_promotion(ctx, model="loan_default", version=trained.version, reason=REQUEST_REASON, actor=MAKER)
     return Pending(home=seeded.home, request_id=request.request_id, version=trained.version)
 

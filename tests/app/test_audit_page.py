@@ -17,11 +17,9 @@ from governance.roles import Role
 from lakehouse.schemas import AUDIT
 from pipelines.audit_views import AuditFilter, audit_csv, audit_frame, audit_json, filter_audit
 from pipelines.evidence_pack import export_evidence
-from pipelines.modeling import Algorithm
 from pipelines.promote import force_promotion
-from pipelines.train import train
 from tests.app.conftest import open_app
-from tests.conftest import ADMIN, AUDITOR, MAKER, START, Seeded, context_for
+from tests.conftest import ADMIN, AUDITOR, MAKER, START, Seeded, context_for, train_loan_model
 
 PAGE = "views/audit.py"
 
@@ -143,15 +141,7 @@ def test_refusals_and_break_glass_are_flagged_and_can_be_shown_alone(
     ctx = context_for(seeded.home)
     with pytest.raises(PermissionDenied):
         export_evidence(ctx, model="loan_default", version="1", out=seeded.home / "pack.zip", actor=MAKER)
-    v2 = train(
-        ctx,
-        model="loan_default",
-        table="loans",
-        target=seeded.dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor=MAKER,
-    ).version
+    v2 = train_loan_model(ctx, seeded.dataset).version
     force_promotion(ctx, model="loan_default", version=v2, reason="outage: v1 scores are wrong, fix now", actor=ADMIN)
     serve_home(seeded.home)
 

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from pipelines.modeling import Algorithm
-from pipelines.train import train
-from tests.conftest import MAKER, Seeded, context_for
+from tests.conftest import Seeded, context_for, train_loan_model
 
 
 def _second_version(seeded: Seeded) -> None:
-    ctx = context_for(seeded.home)
-    train(
-        ctx,
-        model="loan_default",
-        table="loans",
-        target=seeded.dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor=MAKER,
-    )
+    train_loan_model(context_for(seeded.home), seeded.dataset)
 
 
 def test_versions_in_bulk_equal_versions_read_one_by_one(seeded: Seeded) -> None:
     _second_version(seeded)
     registry = context_for(seeded.home).registry
     model = "loan_default"
-    registry.set_alias(model, "challenger", "2")  # two aliases on different versions, one on none twice
+    registry.set_alias(model, "challenger", "2")  # aliases on two different versions
 
     listed = registry.versions(model)
 

@@ -8,7 +8,6 @@ import pytest
 
 from governance.drift import dataset_drifted
 from lakehouse.schemas import DRIFT
-from pipelines.modeling import Algorithm
 from pipelines.overview import (
     DRIFT_HISTORY_SCHEMA,
     DriftStatus,
@@ -19,8 +18,7 @@ from pipelines.overview import (
 )
 from pipelines.promote import request_promotion
 from pipelines.score import score
-from pipelines.train import train
-from tests.conftest import MAKER, START, FixedClock, Seeded, context_for
+from tests.conftest import MAKER, START, FixedClock, Seeded, context_for, train_loan_model
 
 
 def test_overview_summarises_the_seeded_model(seeded: Seeded) -> None:
@@ -79,15 +77,7 @@ def test_an_empty_lakehouse_has_no_models(empty_home: Path) -> None:
 def test_a_new_version_counts_as_pending_and_an_unmonitored_batch_is_not_judged(seeded: Seeded) -> None:
     clock = FixedClock(START + timedelta(weeks=9))
     ctx = context_for(seeded.home, clock=clock)
-    trained = train(
-        ctx,
-        model="loan_default",
-        table="loans",
-        target=seeded.dataset.target,
-        features=None,
-        algorithm=Algorithm.LOGREG,
-        actor=MAKER,
-    )
+    trained = train_loan_model(ctx, seeded.dataset)
     request_promotion(ctx, model="loan_default", version=trained.version, reason="retrained", actor=MAKER)
     week = START + timedelta(weeks=7)
     batch = score(
