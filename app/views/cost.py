@@ -1,5 +1,8 @@
+from collections.abc import Sequence
+
 import polars as pl
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app import auth, charts, queries, services
 from app.text import plain
@@ -27,86 +30,79 @@ if usage.is_empty():
     st.stop()
 
 own, managed = CostRates(), ManagedPricing()
+# Every rate is an editable assumption: (field, label, step, format, why its default), in screen order.
+Assumption = tuple[str, str, float, str, str]
+OWN_RATES: tuple[Assumption, ...] = (
+    (
+        "cpu_hour",
+        "Compute, $ per CPU-hour",
+        0.01,
+        "%.3f",
+        "a cloud vCPU-hour. Applied to the CPU seconds of every job run.",
+    ),
+    (
+        "storage_gb_month",
+        "Storage, $ per GB-month",
+        0.005,
+        "%.3f",
+        "object storage, standard tier. GB = 10⁹ bytes held at the month's end.",
+    ),
+    ("minutes_per_review", "Review, minutes per decision", 5.0, "%.0f", "a reviewer's time per approve or reject."),
+    ("staff_hourly", "People, $ per hour", 5.0, "%.0f", "loaded hourly cost of a reviewer or engineer."),
+    (
+        "upkeep_hours_month",
+        "Upkeep, hours per month",
+        1.0,
+        "%.0f",
+        "upgrades, backups and on-call for this platform itself.",
+    ),
+)
+MANAGED_PRICES: tuple[Assumption, ...] = (
+    (
+        "per_model_month",
+        "Managed, $ per model-month",
+        25.0,
+        "%.0f",
+        "an assumed managed-platform list price per production model per month (endpoint, registry, monitoring).",
+    ),
+    (
+        "per_1000_predictions",
+        "Managed, $ per 1,000 predictions",
+        0.01,
+        "%.3f",
+        "an assumed managed-platform price per 1,000 predictions.",
+    ),
+)
+
+
+def assumption_inputs(
+    defaults: CostRates | ManagedPricing, fields: tuple[Assumption, ...], columns: Sequence[DeltaGenerator]
+) -> dict[str, float]:
+    """One number input per field, starting from its default; the values as entered, by field."""
+    entered = {}
+    for column, (field, label, step, shown_as, why) in zip(columns, fields, strict=True):
+        default = getattr(defaults, field)
+        entered[field] = column.number_input(
+            label,
+            min_value=0.0,
+            value=default,
+            step=step,
+            format=shown_as,
+            key=f"cost.{field}",
+            help=f"Default {shown_as % default}: {why}",
+        )
+    return entered
+
+
 with st.expander("Assumptions: prices and effort (edit to reprice)", expanded=True):
     st.caption("This platform")
-    compute_col, storage_col, review_col, staff_col = st.columns(4)
-    cpu_hour = compute_col.number_input(
-        "Compute, $ per CPU-hour",
-        min_value=0.0,
-        value=own.cpu_hour,
-        step=0.01,
-        format="%.3f",
-        key="cost.cpu_hour",
-        help=f"Default {own.cpu_hour}: a cloud vCPU-hour. Applied to the CPU seconds of every job run.",
-    )
-    storage_gb_month = storage_col.number_input(
-        "Storage, $ per GB-month",
-        min_value=0.0,
-        value=own.storage_gb_month,
-        step=0.005,
-        format="%.3f",
-        key="cost.storage_gb_month",
-        help=f"Default {own.storage_gb_month}: object storage, standard tier. GB = 10⁹ bytes held at the month's end.",
-    )
-    minutes_per_review = review_col.number_input(
-        "Review, minutes per decision",
-        min_value=0.0,
-        value=own.minutes_per_review,
-        step=5.0,
-        format="%.0f",
-        key="cost.minutes_per_review",
-        help=f"Default {own.minutes_per_review:.0f}: a reviewer's time per approve or reject.",
-    )
-    staff_hourly = staff_col.number_input(
-        "People, $ per hour",
-        min_value=0.0,
-        value=own.staff_hourly,
-        step=5.0,
-        format="%.0f",
-        key="cost.staff_hourly",
-        help=f"Default {own.staff_hourly:.0f}: loaded hourly cost of a reviewer or engineer.",
-    )
-    upkeep_col, per_model_col, per_predictions_col, _ = st.columns(4)
-    upkeep_hours = upkeep_col.number_input(
-        "Upkeep, hours per month",
-        min_value=0.0,
-        value=own.upkeep_hours_month,
-        step=1.0,
-        format="%.0f",
-        key="cost.upkeep_hours_month",
-        help=f"Default {own.upkeep_hours_month:.0f}: upgrades, backups and on-call for this platform itself.",
-    )
-    per_model_month = per_model_col.number_input(
-        "Managed, $ per model-month",
-        min_value=0.0,
-        value=managed.per_model_month,
-        step=25.0,
-        format="%.0f",
-        key="cost.per_model_month",
-        help=(
-            f"Default {managed.per_model_month:.0f}: an assumed managed-platform list price per production model "
-            "per month (endpoint, registry, monitoring)."
-        ),
-    )
-    per_1000_predictions = per_predictions_col.number_input(
-        "Managed, $ per 1,000 predictions",
-        min_value=0.0,
-        value=managed.per_1000_predictions,
-        step=0.01,
-        format="%.3f",
-        key="cost.per_1000_predictions",
-        help=f"Default {managed.per_1000_predictions}: an assumed managed-platform price per 1,000 predictions.",
-    )
+    first_row, second_row = st.columns(4), st.columns(4)
+    own_entered = assumption_inputs(own, OWN_RATES, [*first_row, *second_row[:1]])
+    managed_entered = assumption_inputs(managed, MANAGED_PRICES, second_row[1:3])
 
 try:
-    rates = CostRates(
-        cpu_hour=cpu_hour,
-        storage_gb_month=storage_gb_month,
-        minutes_per_review=minutes_per_review,
-        staff_hourly=staff_hourly,
-        upkeep_hours_month=upkeep_hours,
-    )
-    pricing = ManagedPricing(per_model_month=per_model_month, per_1000_predictions=per_1000_predictions)
+    rates = CostRates(**own_entered)
+    pricing = ManagedPricing(**managed_entered)
 except MlgovError as error:
     st.error(plain(str(error)))
     st.stop()
