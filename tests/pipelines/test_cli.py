@@ -9,37 +9,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 from deltalake import write_deltalake
 
 from lakehouse.schemas import AUDIT
-from pipelines.cli import main
+from tests.cli_harness import Cli
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
-
-
-class Cli:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, ok: bool = True):
-        result = self.runner.invoke(main, list(args), env={"MLGOV_HOME": str(self.home)}, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.stderr
-        return result
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self(*args, "--json").stdout)
-
-    def refused(self, *args: str, needle: str) -> str:
-        result = self(*args, ok=False)
-        assert result.exit_code != 0
-        message = result.stderr.strip()
-        assert message.startswith("error: "), message
-        assert "\n" not in message, message
-        assert "Traceback" not in message, message
-        assert needle.lower() in message.lower(), message
-        return message
 
 
 @pytest.fixture

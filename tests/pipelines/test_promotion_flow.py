@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -41,7 +40,6 @@ from governance.roles import GrantChange, Role
 from lakehouse.records import access_policy, alias_moves, promotion_events
 from lakehouse.schemas import AUDIT
 from pipelines.access import change_role
-from pipelines.cli import main
 from pipelines.modeling import Algorithm
 from pipelines.promote import (
     PromotionResult,
@@ -54,6 +52,7 @@ from pipelines.promote import (
     show_request,
 )
 from pipelines.train import TAG_TABLE_VERSION, train, version_recipe
+from tests.cli_harness import Cli
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for
 
 MODEL = "loan_default"
@@ -136,31 +135,6 @@ class Desk:
         audit = self.ctx.store.read(AUDIT)
         rows = audit.filter((pl.col("action") == action) & (pl.col("outcome") == outcome)).sort("seq").to_dicts()
         return [{**row, "details": json.loads(row["details"])} for row in rows]
-
-
-class Cli:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, ok: bool = True):
-        result = self.runner.invoke(main, list(args), env={"MLGOV_HOME": str(self.home)}, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.stderr
-        return result
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self(*args, "--json").stdout)
-
-    def refused(self, *args: str, needle: str) -> str:
-        result = self(*args, ok=False)
-        assert result.exit_code != 0
-        message = result.stderr.strip()
-        assert message.startswith("error: "), message
-        assert "\n" not in message, message
-        assert "Traceback" not in message, message
-        assert needle.lower() in message.lower(), message
-        return message
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from governance.errors import InputError, PermissionDenied
 from governance.identity import GENERIC_LOGIN_FAILURE
 from governance.roles import GrantChange, Role
 from lakehouse.schemas import ACCESS, AUDIT, CREDENTIALS
 from pipelines.access import change_role, init_lakehouse
-from pipelines.cli import main
 from pipelines.users import add_user, authenticate, set_password, sign_in_external, unlock_user
+from tests.cli_harness import Cli as BaseCli
 from tests.conftest import ADMIN, MAKER, START, FixedClock, context_for
 
 PASSWORD = "correct horse battery staple"
@@ -25,28 +25,7 @@ OTHER = "a different long passphrase"
 USER = "rita"
 
 
-class Cli:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
-        result = self.runner.invoke(
-            main, list(args), input=input, env={"MLGOV_HOME": str(self.home)}, catch_exceptions=False
-        )
-        if ok:
-            assert result.exit_code == 0, result.stderr
-        return result
-
-    def refused(self, *args: str, input: str | None = None, needle: str) -> str:
-        result = self(*args, input=input, ok=False)
-        assert result.exit_code == 1
-        message = result.stderr.strip()
-        assert message.startswith("error: "), message
-        assert "\n" not in message, message
-        assert needle.lower() in message.lower(), message
-        return message
-
+class Cli(BaseCli):
     def add(self, user: str = USER, role: str = "reviewer", password: str = PASSWORD, actor: str = ADMIN) -> Result:
         return self("users", "add", user, "--role", role, "--actor", actor, "--password-stdin", input=f"{password}\n")
 
