@@ -9,7 +9,7 @@ The sizes are totals, the demo's included. It starts from the real demo (`pipeli
 and tells the year after it, week by week: the platform grows from the demo's three models to
 --models. Everything is written through our own code: MLflow through its client, tables through
 `DeltaStore` (which checks each write against `lakehouse.schemas`), governance steps through the real
-jobs, and the audit trail through `governance.audit.chain` and a compare-and-swap append, so that
+jobs, and the audit trail through `AuditLog.append_many` (chained after the tip, in bulk), so that
 `mlgov audit verify` holds.
 
 * data: each week, 1,000 new rows per demo data set land through the real `ingest` job (the demo's
@@ -53,7 +53,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_mb
 
-from governance.audit import AuditEntry, AuditRecord, canonical_json, chain
+from governance.audit import AuditEntry, canonical_json
 from governance.drift import judge_feature
 from governance.errors import MlgovError
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS, PromotionStatus, fold_requests
@@ -386,46 +386,22 @@ def promotion_schedule(plan: ModelPlan, *, index: int, weeks: int) -> dict[int, 
 
 
 class AuditWriter:
-    """Appends records to the audit trail in groups: chained after the tip read from the table, and
-    committed only if the table is still at the version read (the compare-and-swap `AuditLog` uses),
-    so records of the real jobs in between and ours form one chain."""
+    """Appends records to the audit trail in groups, through `AuditLog.append_many`: chained after the
+    tip, under the writers' lock, so the real jobs' records and ours form one chain."""
 
     GROUP = 100_000  # records per Delta commit
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._ours: tuple[int, AuditRecord] | None = None  # the table version our last commit made, and its tip
 
     def count(self) -> int:
         highest = self.ctx.store.scan(AUDIT).select(pl.col("seq").max()).collect().item()
         return highest or 0  # seq is gap-free from 1
 
-    def tip(self, version: int) -> AuditRecord | None:
-        if self._ours is not None and self._ours[0] == version:
-            return self._ours[1]  # nobody appended since we did
-        highest = self.count()
-        rows = self.ctx.store.scan(AUDIT).filter(pl.col("seq") == highest).collect()  # one file, by its statistics
-        if rows.height == 0:
-            return None
-        row = rows.row(0, named=True)
-        entry = AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__})
-        return AuditRecord(seq=row["seq"], entry=entry, prev_hash=row["prev_hash"], hash=row["hash"])
-
     def append(self, entries: Sequence[AuditEntry]) -> None:
         ordered = sorted(entries, key=lambda e: e.at)
         for first in range(0, len(ordered), self.GROUP):
-            version = self.ctx.store.version(AUDIT)
-            tip = self.tip(version)
-            records = []
-            for entry in ordered[first : first + self.GROUP]:
-                tip = chain(entry, after=tip)
-                records.append(tip)
-            frame = pl.DataFrame(
-                [{"seq": r.seq, **r.entry.__dict__, "prev_hash": r.prev_hash, "hash": r.hash} for r in records],
-                schema=SCHEMAS[AUDIT],
-            )
-            written = self.ctx.store.append_at_version(AUDIT, frame, expected_version=version, commit=GENERATOR)
-            self._ours = (written.version, records[-1])
+            self.ctx.audit.append_many(ordered[first : first + self.GROUP], commit=GENERATOR)
 
 
 def audit_entry(

@@ -135,6 +135,36 @@ class AuditLog:
             )
         return record
 
+    def append_many(self, entries: Sequence[AuditEntry], *, commit: CommitInfo) -> list[AuditRecord]:
+        """Chain `entries`, in the order given, after the current tip and append them in one commit.
+
+        For bulk loads (an import, a generated lakehouse): the entries skip the spool, whose file per
+        entry would cost more than the commit. It holds the writers' lock, so single appends wait.
+        """
+        if not entries:
+            return []
+        with self._locked(self._lock_path, wait=True):
+            self._finish_interrupted_batch()
+            for _ in range(_MAX_ATTEMPTS):
+                version = self._tail.version()
+                tip = self._tail.tip(version) if version is not None else None
+                records = []
+                for entry in entries:
+                    tip = chain(entry, after=tip)
+                    records.append(tip)
+                try:
+                    self._tail.commit(version, records, commit=commit)
+                except ConflictError:
+                    continue  # a writer without the lock (another host's process) got there first
+                except Exception:
+                    if self._landed(records[0]):
+                        return records
+                    raise
+                return records
+        raise MlgovError(
+            f"could not append to the audit trail after {_MAX_ATTEMPTS} attempts: other writers kept winning"
+        )
+
     def _await(self, ticket: str) -> _Placed:
         """The ticket's result, committing the waiting entries whenever no other writer is doing so.
 

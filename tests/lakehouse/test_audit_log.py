@@ -66,6 +66,20 @@ def rewrite_audit_table(tmp_path: Path, edit: pl.Expr | None = None, *, drop_seq
 # --- single writer -----------------------------------------------------------------------------
 
 
+def test_a_bulk_append_is_one_commit_on_the_same_chain_as_single_appends(log: AuditLog, tmp_path: Path) -> None:
+    first = log.append(entry(1), commit=COMMIT)
+    bulk = log.append_many([entry(i) for i in range(2, 1002)], commit=COMMIT)
+    last = log.append(entry(1002), commit=COMMIT)
+
+    assert [r.seq for r in bulk] == list(range(2, 1002))
+    assert bulk[0].prev_hash == first.hash
+    assert last.prev_hash == bulk[-1].hash
+    assert log.records() == [first, *bulk, last]
+    assert log.verify().ok
+    assert len(DeltaTable(str(audit_path(tmp_path))).history()) == 3
+    assert log.append_many([], commit=COMMIT) == []
+
+
 def test_appends_get_contiguous_sequence_numbers_and_verify(log: AuditLog, tmp_path: Path) -> None:
     returned = [log.append(entry(i), commit=COMMIT) for i in range(1, 6)]
 
