@@ -33,16 +33,24 @@ def canonical_json(value: Mapping[str, object]) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+# Values that need no look inside. Checked by exact type before recursing: verifying a long trail
+# hashes every record, and a call per field was most of the time.
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
 def _refuse_floats(value: object) -> None:
     if isinstance(value, float):
         raise ValueError("floats are not allowed in hashed audit fields; store them as strings")
     if isinstance(value, Mapping):
         for key, item in value.items():
-            _refuse_floats(key)
-            _refuse_floats(item)
+            if type(key) not in _LEAVES:
+                _refuse_floats(key)
+            if type(item) not in _LEAVES:
+                _refuse_floats(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            _refuse_floats(item)
+            if type(item) not in _LEAVES:
+                _refuse_floats(item)
 
 
 @dataclass(frozen=True)
