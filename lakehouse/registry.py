@@ -55,6 +55,7 @@ class RegisteredModelInfo:
     aliases: Mapping[str, str]
     latest_version: str | None
     description: str
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 _PAGE = 10_000  # the registry's own largest page
@@ -237,6 +238,7 @@ class ModelRegistry:
                 aliases={alias: str(v) for alias, v in (m.aliases or {}).items()},
                 latest_version=str(max(int(v.version) for v in m.latest_versions)) if m.latest_versions else None,
                 description=m.description or "",
+                tags=dict(m.tags or {}),
             )
             for m in found
         ]

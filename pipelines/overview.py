@@ -16,7 +16,7 @@ from governance.zombies import zombie_reason
 from lakehouse.records import promotion_events
 from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
-from pipelines.promote import risk_tier
+from pipelines.promote import tier_from_tags
 
 
 class DriftStatus(StrEnum):
@@ -171,7 +171,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
                 latest_batch_id=latest["batch_id"] if latest else None,
                 latest_drift_share=verdict[0] if verdict else None,
                 latest_drifted=verdict[1] if verdict else None,
-                risk_tier=risk_tier(ctx, model.name).value,
+                risk_tier=tier_from_tags(model.tags).value,
                 challenger_version=model.aliases.get(SHADOW_ALIAS),
                 last_monitored_at=monitored.get(model.name),
                 zombie_reason=zombie,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -70,7 +71,12 @@ class PromotionResult:
 
 def risk_tier(ctx: Context, model: str) -> RiskTier:
     """The model's risk tier; a model nobody classified is treated as medium risk."""
-    return RiskTier(ctx.registry.model_tags(model).get(TIER_TAG, RiskTier.MEDIUM.value))
+    return tier_from_tags(ctx.registry.model_tags(model))
+
+
+def tier_from_tags(tags: Mapping[str, str]) -> RiskTier:
+    """The risk tier a registered model's tags give it (medium when unclassified)."""
+    return RiskTier(tags.get(TIER_TAG, RiskTier.MEDIUM.value))
 
 
 def _require_reason(reason: str) -> str:
