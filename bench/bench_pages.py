@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -73,7 +72,6 @@ def main() -> None:
         raise SystemExit(f"error: {args.home} is not an mlgov home (no lakehouse folder); make one first")
     os.environ["MLGOV_HOME"] = str(args.home.resolve())
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's bare-mode warnings, once per run
 
     info = machine()
     print(f"machine: {info}", flush=True)

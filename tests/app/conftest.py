@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 from app.auth import SESSION_KEY
 from governance.identity import SignedIn
 from governance.roles import Role
+from tests.conftest import Seeded
+from tests.review_setup import Pending, copy_pending, pending_template
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +54,22 @@ def open_app(user: str | None, *roles: Role, page: str | None = None) -> AppTest
     if page is not None:
         at.switch_page(page).run()
     return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    """The value shown by the metric labelled `label`."""
+    return next(m.value for m in at.metric if m.label == label)
+
+
+# A lakehouse with a pending request (loan_default v2, trained by maya), built once per session and
+# copied for each test that changes it.
+@pytest.fixture(scope="session")
+def pending_home(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Pending:
+    return pending_template(seeded_template, tmp_path_factory)
+
+
+@pytest.fixture
+def pending(pending_home: Pending, tmp_path: Path, serve_home: Callable[[Path], None]) -> Pending:
+    copied = copy_pending(pending_home, tmp_path / "home")
+    serve_home(copied.home)
+    return copied

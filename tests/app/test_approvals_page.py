@@ -12,27 +12,11 @@ from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
 from pipelines.promote import approve, show_request
-from tests.app.conftest import MAIN, open_app
+from tests.app.conftest import MAIN, metric, open_app
 from tests.conftest import ADMIN, AUDITOR, MAKER, REVIEWER_A, REVIEWER_B, FixedClock, Seeded, context_for
-from tests.review_setup import REQUEST_REASON, Pending, copy_pending, pending_template
+from tests.review_setup import REQUEST_REASON, Pending
 
 PAGE = "views/approvals.py"
-
-
-@pytest.fixture(scope="session")
-def pending_home(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Pending:
-    return pending_template(seeded_template, tmp_path_factory)
-
-
-@pytest.fixture
-def pending(pending_home: Pending, tmp_path: Path, serve_home: Callable[[Path], None]) -> Pending:
-    copied = copy_pending(pending_home, tmp_path / "home")
-    serve_home(copied.home)
-    return copied
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def decide(at: AppTest, pending: Pending, action: str, reason: str) -> AppTest:

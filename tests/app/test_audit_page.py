@@ -18,7 +18,7 @@ from lakehouse.schemas import AUDIT
 from pipelines.audit_views import AuditFilter, audit_csv, audit_frame, audit_json, filter_audit
 from pipelines.evidence_pack import export_evidence
 from pipelines.promote import force_promotion
-from tests.app.conftest import open_app
+from tests.app.conftest import metric, open_app
 from tests.conftest import ADMIN, AUDITOR, MAKER, START, Seeded, context_for, train_loan_model
 
 PAGE = "views/audit.py"
@@ -26,10 +26,6 @@ PAGE = "views/audit.py"
 
 def records_table(at: AppTest) -> pl.DataFrame:
     return pl.from_pandas(at.dataframe[-1].value)
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def verify(at: AppTest) -> AppTest:

@@ -12,15 +12,11 @@ from governance.cost import CostRates, ManagedPricing
 from governance.identity import SignedIn
 from governance.roles import Role
 from pipelines.costs import model_costs, monthly_totals, monthly_usage
-from tests.app.conftest import MAIN, open_app
+from tests.app.conftest import MAIN, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/cost.py"
 MONTH = "2026-06"  # every job of the seeded lakehouse ran on its fixed clock's day
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:

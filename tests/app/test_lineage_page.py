@@ -18,7 +18,7 @@ from governance.lineage import Edge, Node
 from governance.roles import Role
 from lakehouse.schemas import AUDIT
 from pipelines.lineage_views import StartKind
-from tests.app.conftest import open_app
+from tests.app.conftest import metric, open_app
 from tests.conftest import ADMIN, AUDITOR, Seeded, context_for
 
 PAGE = "views/lineage.py"
@@ -32,10 +32,6 @@ def dot(at: AppTest) -> str:
     charts = at.get("graphviz_chart")
     assert len(charts) == 1
     return str(charts[0].proto.spec)
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def start_from(at: AppTest, start: StartKind) -> AppTest:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from governance.roles import Role
 from pipelines.promote import approve, force_promotion
-from tests.app.conftest import open_app
+from tests.app.conftest import metric, open_app
 from tests.conftest import (
     ADMIN,
     ANALYST,
@@ -22,7 +22,7 @@ from tests.conftest import (
     Seeded,
     context_for,
 )
-from tests.review_setup import Pending, copy_pending, pending_template
+from tests.review_setup import Pending
 
 PAGE = "views/models.py"
 MAY_ROLL_BACK = {Role.REVIEWER, Role.ADMIN}
@@ -33,22 +33,6 @@ SEEDED_USER = {
     Role.AUDITOR: AUDITOR,
     Role.ANALYST: ANALYST,
 }
-
-
-@pytest.fixture(scope="session")
-def pending_home(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Pending:
-    return pending_template(seeded_template, tmp_path_factory)
-
-
-@pytest.fixture
-def pending(pending_home: Pending, tmp_path: Path, serve_home: Callable[[Path], None]) -> Pending:
-    copied = copy_pending(pending_home, tmp_path / "home")
-    serve_home(copied.home)
-    return copied
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def chart_specs(at: AppTest) -> list[str]:

@@ -9,16 +9,12 @@ from streamlit.testing.v1 import AppTest
 
 from governance.roles import Role
 from lakehouse.schemas import DRIFT
-from tests.app.conftest import open_app
+from tests.app.conftest import metric, open_app
 from tests.conftest import Seeded, context_for
 
 
 def run_app() -> AppTest:
     return open_app("ana", Role.ANALYST)
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def test_overview_shows_the_champion_and_the_drifted_latest_batch(

@@ -13,14 +13,10 @@ from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
 from lakehouse.schemas import PERFORMANCE
-from tests.app.conftest import MAIN, open_app
+from tests.app.conftest import MAIN, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/performance.py"
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
