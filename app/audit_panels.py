@@ -23,7 +23,7 @@ from governance.audit import AuditVerdict
 from governance.errors import MlgovError
 from governance.identity import SignedIn
 from governance.roles import PERMISSIONS, Action
-from pipelines.evidence_pack import export_evidence
+from pipelines.jobs.evidence import export_evidence
 
 # --- verifying the audit chain ------------------------------------------------------------------
 
@@ -38,7 +38,7 @@ def render_verification(*, key: str, records: pl.DataFrame | None = None) -> Ver
     """A button that verifies the chain and every seal now, and the latest result of this session.
 
     A broken chain names its first bad record and the problem, shown as text; when `records` (columns
-    of `pipelines.audit_views.AUDIT_SCHEMA`) holds that record, it is shown as storage holds it now.
+    of `pipelines.reads.audit.AUDIT_SCHEMA`) holds that record, it is shown as storage holds it now.
     """
     if st.button("Verify the chain", key=f"{key}.run", type="primary", icon=":material/verified:"):
         with st.status("Verifying the audit chain…", expanded=True) as status:

@@ -1,6 +1,6 @@
 """Who is signed in, and the guard every page calls first.
 
-Local accounts are checked by pipelines.users (salted scrypt, lockout, audited failures). When
+Local accounts are checked by pipelines.jobs.users (salted scrypt, lockout, audited failures). When
 secrets.toml configures [auth], single sign-on through st.login is offered too, and the identity
 it returns is mapped to roles by the same access policy.
 """
@@ -38,7 +38,7 @@ def sso_configured() -> bool:
 
 def sign_in_with_password(user: str, password: str) -> str | None:
     """Sign in; returns the one-line reason when refused."""
-    from pipelines.users import authenticate
+    from pipelines.jobs.users import authenticate
 
     try:
         st.session_state[SESSION_KEY] = authenticate(services.get_context(), user=user.strip(), password=password)
@@ -49,7 +49,7 @@ def sign_in_with_password(user: str, password: str) -> str | None:
 
 def adopt_sso_identity() -> str | None:
     """After st.login: map the identity provider's user to roles; returns the reason when refused."""
-    from pipelines.users import sign_in_external
+    from pipelines.jobs.users import sign_in_external
 
     if current_user() is not None or not sso_configured() or not st.user.is_logged_in:
         return None

@@ -12,7 +12,7 @@ import polars as pl
 def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerChart:
     """Drift share of each batch per model, in scoring order, with the dataset-drift threshold as a rule.
 
-    `history` has the columns of `pipelines.overview.drift_history` plus `model`. Batches are
+    `history` has the columns of `pipelines.reads.overview.drift_history` plus `model`. Batches are
     numbered per model (1 = oldest) rather than placed on a time axis: batches scored in one run
     share a timestamp.
     """
@@ -73,7 +73,7 @@ def _window_text() -> pl.Expr:
 def drift_heatmap(cells: pl.DataFrame) -> alt.Chart:
     """Features x batches, coloured by the stored verdict, with each cell's method, statistic and threshold.
 
-    `cells` has the columns of `pipelines.monitoring_reads.drift_cells`. The colour is the verdict, not
+    `cells` has the columns of `pipelines.reads.monitoring.drift_cells`. The colour is the verdict, not
     the raw statistic: a p-value drifts when low and a distance when high, so raw values of different
     methods are not comparable on one scale.
     """
@@ -109,7 +109,7 @@ def distribution_chart(distribution: pl.DataFrame, *, feature: str) -> alt.Chart
     """Reference and current shares of one feature: an overlaid histogram when the rows are bins
     (`lower`, `upper` set), side-by-side bars per value otherwise.
 
-    `distribution` has the columns of `pipelines.monitoring_reads.feature_distribution`.
+    `distribution` has the columns of `pipelines.reads.monitoring.feature_distribution`.
     """
     tooltip = [
         alt.Tooltip("side:N", title="data"),
@@ -152,7 +152,7 @@ KINDS = ["realized", "estimated"]
 def metric_chart(performance: pl.DataFrame) -> alt.LayerChart:
     """Each metric per batch, one line per metric (dashed: estimated), oldest batch first.
 
-    `performance` has the columns of `pipelines.monitoring_reads.performance_history`.
+    `performance` has the columns of `pipelines.reads.monitoring.performance_history`.
     """
     data = performance.select("batch", "batch_id", "model_version", "kind", "metric", "value", "labelled_rows")
     base = alt.Chart(data).encode(
@@ -178,7 +178,7 @@ def metric_chart(performance: pl.DataFrame) -> alt.LayerChart:
 def coverage_chart(coverage: pl.DataFrame) -> alt.Chart:
     """Share of each batch's rows that have a label.
 
-    `coverage` has the columns of `pipelines.monitoring_reads.label_coverage`.
+    `coverage` has the columns of `pipelines.reads.monitoring.label_coverage`.
     """
     data = coverage.with_columns(week=pl.col("window_start").dt.strftime("%Y-%m-%d").fill_null("…")).select(
         "batch", "batch_id", "model_version", "week", "batch_rows", "labelled_rows", "coverage"
@@ -211,7 +211,7 @@ COST_PARTS = ["compute", "storage", "review", "upkeep"]
 def cost_vs_models_chart(totals: pl.DataFrame) -> alt.LayerChart:
     """Monthly cost stacked by part (bars, left axis) against the production models (line, right axis).
 
-    `totals` has the columns of `pipelines.costs.monthly_totals`.
+    `totals` has the columns of `pipelines.reads.costs.monthly_totals`.
     """
     data = totals.with_columns(label=pl.col("month").dt.strftime("%Y-%m"))
     parts = data.unpivot(index=["label"], on=COST_PARTS, variable_name="part", value_name="cost")
@@ -281,7 +281,7 @@ _MOVE_COLORS = ["#4c78a8", "#d62728", "#f58518"]
 def alias_timeline_chart(timeline: pl.DataFrame, *, until: datetime) -> alt.LayerChart:
     """Which version held the alias when: one bar per interval, coloured by how it began.
 
-    `timeline` has the columns of `pipelines.model_browser.alias_timeline_frame`; the current
+    `timeline` has the columns of `pipelines.reads.models.alias_timeline_frame`; the current
     holder's open interval is drawn to `until`. Break-glass intervals are red and labelled
     BREAK-GLASS; a rollback is marked with a triangle and "rollback" where it happened. The time
     axis is in UTC, as the lakehouse keeps it.
@@ -329,7 +329,7 @@ def alias_timeline_chart(timeline: pl.DataFrame, *, until: datetime) -> alt.Laye
 
 def metrics_comparison_chart(comparison: pl.DataFrame, *, metrics: Sequence[str]) -> alt.Chart:
     """Candidate and champion side by side for `metrics` (0-1, higher is better), from
-    `pipelines.reviews.metrics_comparison`; a champion-less comparison shows the candidate alone."""
+    `pipelines.reads.reviews.metrics_comparison`; a champion-less comparison shows the candidate alone."""
     data = (
         comparison.filter(pl.col("metric").is_in(list(metrics)))
         .unpivot(index="metric", on=["candidate", "champion"], variable_name="model", value_name="value")

@@ -1,7 +1,7 @@
 """The evidence of a promotion request, laid out side by side for a reviewer.
 
-`evidence` is the payload `pipelines.promote.show_request` returns under "evidence"; every table is
-built by `pipelines.reviews`, and text that people or data supplied is shown as text.
+`evidence` is the payload `pipelines.jobs.promote.show_request` returns under "evidence"; every table is
+built by `pipelines.reads.reviews`, and text that people or data supplied is shown as text.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import charts
 from app.text import plain
-from pipelines import reviews
+from pipelines.reads import reviews
 
 
 def render_evidence(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mapping[str, Any]]) -> None:

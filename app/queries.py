@@ -9,18 +9,11 @@ import polars as pl
 import streamlit as st
 
 from app import services
-from pipelines import (
-    audit_views,
-    costs,
-    lineage_views,
-    model_browser,
-    monitoring_reads,
-    overview,
-    promote,
-    reviews,
-    shadow,
-    users,
-)
+from pipelines.jobs import promote, users
+from pipelines.reads import audit as audit_views
+from pipelines.reads import costs, lineage_views, overview, reviews, shadow
+from pipelines.reads import models as model_browser
+from pipelines.reads import monitoring as monitoring_reads
 
 TTL_SECONDS = 30
 

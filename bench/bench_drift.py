@@ -91,7 +91,7 @@ def _batch(rng: np.random.Generator, n: int, *, current: bool) -> pl.DataFrame:
 def _worker(method: str, data: Path) -> dict[str, Any]:
     # import first (each method only what it needs): a library's footprint is not the run's memory
     if method == "ours":
-        from pipelines.drift_stats import profile_drift, profile_reference
+        from pipelines.ml.drift import profile_drift, profile_reference
     else:
         import evidently.presets  # noqa: F401  (what a Report imports on first use)
 

@@ -4,11 +4,11 @@
     .venv/bin/python bench/bench_scoring.py --rows 200000 --repeats 2   # quicker
 
 * bare:   estimator.predict_proba(frame)[:, 1] on a pandas frame prepared beforehand (untimed);
-* ours:   what pipelines/score.py does with the collected polars rows: pipelines.modeling.score_rows
+* ours:   what pipelines/score.py does with the collected polars rows: pipelines.ml.modeling.score_rows
           in chunks of Settings.score_chunk_rows (each distinct combination of categories encoded once);
 * pyfunc: mlflow.pyfunc.load_model("models:/...").predict(frame)[:, 1] on the same prepared frame.
 
-Models are pipelines.modeling.build_estimator pipelines fitted on the demo loan history and logged
+Models are pipelines.ml.modeling.build_estimator pipelines fitted on the demo loan history and logged
 once through lakehouse.registry.ModelRegistry into a temporary SQLite registry; bare and ours use
 the estimator the registry loads (as the score job does), pyfunc loads the same version. Rows are
 drawn with replacement from demo loan weeks (nulls and non-ASCII text included). Timings run in a
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median, peak_rss_mb, reset_peak_rss, rss_mb, run_worker
 
 from lakehouse.settings import Settings
-from pipelines.modeling import FeatureSpec, model_frame, positive_scores, score_rows
+from pipelines.ml.modeling import FeatureSpec, model_frame, positive_scores, score_rows
 
 CHUNK_ROWS = Settings(home=Path(), tracking_uri="").score_chunk_rows
 
@@ -47,8 +47,8 @@ def _our_scores(estimator: Any, rows: pl.DataFrame, spec: FeatureSpec) -> np.nda
 
 def _setup(folder: Path, algorithms: list[str]) -> dict[str, Any]:
     from lakehouse.registry import ModelRegistry
-    from pipelines.demo_data import build_demo_datasets
-    from pipelines.modeling import Algorithm, binary_target, build_estimator, feature_spec
+    from pipelines.demo.data import build_demo_datasets
+    from pipelines.ml.modeling import Algorithm, binary_target, build_estimator, feature_spec
 
     loans = build_demo_datasets(
         start=datetime(2026, 6, 1, tzinfo=UTC), history_rows=50_000, batch_rows=100_000, n_weeks=2, drift_from_week=1

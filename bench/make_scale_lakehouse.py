@@ -5,7 +5,7 @@
     .venv/bin/python bench/make_scale_lakehouse.py --home /tmp/scale-small \
         --models 8 --versions 60 --predictions 300000 --audit-events 50000   # a quick look
 
-The sizes are totals, the demo's included. It starts from the real demo (`pipelines.demo.run_demo`)
+The sizes are totals, the demo's included. It starts from the real demo (`pipelines.demo.story.run_demo`)
 and tells the year after it, week by week: the platform grows from the demo's three models to
 --models. Everything is written through our own code: MLflow through its client, tables through
 `DeltaStore` (which checks each write against `lakehouse.schemas`), governance steps through the real
@@ -16,9 +16,9 @@ jobs, and the audit trail through `AuditLog.append_many` (chained after the tip,
   own generator, drifting from mid-year on), so every batch's window holds real rows;
 * models: each new model is a segment variant of a demo model (`loan_default_fr`, ...), classified
   with `set_model_policy`; its versions are registered with `MlflowClient.create_model_version`,
-  reusing the demo's logged artifacts and runs, with the recipe tags `pipelines.train` writes;
+  reusing the demo's logged artifacts and runs, with the recipe tags `pipelines.jobs.train` writes;
 * promotions: launches, challengers in shadow, upgrades, rejections, rollbacks and requests left open
-  go through `pipelines.promote` (evidence, approvals, MLflow aliases, governance/aliases);
+  go through `pipelines.jobs.promote` (evidence, approvals, MLflow aliases, governance/aliases);
 * scoring and monitoring: predictions, batches, lineage, drift, quality, estimated performance and
   ops/runs rows are derived from the demo's own rows of the same model, role and drift regime
   (scores perturbed in logit space; drift statistics perturbed, then judged by `governance.drift`);
@@ -61,13 +61,12 @@ from lakehouse.delta import CommitInfo
 from lakehouse.records import LineageEdge, lineage_frame, promotion_events
 from lakehouse.schemas import AUDIT, BATCHES, DRIFT, LABELS, LINEAGE, PERFORMANCE, PREDICTIONS, QUALITY, RUNS, SCHEMAS
 from pipelines.context import Context, build_context
-from pipelines.demo import DRIFT_FROM_WEEK, MAKERS, POLICIES, REVIEWS, START, WEEKS, SimulatedClock, run_demo
-from pipelines.demo_data import DemoDataset, build_demo_datasets
-from pipelines.ingest import ingest
-from pipelines.modeling import DECISION_THRESHOLD, classification_metrics
-from pipelines.promote import PromotionResult, approve, reject, request_promotion, rollback, set_model_policy
-from pipelines.score import batch_identity
-from pipelines.train import (
+from pipelines.demo.data import DemoDataset, build_demo_datasets
+from pipelines.demo.story import DRIFT_FROM_WEEK, MAKERS, POLICIES, REVIEWS, START, WEEKS, SimulatedClock, run_demo
+from pipelines.jobs.ingest import ingest
+from pipelines.jobs.promote import PromotionResult, approve, reject, request_promotion, rollback, set_model_policy
+from pipelines.jobs.score import batch_identity
+from pipelines.jobs.train import (
     TAG_ALGORITHM,
     TAG_CATEGORICAL,
     TAG_NUMERIC,
@@ -76,6 +75,7 @@ from pipelines.train import (
     TAG_TARGET,
     TAG_TRAINER,
 )
+from pipelines.ml.modeling import DECISION_THRESHOLD, classification_metrics
 
 SCALE_START = START + timedelta(weeks=WEEKS)  # the Monday after the demo's last week
 WEEK = timedelta(weeks=1)
@@ -728,7 +728,7 @@ class ScaleBuilder:
         return made
 
     def register(self, plan: ModelPlan, number: int, source: Source, *, at: datetime) -> None:
-        """A new version of the demo's artifact, tagged as `pipelines.train` tags what it trains."""
+        """A new version of the demo's artifact, tagged as `pipelines.jobs.train` tags what it trains."""
         client = self.ctx.registry.client
         if number == 1:
             client.create_registered_model(plan.name)

@@ -17,10 +17,10 @@ import pytest
 
 from governance.roles import GrantChange
 from pipelines.context import Context, build_context
-from pipelines.demo_data import DemoDataset, build_demo_datasets
+from pipelines.demo.data import DemoDataset, build_demo_datasets
 
 if TYPE_CHECKING:
-    from pipelines.train import TrainResult
+    from pipelines.jobs.train import TrainResult
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN, MAKER, REVIEWER_A, REVIEWER_B, AUDITOR, ANALYST = "ada", "maya", "rita", "raj", "aiko", "ana"
@@ -62,8 +62,8 @@ def _write_inputs(dataset: DemoDataset, folder: Path) -> None:
 
 def train_loan_model(ctx: Context, dataset: DemoDataset) -> TrainResult:
     """Another version of loan_default: logistic regression on the loans table, trained by the maker."""
-    from pipelines.modeling import Algorithm
-    from pipelines.train import train
+    from pipelines.jobs.train import train
+    from pipelines.ml.modeling import Algorithm
 
     return train(
         ctx,
@@ -77,12 +77,12 @@ def train_loan_model(ctx: Context, dataset: DemoDataset) -> TrainResult:
 
 
 def build_seeded(home: Path) -> Seeded:
-    from pipelines.access import change_role, init_lakehouse
-    from pipelines.ingest import ingest
-    from pipelines.labels import load_labels
-    from pipelines.monitor import monitor
-    from pipelines.promote import approve, request_promotion
-    from pipelines.score import score
+    from pipelines.jobs.access import change_role, init_lakehouse
+    from pipelines.jobs.ingest import ingest
+    from pipelines.jobs.labels import load_labels
+    from pipelines.jobs.monitor import monitor
+    from pipelines.jobs.promote import approve, request_promotion
+    from pipelines.jobs.score import score
 
     dataset = build_demo_datasets(start=START, history_rows=1500, batch_rows=400, n_weeks=8, drift_from_week=6)[0]
     files = home / "inputs"
@@ -147,7 +147,7 @@ def seeded(seeded_template: Seeded, tmp_path: Path) -> Seeded:
 def empty_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     ctx = context_for(home)
-    from pipelines.access import init_lakehouse
+    from pipelines.jobs.access import init_lakehouse
 
     init_lakehouse(ctx, admin=ADMIN)
     return home

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.promote import request_promotion
-from pipelines.users import add_user, set_password
+from pipelines.jobs.promote import request_promotion
+from pipelines.jobs.users import add_user, set_password
 from tests.conftest import (
     ADMIN,
     ANALYST,

@@ -6,8 +6,8 @@ from app.text import plain
 from governance.errors import MlgovError
 from governance.roles import GrantChange, Role
 from governance.screens import Screen
-from pipelines.access import change_role
-from pipelines.users import add_user, set_password, unlock_user
+from pipelines.jobs.access import change_role
+from pipelines.jobs.users import add_user, set_password, unlock_user
 
 OUTCOME_KEY = "access.outcome"
 ROLES = [role.value for role in Role]

@@ -6,8 +6,8 @@ from app.evidence import render_evidence
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines import reviews
-from pipelines.promote import approve, reject
+from pipelines.jobs.promote import approve, reject
+from pipelines.reads import reviews
 
 OUTCOME_KEY = "approvals.outcome"
 REQUEST_KEY = "approvals.request"

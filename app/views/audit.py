@@ -8,7 +8,7 @@ from app.audit_panels import render_verification
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines.audit_views import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
+from pipelines.reads.audit import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
 
 auth.require(Screen.AUDIT)
 st.title("Audit trail")

@@ -9,7 +9,7 @@ from app.text import plain
 from governance.cost import STAGES, CostRates, ManagedPricing, maturity_stage
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines.costs import model_costs, monthly_totals
+from pipelines.reads.costs import model_costs, monthly_totals
 
 auth.require(Screen.COST)
 st.title("Cost vs model count")

@@ -5,8 +5,8 @@ from app.components import FormAction, Outcome, Tone
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines import model_browser
-from pipelines.promote import rollback
+from pipelines.jobs.promote import rollback
+from pipelines.reads import models as model_browser
 
 OUTCOME_KEY = "models.outcome"
 ROLL_BACK = "Roll back"

@@ -6,7 +6,7 @@ from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
 from governance.screens import Screen
 from governance.zombies import ZOMBIE_AGE
-from pipelines.overview import overview_frame, overview_totals
+from pipelines.reads.overview import overview_frame, overview_totals
 
 auth.require(Screen.OVERVIEW)
 st.title("Overview")

@@ -13,7 +13,7 @@ from governance.errors import PermissionDenied
 from governance.identity import GENERIC_LOGIN_FAILURE, SignedIn
 from governance.roles import Role
 from lakehouse.records import access_policy
-from pipelines.users import authenticate, list_users
+from pipelines.jobs.users import authenticate, list_users
 from tests.app.conftest import MAIN, open_app
 from tests.conftest import ADMIN, ANALYST, MAKER, FixedClock, Seeded, context_for
 

@@ -15,9 +15,9 @@ from app.text import plain
 from governance.errors import PermissionDenied
 from governance.roles import Role
 from lakehouse.schemas import AUDIT
-from pipelines.audit_views import AuditFilter, audit_csv, audit_frame, audit_json, filter_audit
-from pipelines.evidence_pack import export_evidence
-from pipelines.promote import force_promotion
+from pipelines.jobs.evidence import export_evidence
+from pipelines.jobs.promote import force_promotion
+from pipelines.reads.audit import AuditFilter, audit_csv, audit_frame, audit_json, filter_audit
 from tests.app.conftest import metric, open_app
 from tests.conftest import ADMIN, AUDITOR, MAKER, START, Seeded, context_for, train_loan_model
 

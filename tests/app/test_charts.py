@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from app.charts import drift_share_chart
-from pipelines.overview import DRIFT_HISTORY_SCHEMA
+from pipelines.reads.overview import DRIFT_HISTORY_SCHEMA
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from app.auth import SESSION_KEY
 from governance.cost import CostRates, ManagedPricing
 from governance.identity import SignedIn
 from governance.roles import Role
-from pipelines.costs import model_costs, monthly_totals, monthly_usage
+from pipelines.reads.costs import model_costs, monthly_totals, monthly_usage
 from tests.app.conftest import MAIN, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 

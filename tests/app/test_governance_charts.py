@@ -7,8 +7,8 @@ import polars as pl
 
 from app.charts import alias_timeline_chart, metrics_comparison_chart
 from governance.aliases import AliasInterval, MoveKind
-from pipelines.model_browser import alias_timeline_frame
-from pipelines.reviews import COMPARABLE_METRICS
+from pipelines.reads.models import alias_timeline_frame
+from pipelines.reads.reviews import COMPARABLE_METRICS
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from governance.roles import Role
-from pipelines.promote import approve, force_promotion
+from pipelines.jobs.promote import approve, force_promotion
 from tests.app.conftest import metric, open_app
 from tests.conftest import (
     ADMIN,

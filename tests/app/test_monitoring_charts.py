@@ -15,8 +15,8 @@ from app.charts import (
     platform_comparison_chart,
 )
 from governance.cost import CostRates, ManagedPricing
-from pipelines.costs import USAGE_SCHEMA, model_costs, monthly_totals
-from pipelines.monitoring_reads import COVERAGE_SCHEMA, PERFORMANCE_SCHEMA, feature_distribution
+from pipelines.reads.costs import USAGE_SCHEMA, model_costs, monthly_totals
+from pipelines.reads.monitoring import COVERAGE_SCHEMA, PERFORMANCE_SCHEMA, feature_distribution
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from governance.roles import Role
-from pipelines.labels import load_labels
+from pipelines.jobs.labels import load_labels
 from tests.app.conftest import open_app
 from tests.conftest import MAKER, START, FixedClock, Seeded, context_for
 

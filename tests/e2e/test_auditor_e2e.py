@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
-from pipelines.users import add_user, set_password
+from pipelines.jobs.users import add_user, set_password
 from tests.conftest import ADMIN, AUDITOR, Seeded, context_for
 from tests.e2e.conftest import ServedApp, open_page, screenshot, serve_app, sign_in, wait_for_app
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from pipelines.users import add_user, set_password
+from pipelines.jobs.users import add_user, set_password
 from tests.conftest import ADMIN, ANALYST, Seeded, context_for
 from tests.e2e.conftest import ServedApp, dataframe_cells, no_failure, screenshot, serve_app, sign_in
 

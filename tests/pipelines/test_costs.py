@@ -8,8 +8,15 @@ import pytest
 
 from governance.cost import CostRates, ManagedPricing, Stage
 from lakehouse.schemas import BATCHES, RUNS
-from pipelines.costs import MONTHLY_TOTALS_SCHEMA, PLATFORM, USAGE_SCHEMA, model_costs, monthly_totals, monthly_usage
-from pipelines.monitor import monitor
+from pipelines.jobs.monitor import monitor
+from pipelines.reads.costs import (
+    MONTHLY_TOTALS_SCHEMA,
+    PLATFORM,
+    USAGE_SCHEMA,
+    model_costs,
+    monthly_totals,
+    monthly_usage,
+)
 from tests.conftest import START, FixedClock, Seeded, context_for
 
 JUNE, JULY = date(2026, 6, 1), date(2026, 7, 1)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from pipelines.demo_data import DemoDataset, build_demo_datasets
+from pipelines.demo.data import DemoDataset, build_demo_datasets
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 WEEK = timedelta(weeks=1)

@@ -19,15 +19,15 @@ from governance.drift import FeatureDrift
 from governance.errors import InputError
 from lakehouse.evidently_drift import FeatureKinds, evidently_drift, evidently_report_drift
 from lakehouse.schemas import BATCHES, DRIFT
-from pipelines.drift_stats import (
+from pipelines.jobs.score import select_window
+from pipelines.jobs.train import version_recipe
+from pipelines.ml.drift import (
     ColumnKind,
     Method,
     default_method,
     profile_drift,
     profile_reference,
 )
-from pipelines.score import select_window
-from pipelines.train import version_recipe
 from tests.conftest import Seeded, context_for
 
 SEED = 20260601

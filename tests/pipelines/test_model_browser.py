@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from governance.aliases import AliasInterval, MoveKind
-from pipelines.model_browser import (
+from pipelines.reads.models import (
     MIN_OPEN_INTERVAL,
     alias_timeline_frame,
     metric_columns,

@@ -44,10 +44,10 @@ class Weekly:
 
 @pytest.fixture(scope="module")
 def weekly_template(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Weekly:
-    from pipelines.ingest import ingest
-    from pipelines.labels import load_labels
-    from pipelines.monitor import monitor
-    from pipelines.score import score
+    from pipelines.jobs.ingest import ingest
+    from pipelines.jobs.labels import load_labels
+    from pipelines.jobs.monitor import monitor
+    from pipelines.jobs.score import score
 
     home = tmp_path_factory.mktemp("weekly") / "home"
     shutil.copytree(seeded_template.home, home)

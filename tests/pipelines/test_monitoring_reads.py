@@ -5,7 +5,7 @@ import pytest
 
 from governance.errors import InputError, NotFoundError
 from lakehouse.schemas import DRIFT, QUALITY, RUNS
-from pipelines.monitoring_reads import (
+from pipelines.reads.monitoring import (
     DISTRIBUTION_SCHEMA,
     batch_frames,
     drift_cells,

@@ -8,7 +8,9 @@ import pytest
 
 from governance.drift import dataset_drifted
 from lakehouse.schemas import DRIFT
-from pipelines.overview import (
+from pipelines.jobs.promote import request_promotion
+from pipelines.jobs.score import score
+from pipelines.reads.overview import (
     DRIFT_HISTORY_SCHEMA,
     DriftStatus,
     drift_history,
@@ -16,8 +18,6 @@ from pipelines.overview import (
     overview_frame,
     overview_totals,
 )
-from pipelines.promote import request_promotion
-from pipelines.score import score
 from tests.conftest import MAKER, START, FixedClock, Seeded, context_for, train_loan_model
 
 

@@ -39,9 +39,8 @@ from governance.promotion import PRODUCTION_ALIAS, PromotionEventKind, Promotion
 from governance.roles import GrantChange, Role
 from lakehouse.records import access_policy, alias_moves, promotion_events
 from lakehouse.schemas import AUDIT
-from pipelines.access import change_role
-from pipelines.modeling import Algorithm
-from pipelines.promote import (
+from pipelines.jobs.access import change_role
+from pipelines.jobs.promote import (
     PromotionResult,
     alias_history,
     approve,
@@ -51,7 +50,8 @@ from pipelines.promote import (
     rollback,
     show_request,
 )
-from pipelines.train import TAG_TABLE_VERSION, train, version_recipe
+from pipelines.jobs.train import TAG_TABLE_VERSION, train, version_recipe
+from pipelines.ml.modeling import Algorithm
 from tests.cli_harness import Cli
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for
 

@@ -11,9 +11,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from governance.quality import QualityCheck, QualityResult, QualityThresholds
-from pipelines.estimation import Calibration, estimate_performance, fit_calibration
-from pipelines.modeling import FeatureSpec, classification_metrics
-from pipelines.quality import batch_quality
+from pipelines.ml.estimation import Calibration, estimate_performance, fit_calibration
+from pipelines.ml.modeling import FeatureSpec, classification_metrics
+from pipelines.ml.quality import batch_quality
 
 SPEC = FeatureSpec(numeric=("income", "age", "flag"), categorical=("purpose",))
 KEY = "id"

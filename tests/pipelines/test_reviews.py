@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from governance.promotion import PromotionStatus
-from pipelines.promote import PromotionResult
-from pipelines.reviews import (
+from pipelines.jobs.promote import PromotionResult
+from pipelines.reads.reviews import (
     approval_outcome,
     approvals_frame,
     drift_features,

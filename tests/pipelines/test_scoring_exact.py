@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from lakehouse.registry import ModelRegistry
-from pipelines.modeling import (
+from pipelines.ml.modeling import (
     Algorithm,
     FeatureSpec,
     binary_target,

@@ -15,8 +15,8 @@ from governance.errors import InputError, PermissionDenied
 from governance.identity import GENERIC_LOGIN_FAILURE
 from governance.roles import GrantChange, Role
 from lakehouse.schemas import ACCESS, AUDIT, CREDENTIALS
-from pipelines.access import change_role, init_lakehouse
-from pipelines.users import add_user, authenticate, set_password, sign_in_external, unlock_user
+from pipelines.jobs.access import change_role, init_lakehouse
+from pipelines.jobs.users import add_user, authenticate, set_password, sign_in_external, unlock_user
 from tests.cli_harness import Cli as BaseCli
 from tests.conftest import ADMIN, MAKER, START, FixedClock, context_for
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from governance.audit import AuditVerdict, utc_text
-from pipelines.cli_support import EXIT_REFUSED, emit, json_option, load_context
+from pipelines.cli.support import EXIT_REFUSED, emit, json_option, load_context
 
 
 @click.group()

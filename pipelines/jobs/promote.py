@@ -50,8 +50,8 @@ from lakehouse.records import (
 )
 from lakehouse.schemas import ALIASES, EVIDENCE, PROMOTIONS
 from pipelines.context import Context, JobRun, job_run
-from pipelines.evidence import PURPOSE_TAG, compute_evidence, current_subject
-from pipelines.train import version_recipe
+from pipelines.jobs.train import version_recipe
+from pipelines.reads.evidence import PURPOSE_TAG, compute_evidence, current_subject
 
 TIER_TAG = "mlgov.risk_tier"
 MIN_BREAK_GLASS_JUSTIFICATION = 20

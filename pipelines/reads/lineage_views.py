@@ -18,7 +18,7 @@ from governance.errors import InputError, NotFoundError
 from governance.lineage import Edge, Node, downstream, upstream
 from lakehouse.schemas import BATCHES, PREDICTIONS
 from pipelines.context import Context
-from pipelines.lineage import graph, prediction_lineage, table_lineage
+from pipelines.reads.lineage import graph, prediction_lineage, table_lineage
 
 PREDICTED = "predicted"  # the relation of a batch to one of its predictions
 
@@ -143,7 +143,7 @@ def _trace_table_version(ctx: Context, *, table: str, version: int) -> Trace:
 
 
 def _edge(document: dict[str, str]) -> Edge:
-    """An edge back from `pipelines.lineage`'s document form."""
+    """An edge back from `pipelines.reads.lineage`'s document form."""
     return Edge(
         Node(document["from_type"], document["from"]), document["relation"], Node(document["to_type"], document["to"])
     )

@@ -12,9 +12,9 @@ from governance.errors import NotFoundError
 from governance.promotion import PRODUCTION_ALIAS
 from governance.retraining import RetrainTrigger
 from pipelines.context import Context
-from pipelines.modeling import Algorithm
-from pipelines.promote import request_promotion
-from pipelines.train import train, version_recipe
+from pipelines.jobs.promote import request_promotion
+from pipelines.jobs.train import train, version_recipe
+from pipelines.ml.modeling import Algorithm
 
 
 @dataclass(frozen=True)

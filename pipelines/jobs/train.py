@@ -14,7 +14,7 @@ from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import LINEAGE, check_model_name, raw_table
 from pipelines.context import Context, job_run
-from pipelines.modeling import (
+from pipelines.ml.modeling import (
     Algorithm,
     FeatureSpec,
     binary_target,

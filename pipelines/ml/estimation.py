@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from pipelines.modeling import DECISION_THRESHOLD
+from pipelines.ml.modeling import DECISION_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,17 @@ from governance.promotion import SHADOW_ALIAS, PromotionStatus, RiskTier, fold_r
 from governance.roles import Role
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
-from pipelines.access import init_lakehouse
 from pipelines.context import Context
-from pipelines.demo_data import DemoDataset, build_demo_datasets
-from pipelines.ingest import ingest
-from pipelines.labels import load_labels
-from pipelines.modeling import Algorithm
-from pipelines.monitor import monitor
-from pipelines.promote import approve, reject, request_promotion, rollback, set_model_policy
-from pipelines.score import score
-from pipelines.train import train
-from pipelines.users import add_user
+from pipelines.demo.data import DemoDataset, build_demo_datasets
+from pipelines.jobs.access import init_lakehouse
+from pipelines.jobs.ingest import ingest
+from pipelines.jobs.labels import load_labels
+from pipelines.jobs.monitor import monitor
+from pipelines.jobs.promote import approve, reject, request_promotion, rollback, set_model_policy
+from pipelines.jobs.score import score
+from pipelines.jobs.train import train
+from pipelines.jobs.users import add_user
+from pipelines.ml.modeling import Algorithm
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 WEEKS = 10

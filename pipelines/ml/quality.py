@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from governance.quality import QualityCheck, QualityResult, QualityThresholds, judge_quality
-from pipelines.modeling import FeatureSpec
+from pipelines.ml.modeling import FeatureSpec
 
 
 def batch_quality(

@@ -17,8 +17,8 @@ from lakehouse.evidently_drift import FeatureKinds, save_evidently_report
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, UTC_TS
 from pipelines.context import Context, job_run
-from pipelines.score import select_window
-from pipelines.train import version_recipe
+from pipelines.jobs.score import select_window
+from pipelines.jobs.train import version_recipe
 
 REALIZED = "realized"
 ESTIMATED = "estimated"

@@ -12,7 +12,7 @@ from governance.roles import Action
 from lakehouse.files import read_input_file
 from lakehouse.schemas import LABELS, check_model_name
 from pipelines.context import Context, job_run
-from pipelines.ingest import check_key
+from pipelines.jobs.ingest import check_key
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from governance.promotion import (
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.promote import PromotionResult, find_request, review_context, risk_tier
+from pipelines.jobs.promote import PromotionResult, find_request, review_context, risk_tier
 
 # Metrics on a 0-1 scale where higher is better: the ones a side-by-side bar chart can share an axis for.
 COMPARABLE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -157,7 +157,7 @@ SHADOW_SCHEMA = pl.Schema(
 
 
 def shadow_frame(comparison: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
-    """`pipelines.shadow.shadow_comparison` as a table: one row per batch both versions scored,
+    """`pipelines.reads.shadow.shadow_comparison` as a table: one row per batch both versions scored,
     with each one's realized ROC AUC once labels arrived."""
     rows = [
         {

@@ -17,8 +17,8 @@ from lakehouse.records import access_policy
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.overview import latest_activity
-from pipelines.promote import alias_history, risk_tier
+from pipelines.jobs.promote import alias_history, risk_tier
+from pipelines.reads.overview import latest_activity
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
 _TAG_COLUMNS = {
@@ -42,7 +42,7 @@ class ModelDetail:
     versions: tuple[ModelVersionInfo, ...]
     run_links: Mapping[str, str]  # run id -> its page in the MLflow UI; empty when no UI is configured
     timeline: pl.DataFrame  # alias_timeline_frame of the champion alias
-    latest_activity: datetime | None  # the lakehouse's own "now" (pipelines.overview.latest_activity)
+    latest_activity: datetime | None  # the lakehouse's own "now" (pipelines.reads.overview.latest_activity)
 
 
 def run_url(ui: str, *, experiment_id: str, run_id: str) -> str:

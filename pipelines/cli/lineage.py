@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from governance.errors import InputError
-from pipelines.cli_support import actor_option, emit, json_option, load_context
+from pipelines.cli.support import actor_option, emit, json_option, load_context
 
 
 @click.command()
@@ -17,7 +17,7 @@ from pipelines.cli_support import actor_option, emit, json_option, load_context
 @json_option
 def lineage(prediction_id: str | None, table: str | None, version: int | None, as_json: bool) -> None:
     """Trace a prediction upstream, or a table version downstream."""
-    from pipelines.lineage import prediction_lineage, table_lineage
+    from pipelines.reads.lineage import prediction_lineage, table_lineage
 
     if (prediction_id is None) == (table is None):
         raise InputError("give either --prediction ID or --table T --version V")
@@ -54,7 +54,7 @@ def lineage(prediction_id: str | None, table: str | None, version: int | None, a
 @json_option
 def evidence(model: str, version: str, out: Path, actor: str, as_json: bool) -> None:
     """Export the evidence pack of MODEL VERSION (auditors)."""
-    from pipelines.evidence_pack import export_evidence
+    from pipelines.jobs.evidence import export_evidence
 
     pack = export_evidence(load_context(), model=model, version=version, out=out, actor=actor)
     document = {"path": str(pack.path), "audit_records": pack.records, "requests": pack.requests}

@@ -22,14 +22,14 @@ from governance.roles import Action
 from lakehouse.records import promotion_events, require_table_identity
 from lakehouse.schemas import BATCHES, DRIFT, LABELS, PERFORMANCE, PREDICTIONS, QUALITY, check_model_name
 from pipelines.context import Context, JobRun, job_run
-from pipelines.drift_stats import ReferenceProfile, profile_drift, profile_reference
-from pipelines.estimation import Calibration, estimate_performance, fit_calibration
-from pipelines.modeling import Algorithm, binary_target, build_estimator, classification_metrics, model_frame
-from pipelines.quality import batch_quality
-from pipelines.retrain import RetrainResult
-from pipelines.retrain import retrain as run_retrain
-from pipelines.score import select_window
-from pipelines.train import VersionRecipe, version_recipe
+from pipelines.jobs.retrain import RetrainResult
+from pipelines.jobs.retrain import retrain as run_retrain
+from pipelines.jobs.score import select_window
+from pipelines.jobs.train import VersionRecipe, version_recipe
+from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
+from pipelines.ml.estimation import Calibration, estimate_performance, fit_calibration
+from pipelines.ml.modeling import Algorithm, binary_target, build_estimator, classification_metrics, model_frame
+from pipelines.ml.quality import batch_quality
 
 SYSTEM_ACTOR = "mlgov-monitor"
 REALIZED = "realized"

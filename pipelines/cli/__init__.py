@@ -1,6 +1,6 @@
 """The mlgov command line. Every command prints one clear line on failure and exits non-zero.
 
-Topics with several commands live in their own cli_<topic> module and are registered at the end.
+Each command group lives in its own module of this package and is registered at the end.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import click
 
 from governance.errors import InputError
 from governance.roles import GrantChange
-from pipelines.cli_audit import audit
-from pipelines.cli_lineage import evidence, lineage
-from pipelines.cli_promote import history, model, promote, shadow
-from pipelines.cli_support import (
+from pipelines.cli.audit import audit
+from pipelines.cli.lineage import evidence, lineage
+from pipelines.cli.promote import history, model, promote, shadow
+from pipelines.cli.support import (
     MlgovGroup,
     actor_option,
     emit,
@@ -26,7 +26,7 @@ from pipelines.cli_support import (
     load_context,
     parse_instant,
 )
-from pipelines.cli_users import login, users
+from pipelines.cli.users import login, users
 
 
 @click.group(cls=MlgovGroup)
@@ -39,7 +39,7 @@ def main() -> None:
 @json_option
 def init(admin: str | None, as_json: bool) -> None:
     """Create the lakehouse and registry; idempotent."""
-    from pipelines.access import init_lakehouse
+    from pipelines.jobs.access import init_lakehouse
 
     result = init_lakehouse(load_context(), admin=admin)
     emit(
@@ -61,7 +61,7 @@ def _role_command(change: GrantChange) -> Callable[..., None]:
     @click.option("--reason", default="", help="Why the role changes.")
     @json_option
     def command(user: str, role: str, actor: str, reason: str, as_json: bool) -> None:
-        from pipelines.access import change_role
+        from pipelines.jobs.access import change_role
 
         result = change_role(load_context(), user=user, role=role, change=change, actor=actor, reason=reason)
         verb = "granted to" if change is GrantChange.GRANT else "revoked from"
@@ -90,8 +90,8 @@ def ingest(
     table: str, path: Path, key: str, timestamp: str | None, timezone: str, mode: str, actor: str, as_json: bool
 ) -> None:
     """Ingest a CSV or Parquet file into raw table TABLE."""
-    from pipelines.ingest import IngestMode
-    from pipelines.ingest import ingest as run_ingest
+    from pipelines.jobs.ingest import IngestMode
+    from pipelines.jobs.ingest import ingest as run_ingest
 
     result = run_ingest(
         load_context(),
@@ -116,8 +116,8 @@ def ingest(
 @json_option
 def train(model: str, table: str, target: str, features: str | None, algorithm: str, actor: str, as_json: bool) -> None:
     """Train MODEL on TABLE and register a new version in MLflow."""
-    from pipelines.modeling import Algorithm
-    from pipelines.train import train as run_train
+    from pipelines.jobs.train import train as run_train
+    from pipelines.ml.modeling import Algorithm
 
     names = [f.strip() for f in features.split(",") if f.strip()] if features else None
     result = run_train(
@@ -150,7 +150,7 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
 @json_option
 def score(model: str, table: str, start: str | None, end: str | None, actor: str, as_json: bool) -> None:
     """Score TABLE's rows with MODEL's champion as one batch (re-running adds nothing)."""
-    from pipelines.score import score as run_score
+    from pipelines.jobs.score import score as run_score
 
     result = run_score(
         load_context(),
@@ -177,7 +177,7 @@ def score(model: str, table: str, start: str | None, end: str | None, actor: str
 @json_option
 def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bool) -> None:
     """Load ground truth for MODEL as it arrives."""
-    from pipelines.labels import load_labels
+    from pipelines.jobs.labels import load_labels
 
     result = load_labels(load_context(), model=model, path=path, key=key, label=label, actor=actor)
     emit(asdict(result), as_json=as_json, lines=[f"{result.rows} labels loaded for {model}"])
@@ -192,7 +192,7 @@ def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bo
 @json_option
 def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None:
     """Compute missing drift, quality and performance for MODEL's batches, then report them."""
-    from pipelines.monitor import monitor as run_monitor
+    from pipelines.jobs.monitor import monitor as run_monitor
 
     if retrain and actor is None:
         raise InputError("--retrain needs --actor: the user the new version is trained and requested by")
@@ -247,7 +247,7 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
 @json_option
 def retrain_command(model: str, actor: str, as_json: bool) -> None:
     """Retrain MODEL with its champion's recipe on the latest data and open a promotion request."""
-    from pipelines.retrain import retrain
+    from pipelines.jobs.retrain import retrain
 
     result = retrain(load_context(), model=model, actor=actor)
     line = f"{model} v{result.version} trained on {result.trained_on}; request {result.request_id} awaits review"
@@ -258,7 +258,7 @@ def retrain_command(model: str, actor: str, as_json: bool) -> None:
 @json_option
 def demo(as_json: bool) -> None:
     """Seed the lakehouse with a deterministic demo: three models, drift, labels, approvals."""
-    from pipelines.demo import run_demo
+    from pipelines.demo.story import run_demo
 
     summary = run_demo(load_context(), progress=None if as_json else click.echo)
     emit(
@@ -273,7 +273,7 @@ def demo(as_json: bool) -> None:
 @click.option("--address", default="127.0.0.1", show_default=True)
 def app(port: int, address: str) -> None:
     """Serve the Streamlit app."""
-    script = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    script = Path(__file__).resolve().parents[2] / "app" / "main.py"
     # The security settings are passed here too, so they hold whatever directory mlgov runs from.
     settings = {
         "server.port": str(port),

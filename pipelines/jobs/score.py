@@ -16,8 +16,8 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.modeling import DECISION_THRESHOLD, score_rows
-from pipelines.train import version_recipe
+from pipelines.jobs.train import version_recipe
+from pipelines.ml.modeling import DECISION_THRESHOLD, score_rows
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sys
 import click
 
 from governance.errors import InputError
-from pipelines.cli_support import actor_option, emit, json_option, load_context
+from pipelines.cli.support import actor_option, emit, json_option, load_context
 
 password_stdin_option = click.option(
     "--password-stdin", "from_stdin", is_flag=True, help="Read the password as one line from stdin, not a prompt."
@@ -40,7 +40,7 @@ def users() -> None:
 @json_option
 def users_add(user: str, role: str, actor: str, from_stdin: bool, as_json: bool) -> None:
     """Give USER a local account with a password and a role (admins only)."""
-    from pipelines.users import add_user
+    from pipelines.jobs.users import add_user
 
     password = _read_password(prompt="Password", from_stdin=from_stdin, confirm=True)
     result = add_user(load_context(), user=user, role=role, password=password, actor=actor)
@@ -61,7 +61,7 @@ def users_passwd(user: str, actor: str, from_stdin: bool, as_json: bool) -> None
 
     With --password-stdin, changing your own reads two lines: the current password, then the new one.
     """
-    from pipelines.users import set_password
+    from pipelines.jobs.users import set_password
 
     current = _read_password(prompt="Current password", from_stdin=from_stdin, confirm=False) if actor == user else None
     password = _read_password(prompt="New password", from_stdin=from_stdin, confirm=True)
@@ -79,7 +79,7 @@ def users_passwd(user: str, actor: str, from_stdin: bool, as_json: bool) -> None
 @json_option
 def users_unlock(user: str, actor: str, as_json: bool) -> None:
     """End USER's lockout and forget their recent failed sign-ins (admins only)."""
-    from pipelines.users import unlock_user
+    from pipelines.jobs.users import unlock_user
 
     result = unlock_user(load_context(), user=user, actor=actor)
     line = f"unlocked {user}" if result.changed else f"nothing to do: {user} is not locked"
@@ -90,7 +90,7 @@ def users_unlock(user: str, actor: str, as_json: bool) -> None:
 @json_option
 def users_list(as_json: bool) -> None:
     """Every user with a role or a password: roles, whether a password is set, lockouts."""
-    from pipelines.users import list_users
+    from pipelines.jobs.users import list_users
 
     summaries = list_users(load_context())
     document = {
@@ -120,7 +120,7 @@ def users_list(as_json: bool) -> None:
 @json_option
 def login(user: str, from_stdin: bool, as_json: bool) -> None:
     """Check USER's password and show the roles they would sign in with."""
-    from pipelines.users import authenticate
+    from pipelines.jobs.users import authenticate
 
     password = _read_password(prompt="Password", from_stdin=from_stdin, confirm=False)
     identity = authenticate(load_context(), user=user, password=password)

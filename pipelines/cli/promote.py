@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipelines.cli_support import actor_option, emit, json_option, load_context, parse_instant, reason_option
+from pipelines.cli.support import actor_option, emit, json_option, load_context, parse_instant, reason_option
 
 
 def _promotion_document(result: Any, *, keys: Sequence[str]) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def promote() -> None:
 @json_option
 def promote_request(model: str, version: str, alias: str, actor: str, reason: str, as_json: bool) -> None:
     """Ask reviewers to promote MODEL VERSION; the platform attaches the evidence."""
-    from pipelines.promote import request_promotion
+    from pipelines.jobs.promote import request_promotion
 
     ctx = load_context()
     result = request_promotion(ctx, model=model, version=version, reason=reason, actor=actor, alias=alias)
@@ -62,7 +62,7 @@ def promote_request(model: str, version: str, alias: str, actor: str, reason: st
 @json_option
 def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> None:
     """Approve an open request; the alias moves once the policy is met."""
-    from pipelines.promote import approve
+    from pipelines.jobs.promote import approve
 
     result = approve(load_context(), request_id=request_id, reason=reason, actor=actor)
     keys = [
@@ -92,7 +92,7 @@ def promote_approve(request_id: str, actor: str, reason: str, as_json: bool) -> 
 @json_option
 def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> None:
     """Reject an open request."""
-    from pipelines.promote import reject
+    from pipelines.jobs.promote import reject
 
     result = reject(load_context(), request_id=request_id, reason=reason, actor=actor)
     document = _promotion_document(result, keys=["request_id", "status", "model", "version"])
@@ -107,7 +107,7 @@ def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> N
 @json_option
 def promote_force(model: str, version: str, actor: str, reason: str, as_json: bool) -> None:
     """Break-glass (admins): move the alias now; flagged, and reviewed after the fact."""
-    from pipelines.promote import force_promotion
+    from pipelines.jobs.promote import force_promotion
 
     result = force_promotion(load_context(), model=model, version=version, reason=reason, actor=actor)
     document = _promotion_document(result, keys=["request_id", "status", "model", "version", "required"])
@@ -122,7 +122,7 @@ def promote_force(model: str, version: str, actor: str, reason: str, as_json: bo
 @json_option
 def promote_rollback(model: str, actor: str, reason: str, as_json: bool) -> None:
     """Return the champion alias to the previous approved version."""
-    from pipelines.promote import rollback
+    from pipelines.jobs.promote import rollback
 
     move = rollback(load_context(), model=model, reason=reason, actor=actor)
     document = {"model": model, "alias": move.alias, "version": move.version, "previous": move.previous}
@@ -135,7 +135,7 @@ def promote_rollback(model: str, actor: str, reason: str, as_json: bool) -> None
 def promote_show(request_id: str, as_json: bool) -> None:
     """A request with its evidence, approvals and the policy verdict."""
     from pipelines.context import to_json
-    from pipelines.promote import show_request
+    from pipelines.jobs.promote import show_request
 
     document = show_request(load_context(), request_id=request_id)
     request, policy = document["request"], document["policy"]
@@ -156,7 +156,7 @@ def promote_show(request_id: str, as_json: bool) -> None:
 @json_option
 def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
     """Which version held the alias, and when (MLflow keeps only the current one)."""
-    from pipelines.promote import alias_history
+    from pipelines.jobs.promote import alias_history
 
     intervals = alias_history(load_context(), model=model, at=parse_instant(at_text, "--at"), alias=alias)
     rows = [
@@ -190,7 +190,7 @@ def model() -> None:
 @json_option
 def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_json: bool) -> None:
     """Classify NAME's risk tier and/or state its purpose (admins only)."""
-    from pipelines.promote import set_model_policy
+    from pipelines.jobs.promote import set_model_policy
 
     changes = set_model_policy(load_context(), model=name, actor=actor, tier=tier, purpose=purpose)
     emit(
@@ -205,7 +205,7 @@ def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_j
 @json_option
 def shadow(model: str, as_json: bool) -> None:
     """Champion vs challenger per batch: disagreement, score shift and realized metrics."""
-    from pipelines.shadow import shadow_comparison
+    from pipelines.reads.shadow import shadow_comparison
 
     batches = shadow_comparison(load_context(), model=model)
     lines = [
