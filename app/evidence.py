@@ -1,6 +1,6 @@
 """The evidence of a promotion request, laid out side by side for a reviewer.
 
-`evidence` is the payload `pipelines.jobs.promote.show_request` returns under "evidence"; every table is
+`evidence` is the payload `pipelines.reads.promotions.show_request` returns under "evidence"; every table is
 built by `pipelines.reads.reviews`, and text that people or data supplied is shown as text.
 """
 

@@ -9,9 +9,9 @@ import polars as pl
 import streamlit as st
 
 from app import services
-from pipelines.jobs import promote, users
+from pipelines.jobs import users
 from pipelines.reads import audit as audit_views
-from pipelines.reads import costs, lineage_views, overview, reviews, shadow
+from pipelines.reads import costs, lineage_views, overview, promotions, reviews, shadow
 from pipelines.reads import models as model_browser
 from pipelines.reads import monitoring as monitoring_reads
 
@@ -122,7 +122,7 @@ def review_queue(home: str) -> list[reviews.QueuedRequest]:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Gathering the request's evidence and policy…")
 def request_detail(home: str, request_id: str) -> dict[str, Any]:
-    return promote.show_request(services.get_context(), request_id=request_id)
+    return promotions.show_request(services.get_context(), request_id=request_id)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -64,9 +64,12 @@ from pipelines.context import Context, build_context
 from pipelines.demo.data import DemoDataset, build_demo_datasets
 from pipelines.demo.story import DRIFT_FROM_WEEK, MAKERS, POLICIES, REVIEWS, START, WEEKS, SimulatedClock, run_demo
 from pipelines.jobs.ingest import ingest
-from pipelines.jobs.promote import PromotionResult, approve, reject, request_promotion, rollback, set_model_policy
+from pipelines.jobs.models import set_model_policy
+from pipelines.jobs.promote import approve, reject, request_promotion, rollback
 from pipelines.jobs.score import batch_identity
-from pipelines.jobs.train import (
+from pipelines.ml.modeling import DECISION_THRESHOLD, classification_metrics
+from pipelines.reads.promotions import PromotionResult
+from pipelines.reads.versions import (
     TAG_ALGORITHM,
     TAG_CATEGORICAL,
     TAG_NUMERIC,
@@ -75,7 +78,6 @@ from pipelines.jobs.train import (
     TAG_TARGET,
     TAG_TRAINER,
 )
-from pipelines.ml.modeling import DECISION_THRESHOLD, classification_metrics
 
 SCALE_START = START + timedelta(weeks=WEEKS)  # the Monday after the demo's last week
 WEEK = timedelta(weeks=1)

@@ -7,7 +7,8 @@ from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines.reads.monitoring import evidently_report_path, write_evidently_report
+from pipelines.jobs.reports import write_evidently_report
+from pipelines.reads.monitoring import evidently_report_path
 
 user = auth.require(Screen.DRIFT)
 st.title("Drift")

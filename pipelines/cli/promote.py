@@ -135,7 +135,7 @@ def promote_rollback(model: str, actor: str, reason: str, as_json: bool) -> None
 def promote_show(request_id: str, as_json: bool) -> None:
     """A request with its evidence, approvals and the policy verdict."""
     from pipelines.context import to_json
-    from pipelines.jobs.promote import show_request
+    from pipelines.reads.promotions import show_request
 
     document = show_request(load_context(), request_id=request_id)
     request, policy = document["request"], document["policy"]
@@ -156,7 +156,7 @@ def promote_show(request_id: str, as_json: bool) -> None:
 @json_option
 def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
     """Which version held the alias, and when (MLflow keeps only the current one)."""
-    from pipelines.jobs.promote import alias_history
+    from pipelines.reads.promotions import alias_history
 
     intervals = alias_history(load_context(), model=model, at=parse_instant(at_text, "--at"), alias=alias)
     rows = [
@@ -190,7 +190,7 @@ def model() -> None:
 @json_option
 def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_json: bool) -> None:
     """Classify NAME's risk tier and/or state its purpose (admins only)."""
-    from pipelines.jobs.promote import set_model_policy
+    from pipelines.jobs.models import set_model_policy
 
     changes = set_model_policy(load_context(), model=name, actor=actor, tier=tier, purpose=purpose)
     emit(

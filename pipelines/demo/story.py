@@ -30,8 +30,9 @@ from pipelines.demo.data import DemoDataset, build_demo_datasets
 from pipelines.jobs.access import init_lakehouse
 from pipelines.jobs.ingest import ingest
 from pipelines.jobs.labels import load_labels
+from pipelines.jobs.models import set_model_policy
 from pipelines.jobs.monitor import monitor
-from pipelines.jobs.promote import approve, reject, request_promotion, rollback, set_model_policy
+from pipelines.jobs.promote import approve, reject, request_promotion, rollback
 from pipelines.jobs.score import score
 from pipelines.jobs.train import train
 from pipelines.jobs.users import add_user

@@ -15,10 +15,10 @@ from governance.promotion import fold_requests
 from governance.roles import Action
 from lakehouse.records import promotion_events
 from pipelines.context import Context, job_run
-from pipelines.jobs.promote import alias_history, show_request
-from pipelines.jobs.train import version_recipe
 from pipelines.reads.evidence import compute_evidence
 from pipelines.reads.lineage import graph, table_lineage
+from pipelines.reads.promotions import alias_history, show_request
+from pipelines.reads.versions import version_recipe
 
 _VERIFY_SCRIPT = '''"""Verify an mlgov evidence pack with nothing but Python 3.11's standard library.
 

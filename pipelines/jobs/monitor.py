@@ -24,12 +24,12 @@ from lakehouse.schemas import BATCHES, DRIFT, LABELS, PERFORMANCE, PREDICTIONS, 
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
-from pipelines.jobs.score import select_window
-from pipelines.jobs.train import VersionRecipe, version_recipe
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.estimation import Calibration, estimate_performance, fit_calibration
 from pipelines.ml.modeling import Algorithm, binary_target, build_estimator, classification_metrics, model_frame
 from pipelines.ml.quality import batch_quality
+from pipelines.reads.batches import select_window
+from pipelines.reads.versions import VersionRecipe, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
 REALIZED = "realized"

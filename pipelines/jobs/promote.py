@@ -7,103 +7,47 @@ governance/aliases so its history can be answered for any instant.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from governance.aliases import AliasInterval, AliasMove, MoveKind, holder_at, rollback_target, timeline
-from governance.errors import InputError, NotFoundError, PolicyViolation
+from governance.aliases import AliasMove, MoveKind, rollback_target
+from governance.errors import InputError, PolicyViolation
 from governance.promotion import (
     PRODUCTION_ALIAS,
-    PolicyVerdict,
     PromotionEvent,
     PromotionEventKind,
     PromotionRequest,
     PromotionStatus,
-    ReviewContext,
-    RiskTier,
-    alias_policy,
     approval_tags,
     decide_approval,
     fold_requests,
-    metric_gates,
     parse_alias,
-    parse_tier,
     policy_verdict,
     rejection_refusal,
     request_refusal,
-    tier_policy,
-    vote_counts,
 )
-from governance.roles import AccessPolicy, Action
+from governance.roles import Action
 from lakehouse.records import (
-    access_policy,
     alias_move_frame,
     alias_moves,
     evidence_frame,
     promotion_events,
     promotion_frame,
-    request_evidence,
 )
 from lakehouse.schemas import ALIASES, EVIDENCE, PROMOTIONS
 from pipelines.context import Context, JobRun, job_run
-from pipelines.jobs.train import version_recipe
-from pipelines.reads.evidence import PURPOSE_TAG, compute_evidence, current_subject
+from pipelines.reads.evidence import compute_evidence, current_subject
+from pipelines.reads.promotions import PromotionResult, find_request, promotion_result, review_context
+from pipelines.reads.versions import version_recipe
 
-TIER_TAG = "mlgov.risk_tier"
 MIN_BREAK_GLASS_JUSTIFICATION = 20
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    request_id: str
-    model: str
-    version: str
-    status: PromotionStatus
-    approvals: tuple[str, ...]
-    required: int
-    alias_moved: bool = False
-    blocked_by: tuple[str, ...] = ()
-
-
-def risk_tier(ctx: Context, model: str) -> RiskTier:
-    """The model's risk tier; a model nobody classified is treated as medium risk."""
-    return tier_from_tags(ctx.registry.model_tags(model))
-
-
-def tier_from_tags(tags: Mapping[str, str]) -> RiskTier:
-    """The risk tier a registered model's tags give it (medium when unclassified)."""
-    return RiskTier(tags.get(TIER_TAG, RiskTier.MEDIUM.value))
 
 
 def _require_reason(reason: str) -> str:
     if not reason.strip():
         raise InputError("a reason is required: pass --reason TEXT")
     return reason.strip()
-
-
-def find_request(ctx: Context, request_id: str) -> PromotionRequest:
-    request = fold_requests(promotion_events(ctx.store)).get(request_id)
-    if request is None:
-        raise NotFoundError(f"promotion request {request_id!r} does not exist")
-    return request
-
-
-def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPolicy, now: datetime) -> ReviewContext:
-    """What a review of `request` is judged against right now: policy, subject and gates."""
-    stored = request_evidence(ctx.store, request_id=request.request_id)
-    if stored is None:
-        raise NotFoundError(f"request {request.request_id} has no evidence attached")
-    payload, evaluation_digest = json.loads(stored[0]), stored[1]
-    tier = tier_policy(risk_tier(ctx, request.model), medium_approvals=ctx.settings.required_approvals)
-    policy = alias_policy(tier, alias=request.alias)
-    subject = current_subject(ctx, model=request.model, version=request.version, evaluation_digest=evaluation_digest)
-    champion = payload.get("champion") or {}
-    gates = metric_gates(candidate=payload["candidate"]["metrics"], champion=champion.get("metrics"), policy=policy)
-    return ReviewContext(access=access, policy=policy, subject_hash=subject.digest(), now=now, gates=gates)
 
 
 def _refuse(run: JobRun, action: Action, object_id: str, refusal: str) -> PolicyViolation:
@@ -227,7 +171,7 @@ def request_promotion(
             reason=reason,
             details={"model": model, "version": version, "alias": alias, "current": current or ""},
         )
-    return _result(request, verdict)
+    return promotion_result(request, verdict)
 
 
 def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
@@ -308,7 +252,7 @@ def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promot
                 reason=f"request {request_id}: {len(verdict.counted)} of {verdict.required} approvals",
                 details={"alias": request.alias, "previous": move.previous or "", "approved_by": list(verdict.counted)},
             )
-    return _result(after, verdict, alias_moved=promote)
+    return promotion_result(after, verdict, alias_moved=promote)
 
 
 def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
@@ -336,7 +280,7 @@ def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promoti
             reason=reason,
             details={"model": request.model, "version": request.version, "after_break_glass": request.break_glass},
         )
-    return _result(after, verdict)
+    return promotion_result(after, verdict)
 
 
 def force_promotion(ctx: Context, *, model: str, version: str, reason: str, actor: str) -> PromotionResult:
@@ -379,7 +323,7 @@ def force_promotion(ctx: Context, *, model: str, version: str, reason: str, acto
             reason=reason,
             details={"break_glass": "true", "request_id": request.request_id, "previous": previous or ""},
         )
-    return _result(after, verdict, alias_moved=True)
+    return promotion_result(after, verdict, alias_moved=True)
 
 
 def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
@@ -421,109 +365,3 @@ def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
             details={"alias": PRODUCTION_ALIAS, "from": current or "", "to": target},
         )
     return move
-
-
-def set_model_policy(
-    ctx: Context, *, model: str, actor: str, tier: str | None = None, purpose: str | None = None
-) -> dict[str, str]:
-    """Classify a model's risk tier and state its purpose (admins only; audited)."""
-    with job_run(ctx, job="model_set", actor=actor, model=model) as run:
-        run.authorize(Action.SET_RISK_TIER, object_type="model", object_id=model)
-        ctx.registry.require_model(model)
-        changes: dict[str, str] = {}
-        if tier is not None:
-            changes[TIER_TAG] = parse_tier(tier).value
-        if purpose is not None:
-            changes[PURPOSE_TAG] = purpose.strip()
-        if not changes:
-            raise InputError("nothing to set: pass --tier and/or --purpose")
-        for key, value in changes.items():
-            ctx.registry.set_model_tag(model, key, value)
-        run.audit(action="set_model_policy", object_type="model", object_id=model, details=changes)
-    return changes
-
-
-def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
-    """The request, its evidence, each approval (and whether it counts), and the verdict.
-
-    An open request is judged as of now. A decided one is judged as it was decided: at its decision
-    time, with each approver's roles as recorded in their approval, on the subject it was filed on.
-    """
-    request = find_request(ctx, request_id)
-    if request.open or request.decided_at is None:
-        review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
-    else:
-        then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
-        recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
-        review = replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
-    verdict = policy_verdict(request, review=review)
-    stored = request_evidence(ctx.store, request_id=request_id)
-    return {
-        "request": {
-            "request_id": request.request_id,
-            "model": request.model,
-            "version": request.version,
-            "alias": request.alias,
-            "status": request.status.value,
-            "requester": request.requester,
-            "trainer": request.trainer,
-            "reason": request.reason,
-            "requested_at": request.requested_at.isoformat(),
-            "break_glass": request.break_glass,
-            "risk_tier": review.policy.tier.value,
-        },
-        "evidence": json.loads(stored[0]) if stored else None,
-        "approvals": [
-            {
-                "actor": v.actor,
-                "at": v.at.isoformat(),
-                "reason": v.reason,
-                "counts": vote_counts(v, request=request, review=review),
-            }
-            for v in request.approvals
-        ],
-        "rejection": None
-        if request.rejection is None
-        else {
-            "actor": request.rejection.actor,
-            "at": request.rejection.at.isoformat(),
-            "reason": request.rejection.reason,
-        },
-        "policy": _verdict_document(verdict),
-    }
-
-
-def _verdict_document(verdict: PolicyVerdict) -> dict[str, Any]:
-    return {
-        "promotable": verdict.promotable,
-        "required": verdict.required,
-        "counted": list(verdict.counted),
-        "subject_changed": verdict.subject_changed,
-        "gates": [{**g.__dict__, "passed": g.passed} for g in verdict.gates],
-        "blocked_by": list(verdict.reasons),
-    }
-
-
-def alias_history(
-    ctx: Context, *, model: str, at: datetime | None = None, alias: str = PRODUCTION_ALIAS
-) -> list[AliasInterval]:
-    """Every interval a version held the champion alias, or only the one in force at `at`."""
-    ctx.registry.require_model(model)
-    moves = alias_moves(ctx.store, model=model)
-    if at is None:
-        return timeline(moves, alias=alias)
-    held = holder_at(moves, alias=alias, at=at)
-    return [held] if held else []
-
-
-def _result(request: PromotionRequest, verdict: PolicyVerdict, *, alias_moved: bool = False) -> PromotionResult:
-    return PromotionResult(
-        request_id=request.request_id,
-        model=request.model,
-        version=request.version,
-        status=request.status,
-        approvals=verdict.counted,
-        required=verdict.required,
-        alias_moved=alias_moved,
-        blocked_by=verdict.reasons,
-    )

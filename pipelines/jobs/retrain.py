@@ -13,8 +13,9 @@ from governance.promotion import PRODUCTION_ALIAS
 from governance.retraining import RetrainTrigger
 from pipelines.context import Context
 from pipelines.jobs.promote import request_promotion
-from pipelines.jobs.train import train, version_recipe
+from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
+from pipelines.reads.versions import version_recipe
 
 
 @dataclass(frozen=True)

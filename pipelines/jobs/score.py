@@ -16,8 +16,9 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.jobs.train import version_recipe
 from pipelines.ml.modeling import DECISION_THRESHOLD, score_rows
+from pipelines.reads.batches import select_window
+from pipelines.reads.versions import version_recipe
 
 
 @dataclass(frozen=True)
@@ -37,23 +38,6 @@ def batch_identity(
     window = f"{utc_text(start) if start else '-'}|{utc_text(end) if end else '-'}"
     text = f"{model}|{version}|{table}|{table_version}|{window}"
     return "b-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def select_window(
-    frame: pl.LazyFrame, *, timestamp: str | None, start: datetime | None, end: datetime | None
-) -> pl.LazyFrame:
-    """Rows with start <= timestamp < end (either bound may be open)."""
-    if start is None and end is None:
-        return frame
-    if timestamp is None:
-        raise InputError("--from/--to need a timestamp column, and this table was ingested without --timestamp")
-    if start is not None and end is not None and start >= end:
-        raise InputError(f"--from {utc_text(start)} is not before --to {utc_text(end)}")
-    if start is not None:
-        frame = frame.filter(pl.col(timestamp) >= start)
-    if end is not None:
-        frame = frame.filter(pl.col(timestamp) < end)
-    return frame
 
 
 def score(

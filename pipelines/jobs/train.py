@@ -6,35 +6,30 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import polars as pl
-
 from governance.errors import InputError
 from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
-from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import LINEAGE, check_model_name, raw_table
 from pipelines.context import Context, job_run
 from pipelines.ml.modeling import (
     Algorithm,
-    FeatureSpec,
     binary_target,
     build_estimator,
     classification_metrics,
     feature_spec,
     model_frame,
     positive_scores,
+    split_holdout,
 )
-
-HOLDOUT_SHARE = 0.2
-
-# Version tags that say how a version was made; scoring and monitoring rebuild its inputs from them.
-TAG_TRAINER = "mlgov.trainer"
-TAG_TABLE = "mlgov.train_table"
-TAG_TABLE_VERSION = "mlgov.train_table_version"
-TAG_NUMERIC = "mlgov.numeric_features"
-TAG_CATEGORICAL = "mlgov.categorical_features"
-TAG_TARGET = "mlgov.target"
-TAG_ALGORITHM = "mlgov.algorithm"
+from pipelines.reads.versions import (
+    TAG_ALGORITHM,
+    TAG_CATEGORICAL,
+    TAG_NUMERIC,
+    TAG_TABLE,
+    TAG_TABLE_VERSION,
+    TAG_TARGET,
+    TAG_TRAINER,
+)
 
 
 @dataclass(frozen=True)
@@ -43,42 +38,6 @@ class TrainResult:
     version: str
     run_id: str
     metrics: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class VersionRecipe:
-    """How a registered version was trained, as recorded in its tags."""
-
-    table: str
-    table_version: int
-    spec: FeatureSpec
-    target: str
-    trainer: str
-    algorithm: str
-
-
-def version_recipe(info: ModelVersionInfo) -> VersionRecipe:
-    try:
-        return VersionRecipe(
-            table=info.tags[TAG_TABLE],
-            table_version=int(info.tags[TAG_TABLE_VERSION]),
-            spec=FeatureSpec(
-                numeric=tuple(json.loads(info.tags[TAG_NUMERIC])),
-                categorical=tuple(json.loads(info.tags[TAG_CATEGORICAL])),
-            ),
-            target=info.tags[TAG_TARGET],
-            trainer=info.tags[TAG_TRAINER],
-            algorithm=info.tags[TAG_ALGORITHM],
-        )
-    except KeyError as missing:
-        raise InputError(f"{info.model} version {info.version} was not trained by mlgov (no tag {missing})") from None
-
-
-def split_holdout(frame: pl.DataFrame, *, timestamp: str | None, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The latest HOLDOUT_SHARE of rows (by event time, else by key) are held out for evaluation."""
-    ordered = frame.sort([timestamp, key] if timestamp else [key])
-    cut = int(ordered.height * (1 - HOLDOUT_SHARE))
-    return ordered.head(cut), ordered.tail(ordered.height - cut)
 
 
 def train(

@@ -33,6 +33,7 @@ from governance.errors import InputError
 
 MISSING_LEVEL = "(missing)"
 DECISION_THRESHOLD = 0.5
+HOLDOUT_SHARE = 0.2
 
 
 class Algorithm(StrEnum):
@@ -185,3 +186,10 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
         metrics["roc_auc"] = float(roc_auc_score(labels, scores))
         metrics["log_loss"] = float(log_loss(labels, np.clip(scores, 1e-15, 1 - 1e-15)))
     return metrics
+
+
+def split_holdout(frame: pl.DataFrame, *, timestamp: str | None, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The latest HOLDOUT_SHARE of rows (by event time, else by key) are held out for evaluation."""
+    ordered = frame.sort([timestamp, key] if timestamp else [key])
+    cut = int(ordered.height * (1 - HOLDOUT_SHARE))
+    return ordered.head(cut), ordered.tail(ordered.height - cut)

@@ -21,10 +21,17 @@ from lakehouse.evidently_drift import FeatureKinds, evidently_drift
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
-from pipelines.jobs.score import select_window
-from pipelines.jobs.train import HOLDOUT_SHARE, VersionRecipe, split_holdout, version_recipe
-from pipelines.ml.modeling import binary_target, classification_metrics, model_frame, positive_scores
+from pipelines.ml.modeling import (
+    HOLDOUT_SHARE,
+    binary_target,
+    classification_metrics,
+    model_frame,
+    positive_scores,
+    split_holdout,
+)
+from pipelines.reads.batches import select_window
 from pipelines.reads.shadow import shadow_comparison
+from pipelines.reads.versions import VersionRecipe, version_recipe
 
 PURPOSE_TAG = "mlgov.purpose"
 MISSING_SHARE_LIMIT = 0.05

@@ -12,7 +12,7 @@ from governance.lineage import Edge, Node, downstream, upstream
 from lakehouse.records import lineage_edges
 from lakehouse.schemas import BATCHES, PREDICTIONS, raw_table
 from pipelines.context import Context
-from pipelines.jobs.train import version_recipe
+from pipelines.reads.versions import version_recipe
 
 
 def graph(ctx: Context) -> list[Edge]:

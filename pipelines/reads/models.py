@@ -17,8 +17,8 @@ from lakehouse.records import access_policy
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.jobs.promote import alias_history, risk_tier
 from pipelines.reads.overview import latest_activity
+from pipelines.reads.promotions import alias_history, risk_tier
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
 _TAG_COLUMNS = {

@@ -1,7 +1,7 @@
 """Read models of the Drift and Performance pages: per-batch drift cells, a feature's reference and
 current distributions, Evidently's report of one batch, quality checks, realized performance and
-label coverage. Reads only, except `write_evidently_report`, which writes one HTML file and its run
-record. Every verdict shown was decided by `governance` when the monitor job stored it."""
+label coverage. Reads only (`pipelines.jobs.reports` writes Evidently's report). Every verdict shown
+was decided by `governance` when the monitor job stored it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from governance.errors import InputError, NotFoundError
-from governance.roles import Action
-from lakehouse.evidently_drift import FeatureKinds, save_evidently_report
+from lakehouse.evidently_drift import FeatureKinds
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, UTC_TS
-from pipelines.context import Context, job_run
-from pipelines.jobs.score import select_window
-from pipelines.jobs.train import version_recipe
+from pipelines.context import Context
+from pipelines.reads.batches import select_window
+from pipelines.reads.versions import version_recipe
 
 REALIZED = "realized"
 ESTIMATED = "estimated"
@@ -213,20 +212,6 @@ def evidently_report_path(ctx: Context, batch_id: str) -> Path:
     if not _BATCH_ID.fullmatch(batch_id):
         raise InputError(f"batch id {batch_id!r} is not valid: expected b- and 16 hex digits")
     return ctx.settings.reports_root / f"{batch_id}.html"
-
-
-def write_evidently_report(ctx: Context, *, model: str, batch_id: str, actor: str) -> Path:
-    """Generate Evidently's own HTML drift report of one batch against its version's training data.
-
-    Recorded as an `evidently_report` run (its CPU counts towards the platform's cost); anyone who
-    may read monitoring may generate one. Overwrites an earlier report of the same batch.
-    """
-    path = evidently_report_path(ctx, batch_id)
-    with job_run(ctx, job="evidently_report", actor=actor, model=model) as run:
-        run.authorize(Action.READ_MONITORING, object_type="batch", object_id=batch_id)
-        frames = batch_frames(ctx, model=model, batch_id=batch_id)
-        save_evidently_report(frames.reference, frames.current, kinds=frames.kinds, path=path)
-    return path
 
 
 PERFORMANCE_SCHEMA = pl.Schema(

@@ -16,7 +16,7 @@ from governance.zombies import zombie_reason
 from lakehouse.records import promotion_events
 from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
-from pipelines.jobs.promote import tier_from_tags
+from pipelines.reads.promotions import tier_from_tags
 
 
 class DriftStatus(StrEnum):

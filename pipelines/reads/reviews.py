@@ -22,7 +22,7 @@ from governance.promotion import (
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.jobs.promote import PromotionResult, find_request, review_context, risk_tier
+from pipelines.reads.promotions import PromotionResult, find_request, review_context, risk_tier
 
 # Metrics on a 0-1 scale where higher is better: the ones a side-by-side bar chart can share an axis for.
 COMPARABLE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")

@@ -11,7 +11,8 @@ from app.auth import SESSION_KEY
 from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
-from pipelines.jobs.promote import approve, show_request
+from pipelines.jobs.promote import approve
+from pipelines.reads.promotions import show_request
 from tests.app.conftest import MAIN, metric, open_app
 from tests.conftest import ADMIN, AUDITOR, MAKER, REVIEWER_A, REVIEWER_B, FixedClock, Seeded, context_for
 from tests.review_setup import REQUEST_REASON, Pending

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from pipelines.jobs.promote import show_request
+from pipelines.reads.promotions import show_request
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
 from tests.e2e.conftest import (
     ServedApp,

@@ -19,8 +19,6 @@ from governance.drift import FeatureDrift
 from governance.errors import InputError
 from lakehouse.evidently_drift import FeatureKinds, evidently_drift, evidently_report_drift
 from lakehouse.schemas import BATCHES, DRIFT
-from pipelines.jobs.score import select_window
-from pipelines.jobs.train import version_recipe
 from pipelines.ml.drift import (
     ColumnKind,
     Method,
@@ -28,6 +26,8 @@ from pipelines.ml.drift import (
     profile_drift,
     profile_reference,
 )
+from pipelines.reads.batches import select_window
+from pipelines.reads.versions import version_recipe
 from tests.conftest import Seeded, context_for
 
 SEED = 20260601

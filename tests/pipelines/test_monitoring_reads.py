@@ -5,6 +5,7 @@ import pytest
 
 from governance.errors import InputError, NotFoundError
 from lakehouse.schemas import DRIFT, QUALITY, RUNS
+from pipelines.jobs.reports import write_evidently_report
 from pipelines.reads.monitoring import (
     DISTRIBUTION_SCHEMA,
     batch_frames,
@@ -15,7 +16,6 @@ from pipelines.reads.monitoring import (
     model_batches,
     performance_history,
     quality_checks,
-    write_evidently_report,
 )
 from tests.conftest import ANALYST, Seeded, context_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pipelines.jobs.labels import load_labels
-from pipelines.jobs.promote import set_model_policy
+from pipelines.jobs.models import set_model_policy
 from pipelines.reads.overview import latest_activity, model_overview, overview_frame
 from tests.conftest import ADMIN, MAKER, START, FixedClock, Seeded, context_for
 

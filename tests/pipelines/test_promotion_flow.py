@@ -40,18 +40,11 @@ from governance.roles import GrantChange, Role
 from lakehouse.records import access_policy, alias_moves, promotion_events
 from lakehouse.schemas import AUDIT
 from pipelines.jobs.access import change_role
-from pipelines.jobs.promote import (
-    PromotionResult,
-    alias_history,
-    approve,
-    force_promotion,
-    reject,
-    request_promotion,
-    rollback,
-    show_request,
-)
-from pipelines.jobs.train import TAG_TABLE_VERSION, train, version_recipe
+from pipelines.jobs.promote import approve, force_promotion, reject, request_promotion, rollback
+from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
+from pipelines.reads.promotions import PromotionResult, alias_history, show_request
+from pipelines.reads.versions import TAG_TABLE_VERSION, version_recipe
 from tests.cli_harness import Cli
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for
 
@@ -584,6 +577,7 @@ class PromotionMachine(RuleBasedStateMachine):
         self.tracked: dict[str, TrackedRequest] = {}
         self.verified: set[str] = set()  # requests whose alias move was checked for a quorum
         self.approved_versions = {"1"}
+        self.held: list[tuple[str, bool]] = [("1", False)]  # champion versions in order; reached by a rollback?
         return self.request_a_promotion("2")
 
     # -- the test's own statement of the rules --
@@ -656,6 +650,7 @@ class PromotionMachine(RuleBasedStateMachine):
                 assert Role.ADMIN not in roles, user
                 assert user != MAKER
             assert self.champion() == request.version
+            self.held.append((request.version, False))
             request.status = "promoted"
             self.verified.add(request_id)
             self.approved_versions.add(request.version)
@@ -718,16 +713,25 @@ class PromotionMachine(RuleBasedStateMachine):
         self.tick()
         before = self.champion()
         may = bool(self.roles(actor) & {Role.REVIEWER, Role.ADMIN})
-        nowhere = self.approved_versions <= {before}  # nothing approved other than the current version
+        # back to the latest earlier approved version, never to one a rollback left (no back and forth)
+        left_by_rollback = {self.held[i - 1][0] for i in range(1, len(self.held)) if self.held[i][1]}
+        expected = next(
+            (
+                version
+                for version, _ in reversed(self.held[:-1])
+                if version != before and version not in left_by_rollback and version in self.approved_versions
+            ),
+            None,
+        )
+        nowhere = expected is None
         move = attempt(rollback, self.ctx, model=MODEL, reason="incident", actor=actor)
         assert isinstance(move, PermissionDenied) is not may, move
         assert isinstance(move, PolicyViolation) is (may and nowhere), move
         if not may or nowhere:
             return
-        assert (move.previous, move.kind) == (before, MoveKind.ROLLED_BACK)
-        assert move.version != before
-        assert move.version in self.approved_versions
+        assert (move.previous, move.kind, move.version) == (before, MoveKind.ROLLED_BACK, expected)
         assert self.champion() == move.version
+        self.held.append((move.version, True))
 
     @rule(delta=st.sampled_from([timedelta(hours=1), timedelta(days=6), timedelta(days=15)]))
     def wait(self, delta: timedelta) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from governance.promotion import PromotionStatus
-from pipelines.jobs.promote import PromotionResult
+from pipelines.reads.promotions import PromotionResult
 from pipelines.reads.reviews import (
     approval_outcome,
     approvals_frame,

@@ -1,0 +1,165 @@
+"""What the promotion records say: a request as folded from its events, the context a review of it is
+judged in, its full document (evidence, approvals, verdict), a model's risk tier and alias history.
+Reads only; the commands that change these are in `pipelines.jobs.promote`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from governance.aliases import AliasInterval, holder_at, timeline
+from governance.errors import NotFoundError
+from governance.promotion import (
+    PRODUCTION_ALIAS,
+    PolicyVerdict,
+    PromotionRequest,
+    PromotionStatus,
+    ReviewContext,
+    RiskTier,
+    alias_policy,
+    fold_requests,
+    metric_gates,
+    policy_verdict,
+    tier_policy,
+    vote_counts,
+)
+from governance.roles import AccessPolicy
+from lakehouse.records import access_policy, alias_moves, promotion_events, request_evidence
+from pipelines.context import Context
+from pipelines.reads.evidence import current_subject
+
+TIER_TAG = "mlgov.risk_tier"
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    request_id: str
+    model: str
+    version: str
+    status: PromotionStatus
+    approvals: tuple[str, ...]
+    required: int
+    alias_moved: bool = False
+    blocked_by: tuple[str, ...] = ()
+
+
+def risk_tier(ctx: Context, model: str) -> RiskTier:
+    """The model's risk tier; a model nobody classified is treated as medium risk."""
+    return tier_from_tags(ctx.registry.model_tags(model))
+
+
+def tier_from_tags(tags: Mapping[str, str]) -> RiskTier:
+    """The risk tier a registered model's tags give it (medium when unclassified)."""
+    return RiskTier(tags.get(TIER_TAG, RiskTier.MEDIUM.value))
+
+
+def find_request(ctx: Context, request_id: str) -> PromotionRequest:
+    request = fold_requests(promotion_events(ctx.store)).get(request_id)
+    if request is None:
+        raise NotFoundError(f"promotion request {request_id!r} does not exist")
+    return request
+
+
+def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPolicy, now: datetime) -> ReviewContext:
+    """What a review of `request` is judged against right now: policy, subject and gates."""
+    stored = request_evidence(ctx.store, request_id=request.request_id)
+    if stored is None:
+        raise NotFoundError(f"request {request.request_id} has no evidence attached")
+    payload, evaluation_digest = json.loads(stored[0]), stored[1]
+    tier = tier_policy(risk_tier(ctx, request.model), medium_approvals=ctx.settings.required_approvals)
+    policy = alias_policy(tier, alias=request.alias)
+    subject = current_subject(ctx, model=request.model, version=request.version, evaluation_digest=evaluation_digest)
+    champion = payload.get("champion") or {}
+    gates = metric_gates(candidate=payload["candidate"]["metrics"], champion=champion.get("metrics"), policy=policy)
+    return ReviewContext(access=access, policy=policy, subject_hash=subject.digest(), now=now, gates=gates)
+
+
+def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
+    """The request, its evidence, each approval (and whether it counts), and the verdict.
+
+    An open request is judged as of now. A decided one is judged as it was decided: at its decision
+    time, with each approver's roles as recorded in their approval, on the subject it was filed on.
+    """
+    request = find_request(ctx, request_id)
+    if request.open or request.decided_at is None:
+        review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
+    else:
+        then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
+        recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
+        review = replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
+    verdict = policy_verdict(request, review=review)
+    stored = request_evidence(ctx.store, request_id=request_id)
+    return {
+        "request": {
+            "request_id": request.request_id,
+            "model": request.model,
+            "version": request.version,
+            "alias": request.alias,
+            "status": request.status.value,
+            "requester": request.requester,
+            "trainer": request.trainer,
+            "reason": request.reason,
+            "requested_at": request.requested_at.isoformat(),
+            "break_glass": request.break_glass,
+            "risk_tier": review.policy.tier.value,
+        },
+        "evidence": json.loads(stored[0]) if stored else None,
+        "approvals": [
+            {
+                "actor": v.actor,
+                "at": v.at.isoformat(),
+                "reason": v.reason,
+                "counts": vote_counts(v, request=request, review=review),
+            }
+            for v in request.approvals
+        ],
+        "rejection": None
+        if request.rejection is None
+        else {
+            "actor": request.rejection.actor,
+            "at": request.rejection.at.isoformat(),
+            "reason": request.rejection.reason,
+        },
+        "policy": verdict_document(verdict),
+    }
+
+
+def verdict_document(verdict: PolicyVerdict) -> dict[str, Any]:
+    return {
+        "promotable": verdict.promotable,
+        "required": verdict.required,
+        "counted": list(verdict.counted),
+        "subject_changed": verdict.subject_changed,
+        "gates": [{**g.__dict__, "passed": g.passed} for g in verdict.gates],
+        "blocked_by": list(verdict.reasons),
+    }
+
+
+def alias_history(
+    ctx: Context, *, model: str, at: datetime | None = None, alias: str = PRODUCTION_ALIAS
+) -> list[AliasInterval]:
+    """Every interval a version held the champion alias, or only the one in force at `at`."""
+    ctx.registry.require_model(model)
+    moves = alias_moves(ctx.store, model=model)
+    if at is None:
+        return timeline(moves, alias=alias)
+    held = holder_at(moves, alias=alias, at=at)
+    return [held] if held else []
+
+
+def promotion_result(
+    request: PromotionRequest, verdict: PolicyVerdict, *, alias_moved: bool = False
+) -> PromotionResult:
+    return PromotionResult(
+        request_id=request.request_id,
+        model=request.model,
+        version=request.version,
+        status=request.status,
+        approvals=verdict.counted,
+        required=verdict.required,
+        alias_moved=alias_moved,
+        blocked_by=verdict.reasons,
+    )
