@@ -1,4 +1,4 @@
-"""mlgov promote / history / model: requests, reviews, break-glass, rollback and alias history."""
+"""mlgov promote / history / model: requests, reviews, break-glass, rollback, alias history and model policy."""
 
 from __future__ import annotations
 
@@ -198,19 +198,3 @@ def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_j
         as_json=as_json,
         lines=[f"{name}: " + ", ".join(f"{k}={v}" for k, v in changes.items())],
     )
-
-
-@click.command()
-@click.argument("model")
-@json_option
-def shadow(model: str, as_json: bool) -> None:
-    """Champion vs challenger per batch: disagreement, score shift and realized metrics."""
-    from pipelines.reads.shadow import shadow_comparison
-
-    batches = shadow_comparison(load_context(), model=model)
-    lines = [
-        f"{b['champion_batch']} v{b['champion_version']} vs v{b['challenger_version']}: "
-        f"disagree on {b['disagreement_rate']:.1%} of {b['rows']} rows, score K-S {b['score_ks']:.3f}"
-        for b in batches
-    ]
-    emit({"model": model, "batches": batches}, as_json=as_json, lines=lines or ["no batch scored by a challenger yet"])

@@ -1,0 +1,45 @@
+"""mlgov demo and mlgov app: the demo story, and the Streamlit app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from pipelines.cli.support import emit, json_option, load_context
+
+
+@click.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Seed the lakehouse with a deterministic demo: three models, drift, labels, approvals."""
+    from pipelines.demo.story import run_demo
+
+    summary = run_demo(load_context(), progress=None if as_json else click.echo)
+    emit(
+        asdict(summary),
+        as_json=as_json,
+        lines=[f"demo ready: {summary.models} models, {summary.versions} versions, {summary.batches} batches"],
+    )
+
+
+@click.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+def app(port: int, address: str) -> None:
+    """Serve the Streamlit app."""
+    script = Path(__file__).resolve().parents[2] / "app" / "main.py"
+    # The security settings are passed here too, so they hold whatever directory mlgov runs from.
+    settings = {
+        "server.port": str(port),
+        "server.address": address,
+        "server.headless": "true",
+        "server.enableXsrfProtection": "true",
+        "client.showErrorDetails": "none",
+        "browser.gatherUsageStats": "false",
+    }
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *(f"--{k}={v}" for k, v in settings.items())]
+    sys.exit(subprocess.call(command))
