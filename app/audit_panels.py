@@ -19,7 +19,7 @@ import streamlit as st
 
 from app import queries, services
 from app.text import plain
-from governance.audit import AuditVerdict
+from governance.audit.verify import AuditVerdict
 from governance.errors import MlgovError
 from governance.identity import SignedIn
 from governance.roles import PERMISSIONS, Action

@@ -53,7 +53,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_mb
 
-from governance.audit import AuditEntry, canonical_json
+from governance.audit.canonical import canonical_json
+from governance.audit.chain import AuditEntry
 from governance.drift import judge_feature
 from governance.errors import MlgovError
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS, PromotionStatus, fold_requests

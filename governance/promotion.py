@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from governance.audit import canonical_json
+from governance.audit.canonical import canonical_json
 from governance.errors import PolicyViolation
 from governance.roles import AccessPolicy, Role
 

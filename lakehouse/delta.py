@@ -6,7 +6,6 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,11 +15,12 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError
 from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
+from lakehouse.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class CommitInfo:
     run_id: str
     job: str
     actor: str
+
+    def properties(self, *, retries: int | None = None) -> CommitProperties:
+        """The commit properties that stamp this metadata; `retries=0` refuses to rebase onto a newer version."""
+        metadata = {"mlgov.run_id": self.run_id, "mlgov.job": self.job, "mlgov.actor": self.actor}
+        return CommitProperties(custom_metadata=metadata, max_commit_retries=retries)
 
 
 @dataclass(frozen=True)
@@ -41,23 +46,28 @@ class WriteResult:
 
 
 class DeltaStore:
-    """Delta tables under one root directory, addressed by names like 'raw/loans'."""
+    """Delta tables under one storage root, addressed by names like 'raw/loans'."""
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
         # Opening a table replays its log; keep handles and refresh them incrementally instead.
         # Per thread, because a handle is mutable and Streamlit serves each session on its own thread.
         self._local = threading.local()
 
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
     def path(self, table: str) -> Path:
-        return self._root / table
+        """The table's folder on local disk (for tests and tools that handle files directly)."""
+        return self._storage.local_path(table)
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.is_deltatable(str(self.path(table)))
+        return self._storage.exists(table)
 
     def _open(self, table: str, *, version: int | None = None) -> DeltaTable:
         try:
-            return DeltaTable(str(self.path(table)), version=version)
+            return self._storage.open(table, version=version)
         except TableNotFoundError:
             raise NotFoundError(f"table {table!r} does not exist in the lakehouse") from None
         except DeltaError as error:
@@ -74,7 +84,7 @@ class DeltaStore:
         handles: dict[tuple[str, int | None], tuple[DeltaTable, object]] = self._local.__dict__.setdefault(
             "handles", {}
         )
-        stamp = self._creation_stamp(table)
+        stamp = self._storage.creation_stamp(table)
         cached = handles.get((table, version))
         if cached is not None and stamp is not None and cached[1] == stamp:
             handle = cached[0]
@@ -86,14 +96,6 @@ class DeltaStore:
         handle = self._open(table, version=version)
         handles[table, version] = (handle, stamp)
         return handle
-
-    def _creation_stamp(self, table: str) -> object:
-        """Identifies one creation of a table: its first commit file's inode and mtime (None if gone)."""
-        try:
-            first = os.stat(self.path(table) / "_delta_log" / _FIRST_COMMIT)
-        except OSError:
-            return None
-        return (first.st_ino, first.st_mtime_ns)
 
     def forget_handles(self) -> None:
         """Drop cached handles, so the next read replays the log from storage (used by verification)."""
@@ -126,10 +128,7 @@ class DeltaStore:
         return frame.collect()
 
     def list_tables(self, prefix: str) -> list[str]:
-        base = self._root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(f"{prefix}/{p.name}" for p in base.iterdir() if DeltaTable.is_deltatable(str(p)))
+        return self._storage.tables_under(prefix)
 
     def append(self, table: str, frame: pl.DataFrame, *, commit: CommitInfo) -> WriteResult:
         return self._write(table, frame, commit=commit, mode="append")
@@ -151,18 +150,16 @@ class DeltaStore:
         before = self._files(table) if expected_version is not None else {}
         try:
             if expected_version is None:
-                write_deltalake(
-                    str(self.path(table)),
+                self._storage.write(
+                    table,
                     frame.to_arrow(),
                     mode="error",
                     configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY else None,
-                    commit_properties=self._commit_properties(commit, retries=0),
+                    commit_properties=commit.properties(retries=0),
                 )
             else:
                 dt = self._handle(table, version=expected_version)
-                write_deltalake(
-                    dt, frame.to_arrow(), mode="append", commit_properties=self._commit_properties(commit, retries=0)
-                )
+                self._storage.write(dt, frame.to_arrow(), mode="append", commit_properties=commit.properties(retries=0))
         except CommitFailedError:
             raise ConflictError(f"table {table!r} changed while writing; retry") from None
         except DeltaError as error:
@@ -185,13 +182,13 @@ class DeltaStore:
         exists = self.exists(table)
         before = self._files(table) if exists else {}
         try:
-            write_deltalake(
-                str(self.path(table)),
+            self._storage.write(
+                table,
                 frame.to_arrow(),
                 mode=mode,
                 partition_by=PARTITIONS.get(table) if not exists else None,
                 configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY and not exists else None,
-                commit_properties=self._commit_properties(commit),
+                commit_properties=commit.properties(),
             )
         except DeltaError as error:
             raise MlgovError(f"writing table {table!r} failed: {error}") from None
@@ -224,11 +221,6 @@ class DeltaStore:
         except pl.exceptions.PolarsError as error:
             raise InputError(f"table {table!r}: values do not fit the schema: {error}") from None
 
-    @staticmethod
-    def _commit_properties(commit: CommitInfo, *, retries: int | None = None) -> CommitProperties:
-        metadata = {"mlgov.run_id": commit.run_id, "mlgov.job": commit.job, "mlgov.actor": commit.actor}
-        return CommitProperties(custom_metadata=metadata, max_commit_retries=retries)
-
     def _files(self, table: str) -> dict[str, int]:
         actions = pa.table(self._handle(table).get_add_actions(flatten=True)).to_pydict()
         return dict(zip(actions["path"], actions["size_bytes"], strict=True))
@@ -240,7 +232,6 @@ class DeltaStore:
 
 
 _MAX_HANDLES = 256
-_FIRST_COMMIT = f"{0:020d}.json"
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
 
 

@@ -23,15 +23,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from governance.audit import (
-    AuditRecord,
-    Checkpoint,
-    SealReading,
-    canonical_json,
-    checkpoint_payload,
-    next_checkpoint,
-    parse_checkpoint,
-)
+from governance.audit.canonical import canonical_json
+from governance.audit.chain import AuditRecord
+from governance.audit.seals import Checkpoint, SealReading, checkpoint_payload, next_checkpoint, parse_checkpoint
 from governance.errors import ConflictError, InputError, MlgovError, PolicyViolation
 
 PUBLIC_KEY_NAME = "audit_ed25519.pub"

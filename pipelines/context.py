@@ -21,16 +21,18 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
-from governance.audit import AuditEntry, AuditRecord, canonical_json
+from governance.audit.canonical import canonical_json
+from governance.audit.chain import AuditEntry, AuditRecord
 from governance.errors import MlgovError, PermissionDenied
 from governance.roles import AccessPolicy, Action, authorize
-from lakehouse.audit_log import AuditLog
+from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.records import access_policy
 from lakehouse.registry import ModelRegistry
 from lakehouse.schemas import RUNS
 from lakehouse.seals import SealStore
 from lakehouse.settings import Settings, load_settings
+from lakehouse.storage import Storage
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -61,7 +63,7 @@ def build_context(
     environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, clock: Clock = system_clock
 ) -> Context:
     settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
-    store = DeltaStore(settings.lakehouse_root)
+    store = DeltaStore(Storage(settings.lakehouse_root))
     return Context(
         settings=settings,
         store=store,

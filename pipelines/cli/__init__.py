@@ -25,7 +25,7 @@ def main() -> None:
     """Model governance and monitoring over a Delta Lake lakehouse (MLGOV_HOME, default ./.mlgov)."""
 
 
-COMMANDS = (init, access, users, login, ingest, labels, train, retrain_command, model, promote, history)
-COMMANDS += (score, monitor, shadow, lineage, evidence, audit, demo, app)
-for command in COMMANDS:
+for command in (init, access, users, login, ingest, labels, train, retrain_command, model, promote, history):
+    main.add_command(command)
+for command in (score, monitor, shadow, lineage, evidence, audit, demo, app):
     main.add_command(command)

@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from governance.audit import AuditVerdict, utc_text
+from governance.audit.canonical import utc_text
+from governance.audit.verify import AuditVerdict
 from pipelines.cli.support import EXIT_REFUSED, emit, json_option, load_context
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from governance.audit import AuditRecord, utc_text
+from governance.audit.canonical import utc_text
+from governance.audit.chain import AuditRecord
 from governance.errors import InputError
 from governance.promotion import fold_requests
 from governance.roles import Action

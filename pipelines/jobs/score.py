@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from governance.audit import utc_text
+from governance.audit.canonical import utc_text
 from governance.errors import InputError, NotFoundError
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action

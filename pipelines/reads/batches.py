@@ -6,7 +6,7 @@ from datetime import datetime
 
 import polars as pl
 
-from governance.audit import utc_text
+from governance.audit.canonical import utc_text
 from governance.errors import InputError
 
 

@@ -11,24 +11,10 @@ from itertools import pairwise
 
 import pytest
 
-from governance.audit import (
-    GENESIS_HASH,
-    AuditEntry,
-    AuditVerdict,
-    SealReading,
-    TableState,
-    UnreadablePart,
-    canonical_json,
-    chain,
-    checkpoint_digest,
-    checkpoint_payload,
-    next_checkpoint,
-    parse_checkpoint,
-    record_hash,
-    utc_text,
-    verify_chain,
-    verify_trail,
-)
+from governance.audit.canonical import canonical_json, utc_text
+from governance.audit.chain import GENESIS_HASH, AuditEntry, chain, record_hash, verify_chain
+from governance.audit.seals import SealReading, checkpoint_digest, checkpoint_payload, next_checkpoint, parse_checkpoint
+from governance.audit.verify import AuditVerdict, TableState, UnreadablePart, verify_trail
 
 T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 

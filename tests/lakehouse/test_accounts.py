@@ -13,6 +13,7 @@ from governance.identity import CredentialEvent, CredentialEventKind
 from lakehouse.accounts import credential_frame, credential_histories, credentials_of, hash_password, verify_password
 from lakehouse.delta import CommitInfo, DeltaStore
 from lakehouse.schemas import APPEND_ONLY, CREDENTIALS
+from lakehouse.storage import Storage
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-1", job="test", actor="ada")
@@ -98,7 +99,7 @@ def _append(store: DeltaStore, user: str, kind: CredentialEventKind, seq: int, a
 
 
 def test_credentials_of_reads_events_in_recorded_order_and_the_latest_hash(tmp_path: Path):
-    store = DeltaStore(tmp_path / "lakehouse")
+    store = DeltaStore(Storage(tmp_path / "lakehouse"))
     first, second = hash_password(PASSWORD), hash_password("another long passphrase")
     _append(store, "rita", K.PASSWORD_SET, 1, T0, first)
     # All at one instant: only the sequence number says which came first.
@@ -123,13 +124,13 @@ def test_credentials_of_reads_events_in_recorded_order_and_the_latest_hash(tmp_p
 
 
 def test_an_empty_lakehouse_has_no_credentials(tmp_path: Path):
-    store = DeltaStore(tmp_path / "lakehouse")
+    store = DeltaStore(Storage(tmp_path / "lakehouse"))
     assert credential_histories(store) == {}
     assert credentials_of(store, user="rita").events == ()
 
 
 def test_no_plaintext_password_anywhere_in_the_table_files(tmp_path: Path):
-    store = DeltaStore(tmp_path / "lakehouse")
+    store = DeltaStore(Storage(tmp_path / "lakehouse"))
     _append(store, "rita", K.PASSWORD_SET, 1, T0, hash_password(PASSWORD))
     files = [p for p in store.path(CREDENTIALS).rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files)

@@ -12,17 +12,20 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from governance.audit import chain
-from lakehouse.audit_log import AuditLog, _frame, _Spool
+from governance.audit.chain import chain
+from lakehouse.audit.log import AuditLog
+from lakehouse.audit.snapshot import frame_of
+from lakehouse.audit.spool import Spool
 from lakehouse.delta import CommitInfo, DeltaStore
 from lakehouse.schemas import AUDIT
+from lakehouse.storage import Storage
 from tests.lakehouse.test_audit_log import COMMIT, audit_path, entry
 
 WRITERS, PER_WRITER = 8, 1000
 
 
 def make_log(root: Path) -> AuditLog:
-    return AuditLog(DeltaStore(root / "lakehouse"), lock_path=root / "locks" / "audit.lock")
+    return AuditLog(DeltaStore(Storage(root / "lakehouse")), lock_path=root / "locks" / "audit.lock")
 
 
 def _append_many(root: str, writer: int, count: int, barrier: Any) -> None:
@@ -77,12 +80,12 @@ def test_a_batch_whose_writer_died_after_committing_is_settled_not_committed_aga
     log = make_log(tmp_path)
     log.append(entry(1), commit=COMMIT)
     # A writer took entry 2 from the spool, committed it, and died before handing out the result.
-    spool = _Spool(tmp_path / "locks" / "audit.spool")
+    spool = Spool(tmp_path / "locks" / "audit.spool")
     ticket = spool.submit(entry(2), COMMIT)
     waiting = spool.pending(limit=10)
     record = chain(waiting[0].entry, after=log.records()[-1])
     spool.record_intent(waiting, [record])
-    DeltaStore(tmp_path / "lakehouse").append(AUDIT, _frame([record]), commit=COMMIT)
+    DeltaStore(Storage(tmp_path / "lakehouse")).append(AUDIT, frame_of([record]), commit=COMMIT)
 
     third = make_log(tmp_path).append(entry(3), commit=COMMIT)
 
@@ -97,7 +100,7 @@ def test_a_batch_whose_writer_died_after_committing_is_settled_not_committed_aga
 def test_an_entry_whose_writer_died_before_its_commit_landed_is_committed_once(tmp_path: Path) -> None:
     log = make_log(tmp_path)
     log.append(entry(1), commit=COMMIT)
-    spool = _Spool(tmp_path / "locks" / "audit.spool")
+    spool = Spool(tmp_path / "locks" / "audit.spool")
     spool.submit(entry(2), COMMIT)
     waiting = spool.pending(limit=10)
     spool.record_intent(waiting, [chain(waiting[0].entry, after=log.records()[-1])])  # ...and nothing committed

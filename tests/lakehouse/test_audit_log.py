@@ -15,10 +15,12 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from governance.audit import GENESIS_HASH, AuditEntry, canonical_json
-from lakehouse.audit_log import AuditLog
+from governance.audit.canonical import canonical_json
+from governance.audit.chain import GENESIS_HASH, AuditEntry
+from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore
 from lakehouse.schemas import AUDIT
+from lakehouse.storage import Storage
 
 T0 = datetime(2026, 6, 1, 9, 30, 15, 123456, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-audit", job="test", actor="ada")
@@ -39,7 +41,7 @@ def entry(i: int, *, prefix: str = "e", at: datetime | None = None) -> AuditEntr
 
 
 def make_log(root: Path, lock_path: Path) -> AuditLog:
-    return AuditLog(DeltaStore(root / "lakehouse"), lock_path=lock_path)
+    return AuditLog(DeltaStore(Storage(root / "lakehouse")), lock_path=lock_path)
 
 
 @pytest.fixture

@@ -17,18 +17,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from deltalake import DeltaTable, write_deltalake
 
-from governance.audit import GENESIS_HASH, canonical_json, checkpoint_digest, parse_checkpoint, record_hash
+from governance.audit.canonical import canonical_json
+from governance.audit.chain import GENESIS_HASH, record_hash
+from governance.audit.seals import checkpoint_digest, parse_checkpoint
 from governance.errors import InputError, MlgovError, PolicyViolation
-from lakehouse.audit_log import AuditLog
+from lakehouse.audit.log import AuditLog
 from lakehouse.delta import DeltaStore
 from lakehouse.seals import PUBLIC_KEY_NAME, SealStore
 from lakehouse.settings import load_settings
+from lakehouse.storage import Storage
 from tests.lakehouse.test_audit_log import COMMIT, T0, audit_path, entry, rewrite_audit_table
 
 
 def make_log(tmp_path: Path, *, key: Path | None = None, seals: Path | None = None) -> AuditLog:
     store = SealStore(seals or tmp_path / "seals", key_path=key or tmp_path / "keys" / "audit.pem")
-    return AuditLog(DeltaStore(tmp_path / "lakehouse"), lock_path=tmp_path / "locks" / "audit.lock", seals=store)
+    return AuditLog(
+        DeltaStore(Storage(tmp_path / "lakehouse")), lock_path=tmp_path / "locks" / "audit.lock", seals=store
+    )
 
 
 @pytest.fixture
@@ -421,7 +426,9 @@ def test_the_cli_makes_a_key_seals_and_verifies(tmp_path: Path) -> None:
         "MLGOV_AUDIT_KEY": str(tmp_path / "keys" / "audit.pem"),
         "MLGOV_AUDIT_SEALS": str(tmp_path / "seals"),
     }
-    log = AuditLog(DeltaStore(tmp_path / "home" / "lakehouse"), lock_path=tmp_path / "home" / "locks" / "audit.lock")
+    log = AuditLog(
+        DeltaStore(Storage(tmp_path / "home" / "lakehouse")), lock_path=tmp_path / "home" / "locks" / "audit.lock"
+    )
     append(log, 1, 2, 3)
     runner = CliRunner()
 

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 from governance.errors import ConflictError, InputError, NotFoundError
 from lakehouse import schemas
 from lakehouse.delta import CommitInfo, DeltaStore
+from lakehouse.storage import Storage
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-123", job="test-job", actor="alice")
@@ -23,7 +24,7 @@ COMMIT = CommitInfo(run_id="run-123", job="test-job", actor="alice")
 
 @pytest.fixture
 def store(tmp_path: Path) -> DeltaStore:
-    return DeltaStore(tmp_path / "lakehouse")
+    return DeltaStore(Storage(tmp_path / "lakehouse"))
 
 
 def lineage_rows(*dst_ids: str, at: datetime = T0) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from governance.errors import InputError, NotFoundError
 from lakehouse import schemas
 from lakehouse.delta import CommitInfo, DeltaStore
 from lakehouse.sql import SqlEngine, sql_name
+from lakehouse.storage import Storage
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-sql", job="test", actor="ana")
@@ -46,7 +47,7 @@ def drift_rows(batch_id: str, model: str, version: str) -> pl.DataFrame:
 
 @pytest.fixture
 def store(tmp_path: Path) -> DeltaStore:
-    store = DeltaStore(tmp_path / "lakehouse")
+    store = DeltaStore(Storage(tmp_path / "lakehouse"))
     store.append(schemas.DRIFT, drift_rows("b1", "loan_default", "1"), commit=COMMIT)
     store.append(schemas.DRIFT, drift_rows("b2", "loan_default", "2"), commit=COMMIT)
     store.append(

@@ -1,0 +1,94 @@
+"""Where the lakehouse's Delta tables live: one root and its storage options, and the only place that
+opens a table, writes one, or touches the files under it.
+
+Every table, the audit table included, is reached through a `Storage`. Today the root is a local
+folder; an object-store root (s3://, gs://, az://) plugs in here with delta-rs's storage options,
+and nothing above this module changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+_FIRST_COMMIT = f"{0:020d}.json"
+
+
+class Storage:
+    """The lakehouse root (a local folder) with the storage options every table is opened with."""
+
+    def __init__(self, root: Path, *, options: Mapping[str, str] | None = None) -> None:
+        self._root = root
+        self._options = dict(options or {})
+
+    @property
+    def root(self) -> str:
+        return str(self._root)
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(self._options)
+
+    def uri(self, table: str) -> str:
+        """The location of table `table` (e.g. 'raw/loans'), as delta-rs takes it."""
+        return str(self._root / table)
+
+    def local_path(self, table: str) -> Path:
+        """The folder of `table` on local disk."""
+        return self._root / table
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.is_deltatable(self.uri(table), storage_options=self._options or None)
+
+    def open(self, table: str, *, version: int | None = None) -> DeltaTable:
+        """A handle on `table` at its latest version, or at `version`; raises delta-rs's errors."""
+        return DeltaTable(self.uri(table), version=version, storage_options=self._options or None)
+
+    def write(self, target: str | DeltaTable, data: pa.Table, **options: Any) -> None:
+        """`write_deltalake` on a table name, or through an open handle (which pins the version it writes after)."""
+        if isinstance(target, DeltaTable):
+            write_deltalake(target, data, **options)
+        else:
+            write_deltalake(self.uri(target), data, storage_options=self._options or None, **options)
+
+    def tables_under(self, prefix: str) -> list[str]:
+        """The names of the Delta tables directly under `prefix`, sorted."""
+        base = self._root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(f"{prefix}/{p.name}" for p in base.iterdir() if self.exists(f"{prefix}/{p.name}"))
+
+    def creation_stamp(self, table: str) -> object:
+        """Identifies one creation of `table` (its first commit file's inode and mtime), or None if absent.
+
+        A table deleted and written anew has a new first commit: cached handles must not outlive it.
+        """
+        try:
+            first = os.stat(self._root / table / "_delta_log" / _FIRST_COMMIT)
+        except OSError:
+            return None
+        return (first.st_ino, first.st_mtime_ns)
+
+    def has_commit(self, table: str, version: int) -> bool:
+        """Whether `table`'s log holds commit `version` (commit files appear atomically)."""
+        return (self._root / table / "_delta_log" / f"{version:020d}.json").exists()
+
+    def data_file(self, table: str, path: str) -> str:
+        """The location of one of `table`'s data files, from the path its log gives."""
+        if "://" in path:  # an absolute URI (e.g. a shallow clone): only local files are supported
+            return unquote(urlparse(path).path)
+        return str(self._root / table / unquote(path))
+
+    def is_file(self, location: str) -> bool:
+        return Path(location).is_file()
+
+    def read_parquet(self, locations: Sequence[str], *, columns: Sequence[str]) -> pl.DataFrame:
+        """The rows of the Parquet files at `locations` (from `data_file`); raises polars' or the OS's errors."""
+        return pl.read_parquet(list(locations), columns=list(columns))
