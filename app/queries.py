@@ -62,7 +62,7 @@ def batch_frames(home: str, model: str, batch_id: str) -> monitoring_reads.Batch
 def feature_distribution(home: str, model: str, batch_id: str, feature: str) -> pl.DataFrame:
     frames = batch_frames(home, model, batch_id)
     return monitoring_reads.feature_distribution(
-        frames.reference[feature], frames.current[feature], numeric=feature in frames.kinds.numerical
+        frames.reference[feature], frames.current[feature], numeric=feature in frames.spec.numeric
     )
 
 

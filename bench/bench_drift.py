@@ -90,12 +90,15 @@ def _batch(rng: np.random.Generator, n: int, *, current: bool) -> pl.DataFrame:
 
 def _worker(method: str, data: Path) -> dict[str, Any]:
     # import first (each method only what it needs): a library's footprint is not the run's memory
+    from governance.features import FeatureSpec
+
+    spec = FeatureSpec(numeric=tuple(NUMERICAL), categorical=tuple(CATEGORICAL))
     if method == "ours":
         from pipelines.ml.drift import profile_drift, profile_reference
     else:
         import evidently.presets  # noqa: F401  (what a Report imports on first use)
 
-        from lakehouse.evidently_drift import FeatureKinds, evidently_drift, evidently_report_drift
+        from lakehouse.evidently_drift import evidently_drift, evidently_report_drift
     started = rss_mb()
     reference = pl.read_parquet(data / "reference.parquet")
     current = pl.read_parquet(data / "current.parquet")
@@ -106,17 +109,16 @@ def _worker(method: str, data: Path) -> dict[str, Any]:
     timings: dict[str, float] = {}
     if method == "ours":
         start = time.perf_counter()
-        profile = profile_reference(reference, numerical=NUMERICAL, categorical=CATEGORICAL)
+        profile = profile_reference(reference, spec)
         timings["profile_s"] = time.perf_counter() - start
         start = time.perf_counter()
         drifts = profile_drift(profile, current)
         timings["drift_s"] = time.perf_counter() - start
         timings["total_s"] = timings["profile_s"] + timings["drift_s"]
     else:
-        kinds = FeatureKinds(numerical=NUMERICAL, categorical=CATEGORICAL)
         run = evidently_report_drift if method == "report" else evidently_drift
         start = time.perf_counter()
-        drifts = run(reference, current, kinds=kinds)
+        drifts = run(reference, current, spec=spec)
         timings["total_s"] = time.perf_counter() - start
     peak = peak_rss_mb()
     return {

@@ -35,8 +35,9 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median, peak_rss_mb, reset_peak_rss, rss_mb, run_worker
 
+from governance.features import FeatureSpec
 from lakehouse.settings import Settings
-from pipelines.ml.modeling import FeatureSpec, model_frame, positive_scores, score_rows
+from pipelines.ml.modeling import model_frame, positive_scores, score_rows
 
 CHUNK_ROWS = Settings(home=Path(), tracking_uri="").score_chunk_rows
 

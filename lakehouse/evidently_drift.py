@@ -7,8 +7,6 @@ governance.drift from the method, statistic and threshold, so every caller judge
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +15,29 @@ import pandas as pd
 import polars as pl
 
 from governance.drift import FeatureDrift, judge_feature
+from governance.features import FeatureSpec
 
 
-@dataclass(frozen=True)
-class FeatureKinds:
-    numerical: tuple[str, ...]
-    categorical: tuple[str, ...]
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        return (*self.numerical, *self.categorical)
-
-
-def feature_kinds(frame: pl.DataFrame, features: Sequence[str]) -> FeatureKinds:
-    """Numbers are numerical; strings, booleans and categoricals are categorical."""
-    numerical = tuple(f for f in features if frame.schema[f].is_numeric())
-    return FeatureKinds(numerical=numerical, categorical=tuple(f for f in features if f not in numerical))
-
-
-def _to_pandas(frame: pl.DataFrame, kinds: FeatureKinds) -> pd.DataFrame:
+def _to_pandas(frame: pl.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return frame.select(
-        *(pl.col(c).cast(pl.Float64) for c in kinds.numerical),
-        *(pl.col(c).cast(pl.String) for c in kinds.categorical),
+        *(pl.col(c).cast(pl.Float64) for c in spec.numeric),
+        *(pl.col(c).cast(pl.String) for c in spec.categorical),
     ).to_pandas()
 
 
-def _report(reference: pl.DataFrame, current: pl.DataFrame, kinds: FeatureKinds) -> Any:
+def _report(reference: pl.DataFrame, current: pl.DataFrame, spec: FeatureSpec) -> Any:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    definition = DataDefinition(numerical_columns=list(kinds.numerical), categorical_columns=list(kinds.categorical))
+    definition = DataDefinition(numerical_columns=list(spec.numeric), categorical_columns=list(spec.categorical))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = Dataset.from_pandas(_to_pandas(reference, kinds), data_definition=definition)
-        cur = Dataset.from_pandas(_to_pandas(current, kinds), data_definition=definition)
-        return Report([DataDriftPreset(columns=list(kinds.all))]).run(current_data=cur, reference_data=ref)
+        ref = Dataset.from_pandas(_to_pandas(reference, spec), data_definition=definition)
+        cur = Dataset.from_pandas(_to_pandas(current, spec), data_definition=definition)
+        return Report([DataDriftPreset(columns=list(spec.columns))]).run(current_data=cur, reference_data=ref)
 
 
-def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds) -> list[FeatureDrift]:
+def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, spec: FeatureSpec) -> list[FeatureDrift]:
     """Per-feature drift of `current` against `reference`, as Evidently's DataDriftPreset computes it.
 
     Calls the per-column step of Evidently's drift metric directly (its default test selection by
@@ -64,10 +47,10 @@ def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: Fe
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    ref, cur = _to_pandas(reference, kinds), _to_pandas(current, kinds)
+    ref, cur = _to_pandas(reference, spec), _to_pandas(current, spec)
     drifts: list[FeatureDrift] = []
-    for feature in kinds.all:
-        column_type = ColumnType.Numerical if feature in kinds.numerical else ColumnType.Categorical
+    for feature in spec.columns:
+        column_type = ColumnType.Numerical if feature in spec.numeric else ColumnType.Categorical
         ref_column = ref[feature].replace([-np.inf, np.inf], np.nan).dropna()
         cur_column = cur[feature].replace([-np.inf, np.inf], np.nan).dropna()
         if ref_column.empty or cur_column.empty:
@@ -85,11 +68,9 @@ def evidently_drift(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: Fe
     return drifts
 
 
-def evidently_report_drift(
-    reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds
-) -> list[FeatureDrift]:
+def evidently_report_drift(reference: pl.DataFrame, current: pl.DataFrame, *, spec: FeatureSpec) -> list[FeatureDrift]:
     """The same drift read from a full Evidently Report: slower; the reference our fast path must equal."""
-    snapshot = _report(reference, current, kinds)
+    snapshot = _report(reference, current, spec)
     drifts: list[FeatureDrift] = []
     for metric in snapshot.dict()["metrics"]:
         config = metric["config"]
@@ -103,12 +84,12 @@ def evidently_report_drift(
                 threshold=float(config["threshold"]),
             )
         )
-    order = {name: i for i, name in enumerate(kinds.all)}
+    order = {name: i for i, name in enumerate(spec.columns)}
     return sorted(drifts, key=lambda d: order[d.feature])
 
 
-def save_evidently_report(reference: pl.DataFrame, current: pl.DataFrame, *, kinds: FeatureKinds, path: Path) -> Path:
+def save_evidently_report(reference: pl.DataFrame, current: pl.DataFrame, *, spec: FeatureSpec, path: Path) -> Path:
     """Evidently's own HTML drift report for one batch, written to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _report(reference, current, kinds).save_html(str(path))
+    _report(reference, current, spec).save_html(str(path))
     return path

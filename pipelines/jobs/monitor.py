@@ -259,7 +259,7 @@ class _Reference:
 def _reference(ctx: Context, *, model: str, version: str) -> _Reference:
     recipe = version_recipe(ctx.registry.version(model, version))
     frame = ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
-    profile = profile_reference(frame, numerical=recipe.spec.numeric, categorical=recipe.spec.categorical)
+    profile = profile_reference(frame, recipe.spec)
     return _Reference(recipe=recipe, profile=profile)
 
 

@@ -20,5 +20,5 @@ def write_evidently_report(ctx: Context, *, model: str, batch_id: str, actor: st
     with job_run(ctx, job="evidently_report", actor=actor, model=model) as run:
         run.authorize(Action.READ_MONITORING, object_type="batch", object_id=batch_id)
         frames = batch_frames(ctx, model=model, batch_id=batch_id)
-        save_evidently_report(frames.reference, frames.current, kinds=frames.kinds, path=path)
+        save_evidently_report(frames.reference, frames.current, spec=frames.spec, path=path)
     return path

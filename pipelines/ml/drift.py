@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import polars as pl
@@ -27,6 +26,7 @@ from scipy.stats import chisquare, ks_2samp, kstwo, norm
 
 from governance.drift import FeatureDrift, judge_feature
 from governance.errors import InputError
+from governance.features import ColumnKind, FeatureSpec
 
 # Evidently's cut between p-value tests (small reference) and distances (large reference).
 SMALL_REFERENCE_ROWS = 1000
@@ -39,47 +39,6 @@ _KS_EXACT_MAX_ROWS = 10_000
 # Evidently divides the Wasserstein distance by the reference std, but never by less than this.
 _MIN_NORM = 0.001
 _ID_HEX = 12
-
-
-class Method(StrEnum):
-    """Evidently's display names of its default tests (what governance.drift judges by)."""
-
-    KS = "K-S p_value"
-    CHI_SQUARE = "chi-square p_value"
-    Z_TEST = "Z-test p_value"
-    WASSERSTEIN = "Wasserstein distance (normed)"
-    JENSEN_SHANNON = "Jensen-Shannon distance"
-
-
-DEFAULT_THRESHOLDS: dict[Method, float] = {
-    Method.KS: 0.05,
-    Method.CHI_SQUARE: 0.05,
-    Method.Z_TEST: 0.05,
-    Method.WASSERSTEIN: 0.1,
-    Method.JENSEN_SHANNON: 0.1,
-}
-
-
-class ColumnKind(StrEnum):
-    NUMERICAL = "numerical"
-    CATEGORICAL = "categorical"
-
-
-def default_method(kind: ColumnKind, *, reference_rows: int, distinct_values: int) -> Method:
-    """Evidently 0.7's default test for a column.
-
-    `reference_rows` counts the reference's values left after dropping NaN and inf;
-    `distinct_values` counts distinct values of reference and current together.
-    """
-    if reference_rows <= SMALL_REFERENCE_ROWS:
-        if kind is ColumnKind.NUMERICAL and distinct_values > FEW_VALUES:
-            return Method.KS
-        return Method.CHI_SQUARE if distinct_values > BINARY_VALUES else Method.Z_TEST
-    if kind is ColumnKind.NUMERICAL and distinct_values > FEW_VALUES:
-        return Method.WASSERSTEIN
-    # Evidently bins numbers by quantile only above 20 distinct reference values; a number gets here
-    # with at most FEW_VALUES, so categories and few-valued numbers are both counted per value.
-    return Method.JENSEN_SHANNON
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,18 +144,16 @@ def _require_columns(frame: pl.DataFrame, names: Sequence[str], *, role: str) ->
         raise InputError(f"the {role} frame lacks drift column {missing[0]!r} (columns: {', '.join(frame.columns)})")
 
 
-def profile_reference(
-    reference: pl.DataFrame, *, numerical: Sequence[str], categorical: Sequence[str]
-) -> ReferenceProfile:
+def profile_reference(reference: pl.DataFrame, spec: FeatureSpec) -> ReferenceProfile:
     """Summarise `reference` once (per model version) for every later `profile_drift`.
 
     Numbers are cast to float, categories to text, as the Evidently adapter does; columns keep the
     order numerical then categorical, which is the order of the results.
     """
-    _require_columns(reference, [*numerical, *categorical], role="reference")
+    _require_columns(reference, spec.columns, role="reference")
     columns = (
-        *(_profile_numbers(name, reference[name]) for name in numerical),
-        *(_profile_categories(name, reference[name]) for name in categorical),
+        *(_profile_numbers(name, reference[name]) for name in spec.numeric),
+        *(_profile_categories(name, reference[name]) for name in spec.categorical),
     )
     return ReferenceProfile(id=_content_id(columns, reference.height), rows=reference.height, columns=columns)
 
@@ -272,6 +229,69 @@ def _jensen_shannon(reference: np.ndarray, current: np.ndarray) -> float:
     return float(distance.jensenshannon(reference / reference.sum(), current / current.sum()))
 
 
+# --- the methods ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftMethod:
+    """A drift test: Evidently's display name (what governance.drift judges by), its default threshold,
+    and its statistic, computed either on the two samples (`on_values`) or on counts per level."""
+
+    name: str
+    threshold: float
+    on_values: Callable[[ColumnProfile, np.ndarray], float] | None = None
+    on_counts: Callable[[np.ndarray, np.ndarray], float] | None = None
+
+    def statistic(self, column: ColumnProfile, current: np.ndarray) -> float:
+        if self.on_values is None:
+            raise AssertionError(f"{self.name} is computed on counts, not on values")
+        return self.on_values(column, current)
+
+    def count_statistic(self, reference: np.ndarray, current: np.ndarray) -> float:
+        if self.on_counts is None:
+            raise AssertionError(f"{self.name} is computed on values, not on counts")
+        return self.on_counts(reference.astype(np.float64), current.astype(np.float64))
+
+
+METHODS: dict[str, DriftMethod] = {}
+
+
+def register(method: DriftMethod) -> DriftMethod:
+    """Make `method` known by its name; a new test is one `register` call (and a rule in `default_method`)."""
+    METHODS[method.name] = method
+    return method
+
+
+KS_TEST = register(DriftMethod("K-S p_value", 0.05, on_values=lambda c, cur: _ks_p_value(c.sorted_values, cur)))
+WASSERSTEIN = register(
+    DriftMethod(
+        "Wasserstein distance (normed)",
+        0.1,
+        on_values=lambda c, cur: _wasserstein(c.sorted_values, cur) / max(c.std, _MIN_NORM),
+    )
+)
+CHI_SQUARE = register(DriftMethod("chi-square p_value", 0.05, on_counts=_chi_square_p_value))
+Z_TEST = register(DriftMethod("Z-test p_value", 0.05, on_counts=_z_test_p_value))
+JENSEN_SHANNON = register(DriftMethod("Jensen-Shannon distance", 0.1, on_counts=_jensen_shannon))
+
+
+def default_method(kind: ColumnKind, *, reference_rows: int, distinct_values: int) -> DriftMethod:
+    """Evidently 0.7's default test for a column.
+
+    `reference_rows` counts the reference's values left after dropping NaN and inf;
+    `distinct_values` counts distinct values of reference and current together.
+    """
+    if reference_rows <= SMALL_REFERENCE_ROWS:
+        if kind is ColumnKind.NUMERICAL and distinct_values > FEW_VALUES:
+            return KS_TEST
+        return CHI_SQUARE if distinct_values > BINARY_VALUES else Z_TEST
+    if kind is ColumnKind.NUMERICAL and distinct_values > FEW_VALUES:
+        return WASSERSTEIN
+    # Evidently bins numbers by quantile only above 20 distinct reference values; a number gets here
+    # with at most FEW_VALUES, so categories and few-valued numbers are both counted per value.
+    return JENSEN_SHANNON
+
+
 def _joint_counts(column: ColumnProfile, current: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Counts per level of reference and current, over the levels of both, ordered by level."""
     joined = (
@@ -282,7 +302,7 @@ def _joint_counts(column: ColumnProfile, current: pl.DataFrame) -> tuple[np.ndar
     return joined["reference"].to_numpy(), joined["current"].to_numpy()
 
 
-def _number_drift(column: ColumnProfile, series: pl.Series) -> tuple[Method, float] | None:
+def _number_drift(column: ColumnProfile, series: pl.Series) -> tuple[DriftMethod, float] | None:
     current = _finite_numbers(series)
     current.sort()  # in place: the array is already a fresh copy, a second would only add to the peak
     if current.size == 0:
@@ -295,33 +315,19 @@ def _number_drift(column: ColumnProfile, series: pl.Series) -> tuple[Method, flo
         known = np.isin(column.levels["level"].to_numpy(), levels[0])
         distinct = levels[0].size + int((~known).sum())
     method = default_method(ColumnKind.NUMERICAL, reference_rows=column.rows, distinct_values=distinct)
-    if method is Method.KS:
-        return method, _ks_p_value(column.sorted_values, current)
-    if method is Method.WASSERSTEIN:
-        return method, _wasserstein(column.sorted_values, current) / max(column.std, _MIN_NORM)
+    if method.on_values is not None:
+        return method, method.statistic(column, current)
     assert levels is not None  # count-based tests need few values, so the levels were counted
-    return method, _by_counts(method, *_joint_counts(column, _level_frame(*levels, name="current")))
+    return method, method.count_statistic(*_joint_counts(column, _level_frame(*levels, name="current")))
 
 
-def _category_drift(column: ColumnProfile, series: pl.Series) -> tuple[Method, float] | None:
+def _category_drift(column: ColumnProfile, series: pl.Series) -> tuple[DriftMethod, float] | None:
     present = _present_categories(series)
     if present.is_empty():
         return None
     reference, current = _joint_counts(column, present.value_counts(name="current"))
     method = default_method(ColumnKind.CATEGORICAL, reference_rows=column.rows, distinct_values=reference.size)
-    return method, _by_counts(method, reference, current)
-
-
-def _by_counts(method: Method, reference: np.ndarray, current: np.ndarray) -> float:
-    reference, current = reference.astype(np.float64), current.astype(np.float64)
-    match method:
-        case Method.CHI_SQUARE:
-            return _chi_square_p_value(reference, current)
-        case Method.Z_TEST:
-            return _z_test_p_value(reference, current)
-        case Method.JENSEN_SHANNON:
-            return _jensen_shannon(reference, current)
-    raise AssertionError(f"{method} is not a count-based test")
+    return method, method.count_statistic(reference, current)
 
 
 def profile_drift(profile: ReferenceProfile, current: pl.DataFrame) -> list[FeatureDrift]:
@@ -344,6 +350,6 @@ def profile_drift(profile: ReferenceProfile, current: pl.DataFrame) -> list[Feat
             continue
         method, statistic = result
         drifts.append(
-            judge_feature(feature=column.name, method=method, statistic=statistic, threshold=DEFAULT_THRESHOLDS[method])
+            judge_feature(feature=column.name, method=method.name, statistic=statistic, threshold=method.threshold)
         )
     return drifts

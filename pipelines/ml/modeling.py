@@ -7,7 +7,6 @@ sklearn sees a frame only at the model boundary (`model_frame`): numbers and boo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -30,6 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from governance.errors import InputError
+from governance.features import FeatureSpec
 
 MISSING_LEVEL = "(missing)"
 DECISION_THRESHOLD = 0.5
@@ -40,16 +40,6 @@ class Algorithm(StrEnum):
     HGB = "hgb"
     LOGREG = "logreg"
     RF = "rf"
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (*self.numeric, *self.categorical)
 
 
 def feature_spec(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from governance.features import FeatureSpec
 from governance.quality import QualityCheck, QualityResult, QualityThresholds, judge_quality
-from pipelines.ml.modeling import FeatureSpec
 
 
 def batch_quality(

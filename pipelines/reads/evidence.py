@@ -17,7 +17,7 @@ import polars as pl
 
 from governance.drift import dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, Subject
-from lakehouse.evidently_drift import FeatureKinds, evidently_drift
+from lakehouse.evidently_drift import evidently_drift
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
@@ -155,8 +155,8 @@ def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: 
     missing = [c for c in recipe.spec.columns if c not in current.columns]
     if missing:
         return {"batch_id": batch["batch_id"], "note": f"the latest batch lacks feature {missing[0]!r}"}
-    kinds = FeatureKinds(numerical=recipe.spec.numeric, categorical=recipe.spec.categorical)
-    features = evidently_drift(training.select(recipe.spec.columns), current.select(recipe.spec.columns), kinds=kinds)
+    spec = recipe.spec
+    features = evidently_drift(training.select(spec.columns), current.select(spec.columns), spec=spec)
     share = drift_share(features)
     return {
         "batch_id": batch["batch_id"],

@@ -12,18 +12,17 @@ from pathlib import Path
 import polars as pl
 
 from governance.errors import InputError, NotFoundError
-from lakehouse.evidently_drift import FeatureKinds
+from governance.features import FeatureSpec
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, UTC_TS
 from pipelines.context import Context
+from pipelines.ml.drift import FEW_VALUES  # a number drift compares per value is drawn per value
 from pipelines.reads.batches import select_window
 from pipelines.reads.versions import version_recipe
 
 REALIZED = "realized"
 ESTIMATED = "estimated"
 HISTOGRAM_BINS = 20
-# Up to this many distinct values a number is drawn per value, not binned.
-FEW_VALUES = 12
 # Scoring is stamped by a clock that may be fixed (tests, demo): the data window breaks ties.
 _BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
 _BATCH_ID = re.compile(r"b-[0-9a-f]{16}")
@@ -86,7 +85,7 @@ class BatchFrames:
     model_version: str
     reference: pl.DataFrame
     current: pl.DataFrame
-    kinds: FeatureKinds
+    spec: FeatureSpec
     reference_id: str  # table@version the reference was read from
 
 
@@ -116,7 +115,7 @@ def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
         model_version=batch["model_version"],
         reference=reference,
         current=current,
-        kinds=FeatureKinds(numerical=recipe.spec.numeric, categorical=recipe.spec.categorical),
+        spec=recipe.spec,
         reference_id=f"{recipe.table}@{recipe.table_version}",
     )
 

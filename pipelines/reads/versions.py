@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 
 from governance.errors import InputError
+from governance.features import FeatureSpec
 from lakehouse.registry import ModelVersionInfo
-from pipelines.ml.modeling import FeatureSpec
 
 # Version tags that say how a version was made; scoring and monitoring rebuild its inputs from them.
 TAG_TRAINER = "mlgov.trainer"

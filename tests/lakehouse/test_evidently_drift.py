@@ -18,8 +18,9 @@ from evidently.legacy.core import ColumnType
 from scipy.stats import ks_2samp
 
 from governance.drift import FeatureDrift, is_drifted
+from governance.features import FeatureSpec
 from lakehouse import evidently_drift as adapter
-from lakehouse.evidently_drift import FeatureKinds, evidently_drift, feature_kinds, save_evidently_report
+from lakehouse.evidently_drift import evidently_drift, save_evidently_report
 
 SEED = 1  # chosen so every verdict below has a wide margin from its threshold
 FEATURES = ["shifted", "stable", "count", "grade"]
@@ -49,18 +50,18 @@ def data() -> dict[str, pl.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def kinds(data: dict[str, pl.DataFrame]) -> FeatureKinds:
-    return feature_kinds(data["large_ref"], FEATURES)
+def kinds() -> FeatureSpec:
+    return FeatureSpec(numeric=("shifted", "stable", "count"), categorical=("grade",))
 
 
 @pytest.fixture(scope="module")
-def large(data: dict[str, pl.DataFrame], kinds: FeatureKinds) -> dict[str, FeatureDrift]:
-    return {d.feature: d for d in evidently_drift(data["large_ref"], data["current"], kinds=kinds)}
+def large(data: dict[str, pl.DataFrame], kinds: FeatureSpec) -> dict[str, FeatureDrift]:
+    return {d.feature: d for d in evidently_drift(data["large_ref"], data["current"], spec=kinds)}
 
 
 @pytest.fixture(scope="module")
-def small(data: dict[str, pl.DataFrame], kinds: FeatureKinds) -> dict[str, FeatureDrift]:
-    return {d.feature: d for d in evidently_drift(data["small_ref"], data["current"], kinds=kinds)}
+def small(data: dict[str, pl.DataFrame], kinds: FeatureSpec) -> dict[str, FeatureDrift]:
+    return {d.feature: d for d in evidently_drift(data["small_ref"], data["current"], spec=kinds)}
 
 
 def _legacy(
@@ -77,32 +78,14 @@ def _legacy(
     return test.display_name, test(ref, cur, kind, threshold)
 
 
-# --- feature kinds -----------------------------------------------------------------------------
-
-
-def test_feature_kinds_split_numbers_from_the_rest() -> None:
-    frame = pl.DataFrame(
-        {"f": [1.0], "i": [1], "u": pl.Series([1], dtype=pl.UInt8), "s": ["x"], "b": [True]},
-    ).with_columns(pl.col("s").cast(pl.Categorical).alias("c"))
-    kinds = feature_kinds(frame, ["s", "f", "b", "i", "c", "u"])
-    assert kinds.numerical == ("f", "i", "u")
-    assert kinds.categorical == ("s", "b", "c")
-    assert kinds.all == ("f", "i", "u", "s", "b", "c")
-
-
-def test_feature_kinds_of_the_synthetic_data(kinds: FeatureKinds) -> None:
-    assert kinds.numerical == ("shifted", "stable", "count")
-    assert kinds.categorical == ("grade",)
-
-
 # --- large reference: distances ------------------------------------------------------------------
 
 
 def test_large_reference_returns_one_result_per_feature_in_order(
-    data: dict[str, pl.DataFrame], kinds: FeatureKinds
+    data: dict[str, pl.DataFrame], kinds: FeatureSpec
 ) -> None:
-    drifts = evidently_drift(data["large_ref"], data["current"], kinds=kinds)
-    assert [d.feature for d in drifts] == list(kinds.all)
+    drifts = evidently_drift(data["large_ref"], data["current"], spec=kinds)
+    assert [d.feature for d in drifts] == list(kinds.columns)
 
 
 def test_large_reference_uses_wasserstein_and_jensen_shannon(large: dict[str, FeatureDrift]) -> None:
@@ -169,11 +152,11 @@ def test_verdict_is_governance_is_drifted(size: str, request: pytest.FixtureRequ
 @pytest.mark.parametrize("size", ["large", "small"])
 @pytest.mark.parametrize("feature", FEATURES)
 def test_method_statistic_and_verdict_match_evidently_legacy_stattest(
-    data: dict[str, pl.DataFrame], kinds: FeatureKinds, size: str, feature: str, request: pytest.FixtureRequest
+    data: dict[str, pl.DataFrame], kinds: FeatureSpec, size: str, feature: str, request: pytest.FixtureRequest
 ) -> None:
     ours: FeatureDrift = request.getfixturevalue(size)[feature]
     reference = data["large_ref" if size == "large" else "small_ref"]
-    kind = ColumnType.Numerical if feature in kinds.numerical else ColumnType.Categorical
+    kind = ColumnType.Numerical if feature in kinds.numeric else ColumnType.Categorical
 
     method, legacy = _legacy(reference, data["current"], feature, kind, ours.threshold)
 
@@ -184,7 +167,7 @@ def test_method_statistic_and_verdict_match_evidently_legacy_stattest(
 
 @pytest.mark.parametrize("size", ["large", "small"])
 def test_fast_path_equals_a_full_evidently_report(
-    data: dict[str, pl.DataFrame], kinds: FeatureKinds, size: str, request: pytest.FixtureRequest
+    data: dict[str, pl.DataFrame], kinds: FeatureSpec, size: str, request: pytest.FixtureRequest
 ) -> None:
     """evidently_drift calls Evidently's per-column step directly; a whole Report must say the same."""
     report_drift = getattr(adapter, "evidently_report_drift", None)
@@ -193,7 +176,7 @@ def test_fast_path_equals_a_full_evidently_report(
     ours: dict[str, FeatureDrift] = request.getfixturevalue(size)
     reference = data["large_ref" if size == "large" else "small_ref"]
 
-    theirs = {d.feature: d for d in report_drift(reference, data["current"], kinds=kinds)}
+    theirs = {d.feature: d for d in report_drift(reference, data["current"], spec=kinds)}
 
     assert theirs.keys() == ours.keys()
     for feature, d in theirs.items():
@@ -208,9 +191,9 @@ def test_fast_path_equals_a_full_evidently_report(
 # --- the HTML report ------------------------------------------------------------------------------
 
 
-def test_save_evidently_report_writes_html(data: dict[str, pl.DataFrame], kinds: FeatureKinds, tmp_path: Path) -> None:
+def test_save_evidently_report_writes_html(data: dict[str, pl.DataFrame], kinds: FeatureSpec, tmp_path: Path) -> None:
     path = tmp_path / "reports" / "batch-1" / "drift.html"  # parent folders do not exist yet
-    returned = save_evidently_report(data["small_ref"], data["current"], kinds=kinds, path=path)
+    returned = save_evidently_report(data["small_ref"], data["current"], spec=kinds, path=path)
     assert returned == path
     assert path.is_file()
     html = path.read_text(encoding="utf-8")

@@ -17,11 +17,15 @@ from hypothesis import strategies as st
 
 from governance.drift import FeatureDrift
 from governance.errors import InputError
-from lakehouse.evidently_drift import FeatureKinds, evidently_drift, evidently_report_drift
+from governance.features import ColumnKind, FeatureSpec
+from lakehouse.evidently_drift import evidently_drift, evidently_report_drift
 from lakehouse.schemas import BATCHES, DRIFT
 from pipelines.ml.drift import (
-    ColumnKind,
-    Method,
+    CHI_SQUARE,
+    JENSEN_SHANNON,
+    KS_TEST,
+    WASSERSTEIN,
+    Z_TEST,
     default_method,
     profile_drift,
     profile_reference,
@@ -33,17 +37,11 @@ from tests.conftest import Seeded, context_for
 SEED = 20260601
 TOLERANCE = 1e-6
 CITIES = ["Zürich", "São Paulo", "東京", "Kraków", "Île-de-France", "Côte d'Ivoire"]
-KINDS = FeatureKinds(
-    numerical=("continuous", "stable", "count", "few", "binary", "new_value"),
+KINDS = FeatureSpec(
+    numeric=("continuous", "stable", "count", "few", "binary", "new_value"),
     categorical=("city", "flag", "grade"),
 )
-W, JS, KS, CHI, Z = (
-    Method.WASSERSTEIN,
-    Method.JENSEN_SHANNON,
-    Method.KS,
-    Method.CHI_SQUARE,
-    Method.Z_TEST,
-)
+W, JS, KS, CHI, Z = (m.name for m in (WASSERSTEIN, JENSEN_SHANNON, KS_TEST, CHI_SQUARE, Z_TEST))
 
 
 def _with_gaps(rng: np.random.Generator, values: np.ndarray) -> np.ndarray:
@@ -84,8 +82,8 @@ def data() -> dict[str, pl.DataFrame]:
     }
 
 
-def _ours(reference: pl.DataFrame, current: pl.DataFrame, kinds: FeatureKinds = KINDS) -> list[FeatureDrift]:
-    profile = profile_reference(reference, numerical=kinds.numerical, categorical=kinds.categorical)
+def _ours(reference: pl.DataFrame, current: pl.DataFrame, kinds: FeatureSpec = KINDS) -> list[FeatureDrift]:
+    profile = profile_reference(reference, kinds)
     return profile_drift(profile, current)
 
 
@@ -112,7 +110,7 @@ EXPECTED_METHODS = {
 def test_each_default_test_is_exercised(data: dict[str, pl.DataFrame], size: str) -> None:
     drifts = _ours(data[size], data["current"])
     assert [d.method for d in drifts] == EXPECTED_METHODS[size]
-    assert [d.feature for d in drifts] == list(KINDS.all)
+    assert [d.feature for d in drifts] == list(KINDS.columns)
     assert {d.drifted for d in drifts} == {True, False}  # the data drifts in some columns, not all
 
 
@@ -120,7 +118,7 @@ def test_each_default_test_is_exercised(data: dict[str, pl.DataFrame], size: str
 def test_equals_evidently_per_column(data: dict[str, pl.DataFrame], size: str) -> None:
     _assert_same(
         _ours(data[size], data["current"]),
-        evidently_drift(data[size], data["current"], kinds=KINDS),
+        evidently_drift(data[size], data["current"], spec=KINDS),
     )
 
 
@@ -128,16 +126,16 @@ def test_equals_evidently_per_column(data: dict[str, pl.DataFrame], size: str) -
 def test_equals_a_full_evidently_report(data: dict[str, pl.DataFrame], size: str) -> None:
     _assert_same(
         _ours(data[size], data["current"]),
-        evidently_report_drift(data[size], data["current"], kinds=KINDS),
+        evidently_report_drift(data[size], data["current"], spec=KINDS),
     )
 
 
 def test_small_samples_take_scipys_exact_ks(data: dict[str, pl.DataFrame]) -> None:
     current = data["current"].head(5000)  # both sides <= 10,000 rows: the exact distribution
-    numbers = FeatureKinds(numerical=("continuous", "stable", "count"), categorical=())
+    numbers = FeatureSpec(numeric=("continuous", "stable", "count"), categorical=())
     ours = _ours(data["small"], current, numbers)
     assert {d.method for d in ours} == {KS}
-    _assert_same(ours, evidently_drift(data["small"], current, kinds=numbers))
+    _assert_same(ours, evidently_drift(data["small"], current, spec=numbers))
 
 
 def test_reference_size_counts_values_left_after_dropping_gaps(data: dict[str, pl.DataFrame]) -> None:
@@ -153,7 +151,7 @@ def test_reference_size_counts_values_left_after_dropping_gaps(data: dict[str, p
     assert ours["stable"].method == KS  # exactly 1000 numbers left
     assert ours["grade"].method == JS  # 1001 categories left
     assert ours["count"].method == W
-    _assert_same(list(ours.values()), evidently_drift(reference, data["current"], kinds=KINDS))
+    _assert_same(list(ours.values()), evidently_drift(reference, data["current"], spec=KINDS))
 
 
 @pytest.mark.parametrize("size", [600, 3000])
@@ -161,14 +159,14 @@ def test_constant_columns(size: int) -> None:
     rng = np.random.default_rng(SEED)
     reference = pl.DataFrame({"const": np.full(size, 5.0), "same": np.full(size, 1.0), "label": ["only"] * size})
     current = pl.DataFrame({"const": rng.normal(5.0, 1.0, 4000), "same": np.full(4000, 1.0), "label": ["only"] * 4000})
-    kinds = FeatureKinds(numerical=("const", "same"), categorical=("label",))
+    kinds = FeatureSpec(numeric=("const", "same"), categorical=("label",))
     ours = _ours(reference, current, kinds)
     if size > 1000:
         assert [d.method for d in ours] == [W, JS, JS]
         assert ours[0].statistic > 100  # a zero reference std is floored at 0.001
     else:
         assert [(d.method, d.statistic) for d in ours[1:]] == [(Z, 1.0), (Z, 1.0)]
-    _assert_same(ours, evidently_drift(reference, current, kinds=kinds))
+    _assert_same(ours, evidently_drift(reference, current, spec=kinds))
 
 
 def test_columns_empty_after_dropping_gaps_are_left_out(data: dict[str, pl.DataFrame]) -> None:
@@ -177,8 +175,8 @@ def test_columns_empty_after_dropping_gaps_are_left_out(data: dict[str, pl.DataF
         pl.lit(None, dtype=pl.String).alias("flag"),
     )
     ours = _ours(data["large"], current)
-    assert {d.feature for d in ours} == set(KINDS.all) - {"continuous", "flag"}
-    _assert_same(ours, evidently_drift(data["large"], current, kinds=KINDS))
+    assert {d.feature for d in ours} == set(KINDS.columns) - {"continuous", "flag"}
+    _assert_same(ours, evidently_drift(data["large"], current, spec=KINDS))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -201,8 +199,8 @@ def test_random_columns_equal_evidently(seed: int, reference_rows: int, current_
         {"x": draw(current_rows, rng.choice([0.0, 0.4, 1.0])), "c": rng.integers(0, max(distinct, 2), current_rows)}
     ).with_columns(pl.col("c").cast(pl.String))
     reference = reference.with_columns(pl.col("c").cast(pl.String))
-    kinds = FeatureKinds(numerical=("x",), categorical=("c",))
-    _assert_same(_ours(reference, current, kinds), evidently_drift(reference, current, kinds=kinds))
+    kinds = FeatureSpec(numeric=("x",), categorical=("c",))
+    _assert_same(_ours(reference, current, kinds), evidently_drift(reference, current, spec=kinds))
 
 
 # --- the default test, as a table ---------------------------------------------------------------
@@ -225,8 +223,8 @@ def test_random_columns_equal_evidently(seed: int, reference_rows: int, current_
         (ColumnKind.CATEGORICAL, 1001, 300, JS),
     ],
 )
-def test_default_method(kind: ColumnKind, rows: int, distinct: int, method: Method) -> None:
-    assert default_method(kind, reference_rows=rows, distinct_values=distinct) is method
+def test_default_method(kind: ColumnKind, rows: int, distinct: int, method: str) -> None:
+    assert default_method(kind, reference_rows=rows, distinct_values=distinct).name == method
 
 
 # --- the profile ------------------------------------------------------------------------------
@@ -234,7 +232,7 @@ def test_default_method(kind: ColumnKind, rows: int, distinct: int, method: Meth
 
 def test_profile_id_is_a_content_hash(data: dict[str, pl.DataFrame]) -> None:
     def profile_id(frame: pl.DataFrame) -> str:
-        return profile_reference(frame, numerical=KINDS.numerical, categorical=KINDS.categorical).id
+        return profile_reference(frame, KINDS).id
 
     reference = data["small"]
     same = profile_id(reference)
@@ -247,7 +245,7 @@ def test_profile_id_is_a_content_hash(data: dict[str, pl.DataFrame]) -> None:
 
 
 def test_profile_counts_what_evidently_keeps(data: dict[str, pl.DataFrame]) -> None:
-    profile = profile_reference(data["large"], numerical=KINDS.numerical, categorical=KINDS.categorical)
+    profile = profile_reference(data["large"], KINDS)
     columns = {c.name: c for c in profile.columns}
     assert profile.rows == 3000
     assert columns["continuous"].rows == int(data["large"]["continuous"].is_finite().sum())
@@ -259,12 +257,12 @@ def test_profile_counts_what_evidently_keeps(data: dict[str, pl.DataFrame]) -> N
 
 def test_missing_columns_are_named(data: dict[str, pl.DataFrame]) -> None:
     with pytest.raises(InputError, match="'nope'"):
-        profile_reference(data["small"], numerical=["nope"], categorical=[])
-    profile = profile_reference(data["small"], numerical=KINDS.numerical, categorical=KINDS.categorical)
+        profile_reference(data["small"], FeatureSpec(numeric=("nope",), categorical=()))
+    profile = profile_reference(data["small"], KINDS)
     with pytest.raises(InputError, match="'grade'"):
         profile_drift(profile, data["current"].drop("grade"))
     with pytest.raises(InputError, match="'city' is numerical but holds String"):
-        profile_reference(data["small"], numerical=["city"], categorical=[])
+        profile_reference(data["small"], FeatureSpec(numeric=("city",), categorical=()))
 
 
 # --- in the monitor job -------------------------------------------------------------------------
@@ -288,10 +286,10 @@ def test_monitor_stores_evidentlys_drift_with_the_profile_id(seeded: Seeded) -> 
             .select(recipe.spec.columns)
             .collect()
         )
-        kinds = FeatureKinds(numerical=recipe.spec.numeric, categorical=recipe.spec.categorical)
-        order = {feature: i for i, feature in enumerate(kinds.all)}
+        kinds = recipe.spec
+        order = {feature: i for i, feature in enumerate(kinds.columns)}
         rows = stored.filter(pl.col("batch_id") == batch["batch_id"]).sort(pl.col("feature").replace_strict(order))
-        profile = profile_reference(reference, numerical=kinds.numerical, categorical=kinds.categorical)
+        profile = profile_reference(reference, kinds)
         assert set(rows["reference_id"]) == {f"{recipe.table}@{recipe.table_version}#{profile.id}"}
         assert re.fullmatch(r"raw/loans@\d+#[0-9a-f]{12}", rows["reference_id"][0])
         assert set(rows["reference_rows"]) == {reference.height}
@@ -305,4 +303,4 @@ def test_monitor_stores_evidentlys_drift_with_the_profile_id(seeded: Seeded) -> 
             )
             for row in rows.iter_rows(named=True)
         ]
-        _assert_same(ours, evidently_drift(reference, current, kinds=kinds))
+        _assert_same(ours, evidently_drift(reference, current, spec=kinds))

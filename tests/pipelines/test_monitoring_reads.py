@@ -106,7 +106,7 @@ def test_batch_frames_are_the_training_rows_and_the_batch_window(seeded: Seeded)
     assert frames.reference_id == "raw/loans@0"
     assert frames.reference.height == seeded.dataset.history.height
     assert frames.current.height == batches.filter(pl.col("batch") == 1)["rows"][0]
-    assert frames.current.columns == frames.reference.columns == list(frames.kinds.all)
+    assert frames.current.columns == frames.reference.columns == list(frames.spec.columns)
     with pytest.raises(NotFoundError, match="no batch"):
         batch_frames(ctx, model=MODEL, batch_id="b-0000000000000000")
 

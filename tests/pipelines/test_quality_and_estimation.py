@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from governance.features import FeatureSpec
 from governance.quality import QualityCheck, QualityResult, QualityThresholds
 from pipelines.ml.estimation import Calibration, estimate_performance, fit_calibration
-from pipelines.ml.modeling import FeatureSpec, classification_metrics
+from pipelines.ml.modeling import classification_metrics
 from pipelines.ml.quality import batch_quality
 
 SPEC = FeatureSpec(numeric=("income", "age", "flag"), categorical=("purpose",))
