@@ -8,6 +8,9 @@ from datetime import datetime
 import altair as alt
 import polars as pl
 
+from lakehouse.schemas import ESTIMATED, REALIZED
+from pipelines.reads.batches import BATCH_ORDER
+
 
 def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerChart:
     """Drift share of each batch per model, in scoring order, with the dataset-drift threshold as a rule.
@@ -17,7 +20,7 @@ def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerCh
     share a timestamp.
     """
     data = (
-        history.sort("model", "scored_at", "window_end", "batch_id", nulls_last=True)
+        history.sort("model", *BATCH_ORDER, nulls_last=True)
         .with_columns(
             batch=pl.int_range(1, pl.len() + 1).over("model"),
             verdict=pl.when(pl.col("drifted")).then(pl.lit("drifted")).otherwise(pl.lit("stable")),
@@ -146,7 +149,7 @@ def distribution_chart(distribution: pl.DataFrame, *, feature: str) -> alt.Chart
     )
 
 
-KINDS = ["realized", "estimated"]
+KINDS = [REALIZED, ESTIMATED]
 
 
 def metric_chart(performance: pl.DataFrame) -> alt.LayerChart:

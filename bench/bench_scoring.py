@@ -49,7 +49,8 @@ def _our_scores(estimator: Any, rows: pl.DataFrame, spec: FeatureSpec) -> np.nda
 def _setup(folder: Path, algorithms: list[str]) -> dict[str, Any]:
     from lakehouse.registry import ModelRegistry
     from pipelines.demo.data import build_demo_datasets
-    from pipelines.ml.modeling import Algorithm, binary_target, build_estimator, feature_spec
+    from pipelines.ml.modeling import Algorithm, build_estimator, feature_spec
+    from pipelines.ml.tasks import BinaryTask
 
     loans = build_demo_datasets(
         start=datetime(2026, 6, 1, tzinfo=UTC), history_rows=50_000, batch_rows=100_000, n_weeks=2, drift_from_week=1
@@ -61,7 +62,7 @@ def _setup(folder: Path, algorithms: list[str]) -> dict[str, Any]:
     registry = ModelRegistry(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=folder / "artifacts")
     for algorithm in algorithms:
         estimator = build_estimator(Algorithm(algorithm), spec)
-        estimator.fit(model_frame(loans.history, spec), binary_target(loans.history[loans.target]))
+        estimator.fit(model_frame(loans.history, spec), BinaryTask().target(loans.history[loans.target]))
         registry.log_model(
             model=f"bench_{algorithm}",
             estimator=estimator,

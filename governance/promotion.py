@@ -21,11 +21,11 @@ from enum import StrEnum
 from governance.audit.canonical import canonical_json
 from governance.errors import PolicyViolation
 from governance.roles import AccessPolicy, Role
+from governance.tasks import TaskMetric, falls_short
 
 PRODUCTION_ALIAS = "champion"
 SHADOW_ALIAS = "challenger"  # scored beside the champion on every batch, never served
 ALIASES = (PRODUCTION_ALIAS, SHADOW_ALIAS)
-GATE_METRIC = "roc_auc"
 
 
 class RiskTier(StrEnum):
@@ -298,20 +298,35 @@ class GateResult:
     metric: str
     candidate: float
     champion: float
-    max_drop: float
+    max_drop: float  # how much worse than the champion the candidate may be
+    higher_is_better: bool = True
 
     @property
     def passed(self) -> bool:
-        return self.candidate >= self.champion - self.max_drop
+        return not falls_short(
+            self.candidate, of=self.champion, by_more_than=self.max_drop, higher_is_better=self.higher_is_better
+        )
 
 
 def metric_gates(
-    *, candidate: Mapping[str, float], champion: Mapping[str, float] | None, policy: TierPolicy
+    *,
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    policy: TierPolicy,
+    metric: TaskMetric,
 ) -> tuple[GateResult, ...]:
     """The gates a candidate must pass against the champion on the same holdout (none without one)."""
-    if champion is None or GATE_METRIC not in champion or GATE_METRIC not in candidate:
+    if champion is None or metric.name not in champion or metric.name not in candidate:
         return ()
-    return (GateResult(GATE_METRIC, candidate[GATE_METRIC], champion[GATE_METRIC], policy.max_metric_drop),)
+    return (
+        GateResult(
+            metric.name,
+            candidate[metric.name],
+            champion[metric.name],
+            policy.max_metric_drop,
+            higher_is_better=metric.higher_is_better,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -345,8 +360,9 @@ def policy_verdict(
         )
     for gate in review.gates:
         if not gate.passed:
+            direction = "below" if gate.higher_is_better else "above"
             reasons.append(
-                f"{gate.metric} {gate.candidate:.4f} is more than {gate.max_drop:.2f} below "
+                f"{gate.metric} {gate.candidate:.4f} is more than {gate.max_drop:.2f} {direction} "
                 f"the champion's {gate.champion:.4f} on the same holdout"
             )
     return PolicyVerdict(

@@ -2,7 +2,7 @@
 
 A model is retrained when its drift share stays above a level for several consecutive batches,
 when a batch raises a data-quality alert, or when its realized (or, without labels, estimated)
-ROC AUC falls more than a margin below what the version achieved on its holdout. The decision
+health metric (its task's, e.g. ROC AUC) is more than a margin worse than on the version's holdout. The decision
 never promotes anything: it opens a request that goes through review like any other.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from governance.tasks import TaskMetric
 
 
 class TriggerKind(StrEnum):
@@ -23,7 +25,7 @@ class TriggerKind(StrEnum):
 class RetrainPolicy:
     drift_share: float = 0.5  # a batch counts as drifted above this share of drifted features
     consecutive_batches: int = 2
-    max_auc_drop: float = 0.05
+    max_metric_drop: float = 0.05
     on_quality_alert: bool = True
 
 
@@ -33,8 +35,8 @@ class BatchHealth:
     model_version: str
     drift_share: float | None  # None: drift not computed
     quality_alerts: int
-    realized_auc: float | None
-    estimated_auc: float | None
+    realized: float | None  # the task's health metric, measured against labels
+    estimated: float | None  # ... or estimated without them
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class RetrainTrigger:
 
 
 def retrain_trigger(
-    batches: Sequence[BatchHealth], *, policy: RetrainPolicy, baseline_auc: float | None
+    batches: Sequence[BatchHealth], *, policy: RetrainPolicy, metric: TaskMetric, baseline: float | None
 ) -> RetrainTrigger | None:
     """The first reason, if any, the champion's recent batches call for retraining."""
     recent = list(batches)
@@ -66,16 +68,15 @@ def retrain_trigger(
         return RetrainTrigger(
             TriggerKind.QUALITY, f"{last.quality_alerts} data-quality alerts in batch {last.batch_id}", (last.batch_id,)
         )
-    if recent and baseline_auc is not None:
+    if recent and baseline is not None:
         last = recent[-1]
-        observed, source = (
-            (last.realized_auc, "realized") if last.realized_auc is not None else (last.estimated_auc, "estimated")
-        )
-        if observed is not None and observed < baseline_auc - policy.max_auc_drop:
+        observed, source = (last.realized, "realized") if last.realized is not None else (last.estimated, "estimated")
+        if observed is not None and metric.falls_short(observed, of=baseline, by_more_than=policy.max_metric_drop):
+            direction = "below" if metric.higher_is_better else "above"
             return RetrainTrigger(
                 TriggerKind.PERFORMANCE,
-                f"{source} ROC AUC {observed:.3f} is more than {policy.max_auc_drop:.2f} "
-                f"below the holdout's {baseline_auc:.3f}",
+                f"{source} {metric.label} {observed:.3f} is more than {policy.max_metric_drop:.2f} "
+                f"{direction} the holdout's {baseline:.3f}",
                 (last.batch_id,),
             )
     return None

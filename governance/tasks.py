@@ -25,9 +25,14 @@ class TaskMetric:
     label: str
     higher_is_better: bool = True
 
-    def worse_by(self, value: float, *, than: float) -> float:
-        """How much worse `value` is than `than` (negative when better)."""
-        return than - value if self.higher_is_better else value - than
+    def falls_short(self, value: float, *, of: float, by_more_than: float) -> bool:
+        """Whether `value` is worse than `of` by more than the margin `by_more_than`."""
+        return falls_short(value, of=of, by_more_than=by_more_than, higher_is_better=self.higher_is_better)
+
+
+def falls_short(value: float, *, of: float, by_more_than: float, higher_is_better: bool) -> bool:
+    """Whether `value` is worse than `of` by more than `by_more_than`, in the metric's direction."""
+    return value < of - by_more_than if higher_is_better else value > of + by_more_than
 
 
 ROC_AUC = TaskMetric("roc_auc", "ROC AUC")

@@ -28,6 +28,10 @@ ALIASES = "governance/aliases"
 EVIDENCE = "governance/evidence"
 CREDENTIALS = "governance/credentials"
 
+# The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
+REALIZED = "realized"
+ESTIMATED = "estimated"
+
 
 def _schema(columns: Mapping[str, Any]) -> pl.Schema:
     return pl.Schema(columns)

@@ -6,7 +6,7 @@ from app.text import plain
 from governance.errors import MlgovError
 from governance.promotion import PRODUCTION_ALIAS
 from governance.screens import Screen
-from pipelines.reads.monitoring import ESTIMATED, REALIZED
+from lakehouse.schemas import ESTIMATED, REALIZED
 
 CHALLENGER = "challenger"
 DEFAULT_METRICS = ("roc_auc", "accuracy", "f1")

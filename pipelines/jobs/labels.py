@@ -13,6 +13,8 @@ from lakehouse.files import read_input_file
 from lakehouse.schemas import LABELS, check_model_name
 from pipelines.context import Context, job_run
 from pipelines.jobs.ingest import check_key
+from pipelines.ml.tasks import kind_of
+from pipelines.reads.versions import model_task
 
 
 @dataclass(frozen=True)
@@ -21,20 +23,11 @@ class LabelsResult:
     rows: int
 
 
-def label_values(series: pl.Series) -> pl.Series:
-    """Labels as 0/1 ints; refuses missing values and anything but 0/1 or true/false."""
-    if series.null_count():
-        raise InputError(f"label column {series.name!r} has {series.null_count()} missing values")
-    if series.dtype == pl.Boolean or (series.dtype.is_numeric() and set(series.unique().to_list()) <= {0, 1}):
-        return series.cast(pl.Int64)
-    raise InputError(f"label column {series.name!r} must hold 0/1 or true/false")
-
-
 def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, actor: str) -> LabelsResult:
     check_model_name(model)
     with job_run(ctx, job="labels", actor=actor, model=model) as run:
         run.authorize(Action.LOAD_LABELS, object_type="model", object_id=model)
-        ctx.registry.require_model(model)
+        kind = kind_of(model_task(ctx.registry, model))
         frame = read_input_file(path)
         check_key(frame, key)
         if label not in frame.columns:
@@ -43,7 +36,7 @@ def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, a
             {
                 "model": model,
                 "entity_key": frame[key].cast(pl.String),
-                "label": label_values(frame[label]),
+                "label": kind.labels(frame[label]),
                 "arrived_at": run.now(),
                 "run_id": run.run_id,
             }

@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 import polars as pl
 
 from governance.audit.canonical import utc_text
@@ -16,7 +15,7 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.ml.modeling import DECISION_THRESHOLD, score_rows
+from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import select_window
 from pipelines.reads.versions import version_recipe
 
@@ -121,7 +120,8 @@ def _score_batch(
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
     estimator = ctx.registry.load_estimator(model, version)
-    scores = score_rows(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
+    kind = kind_of(recipe.task)
+    outputs = kind.outputs(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
     scored_at = run.now()
     predictions = pl.DataFrame(
         {
@@ -134,8 +134,7 @@ def _score_batch(
             "event_ts": rows[timestamp]
             if timestamp
             else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
-            "score": scores,
-            "predicted_label": (scores >= DECISION_THRESHOLD).astype(np.int64),
+            **kind.prediction_columns(outputs),
             "input_table": name,
             "input_version": table_version,
             "run_id": run.run_id,

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from governance.errors import InputError
 from governance.roles import Action
+from governance.tasks import Task, gate_metric
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import LINEAGE, check_model_name, raw_table
 from pipelines.context import Context, job_run
-from pipelines.ml.modeling import (
-    Algorithm,
-    binary_target,
-    build_estimator,
-    classification_metrics,
-    feature_spec,
-    model_frame,
-    positive_scores,
-    split_holdout,
-)
-from pipelines.reads.versions import (
-    TAG_ALGORITHM,
-    TAG_CATEGORICAL,
-    TAG_NUMERIC,
-    TAG_TABLE,
-    TAG_TABLE_VERSION,
-    TAG_TARGET,
-    TAG_TRAINER,
-)
+from pipelines.ml.modeling import Algorithm, build_estimator, feature_spec, model_frame, split_holdout
+from pipelines.ml.tasks import kind_of
+from pipelines.reads.versions import VersionRecipe, recipe_tags
 
 
 @dataclass(frozen=True)
@@ -61,22 +45,24 @@ def train(
         if target not in frame.columns:
             raise InputError(f"target column {target!r} is not in table {name!r} (columns: {', '.join(frame.columns)})")
         spec = feature_spec(frame.schema, exclude=[c for c in (key, timestamp, target) if c], requested=features)
+        recipe = VersionRecipe(
+            table=name,
+            table_version=table_version,
+            spec=spec,
+            target=target,
+            trainer=actor,
+            algorithm=algorithm.value,
+            task=Task.BINARY,
+        )
+        kind = kind_of(recipe.task)
         fit_rows, holdout_rows = split_holdout(frame, timestamp=timestamp, key=key)
-        y_fit, y_holdout = binary_target(fit_rows[target]), binary_target(holdout_rows[target])
+        y_fit, y_holdout = kind.target(fit_rows[target]), kind.target(holdout_rows[target])
         estimator = build_estimator(algorithm, spec)
         estimator.fit(model_frame(fit_rows, spec), y_fit)
-        metrics = classification_metrics(y_holdout, positive_scores(estimator, model_frame(holdout_rows, spec)))
+        outputs = kind.outputs(estimator, holdout_rows, spec, chunk_rows=max(holdout_rows.height, 1))
+        metrics = kind.metrics(y_holdout, outputs)
         metrics |= {"train_rows": float(fit_rows.height), "holdout_rows": float(holdout_rows.height)}
-        tags = {
-            TAG_TRAINER: actor,
-            TAG_TABLE: name,
-            TAG_TABLE_VERSION: str(table_version),
-            TAG_NUMERIC: json.dumps(spec.numeric, ensure_ascii=False),
-            TAG_CATEGORICAL: json.dumps(spec.categorical, ensure_ascii=False),
-            TAG_TARGET: target,
-            TAG_ALGORITHM: algorithm.value,
-            "mlgov.run_id": run.run_id,
-        }
+        tags = {**recipe_tags(recipe), "mlgov.run_id": run.run_id}
         params = {"algorithm": algorithm.value, "table": f"{name}@{table_version}", "target": target}
         info = ctx.registry.log_model(
             model=model,
@@ -87,6 +73,7 @@ def train(
             tags=tags,
         )
         version_id = f"{model}/{info.version}"
+        gate = gate_metric(recipe.task)
         edges = [
             LineageEdge("table", f"{name}@{table_version}", "trained", "mlflow_run", info.run_id),
             LineageEdge("mlflow_run", info.run_id, "registered", "model_version", version_id),
@@ -100,7 +87,7 @@ def train(
                 "table": f"{name}@{table_version}",
                 "algorithm": algorithm.value,
                 "mlflow_run_id": info.run_id,
-                "roc_auc": f"{metrics.get('roc_auc', float('nan')):.6f}",
+                gate.name: f"{metrics.get(gate.name, float('nan')):.6f}",
             },
         )
     return TrainResult(model=model, version=info.version, run_id=info.run_id, metrics=metrics)

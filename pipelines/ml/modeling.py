@@ -79,19 +79,6 @@ def _levels(columns: Sequence[str]) -> list[pl.Expr]:
     return [pl.col(c).cast(pl.String).fill_null(MISSING_LEVEL) for c in columns]
 
 
-def binary_target(series: pl.Series) -> np.ndarray:
-    """The target as 0/1 ints; refuses missing values and anything that is not two classes."""
-    if series.null_count():
-        raise InputError(f"target column {series.name!r} has {series.null_count()} missing values")
-    if series.dtype == pl.Boolean:
-        return series.cast(pl.Int64).to_numpy()
-    if series.dtype.is_numeric():
-        values = set(series.unique().to_list())
-        if values <= {0, 1} and len(values) == 2:
-            return series.cast(pl.Int64).to_numpy()
-    raise InputError(f"target column {series.name!r} must hold both 0 and 1 (or true and false)")
-
-
 def build_estimator(algorithm: Algorithm, spec: FeatureSpec, *, seed: int = 0) -> Pipeline:
     numeric = [SimpleImputer(strategy="median")]
     if algorithm is Algorithm.LOGREG:

@@ -1,13 +1,21 @@
-"""Scored batches read back: the rows of a table in a batch's time window."""
+"""Scored batches read back: their order, and the rows of a table in a batch's time window."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from governance.audit.canonical import utc_text
 from governance.errors import InputError
+from lakehouse.records import require_table_identity
+from pipelines.context import Context
+
+# Batches in the order they were scored. Scoring is stamped by a clock that may be fixed (tests, the
+# demo), so the data window, then the id, break ties.
+BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
 
 
 def select_window(
@@ -25,3 +33,16 @@ def select_window(
     if end is not None:
         frame = frame.filter(pl.col(timestamp) < end)
     return frame
+
+
+def batch_rows(ctx: Context, batch: Mapping[str, Any], columns: Sequence[str]) -> pl.DataFrame:
+    """The rows a batch scored (`columns` of them), re-read from its input table at the version and
+    window it was scored from. `batch` is a row of scoring/batches."""
+    table = str(batch["input_table"])
+    window = select_window(
+        ctx.store.scan(table, version=int(batch["input_version"])),
+        timestamp=require_table_identity(ctx.store, table).timestamp,
+        start=batch["window_start"],
+        end=batch["window_end"],
+    )
+    return window.select(columns).collect()

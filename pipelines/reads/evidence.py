@@ -21,15 +21,9 @@ from lakehouse.evidently_drift import evidently_drift
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
-from pipelines.ml.modeling import (
-    HOLDOUT_SHARE,
-    binary_target,
-    classification_metrics,
-    model_frame,
-    positive_scores,
-    split_holdout,
-)
-from pipelines.reads.batches import select_window
+from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
+from pipelines.ml.tasks import kind_of
+from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.shadow import shadow_comparison
 from pipelines.reads.versions import VersionRecipe, version_recipe
 
@@ -54,8 +48,9 @@ def _rounded(metrics: dict[str, float]) -> dict[str, str]:
 
 def _evaluate(ctx: Context, model: str, version: str, recipe: VersionRecipe, holdout: pl.DataFrame) -> dict[str, float]:
     estimator = ctx.registry.load_estimator(model, version)
-    scores = positive_scores(estimator, model_frame(holdout, recipe.spec))
-    return classification_metrics(binary_target(holdout[recipe.target]), scores)
+    kind = kind_of(recipe.task)
+    outputs = kind.outputs(estimator, holdout, recipe.spec, chunk_rows=max(holdout.height, 1))
+    return kind.metrics(kind.target(holdout[recipe.target]), outputs)
 
 
 def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[str, Any] | None = None) -> Evidence:
@@ -92,7 +87,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
     quality = _quality(training, recipe)
     payload = {
         "holdout": holdout_info,
-        "candidate": {"version": version, "metrics": candidate},
+        "candidate": {"version": version, "task": recipe.task.value, "metrics": candidate},
         "champion": champion,
         "drift": _recent_drift(ctx, model=model, recipe=recipe, training=training),
         "quality": quality,
@@ -139,22 +134,17 @@ def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: 
     batches = (
         ctx.store.scan(BATCHES)
         .filter((pl.col("model") == model) & (pl.col("role") == PRODUCTION_ALIAS))
-        .sort(["scored_at", "window_end", "batch_id"], nulls_last=False)
+        .sort(BATCH_ORDER, nulls_last=False)
         .collect()
     )
     if batches.height == 0:
         return None
     batch = batches.row(-1, named=True)
-    timestamp = require_table_identity(ctx.store, batch["input_table"]).timestamp
-    current = select_window(
-        ctx.store.scan(batch["input_table"], version=batch["input_version"]),
-        timestamp=timestamp,
-        start=batch["window_start"],
-        end=batch["window_end"],
-    ).collect()
-    missing = [c for c in recipe.spec.columns if c not in current.columns]
+    available = ctx.store.scan(batch["input_table"], version=batch["input_version"]).collect_schema()
+    missing = [c for c in recipe.spec.columns if c not in available]
     if missing:
         return {"batch_id": batch["batch_id"], "note": f"the latest batch lacks feature {missing[0]!r}"}
+    current = batch_rows(ctx, batch, recipe.spec.columns)
     spec = recipe.spec
     features = evidently_drift(training.select(spec.columns), current.select(spec.columns), spec=spec)
     share = drift_share(features)

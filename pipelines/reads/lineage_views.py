@@ -18,6 +18,7 @@ from governance.errors import InputError, NotFoundError
 from governance.lineage import Edge, Node, downstream, upstream
 from lakehouse.schemas import BATCHES, PREDICTIONS
 from pipelines.context import Context
+from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.lineage import graph, prediction_lineage, table_lineage
 
 PREDICTED = "predicted"  # the relation of a batch to one of its predictions
@@ -60,7 +61,7 @@ def _natural(text: str) -> tuple[str, int, str]:
 def lineage_choices(ctx: Context) -> LineageChoices:
     edges = graph(ctx)
     nodes = {edge.src for edge in edges} | {edge.dst for edge in edges}
-    batches = ctx.store.scan(BATCHES).sort(["scored_at", "window_end", "batch_id"], descending=True).collect()
+    batches = ctx.store.scan(BATCHES).sort(BATCH_ORDER, descending=True).collect()
     examples = dict(
         ctx.store.scan(PREDICTIONS)
         .filter(pl.col("batch_id").is_in(batches["batch_id"].to_list()))

@@ -13,18 +13,13 @@ import polars as pl
 
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
-from lakehouse.records import require_table_identity
-from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, UTC_TS
+from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, REALIZED, UTC_TS
 from pipelines.context import Context
 from pipelines.ml.drift import FEW_VALUES  # a number drift compares per value is drawn per value
-from pipelines.reads.batches import select_window
+from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.versions import version_recipe
 
-REALIZED = "realized"
-ESTIMATED = "estimated"
 HISTOGRAM_BINS = 20
-# Scoring is stamped by a clock that may be fixed (tests, demo): the data window breaks ties.
-_BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
 _BATCH_ID = re.compile(r"b-[0-9a-f]{16}")
 
 BATCHES_SCHEMA = pl.Schema(
@@ -46,7 +41,7 @@ def model_batches(ctx: Context, model: str) -> pl.DataFrame:
     frame = (
         ctx.store.scan(BATCHES)
         .filter(pl.col("model") == model)
-        .sort(_BATCH_ORDER, nulls_last=True)
+        .sort(BATCH_ORDER, nulls_last=True)
         .with_columns(batch=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
         .collect()
     )
@@ -99,17 +94,7 @@ def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
     recipe = version_recipe(ctx.registry.version(model, batch["model_version"]))
     columns = list(recipe.spec.columns)
     reference = ctx.store.read(recipe.table, version=recipe.table_version, columns=columns)
-    timestamp = require_table_identity(ctx.store, batch["input_table"]).timestamp
-    current = (
-        select_window(
-            ctx.store.scan(batch["input_table"], version=batch["input_version"]),
-            timestamp=timestamp,
-            start=batch["window_start"],
-            end=batch["window_end"],
-        )
-        .select(columns)
-        .collect()
-    )
+    current = batch_rows(ctx, batch, columns)
     return BatchFrames(
         batch_id=batch_id,
         model_version=batch["model_version"],

@@ -16,6 +16,7 @@ from governance.zombies import zombie_reason
 from lakehouse.records import promotion_events
 from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
+from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.promotions import tier_from_tags
 
 
@@ -75,7 +76,6 @@ DRIFT_HISTORY_SCHEMA = pl.Schema(
 )
 
 # Scoring is stamped by a clock that may be fixed (tests, demo): the data window breaks ties.
-_BATCH_ORDER = ["scored_at", "window_end", "batch_id"]
 
 
 def _ordered_batches(ctx: Context, *, model: str | None = None) -> pl.DataFrame:
@@ -83,7 +83,7 @@ def _ordered_batches(ctx: Context, *, model: str | None = None) -> pl.DataFrame:
     if model is not None:
         frame = frame.filter(pl.col("model") == model)
     columns = ["batch_id", "model", "model_version", "scored_at", "window_start", "window_end"]
-    return frame.select(columns).sort(_BATCH_ORDER, nulls_last=True).collect()
+    return frame.select(columns).sort(BATCH_ORDER, nulls_last=True).collect()
 
 
 def _batch_verdicts(

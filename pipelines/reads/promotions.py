@@ -27,6 +27,7 @@ from governance.promotion import (
     vote_counts,
 )
 from governance.roles import AccessPolicy
+from governance.tasks import Task, gate_metric
 from lakehouse.records import access_policy, alias_moves, promotion_events, request_evidence
 from pipelines.context import Context
 from pipelines.reads.evidence import current_subject
@@ -73,7 +74,13 @@ def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPol
     policy = alias_policy(tier, alias=request.alias)
     subject = current_subject(ctx, model=request.model, version=request.version, evaluation_digest=evaluation_digest)
     champion = payload.get("champion") or {}
-    gates = metric_gates(candidate=payload["candidate"]["metrics"], champion=champion.get("metrics"), policy=policy)
+    task = Task(payload["candidate"].get("task", Task.BINARY.value))  # evidence before tasks: binary
+    gates = metric_gates(
+        candidate=payload["candidate"]["metrics"],
+        champion=champion.get("metrics"),
+        policy=policy,
+        metric=gate_metric(task),
+    )
     return ReviewContext(access=access, policy=policy, subject_hash=subject.digest(), now=now, gates=gates)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import polars as pl
 
 from governance.promotion import (
-    GATE_METRIC,
     PRODUCTION_ALIAS,
     PromotionStatus,
     approval_refusal,
@@ -19,6 +18,7 @@ from governance.promotion import (
     rejection_refusal,
     tier_policy,
 )
+from governance.tasks import ROC_AUC, Task, gate_metric
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
@@ -162,8 +162,8 @@ def shadow_frame(comparison: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     rows = [
         {
             **{k: c[k] for k in SHADOW_SCHEMA if k in c},
-            "champion_roc_auc": c["champion_realized"].get(GATE_METRIC),
-            "challenger_roc_auc": c["challenger_realized"].get(GATE_METRIC),
+            "champion_roc_auc": c["champion_realized"].get(ROC_AUC.name),
+            "challenger_roc_auc": c["challenger_realized"].get(ROC_AUC.name),
         }
         for c in comparison
     ]
@@ -179,7 +179,8 @@ def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[s
     candidate: Mapping[str, float] = evidence["candidate"]["metrics"]
     champion: Mapping[str, float] = (evidence.get("champion") or {}).get("metrics") or {}
     verdicts = {g["metric"]: g for g in gates}
-    names = sorted(candidate, key=lambda m: (m != GATE_METRIC, m not in COMPARABLE_METRICS, m))
+    gated = gate_metric(Task(evidence["candidate"].get("task", Task.BINARY.value))).name
+    names = sorted(candidate, key=lambda m: (m != gated, m not in COMPARABLE_METRICS, m))
     rows = []
     for name in names:
         gate = verdicts.get(name)

@@ -8,7 +8,7 @@ import polars as pl
 from scipy.stats import ks_2samp
 
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
-from lakehouse.schemas import BATCHES, PERFORMANCE, PREDICTIONS
+from lakehouse.schemas import BATCHES, PERFORMANCE, PREDICTIONS, REALIZED
 from pipelines.context import Context
 
 _SAME_ROWS = ["input_table", "input_version", "window_start", "window_end"]
@@ -35,7 +35,7 @@ def shadow_comparison(ctx: Context, *, model: str, version: str | None = None) -
     )
     realized = (
         ctx.store.scan(PERFORMANCE)
-        .filter((pl.col("model") == model) & (pl.col("kind") == "realized") & pl.col("batch_id").is_in(ids))
+        .filter((pl.col("model") == model) & (pl.col("kind") == REALIZED) & pl.col("batch_id").is_in(ids))
         .sort("labelled_rows")
         .collect()
         .unique(["batch_id", "metric"], keep="last")

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from governance.errors import PolicyViolation
 from governance.promotion import (
-    GATE_METRIC,
     PRODUCTION_ALIAS,
     SHADOW_ALIAS,
     GateResult,
@@ -41,6 +40,7 @@ from governance.promotion import (
     vote_counts,
 )
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
+from governance.tasks import ROC_AUC
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 MODEL, VERSION = "loan_default", "3"
@@ -169,7 +169,7 @@ def test_the_champion_alias_keeps_the_tiers_policy(tier):
 def test_a_challenger_needs_one_approval_and_no_gate_but_keeps_the_ttl(tier):
     policy = alias_policy(tier_policy(tier), alias=SHADOW_ALIAS)
     assert (policy.tier, policy.required_approvals, policy.approval_ttl) == (tier, 1, tier_policy(tier).approval_ttl)
-    (gate,) = metric_gates(candidate={GATE_METRIC: 0.0}, champion={GATE_METRIC: 1.0}, policy=policy)
+    (gate,) = metric_gates(candidate={ROC_AUC.name: 0.0}, champion={ROC_AUC.name: 1.0}, policy=policy, metric=ROC_AUC)
     assert gate.passed
 
 
@@ -590,13 +590,13 @@ def test_an_approval_counts_up_to_exactly_the_tiers_ttl(tier):
 @pytest.mark.parametrize(
     ("candidate", "champion"),
     [
-        pytest.param({GATE_METRIC: 0.5}, None, id="no-champion"),
-        pytest.param({GATE_METRIC: 0.5}, {"accuracy": 0.9}, id="champion-without-the-metric"),
-        pytest.param({"accuracy": 0.5}, {GATE_METRIC: 0.9}, id="candidate-without-the-metric"),
+        pytest.param({ROC_AUC.name: 0.5}, None, id="no-champion"),
+        pytest.param({ROC_AUC.name: 0.5}, {"accuracy": 0.9}, id="champion-without-the-metric"),
+        pytest.param({"accuracy": 0.5}, {ROC_AUC.name: 0.9}, id="candidate-without-the-metric"),
     ],
 )
 def test_no_gate_without_a_comparable_champion(candidate, champion):
-    assert metric_gates(candidate=candidate, champion=champion, policy=MEDIUM) == ()
+    assert metric_gates(candidate=candidate, champion=champion, policy=MEDIUM, metric=ROC_AUC) == ()
 
 
 @pytest.mark.parametrize("tier", list(RiskTier))
@@ -604,24 +604,31 @@ def test_the_gate_passes_at_exactly_the_allowed_drop_and_fails_just_below(tier):
     policy = tier_policy(tier)
     champion = 0.8125
     at_limit = champion - policy.max_metric_drop
-    (gate,) = metric_gates(candidate={GATE_METRIC: at_limit}, champion={GATE_METRIC: champion}, policy=policy)
-    assert gate == GateResult(GATE_METRIC, at_limit, champion, policy.max_metric_drop)
+    (gate,) = metric_gates(
+        candidate={ROC_AUC.name: at_limit}, champion={ROC_AUC.name: champion}, policy=policy, metric=ROC_AUC
+    )
+    assert gate == GateResult(ROC_AUC.name, at_limit, champion, policy.max_metric_drop)
     assert gate.passed
     (below,) = metric_gates(
-        candidate={GATE_METRIC: math.nextafter(at_limit, 0.0)}, champion={GATE_METRIC: champion}, policy=policy
+        candidate={ROC_AUC.name: math.nextafter(at_limit, 0.0)},
+        champion={ROC_AUC.name: champion},
+        policy=policy,
+        metric=ROC_AUC,
     )
     assert not below.passed
 
 
 def test_a_better_candidate_passes_the_gate():
-    (gate,) = metric_gates(candidate={GATE_METRIC: 0.9}, champion={GATE_METRIC: 0.8}, policy=tier_policy(RiskTier.HIGH))
+    (gate,) = metric_gates(
+        candidate={ROC_AUC.name: 0.9}, champion={ROC_AUC.name: 0.8}, policy=tier_policy(RiskTier.HIGH), metric=ROC_AUC
+    )
     assert gate.passed
 
 
 # --- policy_verdict ---------------------------------------------------------------------------
 
-FAILED_GATE = GateResult(GATE_METRIC, 0.70, 0.80, 0.01)
-PASSED_GATE = GateResult(GATE_METRIC, 0.80, 0.80, 0.01)
+FAILED_GATE = GateResult(ROC_AUC.name, 0.70, 0.80, 0.01)
+PASSED_GATE = GateResult(ROC_AUC.name, 0.80, 0.80, 0.01)
 
 
 def test_the_verdict_is_promotable_once_quorum_and_gates_hold():
@@ -746,7 +753,8 @@ def test_approval_tags_describe_the_counted_state():
 
 def test_approval_tags_of_a_promoted_request_with_a_revoked_approver():
     verdict = policy_verdict(
-        PROMOTED_REQ, review=review(access=access_with(raj={Role.AUDITOR}), policy=tier_policy(RiskTier.HIGH))
+        PROMOTED_REQ,
+        review=review(access=access_with(raj={Role.AUDITOR}), policy=tier_policy(RiskTier.HIGH)),
     )
     tags = approval_tags(PROMOTED_REQ, verdict=verdict)
     assert tags["mlgov.approval_status"] == "promoted"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from governance.retraining import BatchHealth, RetrainPolicy, TriggerKind, retrain_trigger
+from governance.tasks import ROC_AUC
 
 POLICY = RetrainPolicy()  # drift share above 0.5 in 2 consecutive batches; AUC drop over 0.05
 BASELINE = 0.80
@@ -29,8 +30,8 @@ def batches(*rows: tuple[float | None, int, float | None, float | None]) -> list
             model_version="1",
             drift_share=drift,
             quality_alerts=alerts,
-            realized_auc=realized,
-            estimated_auc=estimated,
+            realized=realized,
+            estimated=estimated,
         )
         for i, (drift, alerts, realized, estimated) in enumerate(rows)
     ]
@@ -120,7 +121,7 @@ CASES = [
         "a wider margin",
         (health(), health(realized=0.70)),
         None,
-        policy=RetrainPolicy(max_auc_drop=0.15),
+        policy=RetrainPolicy(max_metric_drop=0.15),
     ),
     # precedence: drift, then quality, then performance
     Case(
@@ -147,7 +148,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_retrain_trigger(case: Case) -> None:
-    trigger = retrain_trigger(batches(*case.rows), policy=case.policy, baseline_auc=case.baseline)
+    trigger = retrain_trigger(batches(*case.rows), policy=case.policy, metric=ROC_AUC, baseline=case.baseline)
     if case.kind is None:
         assert trigger is None
     else:
@@ -157,21 +158,25 @@ def test_retrain_trigger(case: Case) -> None:
 
 
 def test_the_reasons_say_what_was_seen() -> None:
-    drift = retrain_trigger(batches(health(0.6), health(0.7), health(0.8)), policy=POLICY, baseline_auc=None)
+    drift = retrain_trigger(
+        batches(health(0.6), health(0.7), health(0.8)), policy=POLICY, metric=ROC_AUC, baseline=None
+    )
     assert drift is not None
     assert "50%" in drift.reason
     assert "3 consecutive" in drift.reason
 
-    quality = retrain_trigger(batches(health(alerts=3)), policy=POLICY, baseline_auc=None)
+    quality = retrain_trigger(batches(health(alerts=3)), policy=POLICY, metric=ROC_AUC, baseline=None)
     assert quality is not None
     assert "3 data-quality alerts" in quality.reason
     assert "b0" in quality.reason
 
-    realized = retrain_trigger(batches(health(realized=0.70, estimated=0.9)), policy=POLICY, baseline_auc=BASELINE)
+    realized = retrain_trigger(
+        batches(health(realized=0.70, estimated=0.9)), policy=POLICY, metric=ROC_AUC, baseline=BASELINE
+    )
     assert realized is not None
     assert realized.reason.startswith("realized ROC AUC 0.700")
     assert "0.800" in realized.reason
 
-    estimated = retrain_trigger(batches(health(estimated=0.65)), policy=POLICY, baseline_auc=BASELINE)
+    estimated = retrain_trigger(batches(health(estimated=0.65)), policy=POLICY, metric=ROC_AUC, baseline=BASELINE)
     assert estimated is not None
     assert estimated.reason.startswith("estimated ROC AUC 0.650")

@@ -223,6 +223,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
             "candidate": candidate["roc_auc"],
             "champion": champion["roc_auc"],
             "max_drop": tier_policy(RiskTier.MEDIUM).max_metric_drop,
+            "higher_is_better": True,
             "passed": True,
         }
     ]

@@ -19,13 +19,13 @@ from lakehouse.registry import ModelRegistry
 from pipelines.ml.modeling import (
     Algorithm,
     FeatureSpec,
-    binary_target,
     build_estimator,
     encodes_categories_once,
     model_frame,
     positive_scores,
     score_rows,
 )
+from pipelines.ml.tasks import BinaryTask
 
 SPEC = FeatureSpec(numeric=("amount", "tenure", "flag"), categorical=("city", "channel", "segment"))
 CITIES = ["Zürich", "São Paulo", "東京", "Kraków", "Île-de-France"]
@@ -82,7 +82,7 @@ def test_scores_equal_pyfuncs_bit_for_bit(
 ) -> None:
     history = _rows(np.random.default_rng(1), 4_000, fresh=False)
     estimator = build_estimator(algorithm, SPEC)
-    estimator.fit(model_frame(history, SPEC), binary_target(history["target"]))
+    estimator.fit(model_frame(history, SPEC), BinaryTask().target(history["target"]))
     logged = registry.log_model(
         model=f"exact_{algorithm}_{chunk_rows}",
         estimator=estimator,
@@ -107,7 +107,7 @@ def test_an_estimator_of_another_shape_takes_the_plain_path(rows: pl.DataFrame) 
     spec = FeatureSpec(numeric=SPEC.numeric, categorical=())
     history = _rows(np.random.default_rng(2), 2_000, fresh=False)
     estimator = build_estimator(Algorithm.LOGREG, spec)
-    estimator.fit(model_frame(history, spec), binary_target(history["target"]))
+    estimator.fit(model_frame(history, spec), BinaryTask().target(history["target"]))
 
     assert not encodes_categories_once(estimator, spec)
     ours = score_rows(estimator, rows, spec, chunk_rows=700)
@@ -118,6 +118,6 @@ def test_an_estimator_of_another_shape_takes_the_plain_path(rows: pl.DataFrame) 
 def test_no_rows_no_scores() -> None:
     history = _rows(np.random.default_rng(3), 2_000, fresh=False)
     estimator = build_estimator(Algorithm.LOGREG, SPEC)
-    estimator.fit(model_frame(history, SPEC), binary_target(history["target"]))
+    estimator.fit(model_frame(history, SPEC), BinaryTask().target(history["target"]))
 
     assert score_rows(estimator, history.head(0), SPEC, chunk_rows=100).shape == (0,)
