@@ -1,6 +1,6 @@
 import streamlit as st
 
-from app import auth, components, queries, services
+from app import components, page, queries, services
 from app.components import Outcome, Tone
 from app.text import plain
 from governance.errors import MlgovError
@@ -12,20 +12,16 @@ from pipelines.jobs.users import add_user, set_password, unlock_user
 OUTCOME_KEY = "access.outcome"
 ROLES = [role.value for role in Role]
 
-admin = auth.require(Screen.ACCESS)
-st.title("Access")
-st.caption(
-    "Who may sign in and what their roles let them do. Every change is checked and audited by the platform; "
-    "passwords are stored only as salted hashes and never shown."
+visit = page.start(
+    Screen.ACCESS,
+    title="Access",
+    caption="Who may sign in and what their roles let them do. Every change is checked and audited by the platform; "
+    "passwords are stored only as salted hashes and never shown.",
+    outcome_key=OUTCOME_KEY,
 )
-components.render_outcome(key=OUTCOME_KEY)
-
-try:
-    home = services.lakehouse_key()
+admin, home = visit.user, visit.home
+with page.reading():
     accounts = queries.user_accounts(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 
 def done(message: str, *, tone: Tone = Tone.SUCCESS) -> None:

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from app import auth, components, queries, services
+from app import components, page, queries, services
 from app.components import FormAction, Outcome, Tone
 from app.evidence import render_evidence
 from app.text import plain
@@ -13,20 +13,16 @@ OUTCOME_KEY = "approvals.outcome"
 REQUEST_KEY = "approvals.request"
 APPROVE, REJECT = "Approve", "Reject"
 
-user = auth.require(Screen.APPROVALS)
-st.title("Approvals")
-st.caption(
-    "Promotion requests and the evidence the platform computed for them. Whether you may approve or reject, "
-    "and whether the champion alias moves, is decided by the promotion policy and checked again when you act."
+visit = page.start(
+    Screen.APPROVALS,
+    title="Approvals",
+    caption="Promotion requests and the evidence the platform computed for them. Whether you may approve or reject, "
+    "and whether the champion alias moves, is decided by the promotion policy and checked again when you act.",
+    outcome_key=OUTCOME_KEY,
 )
-components.render_outcome(key=OUTCOME_KEY)
-
-try:
-    home = services.lakehouse_key()
+user, home = visit.user, visit.home
+with page.reading():
     queue = queries.review_queue(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 if not queue:
     st.info("No promotion requests yet. A maker opens one with `mlgov promote request MODEL VERSION --reason TEXT`.")
@@ -65,12 +61,9 @@ request_id = st.selectbox(
 )
 if request_id is None:
     st.stop()
-try:
+with page.reading():
     detail = queries.request_detail(home, request_id)
     permissions = queries.review_permissions(home, request_id, user.user)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 request, policy = detail["request"], detail["policy"]
 counted = f"{len(policy['counted'])}/{policy['required']}"
 

@@ -3,15 +3,14 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from app import auth, queries, services
+from app import page, queries
 from app.audit_panels import render_verification
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.reads.audit import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
 
-auth.require(Screen.AUDIT)
-st.title("Audit trail")
+home = page.start(Screen.AUDIT, title="Audit trail").home
 
 # Rows tinted by a pandas Styler: it styles cell by cell, so a long trail is flagged by its column only.
 TINT_ROW_LIMIT = 2_000
@@ -23,12 +22,6 @@ FLAG_LABELS = {REFUSED: "⛔ refused", BREAK_GLASS: "🚨 break-glass", "": ""}
 # What a browser table lists at once; a million rows would take seconds to send and draw. Downloads
 # carry every matching record.
 SHOWN_ROW_LIMIT = 10_000
-
-try:
-    home = services.lakehouse_key()
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 st.caption(
     "Every governed action, refused ones included, in a hash chain: each record's hash covers the one before, "

@@ -4,22 +4,16 @@ import polars as pl
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from app import auth, charts, queries, services
+from app import charts, page, queries
 from app.text import plain
 from governance.cost import STAGES, CostRates, ManagedPricing, maturity_stage
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.reads.costs import model_costs, monthly_totals
 
-auth.require(Screen.COST)
-st.title("Cost vs model count")
-
-try:
-    home = services.lakehouse_key()
+home = page.start(Screen.COST, title="Cost vs model count").home
+with page.reading():
     usage = queries.cost_usage(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 st.caption(
     "What running the models costs, month by month, against how many are in production. Usage is measured "

@@ -2,7 +2,7 @@ import polars as pl
 import streamlit as st
 import streamlit.components.v1 as components
 
-from app import auth, charts, queries, services
+from app import charts, page, queries, services
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
@@ -10,30 +10,20 @@ from governance.screens import Screen
 from pipelines.jobs.reports import write_evidently_report
 from pipelines.reads.monitoring import evidently_report_path
 
-user = auth.require(Screen.DRIFT)
-st.title("Drift")
-
-try:
-    home = services.lakehouse_key()
+visit = page.start(Screen.DRIFT, title="Drift")
+user, home = visit.user, visit.home
+with page.reading():
     summaries = queries.model_summaries(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 names = [summary.name for summary in summaries]
-if not names:
-    st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
-    st.stop()
+page.require_models(names)
 
 # open on the first model whose latest batch drifted: that is what someone comes here to look at
 drifted_now = [summary.name for summary in summaries if summary.latest_drifted]
 model = st.selectbox("Model", names, index=names.index(drifted_now[0]) if drifted_now else 0, key="drift.model")
-try:
+with page.reading():
     cells = queries.drift_cells(home, model)
     history = queries.drift_history(home, model)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 if cells.is_empty():
     st.info(plain(f"No scored batch of {model} has been checked for drift yet: run `mlgov monitor {model}`."))
@@ -153,7 +143,8 @@ else:
     st.caption("No report of this batch has been generated yet.")
 
 st.subheader("Data quality alerts")
-quality = queries.quality_checks(home, model)
+with page.reading():
+    quality = queries.quality_checks(home, model)
 QUALITY_COLUMNS = {
     "batch": st.column_config.NumberColumn("Batch"),
     "check": st.column_config.TextColumn("Check"),

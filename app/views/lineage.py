@@ -3,22 +3,17 @@ import re
 
 import streamlit as st
 
-from app import auth, graphs, queries, services
+from app import graphs, page, queries
 from app.audit_panels import render_evidence_pack
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.reads.lineage_views import StartKind, trace_document, trace_edges
 
-user = auth.require(Screen.LINEAGE)
-st.title("Lineage")
-
-try:
-    home = services.lakehouse_key()
+visit = page.start(Screen.LINEAGE, title="Lineage")
+user, home = visit.user, visit.home
+with page.reading():
     choices = queries.lineage_choices(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 st.caption(
     "Where a prediction, a scoring batch, a model version or a table version came from (upstream) "

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from app import auth, charts, components, queries, services
+from app import charts, components, page, queries, services
 from app.components import FormAction, Outcome, Tone
 from app.text import plain
 from governance.errors import MlgovError
@@ -11,25 +11,22 @@ from pipelines.reads import models as model_browser
 OUTCOME_KEY = "models.outcome"
 ROLL_BACK = "Roll back"
 
-user = auth.require(Screen.MODELS)
-st.title("Models")
-st.caption("The registry: every version with its metrics and tags, and which version held the champion alias when.")
-components.render_outcome(key=OUTCOME_KEY)
-
-try:
-    home = services.lakehouse_key()
+visit = page.start(
+    Screen.MODELS,
+    title="Models",
+    caption="The registry: every version with its metrics and tags, and which version held the champion alias when.",
+    outcome_key=OUTCOME_KEY,
+)
+user, home = visit.user, visit.home
+with page.reading():
     names = [summary.name for summary in queries.model_summaries(home)]
-    if not names:
-        st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
-        st.stop()
-    model = st.selectbox("Model", names, key="models.model")
-    if model is None:
-        st.stop()
+page.require_models(names)
+model = st.selectbox("Model", names, key="models.model")
+if model is None:
+    st.stop()
+with page.reading():
     detail = queries.model_detail(home, model)
     rollback_refusal = queries.rollback_refusal(home, user.user)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 champion, challenger, tier, count = st.columns(4)
 champion.metric("Champion", f"v{detail.champion}" if detail.champion else "none")

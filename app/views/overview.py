@@ -1,29 +1,20 @@
 import streamlit as st
 
-from app import auth, charts, queries, services
+from app import charts, page, queries
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
-from governance.errors import MlgovError
 from governance.screens import Screen
 from governance.zombies import ZOMBIE_AGE
 from pipelines.reads.overview import overview_frame, overview_totals
 
-auth.require(Screen.OVERVIEW)
-st.title("Overview")
-
-try:
-    home = services.lakehouse_key()
+home = page.start(Screen.OVERVIEW, title="Overview").home
+with page.reading():
     summaries = queries.model_summaries(home)
     history = queries.drift_histories(home)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 st.caption(f"Every registered model, its champion and the drift of its latest scored batch · {plain(home)}")
 
-if not summaries:
-    st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
-    st.stop()
+page.require_models(summaries)
 
 totals = overview_totals(summaries)
 models, in_production, pending, drifted = st.columns(4)

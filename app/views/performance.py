@@ -1,9 +1,8 @@
 import polars as pl
 import streamlit as st
 
-from app import auth, charts, queries, services
+from app import charts, page, queries
 from app.text import plain
-from governance.errors import MlgovError
 from governance.promotion import PRODUCTION_ALIAS
 from governance.screens import Screen
 from lakehouse.schemas import ESTIMATED, REALIZED
@@ -11,29 +10,17 @@ from lakehouse.schemas import ESTIMATED, REALIZED
 CHALLENGER = "challenger"
 DEFAULT_METRICS = ("roc_auc", "accuracy", "f1")
 
-auth.require(Screen.PERFORMANCE)
-st.title("Performance")
-
-try:
-    home = services.lakehouse_key()
+home = page.start(Screen.PERFORMANCE, title="Performance").home
+with page.reading():
     summaries = {summary.name: summary for summary in queries.model_summaries(home)}
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
-
-if not summaries:
-    st.info("This lakehouse has no models yet. Run `mlgov demo` to seed a demo, or train one with `mlgov train`.")
-    st.stop()
+page.require_models(summaries)
 
 model = st.selectbox("Model", list(summaries), key="performance.model")
 summary = summaries[model]
-try:
+with page.reading():
     performance = queries.performance_history(home, model)
     coverage = queries.label_coverage(home, model)
     aliases = queries.model_aliases(home, model)
-except MlgovError as error:
-    st.error(plain(str(error)))
-    st.stop()
 
 if coverage.is_empty():
     st.info(plain(f"{model} has not scored a batch yet: run `mlgov score {model} TABLE`."))
