@@ -10,10 +10,7 @@ import streamlit as st
 
 from app import services
 from pipelines.jobs import users
-from pipelines.reads import audit as audit_views
-from pipelines.reads import costs, lineage_views, overview, promotions, reviews, shadow
-from pipelines.reads import models as model_browser
-from pipelines.reads import monitoring as monitoring_reads
+from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow
 
 TTL_SECONDS = 30
 
@@ -45,35 +42,35 @@ def drift_histories(home: str) -> pl.DataFrame:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def drift_cells(home: str, model: str) -> pl.DataFrame:
-    return monitoring_reads.drift_cells(services.get_context(), model)
+    return monitoring.drift_cells(services.get_context(), model)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def quality_checks(home: str, model: str) -> pl.DataFrame:
-    return monitoring_reads.quality_checks(services.get_context(), model)
+    return monitoring.quality_checks(services.get_context(), model)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the batch and its training data…", max_entries=8)
-def batch_frames(home: str, model: str, batch_id: str) -> monitoring_reads.BatchFrames:
-    return monitoring_reads.batch_frames(services.get_context(), model=model, batch_id=batch_id)
+def batch_frames(home: str, model: str, batch_id: str) -> monitoring.BatchFrames:
+    return monitoring.batch_frames(services.get_context(), model=model, batch_id=batch_id)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
 def feature_distribution(home: str, model: str, batch_id: str, feature: str) -> pl.DataFrame:
     frames = batch_frames(home, model, batch_id)
-    return monitoring_reads.feature_distribution(
+    return monitoring.feature_distribution(
         frames.reference[feature], frames.current[feature], numeric=feature in frames.spec.numeric
     )
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def performance_history(home: str, model: str) -> pl.DataFrame:
-    return monitoring_reads.performance_history(services.get_context(), model)
+    return monitoring.performance_history(services.get_context(), model)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def label_coverage(home: str, model: str) -> pl.DataFrame:
-    return monitoring_reads.label_coverage(services.get_context(), model, performance=performance_history(home, model))
+    return monitoring.label_coverage(services.get_context(), model, performance=performance_history(home, model))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -94,21 +91,21 @@ def cost_usage(home: str) -> pl.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lineage…")
-def lineage_choices(home: str) -> lineage_views.LineageChoices:
-    return lineage_views.lineage_choices(services.get_context())
+def lineage_choices(home: str) -> lineage.LineageChoices:
+    return lineage.lineage_choices(services.get_context())
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Tracing the lineage…", max_entries=64)
-def lineage_trace(home: str, start: str, ref: str) -> lineage_views.Trace:
-    """The trace from `ref`; `start` is a `lineage_views.StartKind` value."""
-    return lineage_views.trace(services.get_context(), start=lineage_views.StartKind(start), ref=ref)
+def lineage_trace(home: str, start: str, ref: str) -> lineage.Trace:
+    """The trace from `ref`; `start` is a `lineage.StartKind` value."""
+    return lineage.trace(services.get_context(), start=lineage.StartKind(start), ref=ref)
 
 
 # A resource, not data: Streamlit copies cached data (a pickle round trip) on every rerun, seconds for a
 # million records; polars frames are never changed in place, so every session may share this one.
 @st.cache_resource(ttl=TTL_SECONDS, show_spinner="Reading the audit trail…", max_entries=4)
-def audit_trail(home: str) -> audit_views.AuditTrail:
-    return audit_views.audit_trail(services.get_context())
+def audit_trail(home: str) -> audit.AuditTrail:
+    return audit.audit_trail(services.get_context())
 
 
 # Approvals, Models and Access pages. After a write, the page calls `forget_governance_reads()`
@@ -131,13 +128,13 @@ def review_permissions(home: str, request_id: str, actor: str) -> reviews.Review
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the registry…")
-def model_detail(home: str, model: str) -> model_browser.ModelDetail:
-    return model_browser.model_detail(services.get_context(), model)
+def model_detail(home: str, model: str) -> models.ModelDetail:
+    return models.model_detail(services.get_context(), model)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def rollback_refusal(home: str, actor: str) -> str | None:
-    return model_browser.rollback_refusal(services.get_context(), actor=actor)
+    return models.rollback_refusal(services.get_context(), actor=actor)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the accounts…")

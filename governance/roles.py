@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from governance.errors import PermissionDenied
+from governance.errors import InputError, PermissionDenied
 
 
 class Role(StrEnum):
@@ -135,3 +135,11 @@ def user_name_problem(user: str) -> str | None:
     if not 1 <= len(user) <= 64 or not set(user) <= _USER_CHARS:
         return f"user name {user!r} is not valid: expected 1-64 letters, digits, '.', '_', '@' or '-'"
     return None
+
+
+def require_user_name(user: str) -> str:
+    """`user`, or an InputError saying why it is not a valid user name."""
+    problem = user_name_problem(user)
+    if problem:
+        raise InputError(problem)
+    return user

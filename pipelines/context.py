@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
+from governance.audit.actions import AuditAction, AuditOutcome
 from governance.audit.canonical import canonical_json
 from governance.audit.chain import AuditEntry, AuditRecord
 from governance.errors import MlgovError, PermissionDenied
@@ -115,21 +116,21 @@ class JobRun:
     def audit(
         self,
         *,
-        action: str,
+        action: AuditAction | Action,
         object_type: str,
         object_id: str,
         reason: str = "",
-        outcome: str = "ok",
+        outcome: AuditOutcome = AuditOutcome.OK,
         details: Mapping[str, object] | None = None,
     ) -> AuditRecord:
         entry = AuditEntry(
             event_id=uuid.uuid4().hex,
             at=self.now(),
             actor=self.actor,
-            action=action,
+            action=action.value,
             object_type=object_type,
             object_id=object_id,
-            outcome=outcome,
+            outcome=outcome.value,
             reason=reason,
             details=canonical_json({"run_id": self.run_id, **(details or {})}),
         )
@@ -142,10 +143,10 @@ class JobRun:
             authorize(policy, user=self.actor, action=action)
         except PermissionDenied as refusal:
             self.audit(
-                action=action.value,
+                action=action,
                 object_type=object_type,
                 object_id=object_id,
-                outcome="refused",
+                outcome=AuditOutcome.REFUSED,
                 reason=str(refusal),
             )
             raise

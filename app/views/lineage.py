@@ -8,7 +8,7 @@ from app.audit_panels import render_evidence_pack
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
-from pipelines.reads.lineage_views import StartKind, trace_document, trace_edges
+from pipelines.reads.lineage import StartKind, trace_document, trace_edges
 
 visit = page.start(Screen.LINEAGE, title="Lineage")
 user, home = visit.user, visit.home

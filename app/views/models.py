@@ -6,7 +6,7 @@ from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.jobs.promote import rollback
-from pipelines.reads import models as model_browser
+from pipelines.reads import models
 
 OUTCOME_KEY = "models.outcome"
 ROLL_BACK = "Roll back"
@@ -35,8 +35,8 @@ tier.metric("Risk tier", detail.risk_tier)
 count.metric("Versions", len(detail.versions))
 
 st.subheader("Versions")
-versions = model_browser.versions_frame(detail.versions, run_links=detail.run_links)
-metrics = model_browser.metric_columns(versions)
+versions = models.versions_frame(detail.versions, run_links=detail.run_links)
+metrics = models.metric_columns(versions)
 linked = bool(detail.run_links)
 st.dataframe(
     versions,
@@ -77,10 +77,10 @@ by_version = {v.version: v for v in detail.versions}
 with st.expander("Tags and parameters of a version"):
     chosen = st.selectbox("Version", sorted(by_version, key=int, reverse=True), key="models.version")
     if chosen is not None:
-        st.dataframe(model_browser.tags_frame(by_version[chosen]), hide_index=True, width="stretch")
+        st.dataframe(models.tags_frame(by_version[chosen]), hide_index=True, width="stretch")
 
 st.subheader("Champion history")
-until = model_browser.timeline_until(detail.timeline, now=detail.latest_activity)
+until = models.timeline_until(detail.timeline, now=detail.latest_activity)
 if until is None:
     st.caption("No version has held the champion alias yet.")
 else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance.errors import InputError, PolicyViolation
-from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, user_name_problem
+from governance.audit.actions import AuditAction
+from governance.errors import PolicyViolation
+from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, require_user_name
 from lakehouse.records import access_frame, access_policy
 from lakehouse.schemas import ACCESS
 from pipelines.context import Context, job_run
@@ -18,12 +19,6 @@ class InitResult:
     created_admin: bool
 
 
-def _check_user(user: str) -> None:
-    problem = user_name_problem(user)
-    if problem:
-        raise InputError(problem)
-
-
 def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
     """Create the lakehouse folders and registry; grant the first admin. Safe to run again."""
     for folder in (ctx.settings.lakehouse_root, ctx.settings.artifact_root, ctx.settings.lock_root):
@@ -32,7 +27,7 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
     admins = access_policy(ctx.store).users_with(Role.ADMIN)
     if admin is None or admin in admins:
         return InitResult(home=str(ctx.settings.home), admins=admins, created_admin=False)
-    _check_user(admin)
+    require_user_name(admin)
     if admins:
         raise PolicyViolation(
             f"the lakehouse already has an admin ({', '.join(admins)}): "
@@ -45,7 +40,11 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
             access_frame([event], store=ctx.store, actor=admin, reason="first admin", at=run.now(), run_id=run.run_id),
         )
         run.audit(
-            action="grant_role", object_type="user", object_id=admin, reason="first admin", details={"role": "admin"}
+            action=AuditAction.GRANT_ROLE,
+            object_type="user",
+            object_id=admin,
+            reason="first admin",
+            details={"role": "admin"},
         )
     return InitResult(home=str(ctx.settings.home), admins=(admin,), created_admin=True)
 
@@ -62,7 +61,7 @@ def change_role(
     ctx: Context, *, user: str, role: str, change: GrantChange, actor: str, reason: str = ""
 ) -> GrantResult:
     """Grant or revoke a role; only admins may, and every change is audited."""
-    _check_user(user)
+    require_user_name(user)
     parsed = parse_role(role)
     with job_run(ctx, job=f"access_{change.value}", actor=actor) as run:
         policy = run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
@@ -76,7 +75,7 @@ def change_role(
             ACCESS, access_frame([event], store=ctx.store, actor=actor, reason=reason, at=run.now(), run_id=run.run_id)
         )
         run.audit(
-            action=f"{change.value}_role",
+            action=AuditAction.GRANT_ROLE if change is GrantChange.GRANT else AuditAction.REVOKE_ROLE,
             object_type="user",
             object_id=user,
             reason=reason,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from governance.audit.actions import AuditAction
 from governance.audit.canonical import utc_text
 from governance.audit.chain import AuditRecord
 from governance.errors import InputError
@@ -171,7 +172,7 @@ def export_evidence(ctx: Context, *, model: str, version: str, out: Path, actor:
             )
             pack.writestr("README.md", readme)
         run.audit(
-            action="export_evidence",
+            action=AuditAction.EXPORT_EVIDENCE,
             object_type="model_version",
             object_id=version_node,
             details={"file": out.name, "records": str(len(chosen)), "requests": str(len(requests))},

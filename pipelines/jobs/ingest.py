@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
 from lakehouse.files import read_input_file
@@ -101,7 +102,7 @@ def ingest(
         write = run.append if mode is IngestMode.APPEND else run.overwrite
         result = write(name, frame)
         run.audit(
-            action="ingest",
+            action=AuditAction.INGEST,
             object_type="table",
             object_id=f"{name}@{result.version}",
             details={"rows": frame.height, "mode": mode.value, "source": path.name},

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
 from lakehouse.files import read_input_file
@@ -43,7 +44,7 @@ def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, a
         )
         run.append(LABELS, labels)
         run.audit(
-            action="load_labels",
+            action=AuditAction.LOAD_LABELS,
             object_type="model",
             object_id=model,
             details={"rows": labels.height, "source": path.name},

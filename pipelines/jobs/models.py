@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.promotion import parse_tier
 from governance.roles import Action
@@ -26,5 +27,5 @@ def set_model_policy(
             raise InputError("nothing to set: pass --tier and/or --purpose")
         for key, value in changes.items():
             ctx.registry.set_model_tag(model, key, value)
-        run.audit(action="set_model_policy", object_type="model", object_id=model, details=changes)
+        run.audit(action=AuditAction.SET_MODEL_POLICY, object_type="model", object_id=model, details=changes)
     return changes

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
+from governance.audit.actions import AuditAction
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
 from governance.quality import QualityCheck, QualityResult
@@ -68,7 +69,7 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
         computed = compute_pending(run, calculators_for(ctx, model), batches)
         if any(computed.values()):
             run.audit(
-                action="monitor",
+                action=AuditAction.MONITOR,
                 object_type="model",
                 object_id=model,
                 details={f"{name}_batches": count for name, count in computed.items()},

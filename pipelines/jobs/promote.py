@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from governance.aliases import AliasMove, MoveKind, rollback_target
+from governance.audit.actions import AuditAction, AuditOutcome
 from governance.errors import InputError, PolicyViolation
 from governance.promotion import (
     PRODUCTION_ALIAS,
@@ -52,7 +53,11 @@ def _require_reason(reason: str) -> str:
 
 def _refuse(run: JobRun, action: Action, object_id: str, refusal: str) -> PolicyViolation:
     run.audit(
-        action=action.value, object_type="promotion_request", object_id=object_id, outcome="refused", reason=refusal
+        action=action,
+        object_type="promotion_request",
+        object_id=object_id,
+        outcome=AuditOutcome.REFUSED,
+        reason=refusal,
     )
     return PolicyViolation(refusal)
 
@@ -165,7 +170,7 @@ def request_promotion(
         verdict = policy_verdict(request, review=review_context(ctx, request, access=access, now=now))
         ctx.registry.set_version_tags(model, version, approval_tags(request, verdict=verdict))
         run.audit(
-            action="request_promotion",
+            action=AuditAction.REQUEST_PROMOTION,
             object_type="promotion_request",
             object_id=request.request_id,
             reason=reason,
@@ -238,7 +243,7 @@ def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promot
         after = find_request(ctx, request_id)
         ctx.registry.set_version_tags(request.model, request.version, approval_tags(after, verdict=verdict))
         run.audit(
-            action="approve",
+            action=AuditAction.APPROVE,
             object_type="promotion_request",
             object_id=request_id,
             reason=reason,
@@ -246,7 +251,7 @@ def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promot
         )
         if promote:
             run.audit(
-                action="promote",
+                action=AuditAction.PROMOTE,
                 object_type="model_version",
                 object_id=f"{request.model}/{request.version}",
                 reason=f"request {request_id}: {len(verdict.counted)} of {verdict.required} approvals",
@@ -274,7 +279,7 @@ def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promoti
         verdict = policy_verdict(after, review=review)
         ctx.registry.set_version_tags(request.model, request.version, approval_tags(after, verdict=verdict))
         run.audit(
-            action="reject",
+            action=AuditAction.REJECT,
             object_type="promotion_request",
             object_id=request_id,
             reason=reason,
@@ -317,7 +322,7 @@ def force_promotion(ctx: Context, *, model: str, version: str, reason: str, acto
         verdict = policy_verdict(after, review=review_context(ctx, after, access=access, now=now))
         ctx.registry.set_version_tags(model, version, approval_tags(after, verdict=verdict))
         run.audit(
-            action="break_glass_promotion",
+            action=AuditAction.BREAK_GLASS_PROMOTION,
             object_type="model_version",
             object_id=f"{model}/{version}",
             reason=reason,
@@ -358,7 +363,7 @@ def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
         _move_alias(run, move)
         ctx.registry.set_version_tags(model, target, {"mlgov.rolled_back_from": current or ""})
         run.audit(
-            action="rollback",
+            action=AuditAction.ROLLBACK,
             object_type="model_version",
             object_id=f"{model}/{target}",
             reason=reason,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import polars as pl
 
+from governance.audit.actions import AuditAction
 from governance.audit.canonical import utc_text
 from governance.errors import InputError, NotFoundError
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
@@ -163,7 +164,7 @@ def _score_batch(
     ]
     run.append(LINEAGE, lineage_frame(edges, at=scored_at, run_id=run.run_id))
     run.audit(
-        action="score",
+        action=AuditAction.SCORE,
         object_type="batch",
         object_id=batch_id,
         details={

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
 from governance.tasks import Task, gate_metric
@@ -80,7 +81,7 @@ def train(
         ]
         run.append(LINEAGE, lineage_frame(edges, at=run.now(), run_id=run.run_id))
         run.audit(
-            action="train",
+            action=AuditAction.TRAIN,
             object_type="model_version",
             object_id=version_id,
             details={

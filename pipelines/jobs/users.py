@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from governance.audit.actions import AuditAction, AuditOutcome
 from governance.errors import InputError, NotFoundError, PermissionDenied, PolicyViolation
 from governance.identity import (
     GENERIC_LOGIN_FAILURE,
@@ -23,7 +24,7 @@ from governance.identity import (
     password_problem,
     signed_in,
 )
-from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, user_name_problem
+from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, require_user_name, user_name_problem
 from lakehouse.accounts import (
     Credentials,
     credential_frame,
@@ -41,12 +42,6 @@ PASSWORDS = PasswordPolicy()
 # The actor recorded for a sign-in under a name that is not a valid user name: such text is
 # often a password typed into the wrong field, so it is kept out of the audit trail.
 INVALID_NAME_ACTOR = "(invalid user name)"
-
-
-def _check_user(user: str) -> None:
-    problem = user_name_problem(user)
-    if problem:
-        raise InputError(problem)
 
 
 def _check_password(password: str, *, user: str) -> None:
@@ -87,7 +82,7 @@ def add_user(ctx: Context, *, user: str, role: str, password: str, actor: str) -
     Refused, with nothing written, if the password breaks the policy or the user already has a
     password (reset it with set_password instead).
     """
-    _check_user(user)
+    require_user_name(user)
     parsed = parse_role(role)
     _check_password(password, user=user)
     with job_run(ctx, job="users_add", actor=actor) as run:
@@ -106,13 +101,13 @@ def add_user(ctx: Context, *, user: str, role: str, password: str, actor: str) -
                 access_frame([event], store=ctx.store, actor=actor, reason="new user", at=run.now(), run_id=run.run_id),
             )
             run.audit(
-                action="grant_role",
+                action=AuditAction.GRANT_ROLE,
                 object_type="user",
                 object_id=user,
                 reason="new user",
                 details={"role": parsed.value},
             )
-        run.audit(action="add_user", object_type="user", object_id=user, details={"role": parsed.value})
+        run.audit(action=AuditAction.ADD_USER, object_type="user", object_id=user, details={"role": parsed.value})
     return AddedUser(user=user, role=parsed, granted=granted)
 
 
@@ -131,7 +126,7 @@ def set_password(
     guesses count towards a lockout). Admins reset anyone else's without it; a reset also ends a
     lockout. The user must exist: hold a role or a password.
     """
-    _check_user(user)
+    require_user_name(user)
     _check_password(password, user=user)
     with job_run(ctx, job="users_passwd", actor=actor) as run:
         own = actor == user
@@ -146,7 +141,7 @@ def set_password(
             raise NotFoundError(f"no user {user!r}: add one with mlgov users add {user} --role ROLE")
         _record(run, account, CredentialEventKind.PASSWORD_SET, secret_hash=hash_password(password))
         run.audit(
-            action="set_password",
+            action=AuditAction.SET_PASSWORD,
             object_type="user",
             object_id=user,
             reason="changed by the user" if own else "reset by an admin",
@@ -164,18 +159,30 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     """
     if user_name_problem(user):
         with job_run(ctx, job="login", actor=INVALID_NAME_ACTOR) as run:
-            run.audit(action="login", object_type="user", object_id="", outcome="refused", reason="invalid user name")
+            run.audit(
+                action=AuditAction.LOGIN,
+                object_type="user",
+                object_id="",
+                outcome=AuditOutcome.REFUSED,
+                reason="invalid user name",
+            )
             raise PermissionDenied(GENERIC_LOGIN_FAILURE)
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
         try:
             identity = signed_in(access_policy(ctx.store), user=user)
         except PermissionDenied as refusal:
-            run.audit(action="login", object_type="user", object_id=user, outcome="refused", reason=str(refusal))
+            run.audit(
+                action=AuditAction.LOGIN,
+                object_type="user",
+                object_id=user,
+                outcome=AuditOutcome.REFUSED,
+                reason=str(refusal),
+            )
             raise
         _record(run, account, CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(
-            action="login",
+            action=AuditAction.LOGIN,
             object_type="user",
             object_id=user,
             details={"method": "password", "roles": sorted(r.value for r in identity.roles)},
@@ -191,7 +198,9 @@ def _verify(run: JobRun, *, user: str, password: str) -> Credentials:
     if gate.locked_until is not None:
         message = locked_message(gate.locked_until)
         _record(run, account, CredentialEventKind.LOGIN_FAILED)
-        run.audit(action="login", object_type="user", object_id=user, outcome="refused", reason=message)
+        run.audit(
+            action=AuditAction.LOGIN, object_type="user", object_id=user, outcome=AuditOutcome.REFUSED, reason=message
+        )
         raise PermissionDenied(message)
     if verify_password(password, account.password_hash):
         return account
@@ -204,10 +213,10 @@ def _verify(run: JobRun, *, user: str, password: str) -> Credentials:
         reason = "unknown user"
     account = _record(run, account, CredentialEventKind.LOGIN_FAILED)
     run.audit(
-        action="login",
+        action=AuditAction.LOGIN,
         object_type="user",
         object_id=user,
-        outcome="refused",
+        outcome=AuditOutcome.REFUSED,
         reason=reason,
         details={"recent_failures": gate.failures + 1},
     )
@@ -215,7 +224,7 @@ def _verify(run: JobRun, *, user: str, password: str) -> Credentials:
         # Unknown names lock too, so lockout behaviour does not tell which accounts exist.
         _record(run, account, CredentialEventKind.LOCKED)
         run.audit(
-            action="lock_account",
+            action=AuditAction.LOCK_ACCOUNT,
             object_type="user",
             object_id=user,
             reason=f"{LOCKOUT.max_failures} failed sign-ins within {LOCKOUT.window.total_seconds() / 60:.0f} minutes",
@@ -230,22 +239,22 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     Roles come from the same access policy as for local accounts; a user with none is refused.
     The sign-in is audited either way.
     """
-    _check_user(user)
+    require_user_name(user)
     with job_run(ctx, job="login", actor=user) as run:
         try:
             identity = signed_in(access_policy(ctx.store), user=user)
         except PermissionDenied as refusal:
             run.audit(
-                action="login",
+                action=AuditAction.LOGIN,
                 object_type="user",
                 object_id=user,
-                outcome="refused",
+                outcome=AuditOutcome.REFUSED,
                 reason=str(refusal),
                 details={"method": provider},
             )
             raise
         run.audit(
-            action="login",
+            action=AuditAction.LOGIN,
             object_type="user",
             object_id=user,
             details={"method": provider, "roles": sorted(r.value for r in identity.roles)},
@@ -261,7 +270,7 @@ class Unlocked:
 
 def unlock_user(ctx: Context, *, user: str, actor: str) -> Unlocked:
     """End a lockout and forget recent failures; admins only."""
-    _check_user(user)
+    require_user_name(user)
     with job_run(ctx, job="users_unlock", actor=actor) as run:
         policy = run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
         account = credentials_of(ctx.store, user=user)
@@ -272,7 +281,7 @@ def unlock_user(ctx: Context, *, user: str, actor: str) -> Unlocked:
             return Unlocked(user=user, changed=False)
         _record(run, account, CredentialEventKind.UNLOCKED)
         run.audit(
-            action="unlock_account",
+            action=AuditAction.UNLOCK_ACCOUNT,
             object_type="user",
             object_id=user,
             details={"was_locked": not gate.allowed, "recent_failures": gate.failures},

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from governance.audit.canonical import canonical_json
 from governance.drift import dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, Subject
 from lakehouse.evidently_drift import evidently_drift
@@ -83,7 +84,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
         "candidate": _rounded(candidate),
         "champion": _rounded(champion["metrics"]) if champion and "metrics" in champion else None,
     }
-    evaluation_digest = hashlib.sha256(json.dumps(evaluation, sort_keys=True).encode("utf-8")).hexdigest()
+    evaluation_digest = hashlib.sha256(canonical_json(evaluation).encode("utf-8")).hexdigest()
     quality = _quality(training, recipe)
     payload = {
         "holdout": holdout_info,

@@ -17,7 +17,7 @@ from app.text import plain
 from governance.lineage import Edge, Node
 from governance.roles import Role
 from lakehouse.schemas import AUDIT
-from pipelines.reads.lineage_views import StartKind
+from pipelines.reads.lineage import StartKind
 from tests.app.conftest import metric, open_app
 from tests.conftest import ADMIN, AUDITOR, Seeded, context_for
 

@@ -1,0 +1,35 @@
+"""The names an audit record's `action` and `outcome` take: one enum, so a filter, a report or a
+test can name them without guessing a string. A refused request is recorded under the permission it
+asked for (`governance.roles.Action`), with the outcome `refused`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    INGEST = "ingest"
+    TRAIN = "train"
+    SCORE = "score"
+    LOAD_LABELS = "load_labels"
+    MONITOR = "monitor"
+    REQUEST_PROMOTION = "request_promotion"
+    APPROVE = "approve"
+    REJECT = "reject"
+    PROMOTE = "promote"
+    BREAK_GLASS_PROMOTION = "break_glass_promotion"
+    ROLLBACK = "rollback"
+    SET_MODEL_POLICY = "set_model_policy"
+    EXPORT_EVIDENCE = "export_evidence"
+    GRANT_ROLE = "grant_role"
+    REVOKE_ROLE = "revoke_role"
+    ADD_USER = "add_user"
+    SET_PASSWORD = "set_password"  # noqa: S105 (the name of an action, not a password)
+    LOGIN = "login"
+    LOCK_ACCOUNT = "lock_account"
+    UNLOCK_ACCOUNT = "unlock_account"
+
+
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
