@@ -1017,7 +1017,7 @@ def summarize(ctx: Context, builder: ScaleBuilder, say: Progress) -> None:
     versions = sum(int(m.latest_version or 0) for m in models)
     champions = sum(PRODUCTION_ALIAS in m.aliases for m in models)
     challengers = sum(SHADOW_ALIAS in m.aliases for m in models)
-    pending = sum(r.status is PromotionStatus.PENDING for r in fold_requests(promotion_events(ctx.store)).values())
+    pending = sum(r.status is PromotionStatus.PENDING for r in fold_requests(promotion_events(ctx.ledger)).values())
     say(f"registry: {len(models)} models, {versions:,} versions, {champions} champions, {challengers} challengers")
     say(f"promotion requests pending: {pending}; scale-period actions: {dict(sorted(builder.outcomes.items()))}")
     for kind, example in sorted(builder.refusals.items()):

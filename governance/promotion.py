@@ -48,15 +48,24 @@ class TierPolicy:
             raise ValueError("required_approvals must be at least 1")
 
 
-def tier_policy(tier: RiskTier, *, medium_approvals: int = 2) -> TierPolicy:
-    """The policy of a tier; `medium_approvals` (a setting) anchors the scale of approvals."""
+def default_approvals(*, medium: int = 2) -> dict[RiskTier, int]:
+    """The approvals each tier needs by default: one fewer than medium for low, one more for high."""
+    return {RiskTier.LOW: max(1, medium - 1), RiskTier.MEDIUM: medium, RiskTier.HIGH: medium + 1}
+
+
+def tier_policy(
+    tier: RiskTier, *, medium_approvals: int = 2, approvals: Mapping[RiskTier, int] | None = None
+) -> TierPolicy:
+    """The policy of a tier. The approvals it needs come from `approvals` (the approval policy on the
+    record) when given, else from the default scale anchored at `medium_approvals`."""
+    required = (approvals or default_approvals(medium=medium_approvals))[tier]
     match tier:
         case RiskTier.LOW:
-            return TierPolicy(tier, max(1, medium_approvals - 1), 0.02, timedelta(days=30))
+            return TierPolicy(tier, required, 0.02, timedelta(days=30))
         case RiskTier.MEDIUM:
-            return TierPolicy(tier, medium_approvals, 0.01, timedelta(days=14))
+            return TierPolicy(tier, required, 0.01, timedelta(days=14))
         case RiskTier.HIGH:
-            return TierPolicy(tier, medium_approvals + 1, 0.0, timedelta(days=7))
+            return TierPolicy(tier, required, 0.0, timedelta(days=7))
     raise ValueError(f"unknown risk tier {tier!r}")
 
 

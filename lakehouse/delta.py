@@ -104,16 +104,31 @@ class DeltaStore:
     def version(self, table: str) -> int:
         return self._handle(table).version()
 
+    def table_id(self, table: str) -> str:
+        """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
+        return str(self._handle(table).metadata().id)
+
     def schema(self, table: str) -> pl.Schema:
         return self.scan(table).collect_schema()
 
     def scan(self, table: str, *, version: int | None = None) -> pl.LazyFrame:
-        """The table lazily; without `version`, collecting reads the latest state at that moment."""
+        """The table lazily; without `version`, collecting reads the latest state at that moment.
+
+        A declared table written before a nullable column was added to its schema reads that
+        column as nulls, so readers see one schema whatever release wrote the table.
+        """
         if not self.exists(table):
             if table in SCHEMAS:
                 return pl.LazyFrame(schema=SCHEMAS[table])
             raise NotFoundError(f"table {table!r} does not exist in the lakehouse")
-        return pl.scan_delta(self._handle(table, version=version))
+        frame = pl.scan_delta(self._handle(table, version=version))
+        declared = SCHEMAS.get(table)
+        if declared is not None:
+            present = frame.collect_schema()
+            added = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in declared.items() if name not in present]
+            if added:
+                frame = frame.with_columns(added)
+        return frame
 
     def arrow_source(self, table: str) -> pa.Table | pa.dataset.Dataset:
         """A lazily read Arrow dataset of the table (an empty table for a declared one not yet written)."""
@@ -159,7 +174,13 @@ class DeltaStore:
                 )
             else:
                 dt = self._handle(table, version=expected_version)
-                self._storage.write(dt, frame.to_arrow(), mode="append", commit_properties=commit.properties(retries=0))
+                self._storage.write(
+                    dt,
+                    frame.to_arrow(),
+                    mode="append",
+                    schema_mode="merge" if self._lacks_declared_columns(table) else None,
+                    commit_properties=commit.properties(retries=0),
+                )
         except CommitFailedError:
             raise ConflictError(f"table {table!r} changed while writing; retry") from None
         except DeltaError as error:
@@ -186,6 +207,7 @@ class DeltaStore:
                 table,
                 frame.to_arrow(),
                 mode=mode,
+                schema_mode="merge" if exists and self._lacks_declared_columns(table) else None,
                 partition_by=PARTITIONS.get(table) if not exists else None,
                 configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY and not exists else None,
                 commit_properties=commit.properties(),
@@ -193,6 +215,14 @@ class DeltaStore:
         except DeltaError as error:
             raise MlgovError(f"writing table {table!r} failed: {error}") from None
         return self._result(table, frame, before)
+
+    def _lacks_declared_columns(self, table: str) -> bool:
+        """Whether the stored table predates a nullable column its declared schema has since gained."""
+        declared = SCHEMAS.get(table)
+        if declared is None:
+            return False
+        stored = {field.name for field in self._handle(table).schema().fields}
+        return any(name not in stored for name in declared)
 
     def _conform(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
         """The frame cast to the table's schema, or an InputError naming the first mismatch."""

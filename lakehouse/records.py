@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import polars as pl
 
 from governance.aliases import AliasMove, MoveKind
 from governance.errors import NotFoundError
+from governance.features import FeatureSpec
 from governance.promotion import PromotionEvent, PromotionEventKind
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
+from governance.tasks import Task
+from governance.versions import VersionRecipe
 from lakehouse.delta import DeltaStore
-from lakehouse.schemas import ACCESS, ALIASES, CATALOG, EVIDENCE, LINEAGE, PROMOTIONS
+from lakehouse.ledger import Ledger
+from lakehouse.schemas import ACCESS, ALIASES, CATALOG, EVIDENCE, LINEAGE, POLICIES, PROMOTIONS, SCHEMAS, VERSIONS
 
 
-def access_policy(store: DeltaStore) -> AccessPolicy:
-    """The access policy as of the latest grant or revocation."""
-    # a Delta scan returns rows in no particular order; grants must be replayed as written
-    frame = store.scan(ACCESS).sort(["seq", "at"]).select("user", "role", "change").collect()
+def access_policy(ledger: Ledger, *, version: int | None = None) -> AccessPolicy:
+    """The access policy as of the latest grant or revocation on the chain (at audit `version`)."""
+    frame = ledger.table(ACCESS, version=version).select("user", "role", "change")
     return fold_grants(
         GrantEvent(user=row["user"], role=Role(row["role"]), change=GrantChange(row["change"]))
         for row in frame.iter_rows(named=True)
@@ -27,11 +32,17 @@ def access_policy(store: DeltaStore) -> AccessPolicy:
 
 
 def access_frame(
-    events: Sequence[GrantEvent], *, store: DeltaStore, actor: str, reason: str, at: datetime, run_id: str
+    events: Sequence[GrantEvent],
+    *,
+    ledger: Ledger,
+    version: int | None,
+    actor: str,
+    reason: str,
+    at: datetime,
+    run_id: str,
 ) -> pl.DataFrame:
-    """Rows for `events`, numbered after the table's last grant so replay order is write order."""
-    last = store.scan(ACCESS).select(pl.col("seq").max()).collect().item()
-    first = (last or 0) + 1
+    """Rows for `events`, numbered after the chain's last grant (at audit `version`)."""
+    first = ledger.table(ACCESS, version=version).height + 1
     return pl.DataFrame(
         [
             {
@@ -49,20 +60,11 @@ def access_frame(
     )
 
 
-_KIND_RANK = {kind.value: rank for rank, kind in enumerate(PromotionEventKind)}
-
-
-def promotion_events(store: DeltaStore, *, model: str | None = None) -> list[PromotionEvent]:
-    """Promotion events in the order they happened.
-
-    Rows of a Delta scan come in no guaranteed order, so events sort by time and, within one
-    instant, by the only order a request's events can have: requested, approvals, then an outcome.
-    """
-    frame = store.scan(PROMOTIONS)
+def promotion_events(ledger: Ledger, *, model: str | None = None, version: int | None = None) -> list[PromotionEvent]:
+    """Promotion events in the order the chain recorded them (at audit `version`)."""
+    rows = ledger.table(PROMOTIONS, version=version)
     if model is not None:
-        frame = frame.filter(pl.col("model") == model)
-    rank = pl.col("kind").replace_strict(_KIND_RANK, default=len(_KIND_RANK), return_dtype=pl.Int32)
-    rows = frame.sort([pl.col("at"), rank]).collect()
+        rows = rows.filter(pl.col("model") == model)
     return [
         PromotionEvent(
             request_id=row["request_id"],
@@ -166,9 +168,9 @@ def catalog_frame(identity: TableIdentity, *, at: datetime, run_id: str) -> pl.D
     )
 
 
-def alias_moves(store: DeltaStore, *, model: str) -> list[AliasMove]:
-    """Every recorded move of the model's aliases, oldest first."""
-    rows = store.scan(ALIASES).filter(pl.col("model") == model).sort("at").collect()
+def alias_moves(ledger: Ledger, *, model: str, version: int | None = None) -> list[AliasMove]:
+    """Every move of the model's aliases the chain recorded, oldest first (at audit `version`)."""
+    rows = ledger.table(ALIASES, version=version).filter(pl.col("model") == model)
     return [
         AliasMove(
             model=row["model"],
@@ -196,7 +198,105 @@ def evidence_frame(
     return pl.DataFrame([{**row, "at": at, "run_id": run_id}])
 
 
-def request_evidence(store: DeltaStore, *, request_id: str) -> tuple[str, str] | None:
-    """The evidence payload (JSON text) and its digest attached to a request, or None."""
-    rows = store.scan(EVIDENCE).filter(pl.col("request_id") == request_id).collect()
+def request_evidence(ledger: Ledger, *, request_id: str) -> tuple[str, str] | None:
+    """The evidence payload (JSON text) and its digest attached to a request on the chain, or None."""
+    rows = ledger.table(EVIDENCE).filter(pl.col("request_id") == request_id)
     return (rows["payload"][0], rows["digest"][0]) if rows.height else None
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A version as mlgov registered it on the chain: its recipe and what its artifact hashed to."""
+
+    model: str
+    version: str
+    recipe: VersionRecipe
+    artifact_digest: str
+    mlflow_run_id: str
+    at: datetime
+
+
+def version_frame(registered: RegisteredVersion, *, run_id: str) -> pl.DataFrame:
+    recipe = registered.recipe
+    row = {
+        "model": registered.model,
+        "version": registered.version,
+        "task": recipe.task.value,
+        "train_table": recipe.table,
+        "train_table_version": recipe.table_version,
+        "numeric_features": json.dumps(list(recipe.spec.numeric), ensure_ascii=False),
+        "categorical_features": json.dumps(list(recipe.spec.categorical), ensure_ascii=False),
+        "target": recipe.target,
+        "algorithm": recipe.algorithm,
+        "trainer": recipe.trainer,
+        "artifact_digest": registered.artifact_digest,
+        "mlflow_run_id": registered.mlflow_run_id,
+        "at": registered.at,
+        "run_id": run_id,
+    }
+    return pl.DataFrame([row], schema={k: v for k, v in SCHEMAS[VERSIONS].items() if k != "audit_seq"})
+
+
+def registered_versions(
+    ledger: Ledger, *, model: str | None = None, version: int | None = None
+) -> dict[tuple[str, str], RegisteredVersion]:
+    """Every version mlgov registered (of `model`), by (model, version), from the chain."""
+    rows = ledger.table(VERSIONS, version=version)
+    if model is not None:
+        rows = rows.filter(pl.col("model") == model)
+    found = {}
+    for row in rows.iter_rows(named=True):
+        recipe = VersionRecipe(
+            table=row["train_table"],
+            table_version=row["train_table_version"],
+            spec=FeatureSpec(
+                numeric=tuple(json.loads(row["numeric_features"])),
+                categorical=tuple(json.loads(row["categorical_features"])),
+            ),
+            target=row["target"],
+            trainer=row["trainer"],
+            algorithm=row["algorithm"],
+            task=Task(row["task"]),
+        )
+        found[row["model"], row["version"]] = RegisteredVersion(
+            model=row["model"],
+            version=row["version"],
+            recipe=recipe,
+            artifact_digest=row["artifact_digest"],
+            mlflow_run_id=row["mlflow_run_id"],
+            at=row["at"],
+        )
+    return found
+
+
+class PolicyScope(StrEnum):
+    MODEL = "model"  # a model's risk tier and purpose
+    TIER = "tier"  # the approvals a risk tier needs
+
+
+def policy_frame(
+    *, scope: PolicyScope, subject: str, settings: dict[str, str], actor: str, reason: str, at: datetime, run_id: str
+) -> pl.DataFrame:
+    rows = [
+        {
+            "scope": scope.value,
+            "subject": subject,
+            "setting": setting,
+            "value": value,
+            "actor": actor,
+            "reason": reason,
+            "at": at,
+            "run_id": run_id,
+        }
+        for setting, value in settings.items()
+    ]
+    return pl.DataFrame(rows, schema={k: v for k, v in SCHEMAS[POLICIES].items() if k != "audit_seq"})
+
+
+def policy_settings(ledger: Ledger, *, scope: PolicyScope, version: int | None = None) -> dict[str, dict[str, str]]:
+    """The latest value of every setting of `scope`, by subject (a model or a tier), from the chain."""
+    rows = ledger.table(POLICIES, version=version).filter(pl.col("scope") == scope.value)
+    settings: dict[str, dict[str, str]] = {}
+    for row in rows.iter_rows(named=True):  # chain order: a later setting replaces an earlier one
+        settings.setdefault(row["subject"], {})[row["setting"]] = row["value"]
+    return settings

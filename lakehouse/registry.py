@@ -263,6 +263,10 @@ class ModelRegistry:
         with self._translated(f"moving alias {alias} of {model}"):
             self.client.set_registered_model_alias(model, alias, version)
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        with self._translated(f"removing alias {alias} of {model}"):
+            self.client.delete_registered_model_alias(model, alias)
+
     def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
         with self._translated(f"tagging {model} version {version}"):
             for key, value in tags.items():

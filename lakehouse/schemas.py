@@ -27,6 +27,8 @@ CATALOG = "catalog/tables"
 ALIASES = "governance/aliases"
 EVIDENCE = "governance/evidence"
 CREDENTIALS = "governance/credentials"
+VERSIONS = "governance/versions"
+POLICIES = "governance/policies"
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -138,6 +140,7 @@ SCHEMAS: dict[str, pl.Schema] = {
             "actor_roles": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
+            "audit_seq": pl.Int64,  # the audit record that vouches for the row (null before 0.2)
         }
     ),
     ALIASES: _schema(
@@ -152,6 +155,7 @@ SCHEMAS: dict[str, pl.Schema] = {
             "reason": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
+            "audit_seq": pl.Int64,  # the audit record that vouches for the row (null before 0.2)
         }
     ),
     EVIDENCE: _schema(
@@ -163,6 +167,7 @@ SCHEMAS: dict[str, pl.Schema] = {
             "digest": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
+            "audit_seq": pl.Int64,  # the audit record that vouches for the row (null before 0.2)
         }
     ),
     AUDIT: _schema(
@@ -202,6 +207,7 @@ SCHEMAS: dict[str, pl.Schema] = {
             "reason": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
+            "audit_seq": pl.Int64,  # the audit record that vouches for the row (null before 0.2)
         }
     ),
     # Password hashes and login history; read only through lakehouse.accounts, never shown whole.
@@ -214,6 +220,40 @@ SCHEMAS: dict[str, pl.Schema] = {
             "actor": pl.String,
             "at": UTC_TS,
             "run_id": pl.String,
+        }
+    ),
+    # How each version was made, as mlgov registered it: what governance reads, never MLflow's tags.
+    VERSIONS: _schema(
+        {
+            "model": pl.String,
+            "version": pl.String,
+            "task": pl.String,
+            "train_table": pl.String,
+            "train_table_version": pl.Int64,
+            "numeric_features": pl.String,  # JSON list
+            "categorical_features": pl.String,  # JSON list
+            "target": pl.String,
+            "algorithm": pl.String,
+            "trainer": pl.String,
+            "artifact_digest": pl.String,
+            "mlflow_run_id": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+            "audit_seq": pl.Int64,
+        }
+    ),
+    # Policy settings changed by admins: a model's risk tier and purpose, the approvals each tier needs.
+    POLICIES: _schema(
+        {
+            "scope": pl.String,  # "model" or "tier"
+            "subject": pl.String,  # the model's name, or the tier
+            "setting": pl.String,  # risk_tier, purpose, approvals
+            "value": pl.String,
+            "actor": pl.String,
+            "reason": pl.String,
+            "at": UTC_TS,
+            "run_id": pl.String,
+            "audit_seq": pl.Int64,
         }
     ),
     CATALOG: _schema(
@@ -247,7 +287,10 @@ PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).
-APPEND_ONLY = frozenset({ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS})
+APPEND_ONLY = frozenset({ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES})
+# Governance tables whose rows the audit chain carries and vouches for: decisions read those rows from
+# the chain; the tables are projections of it for pages, SQL and other engines.
+CHAIN_TABLES = (ACCESS, PROMOTIONS, ALIASES, EVIDENCE, VERSIONS, POLICIES)
 
 _DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,62}")

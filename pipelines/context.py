@@ -12,7 +12,7 @@ import os
 import resource
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from governance.errors import MlgovError, PermissionDenied
 from governance.roles import AccessPolicy, Action, authorize
 from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
+from lakehouse.ledger import GOVERNED, Ledger, encode_rows, project
 from lakehouse.records import access_policy
 from lakehouse.registry import ModelRegistry
 from lakehouse.schemas import RUNS
@@ -43,12 +44,25 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One governance change: its audit record, and the rows of governance tables it adds."""
+
+    action: AuditAction
+    object_type: str
+    object_id: str
+    reason: str = ""
+    details: Mapping[str, object] = field(default_factory=dict)
+    rows: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+
+
 @dataclass
 class Context:
     settings: Settings
     store: DeltaStore
     registry: ModelRegistry
     audit: AuditLog
+    ledger: Ledger
     clock: Clock = system_clock
     # Things derived from an immutable model version (its training data profile, calibration,
     # ...), kept for the life of this context so a long-lived process computes them once.
@@ -74,6 +88,7 @@ def build_context(
             lock_path=settings.lock_root / "audit.lock",
             seals=SealStore(settings.audit_seals_root, key_path=settings.audit_key),
         ),
+        ledger=Ledger(store),
         clock=clock,
     )
 
@@ -123,7 +138,59 @@ class JobRun:
         outcome: AuditOutcome = AuditOutcome.OK,
         details: Mapping[str, object] | None = None,
     ) -> AuditRecord:
-        entry = AuditEntry(
+        entry = self._entry(
+            action=action, object_type=object_type, object_id=object_id, reason=reason, outcome=outcome, details=details
+        )
+        return self.ctx.audit.append(entry, commit=self.commit)
+
+    def govern(self, decide: Callable[[int | None], Sequence[Change]]) -> list[AuditRecord]:
+        """Record governance changes on the audit chain, atomically with the state they were decided on.
+
+        `decide` reads the governed state at the audit version it is given (the `lakehouse.records`
+        readers take `version=`) and returns the changes, or raises to refuse; when another writer
+        commits first it runs again on the new state. Once the chain holds the changes, the
+        projection tables they touch are brought up to it.
+        """
+        decided: list[Change] = []
+
+        def entries(version: int | None) -> list[AuditEntry]:
+            decided[:] = decide(version)
+            return [
+                self._entry(
+                    action=change.action,
+                    object_type=change.object_type,
+                    object_id=change.object_id,
+                    reason=change.reason,
+                    details={
+                        **change.details,
+                        GOVERNED: {table: encode_rows(table, rows) for table, rows in change.rows.items()},
+                    },
+                )
+                for change in decided
+            ]
+
+        records = self.ctx.audit.transact(entries, commit=self.commit)
+        for table in dict.fromkeys(table for change in decided for table in change.rows):
+            self.project(table)
+        return records
+
+    def project(self, table: str) -> None:
+        """Bring a projection table up to the chain (see `lakehouse.ledger.project`)."""
+        result = project(self.ctx.store, self.ctx.ledger, table, commit=self.commit)
+        if result is not None:
+            self._count(result)
+
+    def _entry(
+        self,
+        *,
+        action: AuditAction | Action,
+        object_type: str,
+        object_id: str,
+        reason: str = "",
+        outcome: AuditOutcome = AuditOutcome.OK,
+        details: Mapping[str, object] | None = None,
+    ) -> AuditEntry:
+        return AuditEntry(
             event_id=uuid.uuid4().hex,
             at=self.now(),
             actor=self.actor,
@@ -134,11 +201,10 @@ class JobRun:
             reason=reason,
             details=canonical_json({"run_id": self.run_id, **(details or {})}),
         )
-        return self.ctx.audit.append(entry, commit=self.commit)
 
     def authorize(self, action: Action, *, object_type: str, object_id: str) -> AccessPolicy:
         """The access policy, once the actor is known to be allowed `action`; refusals are audited."""
-        policy = access_policy(self.ctx.store)
+        policy = access_policy(self.ctx.ledger)
         try:
             authorize(policy, user=self.actor, action=action)
         except PermissionDenied as refusal:

@@ -52,6 +52,17 @@ def context_for(home: Path, *, clock: FixedClock | None = None) -> Context:
     return build_context(environ, cwd=home, clock=clock or FixedClock(START))
 
 
+_CHANGED = "# changed behind mlgov's back\n"
+
+
+def flip_artifact(ctx: Context, model: str, version: str) -> None:
+    """Change the stored model files of a version, or change them back: its subject changes each time."""
+    uri = ctx.registry.client.get_model_version_download_uri(model, version)
+    requirements = Path(uri.removeprefix("file://")) / "requirements.txt"
+    text = requirements.read_text(encoding="utf-8")
+    requirements.write_text(text.removesuffix(_CHANGED) if text.endswith(_CHANGED) else text + _CHANGED, "utf-8")
+
+
 def _write_inputs(dataset: DemoDataset, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     dataset.history.write_csv(folder / "history.csv")

@@ -8,7 +8,7 @@ through a snapshot read afresh from storage (`snapshot`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -87,6 +87,42 @@ class AuditLog:
                     self._tail.commit(version, records, commit=commit)
                 except ConflictError:
                     continue  # a writer without the lock (another host's process) got there first
+                except Exception:
+                    if self._landed(records[0]):
+                        return records
+                    raise
+                return records
+        raise MlgovError(
+            f"could not append to the audit trail after {_MAX_ATTEMPTS} attempts: other writers kept winning"
+        )
+
+    def transact(
+        self, decide: Callable[[int | None], Sequence[AuditEntry]], *, commit: CommitInfo
+    ) -> list[AuditRecord]:
+        """Append the entries `decide` returns for the audit table's current version, atomically.
+
+        `decide` reads whatever state it needs at the version it is given (None: no table yet) and
+        returns the entries to append, or raises to refuse. The append is a compare-and-swap on that
+        version: when another writer got there first, `decide` runs again on the new state. So a
+        decision is never taken on a state that changed before it was recorded. Holds the writers'
+        lock, so on one machine no other append interleaves.
+        """
+        with locked(self._lock_path, wait=True):
+            self._finish_interrupted_batch()
+            for _ in range(_MAX_ATTEMPTS):
+                version = self._tail.version()
+                entries = list(decide(version))
+                if not entries:
+                    return []
+                tip = self._tail.tip(version) if version is not None else None
+                records = []
+                for entry in entries:
+                    tip = chain(entry, after=tip)
+                    records.append(tip)
+                try:
+                    self._tail.commit(version, records, commit=commit)
+                except ConflictError:
+                    continue  # the state may have changed: decide again
                 except Exception:
                     if self._landed(records[0]):
                         return records

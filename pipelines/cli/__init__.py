@@ -14,6 +14,7 @@ from pipelines.cli.data import ingest, labels
 from pipelines.cli.lineage import evidence, lineage
 from pipelines.cli.monitoring import monitor, shadow
 from pipelines.cli.promote import history, model, promote
+from pipelines.cli.registry import policy, registry
 from pipelines.cli.scoring import score
 from pipelines.cli.support import MlgovGroup
 from pipelines.cli.training import retrain_command, train
@@ -27,5 +28,5 @@ def main() -> None:
 
 for command in (init, access, users, login, ingest, labels, train, retrain_command, model, promote, history):
     main.add_command(command)
-for command in (score, monitor, shadow, lineage, evidence, audit, demo, app):
+for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, demo, app):
     main.add_command(command)

@@ -106,7 +106,7 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
         raise PolicyViolation(
             f"the lakehouse at {ctx.settings.home} already has data: point MLGOV_HOME at a new folder"
         )
-    admins = access_policy(ctx.store).users_with(Role.ADMIN)
+    admins = access_policy(ctx.ledger).users_with(Role.ADMIN)
     admin = admins[0] if admins else DEFAULT_ADMIN
     if not admins:
         init_lakehouse(ctx, admin=admin)
@@ -133,7 +133,7 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
 
     batches = ctx.store.read(BATCHES).height
     versions = sum(int(m.latest_version or 0) for m in ctx.registry.models())
-    requests = fold_requests(promotion_events(ctx.store)).values()
+    requests = fold_requests(promotion_events(ctx.ledger)).values()
     pending = sum(r.status is PromotionStatus.PENDING for r in requests)
     return DemoSummary(
         home=str(ctx.settings.home), models=len(datasets), versions=versions, batches=batches, pending_requests=pending

@@ -128,7 +128,7 @@ class DriftCalculator:
         ]
 
     def _reference(self, version: str) -> _Reference:
-        recipe = version_recipe(self._ctx.registry.version(self._model, version))
+        recipe = version_recipe(self._ctx, self._model, version)
         frame = self._ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
         return _Reference(recipe=recipe, profile=profile_reference(frame, recipe.spec))
 
@@ -163,7 +163,7 @@ class QualityCalculator:
         ]
 
     def _training_data(self, version: str) -> tuple[VersionRecipe, pl.DataFrame]:
-        recipe = version_recipe(self._ctx.registry.version(self._model, version))
+        recipe = version_recipe(self._ctx, self._model, version)
         return recipe, self._ctx.store.read(recipe.table, version=recipe.table_version)
 
 
@@ -203,7 +203,7 @@ class EstimatedPerformance:
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         assert self._predictions is not None  # pending() read them for every batch it returned
         version = batch["model_version"]
-        recipe = version_recipe(self._ctx.registry.version(self._model, version))
+        recipe = version_recipe(self._ctx, self._model, version)
         kind = kind_of(recipe.task)
         calibration = self._ctx.remember(("calibration", self._model, version), partial(self._calibration, recipe))
         outputs = kind.stored_outputs(self._predictions.filter(pl.col("batch_id") == batch["batch_id"]))
@@ -257,7 +257,7 @@ class RealizedPerformance:
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         labelled = self._labelled[batch["batch_id"]]
-        kind = kind_of(version_recipe(self._ctx.registry.version(self._model, batch["model_version"])).task)
+        kind = kind_of(version_recipe(self._ctx, self._model, batch["model_version"]).task)
         metrics = kind.metrics(labelled["label"].to_numpy(), kind.stored_outputs(labelled))
         return [
             _performance_row(

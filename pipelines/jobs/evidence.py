@@ -120,8 +120,10 @@ def export_evidence(ctx: Context, *, model: str, version: str, out: Path, actor:
         raise InputError(f"folder {str(out.parent)!r} does not exist")
     with job_run(ctx, job="evidence_export", actor=actor, model=model) as run:
         run.authorize(Action.EXPORT_EVIDENCE, object_type="model_version", object_id=f"{model}/{version}")
-        recipe = version_recipe(ctx.registry.version(model, version))
-        requests = [r for r in fold_requests(promotion_events(ctx.store, model=model)).values() if r.version == version]
+        recipe = version_recipe(ctx, model, version)
+        requests = [
+            r for r in fold_requests(promotion_events(ctx.ledger, model=model)).values() if r.version == version
+        ]
         shown = [show_request(ctx, request_id=r.request_id) for r in requests]
         card = (
             shown[-1]["evidence"]["model_card"]

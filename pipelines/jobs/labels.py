@@ -28,7 +28,7 @@ def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, a
     check_model_name(model)
     with job_run(ctx, job="labels", actor=actor, model=model) as run:
         run.authorize(Action.LOAD_LABELS, object_type="model", object_id=model)
-        kind = kind_of(model_task(ctx.registry, model))
+        kind = kind_of(model_task(ctx, model))
         frame = read_input_file(path)
         check_key(frame, key)
         if label not in frame.columns:

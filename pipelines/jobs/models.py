@@ -1,31 +1,99 @@
-"""A model's own policy: its risk tier and stated purpose (admins only; audited)."""
+"""A model's own policy (its risk tier and stated purpose) and the approvals each tier needs: admins
+change them, on the audit chain, and nothing else (no MLflow tag, no environment variable) does."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from governance.audit.actions import AuditAction
 from governance.errors import InputError
-from governance.promotion import parse_tier
+from governance.promotion import RiskTier, parse_tier
 from governance.roles import Action
-from pipelines.context import Context, job_run
-from pipelines.reads.evidence import PURPOSE_TAG
-from pipelines.reads.promotions import TIER_TAG
+from lakehouse.records import PolicyScope, policy_frame
+from lakehouse.schemas import POLICIES
+from pipelines.context import Change, Context, job_run
+from pipelines.jobs.registry import mirror_model
+from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, approval_policy
+
+MAX_APPROVALS = 10
 
 
 def set_model_policy(
-    ctx: Context, *, model: str, actor: str, tier: str | None = None, purpose: str | None = None
+    ctx: Context, *, model: str, actor: str, tier: str | None = None, purpose: str | None = None, reason: str = ""
 ) -> dict[str, str]:
-    """Classify a model's risk tier and state its purpose (admins only; audited)."""
+    """Classify a model's risk tier and state its purpose (admins only; audited). Returns the settings
+    as the mirrored MLflow tags name them."""
     with job_run(ctx, job="model_set", actor=actor, model=model) as run:
         run.authorize(Action.SET_RISK_TIER, object_type="model", object_id=model)
         ctx.registry.require_model(model)
-        changes: dict[str, str] = {}
+        settings: dict[str, str] = {}
         if tier is not None:
-            changes[TIER_TAG] = parse_tier(tier).value
+            settings["risk_tier"] = parse_tier(tier).value
         if purpose is not None:
-            changes[PURPOSE_TAG] = purpose.strip()
-        if not changes:
+            settings["purpose"] = purpose.strip()
+        if not settings:
             raise InputError("nothing to set: pass --tier and/or --purpose")
-        for key, value in changes.items():
-            ctx.registry.set_model_tag(model, key, value)
-        run.audit(action=AuditAction.SET_MODEL_POLICY, object_type="model", object_id=model, details=changes)
-    return changes
+        tags = {TIER_TAG if name == "risk_tier" else PURPOSE_TAG: value for name, value in settings.items()}
+        rows = policy_frame(
+            scope=PolicyScope.MODEL,
+            subject=model,
+            settings=settings,
+            actor=actor,
+            reason=reason,
+            at=run.now(),
+            run_id=run.run_id,
+        )
+        change = Change(
+            action=AuditAction.SET_MODEL_POLICY,
+            object_type="model",
+            object_id=model,
+            reason=reason,
+            details=tags,
+            rows={POLICIES: rows},
+        )
+        run.govern(lambda _version: [change])
+        mirror_model(ctx, model)
+    return tags
+
+
+@dataclass(frozen=True)
+class ApprovalPolicyResult:
+    tier: str
+    approvals: int
+    previous: int
+
+
+def set_approval_policy(ctx: Context, *, tier: str, approvals: int, actor: str, reason: str) -> ApprovalPolicyResult:
+    """Set how many distinct reviewers a promotion of a model of `tier` needs (admins only; audited)."""
+    parsed = parse_tier(tier)
+    if not 1 <= approvals <= MAX_APPROVALS:
+        raise InputError(f"--approvals {approvals}: expected a whole number from 1 to {MAX_APPROVALS}")
+    if not reason.strip():
+        raise InputError("a reason is required: pass --reason TEXT")
+    with job_run(ctx, job="policy_set", actor=actor) as run:
+        run.authorize(Action.MANAGE_ACCESS, object_type="policy", object_id=parsed.value)
+        previous = approval_policy(ctx)[parsed]
+        rows = policy_frame(
+            scope=PolicyScope.TIER,
+            subject=parsed.value,
+            settings={"approvals": str(approvals)},
+            actor=actor,
+            reason=reason.strip(),
+            at=run.now(),
+            run_id=run.run_id,
+        )
+        change = Change(
+            action=AuditAction.SET_APPROVAL_POLICY,
+            object_type="policy",
+            object_id=f"approvals/{parsed.value}",
+            reason=reason.strip(),
+            details={"tier": parsed.value, "approvals": str(approvals), "previous": str(previous)},
+            rows={POLICIES: rows},
+        )
+        run.govern(lambda _version: [change])
+    return ApprovalPolicyResult(tier=parsed.value, approvals=approvals, previous=previous)
+
+
+def approval_policy_document(ctx: Context) -> dict[str, int]:
+    policy = approval_policy(ctx)
+    return {tier.value: policy[tier] for tier in RiskTier}

@@ -25,6 +25,7 @@ from pipelines.jobs.calculators import calculators_for, compute_pending
 from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
+from pipelines.reads.governed import alias_holder
 from pipelines.reads.versions import version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
@@ -90,17 +91,17 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
 
 
 def _has_open_request(ctx: Context, *, model: str) -> bool:
-    requests = fold_requests(promotion_events(ctx.store, model=model)).values()
+    requests = fold_requests(promotion_events(ctx.ledger, model=model)).values()
     return any(r.status is PromotionStatus.PENDING for r in requests)
 
 
 def _retrain_trigger(ctx: Context, *, model: str, reports: tuple[BatchReport, ...]) -> RetrainTrigger | None:
     """The retraining policy over the batches the current champion scored."""
-    champion = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+    champion = alias_holder(ctx, model, PRODUCTION_ALIAS)
     if champion is None:
         return None
     info = ctx.registry.version(model, champion)
-    metric = health_metric(version_recipe(info).task)
+    metric = health_metric(version_recipe(ctx, model, champion).task)
     health = [
         BatchHealth(
             batch_id=r.batch_id,

@@ -15,6 +15,7 @@ from pipelines.context import Context
 from pipelines.jobs.promote import request_promotion
 from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
+from pipelines.reads.governed import alias_holder
 from pipelines.reads.versions import version_recipe
 
 
@@ -29,10 +30,10 @@ class RetrainResult:
 
 def retrain(ctx: Context, *, model: str, actor: str, trigger: RetrainTrigger | None = None) -> RetrainResult:
     """Train `model` again with its champion's recipe on the latest version of the same table."""
-    champion = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+    champion = alias_holder(ctx, model, PRODUCTION_ALIAS)
     if champion is None:
         raise NotFoundError(f"model {model!r} has no {PRODUCTION_ALIAS} to take the recipe from")
-    recipe = version_recipe(ctx.registry.version(model, champion))
+    recipe = version_recipe(ctx, model, champion)
     trained = train(
         ctx,
         model=model,

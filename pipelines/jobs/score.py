@@ -16,6 +16,7 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
+from pipelines.jobs.registry import served_version
 from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import select_window
 from pipelines.reads.versions import version_recipe
@@ -49,10 +50,10 @@ def score(
     with job_run(ctx, job="score", actor=actor, model=model) as run:
         run.authorize(Action.SCORE, object_type="model", object_id=model)
         ctx.registry.require_model(model)
-        champion = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+        champion = served_version(run, model, PRODUCTION_ALIAS)
         if champion is None:
             raise NotFoundError(f"model {model!r} has no {PRODUCTION_ALIAS} version yet: promote one first")
-        challenger = ctx.registry.alias_version(model, SHADOW_ALIAS)
+        challenger = served_version(run, model, SHADOW_ALIAS)
         roles = {PRODUCTION_ALIAS: champion}
         if challenger is not None and challenger != champion:
             roles[SHADOW_ALIAS] = challenger
@@ -116,7 +117,7 @@ def _score_batch(
     """Score `rows` with one version and write its predictions, batch record, lineage and audit."""
     ctx = run.ctx
     name, table_version = source
-    recipe = version_recipe(ctx.registry.version(model, version))
+    recipe = version_recipe(ctx, model, version)
     missing = [c for c in recipe.spec.columns if c not in rows.columns]
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")

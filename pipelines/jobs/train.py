@@ -9,12 +9,13 @@ from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
 from governance.tasks import Task, gate_metric
-from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
-from lakehouse.schemas import LINEAGE, check_model_name, raw_table
-from pipelines.context import Context, job_run
+from governance.versions import VersionRecipe
+from lakehouse.records import LineageEdge, RegisteredVersion, lineage_frame, require_table_identity, version_frame
+from lakehouse.schemas import LINEAGE, VERSIONS, check_model_name, raw_table
+from pipelines.context import Change, Context, JobRun, job_run
 from pipelines.ml.modeling import Algorithm, build_estimator, feature_spec, model_frame, split_holdout
 from pipelines.ml.tasks import kind_of
-from pipelines.reads.versions import VersionRecipe, recipe_tags
+from pipelines.reads.versions import recipe_tags
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,16 @@ def train(
             LineageEdge("mlflow_run", info.run_id, "registered", "model_version", version_id),
         ]
         run.append(LINEAGE, lineage_frame(edges, at=run.now(), run_id=run.run_id))
-        run.audit(
-            action=AuditAction.TRAIN,
-            object_type="model_version",
-            object_id=version_id,
+        register_version(
+            run,
+            RegisteredVersion(
+                model=model,
+                version=info.version,
+                recipe=recipe,
+                artifact_digest=ctx.registry.artifact_digest(model, info.version),
+                mlflow_run_id=info.run_id,
+                at=run.now(),
+            ),
             details={
                 "table": f"{name}@{table_version}",
                 "algorithm": algorithm.value,
@@ -92,3 +99,16 @@ def train(
             },
         )
     return TrainResult(model=model, version=info.version, run_id=info.run_id, metrics=metrics)
+
+
+def register_version(run: JobRun, registered: RegisteredVersion, *, details: Mapping[str, object]) -> None:
+    """Record a new version and its recipe on the governed record. Until this commit lands the version
+    exists only in MLflow and cannot be put up for promotion."""
+    change = Change(
+        action=AuditAction.TRAIN,
+        object_type="model_version",
+        object_id=f"{registered.model}/{registered.version}",
+        details=details,
+        rows={VERSIONS: version_frame(registered, run_id=run.run_id)},
+    )
+    run.govern(lambda _version: [change])

@@ -24,7 +24,7 @@ from governance.identity import (
     password_problem,
     signed_in,
 )
-from governance.roles import Action, GrantChange, GrantEvent, Role, parse_role, require_user_name, user_name_problem
+from governance.roles import Action, GrantChange, Role, authorize, parse_role, require_user_name, user_name_problem
 from lakehouse.accounts import (
     Credentials,
     credential_frame,
@@ -33,9 +33,10 @@ from lakehouse.accounts import (
     hash_password,
     verify_password,
 )
-from lakehouse.records import access_frame, access_policy
-from lakehouse.schemas import ACCESS, CREDENTIALS
-from pipelines.context import Context, JobRun, job_run
+from lakehouse.records import access_policy
+from lakehouse.schemas import CREDENTIALS
+from pipelines.context import Change, Context, JobRun, job_run
+from pipelines.jobs.access import grant_change
 
 LOCKOUT = LockoutPolicy()
 PASSWORDS = PasswordPolicy()
@@ -95,18 +96,18 @@ def add_user(ctx: Context, *, user: str, role: str, password: str, actor: str) -
         # without roles, and an account without roles cannot sign in.
         _record(run, account, CredentialEventKind.PASSWORD_SET, secret_hash=hash_password(password))
         if granted:
-            event = GrantEvent(user=user, role=parsed, change=GrantChange.GRANT)
-            run.append(
-                ACCESS,
-                access_frame([event], store=ctx.store, actor=actor, reason="new user", at=run.now(), run_id=run.run_id),
-            )
-            run.audit(
-                action=AuditAction.GRANT_ROLE,
-                object_type="user",
-                object_id=user,
-                reason="new user",
-                details={"role": parsed.value},
-            )
+
+            def grant(version: int | None) -> list[Change]:
+                authorize(access_policy(ctx.ledger, version=version), user=actor, action=Action.MANAGE_ACCESS)
+                if parsed in access_policy(ctx.ledger, version=version).roles_of(user):
+                    return []
+                return [
+                    grant_change(
+                        run, user=user, role=parsed, change=GrantChange.GRANT, reason="new user", version=version
+                    )
+                ]
+
+            run.govern(grant)
         run.audit(action=AuditAction.ADD_USER, object_type="user", object_id=user, details={"role": parsed.value})
     return AddedUser(user=user, role=parsed, granted=granted)
 
@@ -137,7 +138,7 @@ def set_password(
         else:
             run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
         account = credentials_of(ctx.store, user=user)
-        if account.password_hash is None and not access_policy(ctx.store).knows(user):
+        if account.password_hash is None and not access_policy(ctx.ledger).knows(user):
             raise NotFoundError(f"no user {user!r}: add one with mlgov users add {user} --role ROLE")
         _record(run, account, CredentialEventKind.PASSWORD_SET, secret_hash=hash_password(password))
         run.audit(
@@ -170,7 +171,7 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
         try:
-            identity = signed_in(access_policy(ctx.store), user=user)
+            identity = signed_in(access_policy(ctx.ledger), user=user)
         except PermissionDenied as refusal:
             run.audit(
                 action=AuditAction.LOGIN,
@@ -207,7 +208,7 @@ def _verify(run: JobRun, *, user: str, password: str) -> Credentials:
     # Callers hear one message; auditors read which of the three it was.
     if account.password_hash is not None:
         reason = "wrong password"
-    elif access_policy(run.ctx.store).knows(user):
+    elif access_policy(run.ctx.ledger).knows(user):
         reason = "user has no password"
     else:
         reason = "unknown user"
@@ -242,7 +243,7 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     require_user_name(user)
     with job_run(ctx, job="login", actor=user) as run:
         try:
-            identity = signed_in(access_policy(ctx.store), user=user)
+            identity = signed_in(access_policy(ctx.ledger), user=user)
         except PermissionDenied as refusal:
             run.audit(
                 action=AuditAction.LOGIN,
@@ -301,7 +302,7 @@ class UserSummary:
 
 def list_users(ctx: Context) -> list[UserSummary]:
     """Every user who holds a role or a password, by name."""
-    policy = access_policy(ctx.store)
+    policy = access_policy(ctx.ledger)
     histories = credential_histories(ctx.store)
     now = ctx.clock()
     names = set(policy.grants) | {u for u, events in histories.items() if has_password(events)}

@@ -25,10 +25,10 @@ from pipelines.context import Context
 from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
 from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
+from pipelines.reads.governed import alias_holder, model_settings
 from pipelines.reads.shadow import shadow_comparison
 from pipelines.reads.versions import VersionRecipe, version_recipe
 
-PURPOSE_TAG = "mlgov.purpose"
 MISSING_SHARE_LIMIT = 0.05
 
 
@@ -56,17 +56,16 @@ def _evaluate(ctx: Context, model: str, version: str, recipe: VersionRecipe, hol
 
 def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[str, Any] | None = None) -> Evidence:
     """Everything a reviewer needs about `version`, computed from the lakehouse and registry."""
-    info = ctx.registry.version(model, version)
-    recipe = version_recipe(info)
+    recipe = version_recipe(ctx, model, version)
     identity = require_table_identity(ctx.store, recipe.table)
     training = ctx.store.read(recipe.table, version=recipe.table_version)
     _, holdout = split_holdout(training, timestamp=identity.timestamp, key=identity.key)
     candidate = _evaluate(ctx, model, version, recipe, holdout)
 
-    champion_version = ctx.registry.alias_version(model, PRODUCTION_ALIAS)
+    champion_version = alias_holder(ctx, model, PRODUCTION_ALIAS)
     champion: dict[str, Any] | None = None
     if champion_version is not None and champion_version != version:
-        champion_recipe = version_recipe(ctx.registry.version(model, champion_version))
+        champion_recipe = version_recipe(ctx, model, champion_version)
         missing = [c for c in champion_recipe.spec.columns if c not in holdout.columns]
         champion = {"version": champion_version}
         if missing:
@@ -110,7 +109,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
 
 def current_subject(ctx: Context, *, model: str, version: str, evaluation_digest: str) -> Subject:
     """The subject of a request as the registry holds it now (artifact re-hashed, tags re-read)."""
-    recipe = version_recipe(ctx.registry.version(model, version))
+    recipe = version_recipe(ctx, model, version)
     return Subject(
         model=model,
         version=version,
@@ -169,7 +168,7 @@ def _model_card(
     metrics: dict[str, float],
     quality: dict[str, Any],
 ) -> dict[str, Any]:
-    purpose = ctx.registry.model_tags(model).get(PURPOSE_TAG, "")
+    purpose = model_settings(ctx).get(model, {}).get("purpose", "")
     span = None
     if identity_ts:
         span = {"from": str(training[identity_ts].min()), "to": str(training[identity_ts].max())}

@@ -62,7 +62,7 @@ def prediction_lineage(ctx: Context, *, prediction_id: str) -> dict[str, Any]:
     registered = [e for e in edges if e.relation == "registered" and e.dst.id == model_version]
     run_id = registered[0].src.id if registered else None
     training = next((e.src.id for e in trained if e.dst.id == run_id), None)
-    recipe = version_recipe(ctx.registry.version(prediction["model"], prediction["model_version"]))
+    recipe = version_recipe(ctx, prediction["model"], prediction["model_version"])
     return {
         "prediction": {
             "id": prediction_id,

@@ -17,8 +17,9 @@ from lakehouse.records import access_policy
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
+from pipelines.reads.governed import alias_holder, risk_tier
 from pipelines.reads.overview import latest_activity
-from pipelines.reads.promotions import alias_history, risk_tier
+from pipelines.reads.promotions import alias_history
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
 _TAG_COLUMNS = {
@@ -52,7 +53,7 @@ def run_url(ui: str, *, experiment_id: str, run_id: str) -> str:
 
 def model_detail(ctx: Context, model: str) -> ModelDetail:
     """Everything the Models page shows for `model`, read in a handful of registry calls."""
-    registered = ctx.registry.require_model(model)
+    ctx.registry.require_model(model)
     versions = tuple(ctx.registry.versions(model))
     links: dict[str, str] = {}
     ui = ctx.settings.mlflow_ui_url
@@ -61,8 +62,8 @@ def model_detail(ctx: Context, model: str) -> ModelDetail:
         links = {run: run_url(ui, experiment_id=exp, run_id=run) for run, exp in experiments.items()}
     return ModelDetail(
         model=model,
-        champion=registered.aliases.get(PRODUCTION_ALIAS),
-        challenger=registered.aliases.get(SHADOW_ALIAS),
+        champion=alias_holder(ctx, model, PRODUCTION_ALIAS),
+        challenger=alias_holder(ctx, model, SHADOW_ALIAS),
         risk_tier=risk_tier(ctx, model).value,
         versions=versions,
         run_links=links,
@@ -74,7 +75,7 @@ def model_detail(ctx: Context, model: str) -> ModelDetail:
 def rollback_refusal(ctx: Context, *, actor: str) -> str | None:
     """Why `actor` may not roll a champion back, or None if their roles allow it (checked again on rollback)."""
     try:
-        authorize(access_policy(ctx.store), user=actor, action=Action.ROLLBACK)
+        authorize(access_policy(ctx.ledger), user=actor, action=Action.ROLLBACK)
     except PermissionDenied as refusal:
         return str(refusal)
     return None

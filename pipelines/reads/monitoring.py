@@ -91,7 +91,7 @@ def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
     if found.height == 0:
         raise NotFoundError(f"no batch {batch_id!r} of model {model!r}")
     batch = found.row(0, named=True)
-    recipe = version_recipe(ctx.registry.version(model, batch["model_version"]))
+    recipe = version_recipe(ctx, model, batch["model_version"])
     columns = list(recipe.spec.columns)
     reference = ctx.store.read(recipe.table, version=recipe.table_version, columns=columns)
     current = batch_rows(ctx, batch, columns)

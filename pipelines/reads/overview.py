@@ -17,7 +17,7 @@ from lakehouse.records import promotion_events
 from lakehouse.schemas import ALIASES, BATCHES, DRIFT, LABELS, PERFORMANCE, PROMOTIONS, QUALITY, UTC_TS
 from pipelines.context import Context
 from pipelines.reads.batches import BATCH_ORDER
-from pipelines.reads.promotions import tier_from_tags
+from pipelines.reads.governed import alias_holders, model_settings, tier_of
 
 
 class DriftStatus(StrEnum):
@@ -135,7 +135,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
     if not registered:
         return []
     pending: dict[str, int] = {}
-    for request in fold_requests(promotion_events(ctx.store)).values():
+    for request in fold_requests(promotion_events(ctx.ledger)).values():
         if request.status is PromotionStatus.PENDING:
             pending[request.model] = pending.get(request.model, 0) + 1
     batches = _ordered_batches(ctx)
@@ -144,12 +144,14 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
     monitored = _last_monitored(ctx)
     version_counts = ctx.registry.version_counts()
     now = latest_activity(ctx)
+    holders, settings = alias_holders(ctx), model_settings(ctx)
     summaries = []
     for model in registered:
         own = batches.filter(pl.col("model") == model.name)
         latest = own.row(-1, named=True) if own.height else None
         verdict = verdicts.get(latest["batch_id"]) if latest else None
-        champion = model.aliases.get(PRODUCTION_ALIAS)
+        held = holders.get(model.name, {})
+        champion = held.get(PRODUCTION_ALIAS)
         last_scored = latest["scored_at"] if latest else None
         zombie = None
         if now is not None:
@@ -162,7 +164,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
         summaries.append(
             ModelSummary(
                 name=model.name,
-                champion_version=model.aliases.get(PRODUCTION_ALIAS),
+                champion_version=champion,
                 latest_version=model.latest_version,
                 versions=version_counts.get(model.name, 0),
                 pending_requests=pending.get(model.name, 0),
@@ -171,8 +173,8 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
                 latest_batch_id=latest["batch_id"] if latest else None,
                 latest_drift_share=verdict[0] if verdict else None,
                 latest_drifted=verdict[1] if verdict else None,
-                risk_tier=tier_from_tags(model.tags).value,
-                challenger_version=model.aliases.get(SHADOW_ALIAS),
+                risk_tier=tier_of(settings.get(model.name, {})).value,
+                challenger_version=held.get(SHADOW_ALIAS),
                 last_monitored_at=monitored.get(model.name),
                 zombie_reason=zombie,
             )

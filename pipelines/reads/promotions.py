@@ -5,7 +5,6 @@ Reads only; the commands that change these are in `pipelines.jobs.promote`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -18,21 +17,22 @@ from governance.promotion import (
     PromotionRequest,
     PromotionStatus,
     ReviewContext,
-    RiskTier,
-    alias_policy,
     fold_requests,
     metric_gates,
     policy_verdict,
-    tier_policy,
     vote_counts,
 )
 from governance.roles import AccessPolicy
 from governance.tasks import Task, gate_metric
-from lakehouse.records import access_policy, alias_moves, promotion_events, request_evidence
+from lakehouse.records import (
+    access_policy,
+    alias_moves,
+    promotion_events,
+    request_evidence,
+)
 from pipelines.context import Context
 from pipelines.reads.evidence import current_subject
-
-TIER_TAG = "mlgov.risk_tier"
+from pipelines.reads.governed import governed_policy
 
 
 @dataclass(frozen=True)
@@ -47,32 +47,38 @@ class PromotionResult:
     blocked_by: tuple[str, ...] = ()
 
 
-def risk_tier(ctx: Context, model: str) -> RiskTier:
-    """The model's risk tier; a model nobody classified is treated as medium risk."""
-    return tier_from_tags(ctx.registry.model_tags(model))
-
-
-def tier_from_tags(tags: Mapping[str, str]) -> RiskTier:
-    """The risk tier a registered model's tags give it (medium when unclassified)."""
-    return RiskTier(tags.get(TIER_TAG, RiskTier.MEDIUM.value))
-
-
-def find_request(ctx: Context, request_id: str) -> PromotionRequest:
-    request = fold_requests(promotion_events(ctx.store)).get(request_id)
+def find_request(ctx: Context, request_id: str, *, version: int | None = None) -> PromotionRequest:
+    request = fold_requests(promotion_events(ctx.ledger, version=version)).get(request_id)
     if request is None:
         raise NotFoundError(f"promotion request {request_id!r} does not exist")
     return request
 
 
-def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPolicy, now: datetime) -> ReviewContext:
-    """What a review of `request` is judged against right now: policy, subject and gates."""
-    stored = request_evidence(ctx.store, request_id=request.request_id)
+def subject_now(ctx: Context, request: PromotionRequest) -> str:
+    """The digest of the request's subject as it is now (its artifact re-hashed): outside any lock."""
+    stored = request_evidence(ctx.ledger, request_id=request.request_id)
     if stored is None:
         raise NotFoundError(f"request {request.request_id} has no evidence attached")
-    payload, evaluation_digest = json.loads(stored[0]), stored[1]
-    tier = tier_policy(risk_tier(ctx, request.model), medium_approvals=ctx.settings.required_approvals)
-    policy = alias_policy(tier, alias=request.alias)
-    subject = current_subject(ctx, model=request.model, version=request.version, evaluation_digest=evaluation_digest)
+    return current_subject(ctx, model=request.model, version=request.version, evaluation_digest=stored[1]).digest()
+
+
+def review_context(
+    ctx: Context,
+    request: PromotionRequest,
+    *,
+    access: AccessPolicy,
+    now: datetime,
+    subject_hash: str | None = None,
+    version: int | None = None,
+) -> ReviewContext:
+    """What a review of `request` is judged against: the policy on the chain (at audit `version`), the
+    subject as it is now (`subject_hash`, computed when not given), and the gates of its evidence."""
+    stored = request_evidence(ctx.ledger, request_id=request.request_id)
+    if stored is None:
+        raise NotFoundError(f"request {request.request_id} has no evidence attached")
+    payload = json.loads(stored[0])
+    policy = governed_policy(ctx, request.model, alias=request.alias, version=version)
+    subject = subject_hash if subject_hash is not None else subject_now(ctx, request)
     champion = payload.get("champion") or {}
     task = Task(payload["candidate"].get("task", Task.BINARY.value))  # evidence before tasks: binary
     gates = metric_gates(
@@ -81,7 +87,7 @@ def review_context(ctx: Context, request: PromotionRequest, *, access: AccessPol
         policy=policy,
         metric=gate_metric(task),
     )
-    return ReviewContext(access=access, policy=policy, subject_hash=subject.digest(), now=now, gates=gates)
+    return ReviewContext(access=access, policy=policy, subject_hash=subject, now=now, gates=gates)
 
 
 def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
@@ -92,13 +98,13 @@ def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
     """
     request = find_request(ctx, request_id)
     if request.open or request.decided_at is None:
-        review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
+        review = review_context(ctx, request, access=access_policy(ctx.ledger), now=ctx.clock())
     else:
         then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
         recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
         review = replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
     verdict = policy_verdict(request, review=review)
-    stored = request_evidence(ctx.store, request_id=request_id)
+    stored = request_evidence(ctx.ledger, request_id=request_id)
     return {
         "request": {
             "request_id": request.request_id,
@@ -150,7 +156,7 @@ def alias_history(
 ) -> list[AliasInterval]:
     """Every interval a version held the champion alias, or only the one in force at `at`."""
     ctx.registry.require_model(model)
-    moves = alias_moves(ctx.store, model=model)
+    moves = alias_moves(ctx.ledger, model=model)
     if at is None:
         return timeline(moves, alias=alias)
     held = holder_at(moves, alias=alias, at=at)

@@ -16,13 +16,13 @@ from governance.promotion import (
     approval_refusal,
     fold_requests,
     rejection_refusal,
-    tier_policy,
 )
 from governance.tasks import ROC_AUC, Task, gate_metric
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.reads.promotions import PromotionResult, find_request, review_context, risk_tier
+from pipelines.reads.governed import governed_policy
+from pipelines.reads.promotions import PromotionResult, find_request, review_context
 
 # Metrics on a 0-1 scale where higher is better: the ones a side-by-side bar chart can share an axis for.
 COMPARABLE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -49,10 +49,10 @@ class QueuedRequest:
 
 def review_queue(ctx: Context) -> list[QueuedRequest]:
     """Every promotion request: open ones first, then newest first."""
-    requests = list(fold_requests(promotion_events(ctx.store)).values())
+    requests = list(fold_requests(promotion_events(ctx.ledger)).values())
     required = {
-        model: tier_policy(risk_tier(ctx, model), medium_approvals=ctx.settings.required_approvals).required_approvals
-        for model in {r.model for r in requests}
+        (model, alias): governed_policy(ctx, model, alias=alias).required_approvals
+        for model, alias in {(r.model, r.alias) for r in requests}
     }
     queued = [
         QueuedRequest(
@@ -63,7 +63,7 @@ def review_queue(ctx: Context) -> list[QueuedRequest]:
             requester=r.requester,
             requested_at=r.requested_at,
             approvers=tuple(dict.fromkeys(r.approvers)),
-            required=required[r.model],
+            required=required[r.model, r.alias],
             break_glass=r.break_glass,
         )
         for r in requests
@@ -113,7 +113,7 @@ class ReviewPermissions:
 def review_permissions(ctx: Context, *, request_id: str, actor: str) -> ReviewPermissions:
     """What `actor` may do with the request, judged as `approve` and `reject` would judge it now."""
     request = find_request(ctx, request_id)
-    review = review_context(ctx, request, access=access_policy(ctx.store), now=ctx.clock())
+    review = review_context(ctx, request, access=access_policy(ctx.ledger), now=ctx.clock())
     return ReviewPermissions(
         approve_refusal=approval_refusal(request, actor=actor, review=review),
         reject_refusal=rejection_refusal(request, actor=actor, review=review),

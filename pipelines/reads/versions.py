@@ -1,17 +1,20 @@
 """How a registered version was made (its recipe): the table and Delta version it was trained on, its
-features, target, trainer and algorithm. Scoring, monitoring and reviews rebuild its inputs from it."""
+features, target, trainer, algorithm and task. Scoring, monitoring and reviews rebuild its inputs from
+it. The recipe is read from the governed record; MLflow's `mlgov.*` version tags mirror it."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.tasks import Task
-from lakehouse.registry import ModelRegistry, ModelVersionInfo
+from governance.versions import VersionRecipe
+from lakehouse.records import registered_versions
+from lakehouse.registry import ModelVersionInfo
+from pipelines.context import Context
 
-# Version tags that say how a version was made; scoring and monitoring rebuild its inputs from them.
+# The version tags that mirror the recipe in MLflow (its UI shows them; nothing reads them back but migrate).
 TAG_TRAINER = "mlgov.trainer"
 TAG_TABLE = "mlgov.train_table"
 TAG_TABLE_VERSION = "mlgov.train_table_version"
@@ -20,19 +23,6 @@ TAG_CATEGORICAL = "mlgov.categorical_features"
 TAG_TARGET = "mlgov.target"
 TAG_ALGORITHM = "mlgov.algorithm"
 TAG_TASK = "mlgov.task"  # absent on versions made before tasks existed: those are binary
-
-
-@dataclass(frozen=True)
-class VersionRecipe:
-    """How a registered version was trained, as recorded in its tags."""
-
-    table: str
-    table_version: int
-    spec: FeatureSpec
-    target: str
-    trainer: str
-    algorithm: str
-    task: Task = Task.BINARY
 
 
 def recipe_tags(recipe: VersionRecipe) -> dict[str, str]:
@@ -49,7 +39,20 @@ def recipe_tags(recipe: VersionRecipe) -> dict[str, str]:
     }
 
 
-def version_recipe(info: ModelVersionInfo) -> VersionRecipe:
+def version_recipe(ctx: Context, model: str, version: str) -> VersionRecipe:
+    """How `model` `version` was made, as mlgov registered it on the chain (never MLflow's tags)."""
+    registered = registered_versions(ctx.ledger, model=model).get((model, version))
+    if registered is None:
+        ctx.registry.version(model, version)  # a version MLflow does not know: say so
+        raise NotFoundError(
+            f"{model} version {version} has no governed record: it was not trained or registered through mlgov "
+            "(or its registration was interrupted, or the lakehouse predates 0.2: run mlgov migrate)"
+        )
+    return registered.recipe
+
+
+def recipe_from_tags(info: ModelVersionInfo) -> VersionRecipe:
+    """The recipe an earlier release recorded only in MLflow's version tags (for `mlgov migrate`)."""
     try:
         return VersionRecipe(
             table=info.tags[TAG_TABLE],
@@ -67,9 +70,11 @@ def version_recipe(info: ModelVersionInfo) -> VersionRecipe:
         raise InputError(f"{info.model} version {info.version} was not trained by mlgov (no tag {missing})") from None
 
 
-def model_task(registry: ModelRegistry, model: str) -> Task:
-    """The task of `model`: its versions all share it, so the latest version's recipe says it."""
-    latest = registry.require_model(model).latest_version
-    if latest is None:
-        raise NotFoundError(f"model {model!r} has no version yet (train one first: mlgov train {model} ...)")
-    return version_recipe(registry.version(model, latest)).task
+def model_task(ctx: Context, model: str) -> Task:
+    """The task of `model`: its versions all share it, so its latest registered version's recipe says it."""
+    registered = registered_versions(ctx.ledger, model=model)
+    if not registered:
+        ctx.registry.require_model(model)
+        raise NotFoundError(f"model {model!r} has no version registered through mlgov yet (train one: mlgov train)")
+    latest = max(registered.values(), key=lambda r: int(r.version))
+    return latest.recipe.task

@@ -122,7 +122,7 @@ def test_an_admin_grants_and_revokes_a_role_with_a_reason(home: Path) -> None:
     )
 
     assert users_table(at)[ANALYST]["roles"] == "analyst"
-    assert access_policy(context_for(home).store).roles_of(ANALYST) == frozenset({Role.ANALYST})
+    assert access_policy(context_for(home).ledger).roles_of(ANALYST) == frozenset({Role.ANALYST})
 
 
 def test_a_role_change_needs_a_reason(home: Path) -> None:

@@ -274,7 +274,7 @@ def test_monitor_stores_evidentlys_drift_with_the_profile_id(seeded: Seeded) -> 
     batches = ctx.store.read(BATCHES)
     assert set(stored["batch_id"]) == set(seeded.batch_ids)
     for batch in batches.iter_rows(named=True):
-        recipe = version_recipe(ctx.registry.version(batch["model"], batch["model_version"]))
+        recipe = version_recipe(ctx, batch["model"], batch["model_version"])
         reference = ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
         current = (
             select_window(

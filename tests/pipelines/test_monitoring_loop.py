@@ -83,7 +83,7 @@ def _versions(home: Path) -> list[str]:
 
 
 def _requests(home: Path, status: PromotionStatus) -> list[str]:
-    requests = fold_requests(promotion_events(context_for(home).store, model=MODEL)).values()
+    requests = fold_requests(promotion_events(context_for(home).ledger, model=MODEL)).values()
     return sorted(r.version for r in requests if r.status is status)
 
 

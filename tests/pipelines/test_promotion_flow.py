@@ -44,9 +44,9 @@ from pipelines.jobs.promote import approve, force_promotion, reject, request_pro
 from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
 from pipelines.reads.promotions import PromotionResult, alias_history, show_request
-from pipelines.reads.versions import TAG_TABLE_VERSION, version_recipe
+from pipelines.reads.versions import version_recipe
 from tests.cli_harness import Cli
-from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for, flip_artifact
 
 MODEL = "loan_default"
 SOFIA = "sofia"  # a third reviewer, granted in the template
@@ -84,7 +84,7 @@ def template(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) 
         for _ in range(3)
     )
     assert versions == ("2", "3", "4")
-    table_version = version_recipe(ctx.registry.version(MODEL, "2")).table_version
+    table_version = version_recipe(ctx, MODEL, "2").table_version
     return Template(home, versions, table_version, seeded_template.request_id)
 
 
@@ -114,8 +114,8 @@ class Desk:
         self.tick()
         change_role(self.ctx, user=user, role=role, change=change, actor=ADMIN, reason="rota change")
 
-    def set_train_table_version(self, version: str, value: int) -> None:
-        self.ctx.registry.client.set_model_version_tag(MODEL, version, TAG_TABLE_VERSION, str(value))
+    def change_artifact(self, version: str) -> None:
+        flip_artifact(self.ctx, MODEL, version)
 
     def champion(self) -> str | None:
         return self.ctx.registry.alias_version(MODEL, PRODUCTION_ALIAS)
@@ -261,7 +261,7 @@ def test_a_changed_subject_voids_earlier_approvals_and_reopens_the_request(desk:
     rid = desk.request("2")
     assert desk.approve(rid, REVIEWER_A).approvals == (REVIEWER_A,)
 
-    desk.set_train_table_version("2", template.train_table_version + 1)  # "retrained" on other data
+    desk.change_artifact("2")  # its model files replaced
     second = desk.approve(rid, REVIEWER_B)
     assert second.approvals == (REVIEWER_B,)  # rita's approval was of another subject
     assert not second.alias_moved
@@ -295,7 +295,7 @@ def test_a_role_granted_in_flight_voids_the_approval_until_given_again(desk: Des
     assert (again.approvals, again.alias_moved) == ((REVIEWER_B, REVIEWER_A), True)
     assert desk.champion() == "2"
 
-    events = [e for e in promotion_events(desk.ctx.store) if e.request_id == rid]
+    events = [e for e in promotion_events(desk.ctx.ledger) if e.request_id == rid]
     votes = [e for e in events if e.kind is PromotionEventKind.APPROVED and e.actor == REVIEWER_A]
     assert [e.actor_roles for e in votes] == [frozenset({Role.REVIEWER}), frozenset({Role.REVIEWER, Role.ANALYST})]
     (grant,) = [
@@ -372,7 +372,7 @@ def test_only_an_admin_with_a_written_justification_may_force_a_promotion(desk: 
     cli.refused("promote", "force", MODEL, "2", "--actor", ADMIN, "--reason", "urgent", needle="at least 20 characters")
     cli.refused("promote", "force", MODEL, "1", "--actor", ADMIN, "--reason", JUSTIFICATION, needle="already holds")
     assert desk.champion() == "1"
-    assert [m.version for m in alias_moves(desk.ctx.store, model=MODEL)] == ["1"]
+    assert [m.version for m in alias_moves(desk.ctx.ledger, model=MODEL)] == ["1"]
     assert [r["actor"] for r in desk.audit("force_promotion", outcome="refused")] == [MAKER, REVIEWER_A]
 
 
@@ -420,7 +420,7 @@ def test_break_glass_is_flagged_everywhere_and_reviewed_after_the_fact(desk: Des
         False,
     )
     assert desk.champion() == "2"
-    assert [m.kind for m in alias_moves(desk.ctx.store, model=MODEL)] == [MoveKind.PROMOTED, MoveKind.BREAK_GLASS]
+    assert [m.kind for m in alias_moves(desk.ctx.ledger, model=MODEL)] == [MoveKind.PROMOTED, MoveKind.BREAK_GLASS]
     tags = desk.ctx.registry.version(MODEL, "2").tags
     assert (tags["mlgov.break_glass"], tags["mlgov.approval_status"], tags["mlgov.approvals"]) == (
         "true",
@@ -541,7 +541,7 @@ REVIEWING = st.sampled_from((*USERS[:3], *USERS))
 class TrackedVote:
     actor: str
     at: datetime
-    data_changed: bool  # whether the version's training data tag was flipped when the vote was given
+    data_changed: bool  # whether the version's model files were changed when the vote was given
     roles: frozenset[Role]
 
 
@@ -573,7 +573,7 @@ class PromotionMachine(RuleBasedStateMachine):
         shutil.copytree(self.template.home, home)
         self.clock = FixedClock(T1)
         self.ctx = context_for(home, clock=self.clock)
-        self.grants = {user: set(roles) for user, roles in access_policy(self.ctx.store).grants.items()}
+        self.grants = {user: set(roles) for user, roles in access_policy(self.ctx.ledger).grants.items()}
         self.data_changed: set[str] = set()
         self.tracked: dict[str, TrackedRequest] = {}
         self.verified: set[str] = set()  # requests whose alias move was checked for a quorum
@@ -613,8 +613,6 @@ class PromotionMachine(RuleBasedStateMachine):
     @rule(target=requests, version=st.sampled_from(("2", "3", "4")))
     def request_a_promotion(self, version: str) -> Any:
         self.tick()
-        if version in self.data_changed:
-            return multiple()  # its training data version does not exist: there is no evidence to compute
         refused_because = self.champion() == version or any(
             r.version == version and r.status == "pending" for r in self.tracked.values()
         )
@@ -643,7 +641,7 @@ class PromotionMachine(RuleBasedStateMachine):
         assert result.alias_moved is promotable, (result, quorum)
         if result.alias_moved:
             # and once more against the access policy as the store holds it at this instant
-            access = access_policy(self.ctx.store)
+            access = access_policy(self.ctx.ledger)
             assert len(set(result.approvals)) >= REQUIRED
             for user in result.approvals:
                 roles = access.roles_of(user)
@@ -702,11 +700,9 @@ class PromotionMachine(RuleBasedStateMachine):
             self.grants.get(user, set()).discard(role)
 
     @rule(version=st.sampled_from(("2", "3", "4")))
-    def change_training_data(self, version: str) -> None:
+    def change_the_artifact(self, version: str) -> None:
         self.tick()
-        changed = version not in self.data_changed
-        value = self.template.train_table_version + (1 if changed else 0)
-        self.ctx.registry.client.set_model_version_tag(MODEL, version, TAG_TABLE_VERSION, str(value))
+        flip_artifact(self.ctx, MODEL, version)
         self.data_changed ^= {version}
 
     @rule(actor=st.sampled_from(USERS))
@@ -740,11 +736,11 @@ class PromotionMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_alias_is_its_recorded_history(self) -> None:
-        moves = alias_moves(self.ctx.store, model=MODEL)
+        moves = alias_moves(self.ctx.ledger, model=MODEL)
         assert self.champion() == timeline(moves, alias=PRODUCTION_ALIAS)[-1].version
         by_policy = {m.request_id for m in moves if m.kind is MoveKind.PROMOTED}
         assert by_policy == self.verified | {self.template.seeded_request_id}
-        assert access_policy(self.ctx.store).grants == {u: self.roles(u) for u in self.grants if self.grants[u]}
+        assert access_policy(self.ctx.ledger).grants == {u: self.roles(u) for u in self.grants if self.grants[u]}
 
 
 def test_no_promotion_without_a_quorum_on_real_tables(template: Template, tmp_path: Path) -> None:
