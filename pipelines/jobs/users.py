@@ -27,10 +27,13 @@ from governance.identity import (
 from governance.roles import Action, GrantChange, Role, authorize, parse_role, require_user_name, user_name_problem
 from lakehouse.accounts import (
     Credentials,
+    append_rehash,
     credential_frame,
     credential_histories,
     credentials_of,
+    describe_hash,
     hash_password,
+    needs_rehash,
     verify_password,
 )
 from lakehouse.records import access_policy
@@ -156,7 +159,8 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     Raises PermissionDenied with one message for an unknown user, a user without a password and
     a wrong password alike; with a distinct one while the account is locked; and when the user
     holds no roles. Every failure is recorded and audited; the failure that reaches the lockout
-    threshold also locks the account.
+    threshold also locks the account. A successful sign-in replaces a hash in an older scheme or
+    with older costs by a current one (see _upgrade_hash).
     """
     if user_name_problem(user):
         with job_run(ctx, job="login", actor=INVALID_NAME_ACTOR) as run:
@@ -188,7 +192,36 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
             object_id=user,
             details={"method": "password", "roles": sorted(r.value for r in identity.roles)},
         )
+        _upgrade_hash(run, account, password=password)
     return identity
+
+
+def _upgrade_hash(run: JobRun, account: Credentials, *, password: str) -> None:
+    """Rehash a password just verified if its stored hash is scrypt or has outdated Argon2id costs.
+
+    The password is only known at sign-in, so this is when old hashes are upgraded. A new
+    password_set row is appended (rows are never updated) and audited as a password change by the
+    user, naming the schemes and costs only. Skipped if the credentials changed since they were
+    read, so a concurrent reset is never undone; the next sign-in tries again.
+    """
+    old = account.password_hash
+    if old is None or not needs_rehash(old):
+        return
+    new = hash_password(password)
+    written = append_rehash(
+        run.ctx.store, user=account.user, verified_hash=old, new_hash=new, at=run.now(), commit=run.commit
+    )
+    if written is None:
+        return
+    run.rows += written.rows
+    run.bytes_written += written.bytes_written
+    run.audit(
+        action=AuditAction.SET_PASSWORD,
+        object_type="user",
+        object_id=account.user,
+        reason="rehashed at sign-in",
+        details={"from": describe_hash(old), "to": describe_hash(new)},
+    )
 
 
 def _verify(run: JobRun, *, user: str, password: str) -> Credentials:

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from argon2 import PasswordHasher
 from click.testing import Result
 
 from governance.errors import InputError, PermissionDenied
 from governance.identity import GENERIC_LOGIN_FAILURE
 from governance.roles import GrantChange, Role
+from lakehouse.accounts import credentials_of, hash_scrypt
+from lakehouse.delta import CommitInfo
 from lakehouse.schemas import ACCESS, AUDIT, CREDENTIALS
 from pipelines.jobs.access import change_role, init_lakehouse
 from pipelines.jobs.users import add_user, authenticate, set_password, sign_in_external, unlock_user
@@ -65,6 +68,7 @@ def users_listed(cli: Cli) -> dict[str, dict]:
 def assert_no_secret_in_audit(home: Path, *secrets: str) -> None:
     text = context_for(home).store.read(AUDIT).write_csv()
     assert "scrypt$" not in text
+    assert "$argon2" not in text
     for secret in secrets:
         assert secret not in text
 
@@ -231,6 +235,135 @@ def test_only_admins_reset_someone_elses_password(cli: Cli) -> None:
     cli.refused("users", "passwd", "nobody", "--actor", ADMIN, "--password-stdin", input=f"{OTHER}\n", needle="no user")
 
 
+# --- password hashes: Argon2id, and the upgrade of older ones -----------------------------------
+
+
+def stored_hash(home: Path, user: str = USER) -> str:
+    stored = credentials_of(context_for(home).store, user=user).password_hash
+    assert stored is not None
+    return stored
+
+
+def write_hash(home: Path, stored: str, *, user: str = USER) -> None:
+    """An account as an earlier release left it: a password_set row with `stored`, written directly."""
+    store = context_for(home).store
+    seq = credentials_of(store, user=user).next_seq
+    row = {
+        "user": user,
+        "seq": seq,
+        "kind": "password_set",
+        "secret_hash": stored,
+        "actor": ADMIN,
+        "at": START,
+        "run_id": "r",
+    }
+    # Not through credential_frame, which would refuse a malformed hash: this is what tampering leaves.
+    store.append(CREDENTIALS, pl.DataFrame([row]), commit=CommitInfo(run_id="r", job="previous release", actor=ADMIN))
+
+
+def test_new_and_changed_passwords_are_stored_as_argon2id(cli: Cli) -> None:
+    cli.add()
+    added = stored_hash(cli.home)
+    assert added.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    cli("users", "passwd", USER, "--actor", ADMIN, "--password-stdin", input=f"{OTHER}\n")
+    reset = stored_hash(cli.home)
+    assert reset.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert reset != added
+
+
+def test_a_current_argon2id_hash_is_not_rehashed_at_sign_in(cli: Cli) -> None:
+    cli.add()
+    before = stored_hash(cli.home)
+    cli.login()
+    assert stored_hash(cli.home) == before
+    assert audit_of(cli.home, action="set_password").is_empty()
+
+
+def test_an_old_scrypt_hash_signs_in_and_is_replaced_by_argon2id(cli: Cli) -> None:
+    cli("access", "grant", USER, "reviewer", "--actor", ADMIN)
+    old = hash_scrypt(PASSWORD)
+    write_hash(cli.home, old)
+
+    assert cli.login().stdout.strip() == f"signed in as {USER} (reviewer)"
+    new = stored_hash(cli.home)
+    assert new.startswith("$argon2id$")
+    rows = context_for(cli.home).store.read(CREDENTIALS).filter(pl.col("user") == USER).sort("seq")
+    assert rows["kind"].to_list() == ["password_set", "login_succeeded", "password_set"]
+    assert rows["secret_hash"].to_list() == [old, "", new]  # appended; the old row is not updated
+
+    rehash = audit_of(cli.home, action="set_password")
+    assert rehash.select("actor", "object_id", "outcome", "reason").rows() == [
+        (USER, USER, "ok", "rehashed at sign-in")
+    ]
+    details = json.loads(rehash["details"][0])
+    assert (details["from"], details["to"]) == (f"scrypt n={2**14},r=8,p=1", "argon2id m=19456,t=2,p=1")
+    assert_no_secret_in_audit(cli.home, PASSWORD, old, new, *old.split("$")[-2:], *new.split("$")[-2:])
+
+    # The same password still works, now against the Argon2id hash, which is not rehashed again.
+    cli.login()
+    assert stored_hash(cli.home) == new
+    assert len(audit_of(cli.home, action="set_password")) == 1
+    cli.refused("login", USER, "--password-stdin", input=f"{OTHER}\n", needle=GENERIC_LOGIN_FAILURE)
+
+
+def test_an_argon2id_hash_with_outdated_costs_is_rehashed_at_sign_in(cli: Cli) -> None:
+    cli("access", "grant", USER, "reviewer", "--actor", ADMIN)
+    write_hash(cli.home, PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD))
+    cli.login()
+    assert stored_hash(cli.home).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    details = json.loads(audit_of(cli.home, action="set_password")["details"][0])
+    assert (details["from"], details["to"]) == ("argon2id m=65536,t=3,p=4", "argon2id m=19456,t=2,p=1")
+    cli.login()
+
+
+def test_no_rehash_without_a_successful_sign_in(cli: Cli) -> None:
+    cli("access", "grant", USER, "reviewer", "--actor", ADMIN)
+    old = hash_scrypt(PASSWORD)
+    write_hash(cli.home, old)
+    cli.refused("login", USER, "--password-stdin", input=f"{OTHER}\n", needle=GENERIC_LOGIN_FAILURE)
+    assert stored_hash(cli.home) == old
+    # The right password, but no roles left: the sign-in is refused, and the hash is left alone.
+    cli("access", "revoke", USER, "reviewer", "--actor", ADMIN)
+    cli.refused("login", USER, "--password-stdin", input=f"{PASSWORD}\n", needle="holds no roles")
+    assert stored_hash(cli.home) == old
+    assert audit_of(cli.home, action="set_password").is_empty()
+
+
+def test_a_wrong_password_against_an_argon2id_hash_is_refused_and_counts_towards_a_lockout(cli: Cli) -> None:
+    cli.add()
+    assert stored_hash(cli.home).startswith("$argon2id$")
+    for _ in range(5):
+        cli.refused("login", USER, "--password-stdin", input=f"{OTHER}\n", needle=GENERIC_LOGIN_FAILURE)
+    cli.refused("login", USER, "--password-stdin", input=f"{PASSWORD}\n", needle="account locked until")
+    reasons = audit_of(cli.home, action="login", outcome="refused")["reason"].to_list()
+    assert reasons[:5] == ["wrong password"] * 5
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$garbage!",
+        "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43,
+    ],
+    ids=["garbled", "hostile-cost"],
+)
+def test_a_malformed_stored_hash_is_one_clear_line(cli: Cli, stored: str) -> None:
+    cli("access", "grant", USER, "reviewer", "--actor", ADMIN)
+    write_hash(cli.home, stored)
+    message = cli.refused(
+        "login", USER, "--password-stdin", input=f"{PASSWORD}\n", needle="an admin must reset the password"
+    )
+    assert (
+        message
+        == "error: a stored password hash is not a valid scrypt hash or Argon2id hash; an admin must reset the password"
+    )
+    assert PASSWORD not in message
+    # The admin's reset is the way out, and it stores Argon2id.
+    cli("users", "passwd", USER, "--actor", ADMIN, "--password-stdin", input=f"{OTHER}\n")
+    cli.login(password=OTHER)
+    assert stored_hash(cli.home).startswith("$argon2id$")
+
+
 # --- time-based lockout, through the functions with a settable clock ---------------------------
 
 
@@ -313,3 +446,15 @@ def test_single_sign_on_maps_roles_through_the_same_access_policy(ctx) -> None:
     logins = audit_of(ctx.settings.home, action="login")
     assert logins.select("actor", "outcome").rows() == [(USER, "ok"), ("stranger@example.com", "refused")]
     assert json.loads(logins["details"][0])["method"] == "oidc"
+
+
+def test_an_old_scrypt_hash_upgraded_after_failures_keeps_the_lockout_rules(ctx) -> None:
+    write_hash(ctx.settings.home, hash_scrypt(PASSWORD))  # a later password_set than add_user's
+    fail(ctx, 4)
+    assert authenticate(ctx, user=USER, password=PASSWORD).user == USER
+    assert stored_hash(ctx.settings.home).startswith("$argon2id$")
+    fail(ctx, 4)
+    assert authenticate(ctx, user=USER, password=PASSWORD).user == USER
+    assert fail(ctx, 5) == GENERIC_LOGIN_FAILURE
+    with pytest.raises(PermissionDenied, match="account locked until"):
+        authenticate(ctx, user=USER, password=PASSWORD)
