@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from governance.errors import InputError
+from governance.errors import InputError, first_line
 
 _READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -21,7 +21,7 @@ def read_input_file(path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, infer_schema_length=10_000) if kind == "csv" else pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as error:
-        raise InputError(f"file {str(path)!r} cannot be read as {kind}: {str(error).splitlines()[0]}") from None
+        raise InputError(f"file {str(path)!r} cannot be read as {kind}: {first_line(error)}") from None
     if frame.height == 0:
         raise InputError(f"file {str(path)!r} has no rows")
     return frame

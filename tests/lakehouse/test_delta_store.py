@@ -233,6 +233,17 @@ def test_undeclared_table_takes_its_schema_from_the_first_write(store: DeltaStor
     assert store.read("raw/x").height == 2
 
 
+def test_values_that_do_not_fit_the_schema_are_refused_in_one_line(store: DeltaStore) -> None:
+    store.append("raw/x", pl.DataFrame({"id": [1]}, schema={"id": pl.Int32}), commit=COMMIT)
+    with pytest.raises(InputError, match="values do not fit the schema") as raised:
+        store.append("raw/x", pl.DataFrame({"id": [2**40]}), commit=COMMIT)
+    message = str(raised.value)
+    assert message.startswith("table 'raw/x': values do not fit the schema: conversion from `i64` to `i32` failed")
+    assert "\n" not in message
+    assert "expression" not in message  # polars' expression dump stays out
+    assert store.version("raw/x") == 0
+
+
 def test_undeclared_table_accepts_a_later_frame_of_the_same_schema(store: DeltaStore) -> None:
     store.append("raw/x", pl.DataFrame({"id": [1], "v": [0.5]}), commit=COMMIT)
     store.append("raw/x", pl.DataFrame({"v": [2], "id": [2]}), commit=COMMIT)  # int v cast to float

@@ -399,6 +399,20 @@ def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Pat
     assert all(str(t.tzinfo) == "UTC" for t in stored)
 
 
+def test_a_value_that_does_not_fit_the_table_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    narrow = _write(
+        tmp_path, "narrow.parquet", pl.DataFrame({"id": [1], "n": [7]}, schema={"id": pl.Int64, "n": pl.Int32})
+    )
+    cli("ingest", "narrow", narrow, "--key", "id", "--actor", MAKER)
+    before = _versions(cli.home)
+    wide = _write(tmp_path, "wide.parquet", pl.DataFrame({"id": [2], "n": [2**40]}))
+    message = cli.refused(
+        "ingest", "narrow", wide, "--key", "id", "--actor", MAKER, needle="values do not fit the schema"
+    )
+    assert "conversion from `i64` to `i32` failed in column 'n'" in message
+    assert _versions(cli.home) == before
+
+
 def test_appending_a_key_already_in_the_table_is_refused(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
     week0 = seeded.dataset.weeks[0].drop(seeded.dataset.target).head(3)
     path = _write(tmp_path, "again.parquet", week0)
