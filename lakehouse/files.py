@@ -12,7 +12,9 @@ _READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def read_input_file(path: Path) -> pl.DataFrame:
-    """The file's rows as a frame; refuses missing, unknown-format, unreadable or empty files."""
+    """The file's rows as a frame; refuses missing, unknown-format, unreadable or empty files, and directories."""
+    if path.is_dir():
+        raise InputError(f"{str(path)!r} is a directory, expected a CSV or Parquet file")
     if not path.is_file():
         raise InputError(f"file {str(path)!r} does not exist")
     kind = _READERS.get(path.suffix.lower())

@@ -224,8 +224,68 @@ def _write(folder: Path, name: str, frame: pl.DataFrame) -> str:
     return str(path)
 
 
+def _text(folder: Path, name: str, text: str) -> str:
+    """A CSV written by hand: the literal values a person's file holds."""
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def _folder(folder: Path, name: str) -> str:
+    (folder / name).mkdir()
+    return str(folder / name)
+
+
 BAD_INPUTS = [
     ("missing file", lambda d: ["ingest", "t", str(d / "nope.csv"), "--key", "id"], "does not exist"),
+    ("directory", lambda d: ["ingest", "t", _folder(d, "week1.csv"), "--key", "id"], "is a directory, expected a CSV"),
+    (
+        "NaN and inf in a CSV float column",
+        lambda d: ["ingest", "t", _text(d, "a.csv", "id,x\n1,1.5\n2,NaN\n3,inf\n4,\n"), "--key", "id"],
+        "column 'x' has 2 rows with NaN or infinite values",
+    ),
+    (
+        "-inf in a Parquet float column",
+        lambda d: [
+            "ingest",
+            "t",
+            _write(d, "a.parquet", pl.DataFrame({"id": [1, 2], "x": [1.0, -np.inf]})),
+            "--key",
+            "id",
+        ],
+        "column 'x' has 1 row with NaN or infinite values",
+    ),
+    (
+        "a number too large for a float",
+        lambda d: ["ingest", "t", _text(d, "a.csv", "id,x\n1,1e309\n2,1.0\n"), "--key", "id"],
+        "column 'x' has 1 row with NaN or infinite",
+    ),
+    (
+        "timestamp before 1900",
+        lambda d: [
+            "ingest",
+            "t",
+            _text(d, "a.csv", "id,ts\n1,2026-06-01\n2,0026-06-01\n3,1899-12-31\n"),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+        ],
+        "timestamp column 'ts' holds '0026-06-01': expected times from 1900-01-01 to 2200-01-01 UTC (2 rows",
+    ),
+    (
+        "timestamp after 2200",
+        lambda d: [
+            "ingest",
+            "t",
+            _text(d, "a.csv", "id,ts\n1,2026-06-01 10:00:00\n2,9999-12-31 00:00:00\n"),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+        ],
+        "timestamp column 'ts' holds '9999-12-31 00:00:00'",
+    ),
     (
         "not csv or parquet",
         lambda d: ["ingest", "t", _write(d, "x.json", pl.DataFrame({"id": [1]})), "--key", "id"],
@@ -397,6 +457,14 @@ def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Pat
     stored = context_for(cli.home).store.read("raw/paris").sort("id")["ts"].to_list()
     assert [t.hour for t in stored] == [8, 7]  # CET then CEST, stored as UTC
     assert all(str(t.tzinfo) == "UTC" for t in stored)
+
+
+def test_ingest_keeps_empty_values_as_missing_and_huge_finite_numbers(cli: Cli, tmp_path: Path) -> None:
+    path = _text(tmp_path, "a.csv", "id,x,ts\n1,1e308,1900-01-01\n2,,2200-01-01\n3,-2.5,2026-06-01\n")
+    cli("ingest", "edges", path, "--key", "id", "--timestamp", "ts", "--actor", MAKER)
+    stored = context_for(cli.home).store.read("raw/edges").sort("id")
+    assert stored["x"].to_list() == [1e308, None, -2.5]
+    assert [t.year for t in stored["ts"]] == [1900, 2200, 2026]
 
 
 def test_a_value_that_does_not_fit_the_table_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
