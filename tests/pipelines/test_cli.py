@@ -375,6 +375,21 @@ BAD_INPUTS = [
         lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income,nope"],
         "feature column 'nope'",
     ),
+    (
+        "only empty feature names",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", ",,"],
+        "--features has an empty column name in ',,'",
+    ),
+    (
+        "an empty feature name in the list",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income, ,credit_score"],
+        "--features has an empty column name",
+    ),
+    (
+        "an empty feature list",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", ""],
+        "--features has an empty column name",
+    ),
     ("unknown model to score", lambda d: ["score", "nope", "--table", "applications"], "not registered"),
     (
         "empty selection to score",
@@ -445,6 +460,15 @@ def test_unknown_or_unentitled_actors_are_refused(cli: Cli, tmp_path: Path, acto
 
 def test_a_missing_option_is_one_line(cli: Cli) -> None:
     cli.refused("train", "m", "--table", "loans", needle="missing option")
+
+
+@pytest.mark.parametrize("features", [",,", "income,,credit_score", ""])
+def test_an_empty_feature_name_trains_nothing(cli: Cli, features: str) -> None:
+    registry = context_for(cli.home).registry
+    before = [v.version for v in registry.versions("loan_default")]
+    train = ("train", "loan_default", "--table", "loans", "--target", "defaulted", "--features", features)
+    cli.refused(*train, "--actor", MAKER, needle="empty column name")
+    assert [v.version for v in registry.versions("loan_default")] == before
 
 
 def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Path) -> None:
