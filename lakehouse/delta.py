@@ -104,6 +104,20 @@ class DeltaStore:
     def version(self, table: str) -> int:
         return self._handle(table).version()
 
+    def commit_versions(self, table: str) -> dict[str, int]:
+        """The version each run committed to `table`, by run id (its last commit, if several), as far
+        as the log still holds it: commits without mlgov metadata and expired log entries are left out."""
+        try:
+            history = self._handle(table).history()
+        except DeltaError as error:
+            raise MlgovError(f"the history of table {table!r} cannot be read: {first_line(error)}") from None
+        versions: dict[str, int] = {}
+        for commit in sorted(history, key=lambda entry: int(entry["version"])):
+            for run_id in str(commit.get("mlgov.run_id") or "").split(","):
+                if run_id:
+                    versions[run_id] = int(commit["version"])
+        return versions
+
     def schema(self, table: str) -> pl.Schema:
         return self.scan(table).collect_schema()
 

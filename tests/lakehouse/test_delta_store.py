@@ -114,6 +114,12 @@ def test_commit_metadata_carries_run_id_job_and_actor(store: DeltaStore) -> None
     )
 
 
+def test_commit_versions_map_each_run_to_the_version_it_committed(store: DeltaStore) -> None:
+    for run_id in ("run-a", "run-b", "run-a"):
+        store.append(schemas.LINEAGE, lineage_rows("x"), commit=CommitInfo(run_id=run_id, job="j", actor="alice"))
+    assert store.commit_versions(schemas.LINEAGE) == {"run-a": 2, "run-b": 1}
+
+
 def test_append_at_version_also_stamps_commit_metadata(store: DeltaStore) -> None:
     store.append_at_version(schemas.LINEAGE, lineage_rows("a"), expected_version=None, commit=COMMIT)
     store.append_at_version(

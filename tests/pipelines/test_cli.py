@@ -428,6 +428,32 @@ BAD_INPUTS = [
         "label column 'nope'",
     ),
     (
+        "NaN labels",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _write(d, "l.parquet", pl.DataFrame({"id": ["L-001501", "L-001502"], "y": [0.0, np.nan]})),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "label column 'y' has 1 NaN or infinite values: expected 0/1",
+    ),
+    (
+        "infinite labels",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _text(d, "l.csv", "id,y\nL-001501,1.0\nL-001502,inf\nL-001503,-inf\n"),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "label column 'y' has 2 NaN or infinite values",
+    ),
+    (
         "labels that are not 0/1",
         lambda d: [
             "labels",
