@@ -40,7 +40,7 @@ def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, a
             raise InputError(f"label column {label!r} is not in the data (columns: {', '.join(frame.columns)})")
         incoming = pl.DataFrame({"entity_key": frame[key].cast(pl.String), "label": kind.labels(frame[label])})
         fresh = (
-            incoming.join(latest_labels(ctx, model), on="entity_key", how="left", suffix="_known")
+            incoming.join(latest_labels(ctx, model).drop("revised"), on="entity_key", how="left", suffix="_known")
             .filter(pl.col("label_known").is_null() | (pl.col("label") != pl.col("label_known")))
             .select("entity_key", "label")
         )

@@ -8,7 +8,8 @@ import polars as pl
 from lakehouse.schemas import LABELS
 from pipelines.context import Context
 
-LATEST_LABELS_SCHEMA = pl.Schema({"entity_key": pl.String(), "label": pl.Int64()})
+# revised: an earlier load gave the key another label
+LATEST_LABELS_SCHEMA = pl.Schema({"entity_key": pl.String(), "label": pl.Int64(), "revised": pl.Boolean()})
 
 
 def latest_labels(ctx: Context, model: str) -> pl.DataFrame:
@@ -32,7 +33,7 @@ def latest_labels(ctx: Context, model: str) -> pl.DataFrame:
         history.with_columns(load=order)
         .sort("arrived_at", "load", nulls_last=False, maintain_order=True)
         .group_by("entity_key", maintain_order=True)
-        .agg(pl.col("label").last())
+        .agg(pl.col("label").last(), revised=pl.col("label").n_unique() > 1)
         .select(LATEST_LABELS_SCHEMA.names())
         .cast(LATEST_LABELS_SCHEMA)
     )
