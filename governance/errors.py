@@ -23,3 +23,10 @@ class PolicyViolation(MlgovError):
 
 class ConflictError(MlgovError):
     """A concurrent writer changed what this action read; retry with fresh state."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of another library's error message, for ours to quote: polars and delta-rs
+    append expression dumps and hints on further lines."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__

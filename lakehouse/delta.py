@@ -18,7 +18,7 @@ import pyarrow.dataset
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from governance.errors import ConflictError, InputError, MlgovError, NotFoundError
+from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
 from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
 from lakehouse.storage import Storage
 
@@ -73,7 +73,7 @@ class DeltaStore:
         except DeltaError as error:
             if version is not None:
                 raise NotFoundError(f"table {table!r} has no version {version}") from None
-            raise MlgovError(f"table {table!r} cannot be opened: {error}") from None
+            raise MlgovError(f"table {table!r} cannot be opened: {first_line(error)}") from None
 
     def _handle(self, table: str, *, version: int | None = None) -> DeltaTable:
         """A cached handle: the latest snapshot, or a pinned version (which never changes).
@@ -107,6 +107,20 @@ class DeltaStore:
     def table_id(self, table: str) -> str:
         """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
         return str(self._handle(table).metadata().id)
+
+    def commit_versions(self, table: str) -> dict[str, int]:
+        """The version each run committed to `table`, by run id (its last commit, if several), as far
+        as the log still holds it: commits without mlgov metadata and expired log entries are left out."""
+        try:
+            history = self._handle(table).history()
+        except DeltaError as error:
+            raise MlgovError(f"the history of table {table!r} cannot be read: {first_line(error)}") from None
+        versions: dict[str, int] = {}
+        for commit in sorted(history, key=lambda entry: int(entry["version"])):
+            for run_id in str(commit.get("mlgov.run_id") or "").split(","):
+                if run_id:
+                    versions[run_id] = int(commit["version"])
+        return versions
 
     def schema(self, table: str) -> pl.Schema:
         return self.scan(table).collect_schema()
@@ -186,7 +200,7 @@ class DeltaStore:
         except DeltaError as error:
             if expected_version is None and "exists" in str(error).lower():
                 raise ConflictError(f"table {table!r} was created while writing; retry") from None
-            raise MlgovError(f"writing table {table!r} failed: {error}") from None
+            raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
         finally:  # writing through a handle moves it past the version it was pinned at
             self._local.__dict__.get("handles", {}).pop((table, expected_version), None)
         return self._result(table, frame, before)
@@ -213,7 +227,7 @@ class DeltaStore:
                 commit_properties=commit.properties(),
             )
         except DeltaError as error:
-            raise MlgovError(f"writing table {table!r} failed: {error}") from None
+            raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
         return self._result(table, frame, before)
 
     def _lacks_declared_columns(self, table: str) -> bool:
@@ -249,7 +263,7 @@ class DeltaStore:
         try:
             return _utc(frame).select(columns)
         except pl.exceptions.PolarsError as error:
-            raise InputError(f"table {table!r}: values do not fit the schema: {error}") from None
+            raise InputError(f"table {table!r}: values do not fit the schema: {first_line(error)}") from None
 
     def _files(self, table: str) -> dict[str, int]:
         actions = pa.table(self._handle(table).get_add_actions(flatten=True)).to_pydict()

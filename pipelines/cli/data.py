@@ -51,4 +51,14 @@ def labels(model: str, path: Path, key: str, label: str, actor: str, as_json: bo
     from pipelines.jobs.labels import load_labels
 
     result = load_labels(load_context(), model=model, path=path, key=key, label=label, actor=actor)
-    emit(asdict(result), as_json=as_json, lines=[f"{result.rows} labels loaded for {model}"])
+    notes = []
+    if result.unchanged:
+        notes.append(f"{result.unchanged} already known")
+    if result.unknown_keys:
+        notes.append(
+            f"{result.unknown_keys} keys were never scored by it"
+            if result.unknown_keys > 1
+            else "1 key was never scored by it"
+        )
+    line = f"{result.rows} labels loaded for {model}" + (f" ({'; '.join(notes)})" if notes else "")
+    emit(asdict(result), as_json=as_json, lines=[line])

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from governance.errors import InputError
 from pipelines.cli.support import actor_option, emit, json_option, load_context
 
 
@@ -22,7 +23,7 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
     from pipelines.jobs.train import train as run_train
     from pipelines.ml.modeling import Algorithm
 
-    names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    names = _feature_names(features)
     result = run_train(
         load_context(),
         model=model,
@@ -42,6 +43,19 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
             else f"{model} version {result.version} registered"
         ],
     )
+
+
+def _feature_names(features: str | None) -> list[str] | None:
+    """The columns --features names; None (every other column) when it is not given."""
+    if features is None:
+        return None
+    names = [name.strip() for name in features.split(",")]
+    if not all(names):
+        raise InputError(
+            f"--features has an empty column name in {features!r}: expected comma-separated column names "
+            "such as income,credit_score"
+        )
+    return names
 
 
 @click.command("retrain")

@@ -9,7 +9,8 @@ of that version. What is derived from an immutable version is computed once per 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ import polars as pl
 
 from governance.quality import QualityThresholds
 from lakehouse.records import require_table_identity
-from lakehouse.schemas import DRIFT, ESTIMATED, LABELS, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
+from lakehouse.schemas import DRIFT, ESTIMATED, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.estimation import Calibration
@@ -26,6 +27,7 @@ from pipelines.ml.modeling import Algorithm, build_estimator
 from pipelines.ml.quality import batch_quality
 from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import batch_rows
+from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import VersionRecipe, version_recipe
 
 Row = dict[str, object]
@@ -219,49 +221,93 @@ class EstimatedPerformance:
 
 
 class RealizedPerformance:
-    """Realized metrics for each batch whose count of labelled rows changed since last time."""
+    """Realized metrics for each batch whose labels changed since they were last computed: more of
+    its rows labelled, or a label of one of its rows revised (which leaves the count alone)."""
 
     name, table = "performance", PERFORMANCE
 
     def __init__(self, ctx: Context, model: str) -> None:
         self._ctx, self._model = ctx, model
         self._labelled: dict[str, pl.DataFrame] = {}
+        self._metrics: dict[str, dict[str, float]] = {}
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
-        store, model = self._ctx.store, self._model
-        labels = (
-            store.scan(LABELS)
-            .filter(pl.col("model") == model)
-            .sort("arrived_at")
-            .unique(subset="entity_key", keep="last")
-            .select("entity_key", "label")
-        )
+        labels = latest_labels(self._ctx, self._model)
         joined = (
-            store.scan(PREDICTIONS)
-            .filter(pl.col("model") == model)
+            self._ctx.store.scan(PREDICTIONS)
+            .filter(pl.col("model") == self._model)
             .select(pl.exclude(_CONTEXT_COLUMNS))
-            .join(labels, on="entity_key", how="inner")
+            .join(labels.lazy(), on="entity_key", how="inner")
             .collect()
         )
         self._labelled = {str(key[0]): part for key, part in joined.partition_by("batch_id", as_dict=True).items()}
-        known = (
-            store.scan(PERFORMANCE)
-            .filter((pl.col("model") == model) & (pl.col("kind") == REALIZED))
-            .group_by("batch_id")
-            .agg(pl.col("labelled_rows").max())
-            .collect()
-        )
-        counts = dict(zip(known["batch_id"], known["labelled_rows"], strict=True))
-        changed = [batch_id for batch_id, rows in self._labelled.items() if counts.get(batch_id) != rows.height]
+        stored = self._stored()
+        changed = []
+        for batch in batches.iter_rows(named=True):
+            labelled = self._labelled.get(batch["batch_id"])
+            if labelled is None:
+                continue
+            known = stored.get(batch["batch_id"])
+            if known is None or known.labelled_rows != labelled.height:
+                changed.append(batch["batch_id"])
+            elif labelled["revised"].any():
+                # Same count, but a label of the batch was corrected at some point: recompute only if
+                # the metrics the labels give now are not the ones stored (nothing else to compare to).
+                metrics = self._metrics_of(batch)
+                if not any(_same_metrics(metrics, seen) for seen in known.metrics):
+                    changed.append(batch["batch_id"])
         return batches.filter(pl.col("batch_id").is_in(changed))
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         labelled = self._labelled[batch["batch_id"]]
-        kind = kind_of(version_recipe(self._ctx, self._model, batch["model_version"]).task)
-        metrics = kind.metrics(labelled["label"].to_numpy(), kind.stored_outputs(labelled))
         return [
             _performance_row(
                 batch, model=self._model, kind=REALIZED, metric=metric, value=value, labelled=labelled.height
             )
-            for metric, value in metrics.items()
+            for metric, value in self._metrics_of(batch).items()
         ]
+
+    def _metrics_of(self, batch: dict[str, Any]) -> dict[str, float]:
+        if batch["batch_id"] not in self._metrics:
+            labelled = self._labelled[batch["batch_id"]]
+            kind = kind_of(version_recipe(self._ctx, self._model, batch["model_version"]).task)
+            self._metrics[batch["batch_id"]] = kind.metrics(labelled["label"].to_numpy(), kind.stored_outputs(labelled))
+        return self._metrics[batch["batch_id"]]
+
+    def _stored(self) -> dict[str, _Computed]:
+        """The latest realized computation of each batch: over the most labelled rows, then the newest;
+        every computation stamped that instant, as a fixed clock cannot tell which came last."""
+        rows = (
+            self._ctx.store.scan(PERFORMANCE)
+            .filter((pl.col("model") == self._model) & (pl.col("kind") == REALIZED))
+            .select("batch_id", "labelled_rows", "computed_at", "run_id", "metric", "value")
+            .collect()
+        )
+        latest = rows.filter(
+            (pl.col("labelled_rows") == pl.col("labelled_rows").max().over("batch_id"))
+            & (pl.col("computed_at") == pl.col("computed_at").max().over("batch_id", "labelled_rows"))
+        )
+        stored = {}
+        for (batch_id,), part in latest.partition_by("batch_id", as_dict=True).items():
+            computations = part.partition_by("run_id")
+            stored[str(batch_id)] = _Computed(
+                labelled_rows=int(part["labelled_rows"][0]),
+                metrics=[dict(zip(c["metric"], c["value"], strict=True)) for c in computations],
+            )
+        return stored
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """A batch's latest realized metrics as stored: one dict per computation of that instant."""
+
+    labelled_rows: int
+    metrics: list[dict[str, float]]
+
+
+def _same_metrics(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Equal metric by metric, up to the rounding of sums taken in another row order; a NaN equals a
+    NaN. A flipped label moves positive_rate by 1/rows, far beyond this tolerance."""
+    return a.keys() == b.keys() and all(
+        math.isclose(a[m], b[m], rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a[m]) and math.isnan(b[m])) for m in a
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,10 @@ from lakehouse.files import read_input_file
 from lakehouse.records import TableIdentity, catalog_frame, table_identity
 from lakehouse.schemas import CATALOG, raw_table
 from pipelines.context import Context, job_run
+
+# Event times outside this range are typos (0026 for 2026) or sentinels (9999-12-31), not events.
+EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class IngestMode(StrEnum):
@@ -44,6 +49,21 @@ def check_key(frame: pl.DataFrame, key: str) -> None:
         raise InputError(f"key column {key!r} has {duplicated.n_unique()} duplicated values, e.g. {duplicated[0]!r}")
 
 
+def check_finite(frame: pl.DataFrame) -> None:
+    """Float columns hold finite numbers or nothing: NaN and +-inf (read from 'NaN' or 'inf' in a CSV,
+    or overflowing like 1e309) are refused; an empty value is missing, and allowed."""
+    for name, dtype in frame.schema.items():
+        if not dtype.is_float():
+            continue
+        bad = int(frame.select((~pl.col(name).is_finite()).sum()).item())
+        if bad:
+            rows = f"{bad} rows" if bad > 1 else "1 row"
+            raise InputError(
+                f"column {name!r} has {rows} with NaN or infinite values: expected finite numbers "
+                "(leave a missing value empty)"
+            )
+
+
 def parse_timestamps(frame: pl.DataFrame, column: str, *, timezone: str) -> pl.DataFrame:
     """The timestamp column as UTC datetimes; naive values are read in `timezone`."""
     if column not in frame.columns:
@@ -70,7 +90,16 @@ def parse_timestamps(frame: pl.DataFrame, column: str, *, timezone: str) -> pl.D
         values = values.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
         if values.null_count():
             raise InputError(f"timestamp column {column!r} holds times that do not exist in {timezone}")
-    return frame.with_columns(values.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias(column))
+    values = values.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    outside = ((values < EARLIEST_EVENT) | (values > LATEST_EVENT)).arg_true()
+    if outside.len():
+        given = str(frame[column][outside[0]])  # as the file has it, not as converted
+        count = f"{outside.len()} rows are" if outside.len() > 1 else "1 row is"
+        raise InputError(
+            f"timestamp column {column!r} holds {given!r}: expected times from {EARLIEST_EVENT:%Y-%m-%d} "
+            f"to {LATEST_EVENT:%Y-%m-%d} UTC ({count} outside)"
+        )
+    return frame.with_columns(values.alias(column))
 
 
 def ingest(
@@ -89,6 +118,7 @@ def ingest(
         run.authorize(Action.INGEST, object_type="table", object_id=name)
         frame = read_input_file(path)
         check_key(frame, key)
+        check_finite(frame)
         if timestamp is not None:
             frame = parse_timestamps(frame, timestamp, timezone=timezone)
         identity = TableIdentity(table=name, key=key, timestamp=timestamp)

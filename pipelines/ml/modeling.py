@@ -45,10 +45,18 @@ class Algorithm(StrEnum):
 def feature_spec(
     schema: Mapping[str, pl.DataType], *, exclude: Sequence[str], requested: Sequence[str] | None
 ) -> FeatureSpec:
-    """The features to train on, by dtype; refuses columns that are missing or of an unusable type."""
-    names = list(requested) if requested else [c for c in schema if c not in exclude]
-    if not names:
-        raise InputError("no feature columns: the table holds only the key, timestamp and target")
+    """The features to train on, by dtype: `requested`, or every column not excluded when it is None.
+    Refuses an empty request, empty names, and columns that are missing or of an unusable type."""
+    if requested is None:
+        names = [c for c in schema if c not in exclude]
+        if not names:
+            raise InputError("no feature columns: the table holds only the key, timestamp and target")
+    else:
+        names = list(requested)
+        if not names:
+            raise InputError("the feature list is empty: expected at least one column name")
+        if not all(name.strip() for name in names):
+            raise InputError(f"the feature list {names!r} has an empty column name: expected column names")
     numeric: list[str] = []
     categorical: list[str] = []
     for name in names:

@@ -112,11 +112,14 @@ def _zero_one(series: pl.Series, *, what: str, both: bool) -> pl.Series:
     """0/1 ints from 0/1 numbers or booleans; with `both`, each class must occur."""
     if series.null_count():
         raise InputError(f"{what} {series.name!r} has {series.null_count()} missing values")
+    expected = "both 0 and 1 (or true and false)" if both else "0/1 or true/false"
+    if series.dtype.is_float() and not series.is_finite().all():
+        bad = int((~series.is_finite()).sum())
+        raise InputError(f"{what} {series.name!r} has {bad} NaN or infinite values: expected {expected}")
     values = set(series.unique().to_list())
     zero_one = series.dtype == pl.Boolean or (series.dtype.is_numeric() and values <= {0, 1})
     if zero_one and (len(values) == 2 or not both):
         return series.cast(pl.Int64)
-    expected = "both 0 and 1 (or true and false)" if both else "0/1 or true/false"
     raise InputError(f"{what} {series.name!r} must hold {expected}")
 
 

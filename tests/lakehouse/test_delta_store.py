@@ -114,6 +114,12 @@ def test_commit_metadata_carries_run_id_job_and_actor(store: DeltaStore) -> None
     )
 
 
+def test_commit_versions_map_each_run_to_the_version_it_committed(store: DeltaStore) -> None:
+    for run_id in ("run-a", "run-b", "run-a"):
+        store.append(schemas.LINEAGE, lineage_rows("x"), commit=CommitInfo(run_id=run_id, job="j", actor="alice"))
+    assert store.commit_versions(schemas.LINEAGE) == {"run-a": 2, "run-b": 1}
+
+
 def test_append_at_version_also_stamps_commit_metadata(store: DeltaStore) -> None:
     store.append_at_version(schemas.LINEAGE, lineage_rows("a"), expected_version=None, commit=COMMIT)
     store.append_at_version(
@@ -231,6 +237,17 @@ def test_undeclared_table_takes_its_schema_from_the_first_write(store: DeltaStor
 
     assert store.version("raw/x") == 0
     assert store.read("raw/x").height == 2
+
+
+def test_values_that_do_not_fit_the_schema_are_refused_in_one_line(store: DeltaStore) -> None:
+    store.append("raw/x", pl.DataFrame({"id": [1]}, schema={"id": pl.Int32}), commit=COMMIT)
+    with pytest.raises(InputError, match="values do not fit the schema") as raised:
+        store.append("raw/x", pl.DataFrame({"id": [2**40]}), commit=COMMIT)
+    message = str(raised.value)
+    assert message.startswith("table 'raw/x': values do not fit the schema: conversion from `i64` to `i32` failed")
+    assert "\n" not in message
+    assert "expression" not in message  # polars' expression dump stays out
+    assert store.version("raw/x") == 0
 
 
 def test_undeclared_table_accepts_a_later_frame_of_the_same_schema(store: DeltaStore) -> None:

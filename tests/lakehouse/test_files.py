@@ -47,11 +47,12 @@ def test_missing_file_is_refused_by_name(tmp_path: Path) -> None:
         read_input_file(tmp_path / "nothere.csv")
 
 
-def test_directory_is_refused_as_missing_file(tmp_path: Path) -> None:
+def test_directory_is_refused_as_a_directory_not_as_missing(tmp_path: Path) -> None:
     folder = tmp_path / "folder.csv"
     folder.mkdir()
-    with pytest.raises(InputError, match=r"folder\.csv"):
+    with pytest.raises(InputError, match=r"folder\.csv' is a directory, expected a CSV or Parquet file") as raised:
         read_input_file(folder)
+    assert "does not exist" not in str(raised.value)
 
 
 @pytest.mark.parametrize("name", ["loans.xlsx", "loans.json", "loans"])
@@ -97,3 +98,13 @@ def test_csv_with_ragged_rows_is_refused_by_name(tmp_path: Path) -> None:
     path.write_text("a,b\n1,2\n3,4,5,6\n")
     with pytest.raises(InputError, match=r"ragged\.csv.*cannot be read as csv"):
         read_input_file(path)
+
+
+def test_non_finite_csv_values_are_read_as_float_nan_and_inf_and_empty_fields_as_null(tmp_path: Path) -> None:
+    # what ingest's finiteness rule relies on: 'NaN' and 'inf' are values, an empty field is missing
+    path = tmp_path / "odd.csv"
+    path.write_text("id,x\n1,1.5\n2,NaN\n3,inf\n4,\n5,1e309\n")
+    x = read_input_file(path)["x"]
+    assert x.dtype == pl.Float64
+    assert x.null_count() == 1
+    assert (~x.is_finite()).sum() == 3

@@ -224,8 +224,68 @@ def _write(folder: Path, name: str, frame: pl.DataFrame) -> str:
     return str(path)
 
 
+def _text(folder: Path, name: str, text: str) -> str:
+    """A CSV written by hand: the literal values a person's file holds."""
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def _folder(folder: Path, name: str) -> str:
+    (folder / name).mkdir()
+    return str(folder / name)
+
+
 BAD_INPUTS = [
     ("missing file", lambda d: ["ingest", "t", str(d / "nope.csv"), "--key", "id"], "does not exist"),
+    ("directory", lambda d: ["ingest", "t", _folder(d, "week1.csv"), "--key", "id"], "is a directory, expected a CSV"),
+    (
+        "NaN and inf in a CSV float column",
+        lambda d: ["ingest", "t", _text(d, "a.csv", "id,x\n1,1.5\n2,NaN\n3,inf\n4,\n"), "--key", "id"],
+        "column 'x' has 2 rows with NaN or infinite values",
+    ),
+    (
+        "-inf in a Parquet float column",
+        lambda d: [
+            "ingest",
+            "t",
+            _write(d, "a.parquet", pl.DataFrame({"id": [1, 2], "x": [1.0, -np.inf]})),
+            "--key",
+            "id",
+        ],
+        "column 'x' has 1 row with NaN or infinite values",
+    ),
+    (
+        "a number too large for a float",
+        lambda d: ["ingest", "t", _text(d, "a.csv", "id,x\n1,1e309\n2,1.0\n"), "--key", "id"],
+        "column 'x' has 1 row with NaN or infinite",
+    ),
+    (
+        "timestamp before 1900",
+        lambda d: [
+            "ingest",
+            "t",
+            _text(d, "a.csv", "id,ts\n1,2026-06-01\n2,0026-06-01\n3,1899-12-31\n"),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+        ],
+        "timestamp column 'ts' holds '0026-06-01': expected times from 1900-01-01 to 2200-01-01 UTC (2 rows",
+    ),
+    (
+        "timestamp after 2200",
+        lambda d: [
+            "ingest",
+            "t",
+            _text(d, "a.csv", "id,ts\n1,2026-06-01 10:00:00\n2,9999-12-31 00:00:00\n"),
+            "--key",
+            "id",
+            "--timestamp",
+            "ts",
+        ],
+        "timestamp column 'ts' holds '9999-12-31 00:00:00'",
+    ),
     (
         "not csv or parquet",
         lambda d: ["ingest", "t", _write(d, "x.json", pl.DataFrame({"id": [1]})), "--key", "id"],
@@ -315,6 +375,21 @@ BAD_INPUTS = [
         lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income,nope"],
         "feature column 'nope'",
     ),
+    (
+        "only empty feature names",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", ",,"],
+        "--features has an empty column name in ',,'",
+    ),
+    (
+        "an empty feature name in the list",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income, ,credit_score"],
+        "--features has an empty column name",
+    ),
+    (
+        "an empty feature list",
+        lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", ""],
+        "--features has an empty column name",
+    ),
     ("unknown model to score", lambda d: ["score", "nope", "--table", "applications"], "not registered"),
     (
         "empty selection to score",
@@ -353,6 +428,32 @@ BAD_INPUTS = [
         "label column 'nope'",
     ),
     (
+        "NaN labels",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _write(d, "l.parquet", pl.DataFrame({"id": ["L-001501", "L-001502"], "y": [0.0, np.nan]})),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "label column 'y' has 1 NaN or infinite values: expected 0/1",
+    ),
+    (
+        "infinite labels",
+        lambda d: [
+            "labels",
+            "loan_default",
+            _text(d, "l.csv", "id,y\nL-001501,1.0\nL-001502,inf\nL-001503,-inf\n"),
+            "--key",
+            "id",
+            "--label",
+            "y",
+        ],
+        "label column 'y' has 2 NaN or infinite values",
+    ),
+    (
         "labels that are not 0/1",
         lambda d: [
             "labels",
@@ -387,6 +488,15 @@ def test_a_missing_option_is_one_line(cli: Cli) -> None:
     cli.refused("train", "m", "--table", "loans", needle="missing option")
 
 
+@pytest.mark.parametrize("features", [",,", "income,,credit_score", ""])
+def test_an_empty_feature_name_trains_nothing(cli: Cli, features: str) -> None:
+    registry = context_for(cli.home).registry
+    before = [v.version for v in registry.versions("loan_default")]
+    train = ("train", "loan_default", "--table", "loans", "--target", "defaulted", "--features", features)
+    cli.refused(*train, "--actor", MAKER, needle="empty column name")
+    assert [v.version for v in registry.versions("loan_default")] == before
+
+
 def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -397,6 +507,28 @@ def test_ingest_reads_naive_timestamps_in_the_given_zone(cli: Cli, tmp_path: Pat
     stored = context_for(cli.home).store.read("raw/paris").sort("id")["ts"].to_list()
     assert [t.hour for t in stored] == [8, 7]  # CET then CEST, stored as UTC
     assert all(str(t.tzinfo) == "UTC" for t in stored)
+
+
+def test_ingest_keeps_empty_values_as_missing_and_huge_finite_numbers(cli: Cli, tmp_path: Path) -> None:
+    path = _text(tmp_path, "a.csv", "id,x,ts\n1,1e308,1900-01-01\n2,,2200-01-01\n3,-2.5,2026-06-01\n")
+    cli("ingest", "edges", path, "--key", "id", "--timestamp", "ts", "--actor", MAKER)
+    stored = context_for(cli.home).store.read("raw/edges").sort("id")
+    assert stored["x"].to_list() == [1e308, None, -2.5]
+    assert [t.year for t in stored["ts"]] == [1900, 2200, 2026]
+
+
+def test_a_value_that_does_not_fit_the_table_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    narrow = _write(
+        tmp_path, "narrow.parquet", pl.DataFrame({"id": [1], "n": [7]}, schema={"id": pl.Int64, "n": pl.Int32})
+    )
+    cli("ingest", "narrow", narrow, "--key", "id", "--actor", MAKER)
+    before = _versions(cli.home)
+    wide = _write(tmp_path, "wide.parquet", pl.DataFrame({"id": [2], "n": [2**40]}))
+    message = cli.refused(
+        "ingest", "narrow", wide, "--key", "id", "--actor", MAKER, needle="values do not fit the schema"
+    )
+    assert "conversion from `i64` to `i32` failed in column 'n'" in message
+    assert _versions(cli.home) == before
 
 
 def test_appending_a_key_already_in_the_table_is_refused(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
