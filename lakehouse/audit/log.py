@@ -15,10 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from governance.audit.chain import AuditEntry, AuditRecord, chain, record_hash
-from governance.audit.seals import SealReading
-from governance.audit.verify import AuditVerdict, RewriteOrigin, rewritten_span, sealed_seqs, verify_scan
+from governance.audit.verify import AuditVerdict, sealed_seqs
 from governance.errors import ConflictError, InputError, MlgovError, PolicyViolation
-from lakehouse.audit.scan import TrailReading, rewrite_origin, scan_trail
+from lakehouse.audit.scan import scan_trail, verify_reading
 from lakehouse.audit.snapshot import Snapshot, read_snapshot
 from lakehouse.audit.spool import Placed, Spool, Ticket, locked, wait_for_batch
 from lakehouse.audit.writer import AuditTail
@@ -205,7 +204,8 @@ class AuditLog:
         """
         seals = self._seals.read() if self._seals is not None else []
         try:
-            return self._verified(scan_trail(self._store.storage, sealed=sealed_seqs(seals)), seals)
+            reading = scan_trail(self._store.storage, sealed=sealed_seqs(seals))
+            return verify_reading(self._store.storage, reading, seals=seals)
         except MlgovError as error:
             return AuditVerdict(
                 ok=False,
@@ -217,32 +217,12 @@ class AuditLog:
                 seals=len(seals),
             )
 
-    def _verified(self, reading: TrailReading, seals: Sequence[SealReading]) -> AuditVerdict:
-        def judged(origin: RewriteOrigin | None = None) -> AuditVerdict:
-            return verify_scan(
-                reading.scan,
-                table=reading.table,
-                unreadable=reading.unreadable,
-                seals=seals,
-                log_gap=reading.log_gap,
-                unlisted=reading.unlisted,
-                origin=origin,
-            )
-
-        verdict = judged()
-        span = rewritten_span(reading.scan, table=reading.table, seals=seals) if not verdict.ok else None
-        if span is None or verdict.first_bad_seq != span.after + 1:
-            return verdict
-        # A seal caught a consistent rewrite: the table's history may tell where it starts.
-        origin = rewrite_origin(self._store.storage, span, table=reading.table, current=reading.files)
-        return verdict if origin is None else judged(origin)
-
     def seal(self, *, at: datetime) -> Seal:
         """Verify the trail, then sign and store a seal of its tip; refuses to seal a trail that does not verify."""
         seals = self.seals
         readings = seals.read()
         reading = scan_trail(self._store.storage, sealed=sealed_seqs(readings))
-        verdict = self._verified(reading, readings)
+        verdict = verify_reading(self._store.storage, reading, seals=readings)
         if not verdict.ok:
             where = f" at record {verdict.first_bad_seq}" if verdict.first_bad_seq is not None else ""
             raise PolicyViolation(f"the audit trail does not verify{where}, so it is not sealed: {verdict.problem}")

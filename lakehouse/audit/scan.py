@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -20,7 +20,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from governance.audit.chain import GENESIS_HASH, AuditRecord, ChainChecker, RepeatedEvent, first_repeated_event
+from governance.audit.seals import SealReading
 from governance.audit.verify import (
+    AuditVerdict,
     ChainScan,
     LogGap,
     RewriteOrigin,
@@ -28,6 +30,8 @@ from governance.audit.verify import (
     TableState,
     UnlistedPart,
     UnreadablePart,
+    rewritten_span,
+    verify_scan,
 )
 from governance.errors import MlgovError
 from lakehouse.audit.hashing import content_hashes
@@ -115,7 +119,7 @@ def scan_trail(
     files, unreadable_too = _seq_ranges(storage, listed.filter(~pl.col("location").is_in(list(missing))))
     unreadable.extend(unreadable_too)
 
-    streamed = _stream(storage, files, sealed=sealed, batch_rows=batch_rows)
+    streamed = _stream(storage, files, sealed=sealed, batch_rows=batch_rows, unreadable=unreadable)
     scan = streamed.scan
     unlisted: list[UnlistedPart] = []
     if log_gap is None and scan.broken is None and scan.repeat is None and not unreadable:
@@ -144,6 +148,29 @@ def scan_trail(
         unlisted=unlisted,
         tip=streamed.tip,
     )
+
+
+def verify_reading(storage: Storage, reading: TrailReading, *, seals: Sequence[SealReading]) -> AuditVerdict:
+    """The verdict on what `scan_trail` read; for a consistent rewrite a seal catches, from its first record
+    when the table's history can tell (`rewrite_origin`)."""
+
+    def judged(origin: RewriteOrigin | None = None) -> AuditVerdict:
+        return verify_scan(
+            reading.scan,
+            table=reading.table,
+            unreadable=reading.unreadable,
+            seals=seals,
+            log_gap=reading.log_gap,
+            unlisted=reading.unlisted,
+            origin=origin,
+        )
+
+    verdict = judged()
+    span = rewritten_span(reading.scan, table=reading.table, seals=seals) if not verdict.ok else None
+    if span is None or verdict.first_bad_seq != span.after + 1:
+        return verdict  # fine, or something before the rewrite comes first
+    origin = rewrite_origin(storage, span, table=reading.table, current=reading.files)
+    return verdict if origin is None else judged(origin)
 
 
 def rewrite_origin(
@@ -197,7 +224,9 @@ class _Streamed:
     tip: AuditRecord | None
 
 
-def _stream(storage: Storage, files: list[_File], *, sealed: Collection[int], batch_rows: int) -> _Streamed:
+def _stream(
+    storage: Storage, files: list[_File], *, sealed: Collection[int], batch_rows: int, unreadable: list[UnreadablePart]
+) -> _Streamed:
     checker = ChainChecker()
     sealed_list = sorted(set(sealed))
     sealed_series = pl.Series("sealed", sealed_list, pl.Int64)
@@ -206,7 +235,7 @@ def _stream(storage: Storage, files: list[_File], *, sealed: Collection[int], ba
     event_ids: list[pl.DataFrame] = []
     last_seq, last_hash = 0, None
     tip_row: pl.DataFrame | None = None
-    for batch in _batches(storage, files, batch_rows=batch_rows):
+    for batch in _batches(storage, files, batch_rows=batch_rows, unreadable=unreadable):
         if batch.height == 0:
             continue
         seqs = batch["seq"]
@@ -241,25 +270,39 @@ def _stream(storage: Storage, files: list[_File], *, sealed: Collection[int], ba
     )
 
 
-def _batches(storage: Storage, files: list[_File], *, batch_rows: int) -> Iterator[pl.DataFrame]:
+def _batches(
+    storage: Storage, files: list[_File], *, batch_rows: int, unreadable: list[UnreadablePart]
+) -> Iterator[pl.DataFrame]:
     """The records of `files` in seq order, about `batch_rows` at a time; files whose seqs overlap together."""
     pending: list[_File] = []
     rows = 0
     reach = None  # the highest seq of the pending files
     for file in sorted(files, key=lambda f: (f.first_seq, f.last_seq)):
         if pending and rows >= batch_rows and reach is not None and file.first_seq > reach:
-            yield _read_sorted(storage, pending)
+            yield _read_sorted(storage, pending, unreadable=unreadable)
             pending, rows, reach = [], 0, None
         pending.append(file)
         rows += file.rows
         reach = file.last_seq if reach is None else max(reach, file.last_seq)
     if pending:
-        yield _read_sorted(storage, pending)
+        yield _read_sorted(storage, pending, unreadable=unreadable)
 
 
-def _read_sorted(storage: Storage, files: list[_File]) -> pl.DataFrame:
-    frame = read_files(storage, [f.path for f in files]).filter(pl.col("seq").is_not_null())
-    return frame.sort("seq", maintain_order=True)
+def _read_sorted(storage: Storage, files: list[_File], *, unreadable: list[UnreadablePart]) -> pl.DataFrame:
+    """The records of `files` in seq order; a file whose seqs read but whose records do not is listed."""
+    try:
+        frame = read_files(storage, [f.path for f in files])
+    except MlgovError:
+        parts = []
+        for file in files:
+            try:
+                parts.append(read_files(storage, [file.path]))
+            except MlgovError:
+                unreadable.append(
+                    UnreadablePart(location=file.location, first_seq=file.first_seq, last_seq=file.last_seq)
+                )
+        frame = pl.concat(parts) if parts else pl.DataFrame(schema=SCHEMA)
+    return frame.filter(pl.col("seq").is_not_null()).sort("seq", maintain_order=True)
 
 
 def _seq_ranges(storage: Storage, listed: pl.DataFrame) -> tuple[list[_File], list[UnreadablePart]]:
@@ -333,7 +376,10 @@ def _first_repeat(storage: Storage, files: list[_File], event_ids: list[pl.DataF
     seqs = shared["seq"].unique().sort()
     low, high = seqs[0], seqs[-1]
     wanted = [f for f in files if f.last_seq >= low and f.first_seq <= high]
-    frame = read_files(storage, [f.path for f in wanted]).filter(pl.col("seq").is_in(seqs.implode()))
+    try:
+        frame = read_files(storage, [f.path for f in wanted]).filter(pl.col("seq").is_in(seqs.implode()))
+    except MlgovError:
+        return None  # a file that cannot be read back is named as unreadable
     return first_repeated_event(frame["seq"].to_list(), frame["event_id"].to_list())
 
 

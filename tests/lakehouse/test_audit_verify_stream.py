@@ -154,6 +154,16 @@ def test_a_replayed_event_is_named_across_batches(keyed: AuditLog, tmp_path: Pat
     assert (verdict.first_bad_seq, verdict.problem) == (7, "record 7 repeats event 'e-2' of record 2")
 
 
+def test_a_data_file_whose_seqs_read_but_whose_records_do_not_is_named(keyed: AuditLog, tmp_path: Path) -> None:
+    append_range(keyed, 1, 3)
+    append_range(keyed, 4, 6)
+    (broken,) = files_of_commit(tmp_path, 1)
+    pl.read_parquet(broken).with_columns(pl.lit("not a time").alias("at")).write_parquet(broken)
+    verdict = streamed(tmp_path, keyed, batch_rows=10_000)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.records) == (False, 4, 3)
+    assert verdict.problem == f"records 4..6 cannot be read: data file {broken} is missing or unreadable"
+
+
 # --- a consistent rewrite of sealed records (issue #9) ---------------------------------------------
 
 
