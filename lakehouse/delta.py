@@ -10,17 +10,19 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
 from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
 from lakehouse.storage import Storage
+
+if TYPE_CHECKING:
+    import pyarrow.dataset  # imports pandas: only the readers that ask for a dataset pay for it
 
 
 @dataclass(frozen=True)

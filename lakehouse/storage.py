@@ -8,8 +8,11 @@ and nothing above this module changes.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,6 +22,24 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 _FIRST_COMMIT = f"{0:020d}.json"
+_COMMIT_FILE = re.compile(r"(\d{20})\.json")
+_CHECKPOINT_FILE = re.compile(r"(\d{20})\.checkpoint\..*")
+
+
+@dataclass(frozen=True)
+class LogVersions:
+    """The versions a table's Delta log holds files for: commits (`N.json`) and checkpoints, ascending."""
+
+    commits: tuple[int, ...]
+    checkpoints: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DataFileOnDisk:
+    """A Parquet file under a table's folder, listed or not by its log: location and modification time."""
+
+    location: str
+    modified: float  # seconds since the epoch
 
 
 class Storage:
@@ -80,6 +101,44 @@ class Storage:
         """Whether `table`'s log holds commit `version` (commit files appear atomically)."""
         return (self._root / table / "_delta_log" / f"{version:020d}.json").exists()
 
+    def log_versions(self, table: str) -> LogVersions:
+        """Which commit and checkpoint files `table`'s `_delta_log` holds now."""
+        commits: list[int] = []
+        checkpoints: list[int] = []
+        try:
+            entries = list(os.scandir(self._root / table / "_delta_log"))
+        except OSError:
+            return LogVersions(commits=(), checkpoints=())
+        for entry in entries:
+            if match := _COMMIT_FILE.fullmatch(entry.name):
+                commits.append(int(match.group(1)))
+            elif match := _CHECKPOINT_FILE.fullmatch(entry.name):
+                checkpoints.append(int(match.group(1)))
+        return LogVersions(commits=tuple(sorted(commits)), checkpoints=tuple(sorted(set(checkpoints))))
+
+    def commit_location(self, table: str, version: int) -> str:
+        """Where `table`'s commit `version` is (or would be)."""
+        return str(self._root / table / "_delta_log" / f"{version:020d}.json")
+
+    def commit_actions(self, table: str, version: int) -> list[dict[str, Any]]:
+        """The actions of `table`'s commit `version` (one JSON object a line); raises the OS's or JSON's errors."""
+        text = Path(self.commit_location(table, version)).read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def files_on_disk(self, table: str) -> list[DataFileOnDisk]:
+        """Every Parquet file under `table`'s folder (outside its log), whether the log lists it or not."""
+        found: list[DataFileOnDisk] = []
+        for folder, subfolders, names in os.walk(self._root / table):
+            subfolders[:] = [name for name in subfolders if name != "_delta_log"]
+            for name in names:
+                if name.endswith(".parquet"):
+                    path = os.path.join(folder, name)
+                    try:
+                        found.append(DataFileOnDisk(location=path, modified=os.stat(path).st_mtime))
+                    except OSError:
+                        continue  # gone since listing
+        return found
+
     def data_file(self, table: str, path: str) -> str:
         """The location of one of `table`'s data files, from the path its log gives."""
         if "://" in path:  # an absolute URI (e.g. a shallow clone): only local files are supported
@@ -89,6 +148,17 @@ class Storage:
     def is_file(self, location: str) -> bool:
         return Path(location).is_file()
 
-    def read_parquet(self, locations: Sequence[str], *, columns: Sequence[str]) -> pl.DataFrame:
-        """The rows of the Parquet files at `locations` (from `data_file`); raises polars' or the OS's errors."""
-        return pl.read_parquet(list(locations), columns=list(columns))
+    def read_parquet(
+        self, locations: Sequence[str], *, columns: Sequence[str], location_column: str | None = None
+    ) -> pl.DataFrame:
+        """The rows of the Parquet files at `locations` (from `data_file`); raises polars' or the OS's errors.
+
+        With `location_column`, each row also carries the location of its file in a column of that name.
+        """
+        if location_column is None:
+            return pl.read_parquet(list(locations), columns=list(columns))
+        return self.scan_parquet(locations, location_column=location_column).select(*columns, location_column).collect()
+
+    def scan_parquet(self, locations: Sequence[str], *, location_column: str | None = None) -> pl.LazyFrame:
+        """The Parquet files at `locations` as one lazy frame, for a query that need not hold their rows."""
+        return pl.scan_parquet(list(locations), include_file_paths=location_column)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import polars as pl
 
@@ -30,11 +30,14 @@ from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.ledger import GOVERNED, Ledger, encode_rows, project
 from lakehouse.records import access_policy
-from lakehouse.registry import ModelRegistry
 from lakehouse.schemas import RUNS
 from lakehouse.seals import SealStore
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import Storage
+
+if TYPE_CHECKING:
+    # Imported where it is built: MLflow takes seconds to import, and `mlgov audit` needs none of it.
+    from lakehouse.registry import ModelRegistry
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -77,19 +80,31 @@ class Context:
 def build_context(
     environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, clock: Clock = system_clock
 ) -> Context:
+    from lakehouse.registry import ModelRegistry
+
     settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
     store = DeltaStore(Storage(settings.lakehouse_root))
     return Context(
         settings=settings,
         store=store,
         registry=ModelRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root),
-        audit=AuditLog(
-            store,
-            lock_path=settings.lock_root / "audit.lock",
-            seals=SealStore(settings.audit_seals_root, key_path=settings.audit_key),
-        ),
+        audit=_audit_log(settings, store),
         ledger=Ledger(store),
         clock=clock,
+    )
+
+
+def build_audit_log(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> AuditLog:
+    """The audit trail alone, configured as `build_context` configures it, for commands that need only it."""
+    settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
+    return _audit_log(settings, DeltaStore(Storage(settings.lakehouse_root)))
+
+
+def _audit_log(settings: Settings, store: DeltaStore) -> AuditLog:
+    return AuditLog(
+        store,
+        lock_path=settings.lock_root / "audit.lock",
+        seals=SealStore(settings.audit_seals_root, key_path=settings.audit_key),
     )
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from governance.audit.chain import AuditEntry, AuditRecord, chain, record_hash
-from governance.audit.verify import AuditVerdict, verify_trail
+from governance.audit.verify import AuditVerdict, sealed_seqs
 from governance.errors import ConflictError, InputError, MlgovError, PolicyViolation
+from lakehouse.audit.scan import scan_trail, verify_reading
 from lakehouse.audit.snapshot import Snapshot, read_snapshot
 from lakehouse.audit.spool import Placed, Spool, Ticket, locked, wait_for_batch
 from lakehouse.audit.writer import AuditTail
@@ -233,10 +234,14 @@ class AuditLog:
         return snapshot
 
     def verify(self) -> AuditVerdict:
-        """Check the chain, the data files it was read from and every seal; name the first bad record."""
+        """Check the chain, the data files it was read from and every seal; name the first bad record.
+
+        Streams the records (`lakehouse.audit.scan`): memory stays bounded however long the trail.
+        """
         seals = self._seals.read() if self._seals is not None else []
         try:
-            snapshot = read_snapshot(self._store.storage)
+            reading = scan_trail(self._store.storage, sealed=sealed_seqs(seals))
+            return verify_reading(self._store.storage, reading, seals=seals)
         except MlgovError as error:
             return AuditVerdict(
                 ok=False,
@@ -247,24 +252,22 @@ class AuditLog:
                 unsealed_records=0,
                 seals=len(seals),
             )
-        return verify_trail(snapshot.records, table=snapshot.table, unreadable=snapshot.unreadable, seals=seals)
 
     def seal(self, *, at: datetime) -> Seal:
         """Verify the trail, then sign and store a seal of its tip; refuses to seal a trail that does not verify."""
         seals = self.seals
-        snapshot = read_snapshot(self._store.storage)
-        verdict = verify_trail(
-            snapshot.records, table=snapshot.table, unreadable=snapshot.unreadable, seals=seals.read()
-        )
+        readings = seals.read()
+        reading = scan_trail(self._store.storage, sealed=sealed_seqs(readings))
+        verdict = verify_reading(self._store.storage, reading, seals=readings)
         if not verdict.ok:
             where = f" at record {verdict.first_bad_seq}" if verdict.first_bad_seq is not None else ""
             raise PolicyViolation(f"the audit trail does not verify{where}, so it is not sealed: {verdict.problem}")
-        if snapshot.table is None or not snapshot.records:
+        if reading.table is None or reading.tip is None:
             raise InputError("nothing to seal: the audit trail is empty")
         return seals.add(
-            tip=snapshot.records[-1],
-            delta_version=snapshot.table.version,
-            table_id=snapshot.table.table_id,
+            tip=reading.tip,
+            delta_version=reading.table.version,
+            table_id=reading.table.table_id,
             at=at,
         )
 

@@ -9,7 +9,7 @@ import click
 
 from governance.audit.canonical import utc_text
 from governance.audit.verify import AuditVerdict
-from pipelines.cli.support import EXIT_REFUSED, emit, json_option, load_context
+from pipelines.cli.support import EXIT_REFUSED, emit, json_option, load_audit_log, load_context
 
 
 @click.group()
@@ -21,9 +21,9 @@ def audit() -> None:
 @json_option
 def audit_verify(as_json: bool) -> None:
     """Recompute the chain and check every seal; exit non-zero and name the first bad record if it does not hold."""
-    ctx = load_context()
-    verdict = ctx.audit.verify()
-    seals = ctx.audit.seals
+    audit_log = load_audit_log()
+    verdict = audit_log.verify()
+    seals = audit_log.seals
     fingerprint = seals.published_fingerprint()
     document = {**asdict(verdict), "seals_dir": str(seals.directory), "key_fingerprint": fingerprint}
     emit(document, as_json=as_json, lines=[_verdict_line(verdict), _sealing_line(verdict, fingerprint)])
@@ -85,7 +85,7 @@ def audit_seal(as_json: bool) -> None:
 @json_option
 def audit_keygen(as_json: bool) -> None:
     """Create the Ed25519 audit key at MLGOV_AUDIT_KEY (mode 0600) and publish its public key beside the seals."""
-    seals = load_context().audit.seals
+    seals = load_audit_log().seals
     key = seals.create_key()
     document = {
         "key": str(key.path),

@@ -12,6 +12,7 @@ import click
 from governance.errors import InputError, MlgovError
 
 if TYPE_CHECKING:
+    from lakehouse.audit.log import AuditLog
     from pipelines.context import Context
 
 EXIT_REFUSED = 1
@@ -46,6 +47,13 @@ def load_context() -> Context:
     from pipelines.context import build_context
 
     return build_context()
+
+
+def load_audit_log() -> AuditLog:
+    """The audit trail alone (no MLflow): for the commands that need nothing else."""
+    from pipelines.context import build_audit_log
+
+    return build_audit_log()
 
 
 def emit(document: Mapping[str, Any], *, as_json: bool, lines: Sequence[str]) -> None:

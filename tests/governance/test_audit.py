@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -12,9 +13,32 @@ from itertools import pairwise
 import pytest
 
 from governance.audit.canonical import canonical_json, utc_text
-from governance.audit.chain import GENESIS_HASH, AuditEntry, chain, record_hash, verify_chain
+from governance.audit.chain import (
+    GENESIS_HASH,
+    HASHED_KEYS,
+    AuditEntry,
+    ChainChecker,
+    RepeatedEvent,
+    chain,
+    first_repeated_event,
+    record_hash,
+    record_payload,
+    verify_chain,
+)
 from governance.audit.seals import SealReading, checkpoint_digest, checkpoint_payload, next_checkpoint, parse_checkpoint
-from governance.audit.verify import AuditVerdict, TableState, UnreadablePart, verify_trail
+from governance.audit.verify import (
+    AuditVerdict,
+    LogGap,
+    RewriteOrigin,
+    TableState,
+    UnlistedPart,
+    UnreadablePart,
+    rewritten_span,
+    scan_records,
+    sealed_seqs,
+    verify_scan,
+    verify_trail,
+)
 
 T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 
@@ -623,3 +647,202 @@ def test_a_replayed_seal_claims_nothing_new_so_the_unsealed_tail_is_not_blamed()
     assert verdict.ok is False
     assert verdict.first_bad_seq is None
     assert (verdict.sealed_through, verdict.unsealed_records) == (5, 2)
+
+
+# --- the chain checked as it is read -------------------------------------------------------------
+
+
+def test_record_hash_is_sha256_of_the_canonical_payload_as_before():
+    record = build_chain(2)[1]
+    payload = {"seq": 2, "prev_hash": record.prev_hash, **record.entry.hashed_fields()}
+    expected = hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+    assert record.hash == expected
+    assert record_payload(seq=2, prev_hash=record.prev_hash, fields=record.entry.hashed_fields()) == (
+        canonical_json(payload).encode("utf-8")
+    )
+    assert list(json.loads(canonical_json(payload))) == list(HASHED_KEYS)
+
+
+def _feed_in_batches(records, size):
+    ordered = sorted(records, key=lambda r: r.seq)
+    checker = ChainChecker()
+    for start in range(0, len(ordered), size):
+        part = ordered[start : start + size]
+        checker.feed(
+            [r.seq for r in part],
+            [r.prev_hash for r in part],
+            [r.hash for r in part],
+            None if checker.broken else [record_hash(seq=r.seq, entry=r.entry, prev_hash=r.prev_hash) for r in part],
+        )
+    return checker
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda rs: rs,
+        _edit_reason,
+        _edit_timestamp,
+        _delete_third,
+        _delete_first,
+        _swap_seq_of_second_and_third,
+        _rewrite_prev_hash_and_own_hash,
+        _edit_and_rehash_only_that_record,
+        lambda rs: [*rs[:3], rs[2], *rs[3:]],
+    ],
+)
+def test_the_checker_fed_in_batches_finds_what_verify_chain_finds(tamper, size):
+    records = tamper(build_chain(7))
+    verdict = verify_chain(records)
+    checker = _feed_in_batches(records, size)
+    assert checker.records == len(records)
+    found = (checker.broken.seq, checker.broken.problem) if checker.broken else (None, None)
+    assert found == (verdict.first_bad_seq, verdict.problem)
+
+
+def test_the_checker_can_start_inside_a_chain():
+    records = build_chain(6)
+    checker = ChainChecker(first_seq=4, prev_hash=records[2].hash)
+    checker.feed(
+        [r.seq for r in records[3:]],
+        [r.prev_hash for r in records[3:]],
+        [r.hash for r in records[3:]],
+        [r.hash for r in records[3:]],
+    )
+    assert (checker.broken, checker.next_seq, checker.last_hash) == (None, 7, records[-1].hash)
+
+
+def test_the_checker_needs_content_hashes_until_the_chain_breaks():
+    with pytest.raises(ValueError, match="content hashes are needed"):
+        ChainChecker().feed([1], [GENESIS_HASH], ["a" * 64], None)
+
+
+def test_a_repeated_event_is_the_first_record_whose_event_an_earlier_record_has():
+    assert first_repeated_event([3, 1, 2, 4], ["a", "b", "c", "b"]) == RepeatedEvent(seq=4, event_id="b", first_seq=1)
+    assert first_repeated_event([1, 1, 2], ["a", "a", "b"]) is None  # one record twice: the chain names it
+    assert first_repeated_event([], []) is None
+
+
+# --- a consistent rewrite of sealed records (issue #9) ---------------------------------------------
+
+
+def _rewritten_from(records, seq):
+    index = seq - 1
+    records = list(records)
+    records[index] = replace(records[index], entry=replace(records[index].entry, reason="nothing happened"))
+    return rechain_from(records, index)
+
+
+def test_a_consistent_rewrite_from_record_10_is_named_from_the_last_good_seal_when_only_seals_speak():
+    """Seals at 5 and 20, records 10..25 rewritten with recomputed hashes.
+
+    The seal at 5 still matches; the one at 20 does not. It signs only record 20's hash, so records
+    6..9 may or may not have changed: the first record it can no longer vouch for is 6.
+    """
+    records = build_chain(25)
+    seals = seal_chain(records, [5, 20])
+    forged = _rewritten_from(records, 10)
+    table = TableState(version=30, table_id=TABLE)
+
+    verdict = verify_trail(forged, table=table, seals=seals)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.sealed_through) == (False, 6, 5)
+    assert (
+        verdict.problem == "records 6..20 were rewritten: record 20 no longer has the hash sealed by seal-000002.json"
+    )
+
+    span = rewritten_span(scan_records(forged, sealed_seqs=sealed_seqs(seals)), table=table, seals=seals)
+    assert span is not None
+    assert (span.seal, span.after, span.after_hash, span.checkpoint.seq) == ("seal-000002.json", 5, records[4].hash, 20)
+
+
+def test_a_consistent_rewrite_is_named_at_its_first_record_when_the_tables_history_tells():
+    records = build_chain(25)
+    seals = seal_chain(records, [5, 20])
+    forged = _rewritten_from(records, 10)
+    scan = scan_records(forged, sealed_seqs=sealed_seqs(seals))
+    origin = RewriteOrigin(seal="seal-000002.json", seq=10, delta_version=20)
+
+    verdict = verify_scan(scan, table=TableState(version=30, table_id=TABLE), seals=seals, origin=origin)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.sealed_through, verdict.unsealed_records) == (False, 10, 5, 20)
+    assert verdict.problem == (
+        "records 10..20 were rewritten: record 10 no longer has the hash it had at Delta version 20, which "
+        "seal-000002.json vouches for, and record 20 no longer has the hash sealed by seal-000002.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        RewriteOrigin(seal="seal-000001.json", seq=10, delta_version=5),  # another seal's
+        RewriteOrigin(seal="seal-000002.json", seq=5, delta_version=20),  # before the last good seal
+        RewriteOrigin(seal="seal-000002.json", seq=21, delta_version=20),  # after the sealed record
+    ],
+)
+def test_a_rewrite_origin_that_does_not_fit_the_seal_is_ignored(origin):
+    records = build_chain(25)
+    seals = seal_chain(records, [5, 20])
+    scan = scan_records(_rewritten_from(records, 10), sealed_seqs=sealed_seqs(seals))
+    verdict = verify_scan(scan, table=TableState(version=30, table_id=TABLE), seals=seals, origin=origin)
+    assert verdict.first_bad_seq == 6
+
+
+def test_no_rewritten_span_when_every_seal_matches():
+    records = build_chain(8)
+    seals = seal_chain(records, [3, 8])
+    scan = scan_records(records, sealed_seqs=sealed_seqs(seals))
+    assert rewritten_span(scan, table=TableState(version=8, table_id=TABLE), seals=seals) is None
+
+
+# --- what only storage shows: commits missing from the log, data files it does not list ------------
+
+
+def test_a_missing_commit_names_the_first_record_after_what_could_be_read():
+    records = build_chain(6)
+    gap = LogGap(version=2, location="/lake/_delta_log/00000000000000000002.json", next_first_seq=9)
+    verdict = verify_scan(scan_records(records), table=TableState(version=4, table_id=TABLE), log_gap=gap)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.records) == (False, 7, 6)
+    assert verdict.problem == (
+        "commit 2 of the Delta log (/lake/_delta_log/00000000000000000002.json) is missing, so the table cannot be "
+        "read past Delta version 1: records 7..8, which it wrote, and every record after them cannot be vouched for"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "next_first_seq", "tail"),
+    [
+        (3, None, "read past Delta version 2: records from 4 on cannot be vouched for"),
+        (3, 4, "read past Delta version 2: records from 4 on cannot be vouched for"),
+        (3, 5, "read past Delta version 2: record 4, which it wrote, and every record after them"),
+        (0, None, "read at all: records from 4 on cannot be vouched for"),
+    ],
+)
+def test_a_missing_commit_says_what_it_held_when_the_next_commit_tells(version, next_first_seq, tail):
+    gap = LogGap(version=version, location="c.json", next_first_seq=next_first_seq)
+    verdict = verify_scan(scan_records(build_chain(3)), table=TableState(version=5, table_id=TABLE), log_gap=gap)
+    assert verdict.first_bad_seq == 4
+    assert tail in (verdict.problem or "")
+
+
+def test_a_missing_commit_comes_before_the_seals_that_it_hides():
+    records = build_chain(8)
+    seals = seal_chain(records, [2, 8])
+    gap = LogGap(version=3, location="c.json", next_first_seq=None)
+    verdict = verify_scan(
+        scan_records(records[:3], sealed_seqs={2, 8}),
+        table=TableState(version=8, table_id=TABLE),
+        seals=seals,
+        log_gap=gap,
+    )
+    assert (verdict.first_bad_seq, verdict.sealed_through) == (4, 2)
+    assert (verdict.problem or "").startswith("commit 3 of the Delta log (c.json) is missing")
+
+
+def test_records_in_a_data_file_the_log_does_not_list_are_named():
+    part = UnlistedPart(location="/lake/audit/part-9.parquet", first_seq=5, last_seq=7)
+    verdict = verify_scan(scan_records(build_chain(4)), table=TableState(version=3, table_id=TABLE), unlisted=[part])
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 5)
+    assert verdict.problem == (
+        "records 5..7 in data file /lake/audit/part-9.parquet, which the Delta log does not list, carry the chain on "
+        "after its last record: the commit that added them was deleted, or its writer stopped before committing it"
+    )
