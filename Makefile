@@ -1,21 +1,44 @@
 # Two entry points: `make run` (the app on a demo lakehouse) and `make test` (everything CI checks).
+# Both install from the committed lock of exact, hashed versions for Python 3.11 on Linux x86_64
+# (requirements.lock: runtime; requirements-dev.lock: runtime + dev), then mlgov itself with --no-deps;
+# pyproject.toml keeps the ranges for people who import mlgov. `make lock` refreshes the lock on
+# purpose: uv re-resolves both files from pyproject.toml, keeping every pin that still fits (so a new
+# dependency is one command); `make lock UPGRADE=1` moves every pin to the newest release allowed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MLGOV_HOME ?= .mlgov
 export MLGOV_HOME
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+LOCK_FLAGS = --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
+	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint install browser clean
+.PHONY: run test lint install lock browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# pip check fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(VENV)/.installed: $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check || { echo "the lock does not match pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
+
+# uv is needed only here, in its own throwaway venv; `make run` and `make test` need just python3.
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o $(DEV_LOCK)
+	$(UV) pip compile pyproject.toml -c $(DEV_LOCK) $(LOCK_FLAGS) -o $(LOCK)
 
 run: install
 	$(BIN)/mlgov init --admin admin
@@ -39,4 +62,4 @@ test: lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
-	rm -rf $(VENV) .mlgov .mlgov-seals .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .uv .mlgov .mlgov-seals .pytest_cache .mypy_cache .ruff_cache .hypothesis
