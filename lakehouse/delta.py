@@ -7,7 +7,7 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -93,6 +93,9 @@ class DeltaStore:
             if version is None:
                 handle.update_incremental()
             return handle
+        latest = handles.get((table, None))
+        if version is not None and latest is not None and latest[1] == stamp and latest[0].version() == version:
+            return latest[0]  # the latest snapshot is the version asked for: no need to replay the log again
         if len(handles) > _MAX_HANDLES:
             handles.clear()
         handle = self._open(table, version=version)
@@ -106,9 +109,9 @@ class DeltaStore:
     def version(self, table: str) -> int:
         return self._handle(table).version()
 
-    def table_id(self, table: str) -> str:
+    def table_id(self, table: str, *, version: int | None = None) -> str:
         """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
-        return str(self._handle(table).metadata().id)
+        return str(self._handle(table, version=version).metadata().id)
 
     def commit_versions(self, table: str) -> dict[str, int]:
         """The version each run committed to `table`, by run id (its last commit, if several), as far
@@ -178,7 +181,6 @@ class DeltaStore:
         committed in between. Raises ConflictError when another writer got there first.
         """
         frame = self._conform(table, frame)
-        before = self._files(table) if expected_version is not None else {}
         try:
             if expected_version is None:
                 self._storage.write(
@@ -205,7 +207,7 @@ class DeltaStore:
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
         finally:  # writing through a handle moves it past the version it was pinned at
             self._local.__dict__.get("handles", {}).pop((table, expected_version), None)
-        return self._result(table, frame, before)
+        return self._result(table, frame, commit)
 
     def _write(
         self,
@@ -217,7 +219,6 @@ class DeltaStore:
     ) -> WriteResult:
         frame = self._conform(table, frame)
         exists = self.exists(table)
-        before = self._files(table) if exists else {}
         try:
             self._storage.write(
                 table,
@@ -230,7 +231,7 @@ class DeltaStore:
             )
         except DeltaError as error:
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
-        return self._result(table, frame, before)
+        return self._result(table, frame, commit)
 
     def _lacks_declared_columns(self, table: str) -> bool:
         """Whether the stored table predates a nullable column its declared schema has since gained."""
@@ -267,17 +268,19 @@ class DeltaStore:
         except pl.exceptions.PolarsError as error:
             raise InputError(f"table {table!r}: values do not fit the schema: {first_line(error)}") from None
 
-    def _files(self, table: str) -> dict[str, int]:
-        actions = pa.table(self._handle(table).get_add_actions(flatten=True)).to_pydict()
-        return dict(zip(actions["path"], actions["size_bytes"], strict=True))
-
-    def _result(self, table: str, frame: pl.DataFrame, before: Mapping[str, int]) -> WriteResult:
-        after = self._files(table)
-        added = sum(size for path, size in after.items() if path not in before)
-        return WriteResult(table=table, version=self.version(table), rows=frame.height, bytes_written=added)
+    def _result(self, table: str, frame: pl.DataFrame, commit: CommitInfo) -> WriteResult:
+        """What a write added: its version and the bytes of the files its commit added (read from that
+        one commit, not by listing the table's files before and after)."""
+        version = self.version(table)
+        for candidate in range(version, max(version - _COMMIT_LOOKBACK, -1), -1):
+            added = self._storage.commit_added_bytes(table, candidate, run_id=commit.run_id)
+            if added is not None:
+                return WriteResult(table=table, version=candidate, rows=frame.height, bytes_written=added)
+        return WriteResult(table=table, version=version, rows=frame.height, bytes_written=0)
 
 
 _MAX_HANDLES = 256
+_COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
 
 

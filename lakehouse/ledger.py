@@ -121,7 +121,7 @@ class Ledger:
         if not self._store.exists(AUDIT):
             return _Snapshot(version=None, table_id=None)
         handle_version = self._store.version(AUDIT) if version is None else version
-        table_id = self._store.table_id(AUDIT)
+        table_id = self._store.table_id(AUDIT, version=handle_version)
         cached = self._snapshot
         if cached is not None and cached.table_id == table_id and cached.version == handle_version:
             return cached

@@ -97,6 +97,22 @@ class Storage:
             return None
         return (first.st_ino, first.st_mtime_ns)
 
+    def commit_added_bytes(self, table: str, version: int, *, run_id: str) -> int | None:
+        """The bytes of the data files commit `version` of `table` added, if that commit was made by
+        run `run_id` (None otherwise, or when the commit cannot be read)."""
+        try:
+            lines = (self._root / table / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        added, ours = 0, False
+        for line in lines.splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                added += int(action["add"].get("size", 0))
+            elif "commitInfo" in action:
+                ours = run_id in str(action["commitInfo"].get("mlgov.run_id", "")).split(",")
+        return added if ours else None
+
     def has_commit(self, table: str, version: int) -> bool:
         """Whether `table`'s log holds commit `version` (commit files appear atomically)."""
         return (self._root / table / "_delta_log" / f"{version:020d}.json").exists()
