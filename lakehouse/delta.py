@@ -7,7 +7,7 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -113,6 +113,20 @@ class DeltaStore:
         """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
         return str(self._handle(table, version=version).metadata().id)
 
+    def commit_rows(self, table: str) -> dict[str, tuple[int, int]]:
+        """The version each run committed to `table` and the rows that commit added, by run id."""
+        try:
+            history = self._handle(table).history()
+        except DeltaError as error:
+            raise MlgovError(f"the history of table {table!r} cannot be read: {first_line(error)}") from None
+        found: dict[str, tuple[int, int]] = {}
+        for commit in history:
+            run_id = str(commit.get("mlgov.run_id") or "")
+            rows = (commit.get("operationMetrics") or {}).get("num_added_rows")
+            if run_id and "," not in run_id and rows is not None:
+                found[run_id] = (int(commit["version"]), int(rows))
+        return found
+
     def commit_versions(self, table: str) -> dict[str, int]:
         """The version each run committed to `table`, by run id (its last commit, if several), as far
         as the log still holds it: commits without mlgov metadata and expired log entries are left out."""
@@ -187,6 +201,7 @@ class DeltaStore:
                     table,
                     frame.to_arrow(),
                     mode="error",
+                    partition_by=PARTITIONS.get(table),
                     configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY else None,
                     commit_properties=commit.properties(retries=0),
                 )
@@ -208,6 +223,22 @@ class DeltaStore:
         finally:  # writing through a handle moves it past the version it was pinned at
             self._local.__dict__.get("handles", {}).pop((table, expected_version), None)
         return self._result(table, frame, commit)
+
+    def append_once(
+        self, table: str, frame: pl.DataFrame, *, commit: CommitInfo, present: Callable[[pl.LazyFrame], bool]
+    ) -> WriteResult | None:
+        """Append `frame` unless `present(table)` says its rows are already there (a rerun, or another
+        writer doing the same): a compare-and-swap on the version `present` looked at, so two writers
+        racing to write the same rows write them once. Returns None when nothing was written."""
+        for _ in range(_ONCE_ATTEMPTS):
+            version = self.version(table) if self.exists(table) else None
+            if version is not None and present(self.scan(table, version=version)):
+                return None
+            try:
+                return self.append_at_version(table, frame, expected_version=version, commit=commit)
+            except ConflictError:
+                continue
+        raise MlgovError(f"could not append to table {table!r}: other writers kept winning")
 
     def _write(
         self,
@@ -280,6 +311,7 @@ class DeltaStore:
 
 
 _MAX_HANDLES = 256
+_ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
 

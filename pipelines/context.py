@@ -30,7 +30,7 @@ from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.ledger import GOVERNED, Ledger, encode_rows, project
 from lakehouse.records import access_policy
-from lakehouse.schemas import RUNS
+from lakehouse.schemas import AUDIT, CHAIN_TABLES, RUNS
 from lakehouse.seals import SealStore
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import Storage
@@ -158,14 +158,43 @@ class JobRun:
         )
         return self.ctx.audit.append(entry, commit=self.commit)
 
+    def append_once(self, table: str, frame: pl.DataFrame, *, present: Callable[[pl.LazyFrame], bool]) -> None:
+        """Append unless the rows are already there (see `DeltaStore.append_once`)."""
+        result = self.ctx.store.append_once(table, frame, commit=self.commit, present=present)
+        if result is not None:
+            self._count(result)
+
+    def audit_once(
+        self, *, action: AuditAction, object_type: str, object_id: str, details: Mapping[str, object] | None = None
+    ) -> None:
+        """Audit `action` on `object_id` unless the chain already records it (a rerun completing a job
+        that was interrupted after its audit record, or another writer doing the same at once)."""
+
+        def decide(version: int | None) -> list[AuditEntry]:
+            if version is not None:
+                recorded = (
+                    self.ctx.store.scan(AUDIT, version=version)
+                    .filter((pl.col("action") == action.value) & (pl.col("object_id") == object_id))
+                    .select(pl.len())
+                    .collect()
+                    .item()
+                )
+                if recorded:
+                    return []
+            return [self._entry(action=action, object_type=object_type, object_id=object_id, details=details)]
+
+        self.ctx.audit.transact(decide, commit=self.commit)
+
     def govern(self, decide: Callable[[int | None], Sequence[Change]]) -> list[AuditRecord]:
         """Record governance changes on the audit chain, atomically with the state they were decided on.
 
         `decide` reads the governed state at the audit version it is given (the `lakehouse.records`
         readers take `version=`) and returns the changes, or raises to refuse; when another writer
         commits first it runs again on the new state. Once the chain holds the changes, the
-        projection tables they touch are brought up to it.
+        projection tables they touch are brought up to it (and before, any a killed job left behind).
         """
+        for table in CHAIN_TABLES:  # a job killed after its chain commit left rows to project: first those
+            self.project(table)
         decided: list[Change] = []
 
         def entries(version: int | None) -> list[AuditEntry]:

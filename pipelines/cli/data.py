@@ -36,7 +36,12 @@ def ingest(
         mode=IngestMode(mode),
         actor=actor,
     )
-    emit(asdict(result), as_json=as_json, lines=[f"{result.rows} rows into {result.table} (version {result.version})"])
+    line = f"{result.rows} rows into {result.table} (version {result.version})"
+    if result.already_ingested:
+        line = (
+            f"already ingested: these {result.rows} rows are {result.table} version {result.version}; nothing written"
+        )
+    emit(asdict(result), as_json=as_json, lines=[line])
 
 
 @click.command()

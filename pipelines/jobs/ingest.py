@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,8 +16,8 @@ from governance.errors import InputError
 from governance.roles import Action
 from lakehouse.files import read_input_file
 from lakehouse.records import TableIdentity, catalog_frame, table_identity
-from lakehouse.schemas import CATALOG, raw_table
-from pipelines.context import Context, job_run
+from lakehouse.schemas import AUDIT, CATALOG, raw_table
+from pipelines.context import Context, JobRun, job_run
 
 # Event times outside this range are typos (0026 for 2026) or sentinels (9999-12-31), not events.
 EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
@@ -33,6 +34,7 @@ class IngestResult:
     table: str
     version: int
     rows: int
+    already_ingested: bool = False  # the same rows were ingested before: nothing was written again
 
 
 def check_key(frame: pl.DataFrame, key: str) -> None:
@@ -125,8 +127,8 @@ def ingest(
         known = table_identity(ctx.store, name) if ctx.store.exists(name) else None
         if known is not None:
             _check_same_identity(known, identity)
-            if mode is IngestMode.APPEND:
-                _check_new_keys(ctx, name, frame, key)
+            if mode is IngestMode.APPEND and _known_keys(ctx, name, frame, key):
+                return _rerun(run, name=name, frame=frame, key=key, mode=mode, source=path.name)
         else:  # registered before the data lands, so a table never exists without its identity
             run.append(CATALOG, catalog_frame(identity, at=run.now(), run_id=run.run_id))
         write = run.append if mode is IngestMode.APPEND else run.overwrite
@@ -148,9 +150,72 @@ def _check_same_identity(known: TableIdentity, given: TableIdentity) -> None:
             )
 
 
-def _check_new_keys(ctx: Context, name: str, frame: pl.DataFrame, key: str) -> None:
+def _known_keys(ctx: Context, name: str, frame: pl.DataFrame, key: str) -> int:
+    """How many of the frame's keys the table already holds."""
     incoming = frame.lazy().select(pl.col(key).cast(pl.String))
     existing_keys = ctx.store.scan(name).select(pl.col(key).cast(pl.String))
-    existing = existing_keys.join(incoming, on=key, how="semi").head(1).collect()
-    if existing.height:
-        raise InputError(f"key {existing[key][0]!r} is already in table {name!r}: appends must bring new keys")
+    return int(existing_keys.join(incoming, on=key, how="semi").select(pl.len()).collect().item())
+
+
+def _rerun(run: JobRun, *, name: str, frame: pl.DataFrame, key: str, mode: IngestMode, source: str) -> IngestResult:
+    """An append whose keys the table already holds: refused, unless it is the same ingest again (the
+    same rows, as many as one earlier ingest of the same file committed). Then nothing is written
+    again; if that ingest was interrupted after its commit (no audit record), its audit record is
+    written now, so the table version is accounted for."""
+    ctx = run.ctx
+    stored = ctx.store.scan(name).join(frame.lazy().select(pl.col(key)), on=key, how="semi").collect()
+    if stored.height == frame.height and _same_rows(stored, frame, key=key):
+        earlier = _earlier_ingests(ctx, name)
+        for version, (rows, was_source) in sorted(earlier.items(), reverse=True):
+            if rows == frame.height and was_source == source:
+                return IngestResult(table=name, version=version, rows=frame.height, already_ingested=True)
+        audited_runs = _audited_runs(ctx, name)
+        committed = ctx.store.commit_rows(name)
+        for run_id, (version, rows) in sorted(committed.items(), key=lambda item: -item[1][0]):
+            if run_id not in audited_runs and rows == frame.height:
+                run.audit(
+                    action=AuditAction.INGEST,
+                    object_type="table",
+                    object_id=f"{name}@{version}",
+                    details={"rows": frame.height, "mode": mode.value, "source": source, "completes_run": run_id},
+                )
+                return IngestResult(table=name, version=version, rows=frame.height, already_ingested=True)
+    existing = stored[key][0] if stored.height else frame[key][0]
+    raise InputError(f"key {str(existing)!r} is already in table {name!r}: appends must bring new keys")
+
+
+def _same_rows(stored: pl.DataFrame, incoming: pl.DataFrame, *, key: str) -> bool:
+    if set(stored.columns) != set(incoming.columns):
+        return False
+    try:
+        cast = incoming.select(pl.col(c).cast(stored.schema[c]) for c in stored.columns)
+    except pl.exceptions.PolarsError:
+        return False
+    return stored.sort(key).equals(cast.sort(key))
+
+
+def _ingest_records(ctx: Context, name: str) -> list[tuple[int, dict[str, object]]]:
+    """The audit records of ingests into `name`: (table version, details)."""
+    records = (
+        ctx.store.scan(AUDIT)
+        .filter((pl.col("action") == AuditAction.INGEST.value) & pl.col("object_id").str.starts_with(f"{name}@"))
+        .select("object_id", "details")
+        .collect()
+    )
+    return [(int(obj.rsplit("@", 1)[1]), json.loads(details)) for obj, details in records.iter_rows()]
+
+
+def _earlier_ingests(ctx: Context, name: str) -> dict[int, tuple[int, str]]:
+    """Audited ingests into `name`: rows and source file, by the table version they made."""
+    return {
+        version: (int(str(d.get("rows", -1))), str(d.get("source", ""))) for version, d in _ingest_records(ctx, name)
+    }
+
+
+def _audited_runs(ctx: Context, name: str) -> set[str]:
+    """The runs whose ingest into `name` has its audit record (its own, or one completing it)."""
+    runs = set()
+    for _, details in _ingest_records(ctx, name):
+        runs.add(str(details.get("run_id", "")))
+        runs.add(str(details.get("completes_run", "")))
+    return runs

@@ -16,7 +16,7 @@ from governance.errors import PolicyViolation
 from governance.promotion import ALIASES as ALIAS_NAMES
 from governance.promotion import fold_requests
 from governance.roles import Action
-from lakehouse.records import promotion_events, registered_versions
+from lakehouse.records import alias_moves, promotion_events, registered_versions
 from pipelines.context import Context, JobRun, job_run
 from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, alias_holder, alias_holders, model_settings, tier_of
 from pipelines.reads.versions import recipe_tags
@@ -127,6 +127,18 @@ def served_version(run: JobRun, model: str, alias: str) -> str | None:
     """
     governed = alias_holder(run.ctx, model, alias)
     shown = run.ctx.registry.alias_version(model, alias)
+    if governed != shown and shown is not None and shown == _held_before(run.ctx, model, alias):
+        # MLflow still shows the version the governed record moved away from last: the job that moved
+        # it was stopped before mirroring the move. Finish the mirror; the record is the truth.
+        mirror_model(run.ctx, model)
+        run.audit(
+            action=AuditAction.RECONCILE_REGISTRY,
+            object_type="model",
+            object_id=model,
+            reason=f"completed the mirror of {alias}: MLflow showed version {shown}, the record says {governed}",
+            details={"alias": alias, "governed": governed or "", "registry": shown},
+        )
+        shown = governed
     if governed != shown:
         found = Divergence(model, "alias", alias, None, governed, shown)
         run.audit(
@@ -143,6 +155,12 @@ def served_version(run: JobRun, model: str, alias: str) -> str | None:
             "and an admin runs mlgov registry reconcile"
         )
     return governed
+
+
+def _held_before(ctx: Context, model: str, alias: str) -> str | None:
+    """The version that held `alias` before the latest move on the governed record."""
+    moves = [m for m in alias_moves(ctx.ledger, model=model) if m.alias == alias]
+    return moves[-1].previous if moves else None
 
 
 @dataclass(frozen=True)

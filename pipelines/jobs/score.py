@@ -114,7 +114,9 @@ def _score_batch(
     timestamp: str | None,
     window: tuple[datetime | None, datetime | None],
 ) -> None:
-    """Score `rows` with one version and write its predictions, batch record, lineage and audit."""
+    """Score `rows` with one version and write its predictions, lineage, audit record and, last, its
+    batch record, the mark of a finished batch. Each is written once: a run killed at any point is
+    completed by rerunning it, and two scorers of the same batch write it once."""
     ctx = run.ctx
     name, table_version = source
     recipe = version_recipe(ctx, model, version)
@@ -142,7 +144,29 @@ def _score_batch(
             "run_id": run.run_id,
         }
     )
-    run.append(PREDICTIONS, predictions)
+    same_batch = (pl.col("model") == model) & (pl.col("batch_id") == batch_id)
+    run.append_once(PREDICTIONS, predictions, present=lambda table: _holds(table, same_batch))
+    edges = [
+        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
+        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
+    ]
+    run.append_once(
+        LINEAGE,
+        lineage_frame(edges, at=scored_at, run_id=run.run_id),
+        present=lambda table: _holds(table, (pl.col("dst_type") == "batch") & (pl.col("dst_id") == batch_id)),
+    )
+    run.audit_once(
+        action=AuditAction.SCORE,
+        object_type="batch",
+        object_id=batch_id,
+        details={
+            "model": model,
+            "version": version,
+            "role": role,
+            "table": f"{name}@{table_version}",
+            "rows": rows.height,
+        },
+    )
     batch = {
         "batch_id": batch_id,
         "model": model,
@@ -158,21 +182,12 @@ def _score_batch(
         "run_id": run.run_id,
     }
     utc = pl.Datetime("us", "UTC")
-    run.append(BATCHES, pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}))
-    edges = [
-        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
-        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
-    ]
-    run.append(LINEAGE, lineage_frame(edges, at=scored_at, run_id=run.run_id))
-    run.audit(
-        action=AuditAction.SCORE,
-        object_type="batch",
-        object_id=batch_id,
-        details={
-            "model": model,
-            "version": version,
-            "role": role,
-            "table": f"{name}@{table_version}",
-            "rows": rows.height,
-        },
+    run.append_once(
+        BATCHES,
+        pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}),
+        present=lambda table: _holds(table, pl.col("batch_id") == batch_id),
     )
+
+
+def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:
+    return bool(table.filter(rows).select(pl.len()).collect().item())
