@@ -193,8 +193,16 @@ class JobRun:
         commits first it runs again on the new state. Once the chain holds the changes, the
         projection tables they touch are brought up to it (and before, any a killed job left behind).
         """
-        for table in CHAIN_TABLES:  # a job killed after its chain commit left rows to project: first those
-            self.project(table)
+        for table in CHAIN_TABLES:  # rows a killed job (or a deletion) left out of a table: first restore those
+            restored = self.project(table)
+            if restored:
+                self.audit(
+                    action=AuditAction.RESTORE_PROJECTION,
+                    object_type="table",
+                    object_id=table,
+                    reason=f"restored {restored} rows the audit chain holds and the table lacked",
+                    details={"rows": restored},
+                )
         decided: list[Change] = []
 
         def entries(version: int | None) -> list[AuditEntry]:
@@ -218,11 +226,13 @@ class JobRun:
             self.project(table)
         return records
 
-    def project(self, table: str) -> None:
-        """Bring a projection table up to the chain (see `lakehouse.ledger.project`)."""
+    def project(self, table: str) -> int:
+        """Bring a projection table up to the chain (see `lakehouse.ledger.project`); the rows added."""
         result = project(self.ctx.store, self.ctx.ledger, table, commit=self.commit)
-        if result is not None:
-            self._count(result)
+        if result is None:
+            return 0
+        self._count(result)
+        return result.rows
 
     def _entry(
         self,

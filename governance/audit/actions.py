@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
     REGISTRY_DIVERGENCE = "registry_divergence"
     RECONCILE_REGISTRY = "reconcile_registry"
     MIGRATE = "migrate"
+    RESTORE_PROJECTION = "restore_projection"
     EXPORT_EVIDENCE = "export_evidence"
     GRANT_ROLE = "grant_role"
     REVOKE_ROLE = "revoke_role"

@@ -41,6 +41,10 @@ class AuditLog:
         self._seals = seals
 
     @property
+    def store(self) -> DeltaStore:
+        return self._store
+
+    @property
     def seals(self) -> SealStore:
         if self._seals is None:
             raise InputError("no seal store is configured for this audit trail: set MLGOV_AUDIT_SEALS")

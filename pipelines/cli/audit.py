@@ -21,13 +21,24 @@ def audit() -> None:
 @json_option
 def audit_verify(as_json: bool) -> None:
     """Recompute the chain and check every seal; exit non-zero and name the first bad record if it does not hold."""
+    from lakehouse.ledger import Ledger, projection_problems
+
     audit_log = load_audit_log()
     verdict = audit_log.verify()
+    # the governance tables against the chain, once the chain itself holds
+    problems = projection_problems(audit_log.store, Ledger(audit_log.store)) if verdict.ok else []
     seals = audit_log.seals
     fingerprint = seals.published_fingerprint()
-    document = {**asdict(verdict), "seals_dir": str(seals.directory), "key_fingerprint": fingerprint}
-    emit(document, as_json=as_json, lines=[_verdict_line(verdict), _sealing_line(verdict, fingerprint)])
-    if not verdict.ok:
+    document = {
+        **asdict(verdict),
+        "ok": verdict.ok and not problems,
+        "projection_problems": problems,
+        "seals_dir": str(seals.directory),
+        "key_fingerprint": fingerprint,
+    }
+    lines = [_verdict_line(verdict), _sealing_line(verdict, fingerprint), *(f"NOT vouched: {p}" for p in problems)]
+    emit(document, as_json=as_json, lines=lines)
+    if not document["ok"]:
         sys.exit(EXIT_REFUSED)
 
 

@@ -171,7 +171,7 @@ def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
     ]
     lines = [f"v{r['version']} {r['start']} -> {r['end'] or 'now'} ({r['kind']} by {r['actor']})" for r in rows]
     emit(
-        {"model": model, "alias": "champion", "at": at_text, "intervals": rows},
+        {"model": model, "alias": alias, "at": at_text, "intervals": rows},
         as_json=as_json,
         lines=lines or ["(none)"],
     )
