@@ -449,13 +449,6 @@ def test_two_requests_for_one_version_at_once_open_one(racers: Racers, template:
     assert_consistent(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DeltaStore.append_at_version is no compare-and-swap since 521ddb1: the handle it pins at "
-    "expected_version can be the shared latest handle (DeltaStore._handle), which _lacks_declared_columns() "
-    "then moves to the newest version, so lakehouse.ledger.project appends rows another projector already "
-    "appended and governance/access holds duplicated seq values",
-)
 def test_forty_grants_at_once_get_forty_consecutive_sequence_numbers(racers: Racers, home: Path) -> None:
     users = [f"user{i:02d}" for i in range(WORKERS * GRANTS_PER_WORKER)]
     before = reading(home).ledger.table(ACCESS).height
