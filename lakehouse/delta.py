@@ -206,12 +206,14 @@ class DeltaStore:
                     commit_properties=commit.properties(retries=0),
                 )
             else:
-                dt = self._handle(table, version=expected_version)
+                merge = self._lacks_declared_columns(table)
+                # A handle of its own, pinned at the expected version: a cached one may be the latest
+                # snapshot, which any read of the latest state moves on (and writing moves it too).
                 self._storage.write(
-                    dt,
+                    self._open(table, version=expected_version),
                     frame.to_arrow(),
                     mode="append",
-                    schema_mode="merge" if self._lacks_declared_columns(table) else None,
+                    schema_mode="merge" if merge else None,
                     commit_properties=commit.properties(retries=0),
                 )
         except CommitFailedError:
@@ -220,8 +222,6 @@ class DeltaStore:
             if expected_version is None and "exists" in str(error).lower():
                 raise ConflictError(f"table {table!r} was created while writing; retry") from None
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
-        finally:  # writing through a handle moves it past the version it was pinned at
-            self._local.__dict__.get("handles", {}).pop((table, expected_version), None)
         return self._result(table, frame, commit)
 
     def append_once(

@@ -404,6 +404,19 @@ def test_append_at_a_stale_version_is_a_conflict_and_writes_nothing(store: Delta
     assert len(DeltaTable(str(store.path(schemas.LINEAGE))).history()) == 2
 
 
+def test_append_at_a_version_another_process_moved_past_is_a_conflict(store: DeltaStore, tmp_path: Path) -> None:
+    store.append(schemas.LINEAGE, lineage_rows("a"), commit=COMMIT)
+    read_at = store.version(schemas.LINEAGE)
+    store.read(schemas.LINEAGE, version=read_at)  # what the writer decided on, read at that version
+    other_process = DeltaStore(Storage(tmp_path / "lakehouse"))
+    other_process.append(schemas.LINEAGE, lineage_rows("b"), commit=COMMIT)
+
+    with pytest.raises(ConflictError):
+        store.append_at_version(schemas.LINEAGE, lineage_rows("late"), expected_version=read_at, commit=COMMIT)
+
+    assert sorted(other_process.read(schemas.LINEAGE)["dst_id"].to_list()) == ["a", "b"]
+
+
 def test_append_expecting_no_table_on_an_existing_table_is_a_conflict(store: DeltaStore) -> None:
     store.append(schemas.LINEAGE, lineage_rows("a"), commit=COMMIT)
 
