@@ -24,7 +24,7 @@ import polars as pl
 from governance.audit.actions import AuditAction, AuditOutcome
 from governance.audit.canonical import canonical_json
 from governance.audit.chain import AuditEntry, AuditRecord
-from governance.errors import MlgovError, PermissionDenied
+from governance.errors import MlgovError, PermissionDenied, PolicyViolation
 from governance.roles import AccessPolicy, Action, authorize
 from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
@@ -45,6 +45,15 @@ T = TypeVar("T")
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """How a refusal of a governed change is recorded: the permission asked for, and on what."""
+
+    action: AuditAction | Action
+    object_type: str
+    object_id: str
 
 
 @dataclass(frozen=True)
@@ -185,12 +194,15 @@ class JobRun:
 
         self.ctx.audit.transact(decide, commit=self.commit)
 
-    def govern(self, decide: Callable[[int | None], Sequence[Change]]) -> list[AuditRecord]:
+    def govern(
+        self, decide: Callable[[int | None], Sequence[Change]], *, refused: Refused | None = None
+    ) -> list[AuditRecord]:
         """Record governance changes on the audit chain, atomically with the state they were decided on.
 
         `decide` reads the governed state at the audit version it is given (the `lakehouse.records`
         readers take `version=`) and returns the changes, or raises to refuse; when another writer
-        commits first it runs again on the new state. Once the chain holds the changes, the
+        commits first it runs again on the new state; a refusal it raises is audited as `refused`
+        says, whichever attempt raised it. Once the chain holds the changes, the
         projection tables they touch are brought up to it (and before, any a killed job left behind).
         """
         for table in CHAIN_TABLES:  # rows a killed job (or a deletion) left out of a table: first restore those
@@ -221,7 +233,18 @@ class JobRun:
                 for change in decided
             ]
 
-        records = self.ctx.audit.transact(entries, commit=self.commit)
+        try:
+            records = self.ctx.audit.transact(entries, commit=self.commit)
+        except (PolicyViolation, PermissionDenied) as refusal:
+            if refused is not None:
+                self.audit(
+                    action=refused.action,
+                    object_type=refused.object_type,
+                    object_id=refused.object_id,
+                    outcome=AuditOutcome.REFUSED,
+                    reason=str(refusal),
+                )
+            raise
         for table in dict.fromkeys(table for change in decided for table in change.rows):
             self.project(table)
         return records

@@ -17,7 +17,7 @@ from governance.promotion import RiskTier, default_approvals
 from governance.roles import Action, GrantChange, GrantEvent, Role, authorize, parse_role, require_user_name
 from lakehouse.records import PolicyScope, access_frame, access_policy, policy_frame
 from lakehouse.schemas import ACCESS, POLICIES
-from pipelines.context import Change, Context, JobRun, job_run
+from pipelines.context import Change, Context, JobRun, Refused, job_run
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
                 )
             return [_first_admin_change(run, admin), _initial_policy_change(run)]
 
-        run.govern(first_admin)
+        run.govern(first_admin, refused=Refused(Action.MANAGE_ACCESS, "user", admin))
     return InitResult(home=str(ctx.settings.home), admins=(admin,), created_admin=True)
 
 
@@ -130,7 +130,7 @@ def change_role(
                 raise PolicyViolation(f"{user} is the last admin; grant admin to someone else first")
             return [grant_change(run, user=user, role=parsed, change=change, reason=reason, version=version)]
 
-        run.govern(decide)
+        run.govern(decide, refused=Refused(Action.MANAGE_ACCESS, "user", user))
     return GrantResult(user=user, role=parsed, change=change, changed=changed)
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from governance.aliases import AliasMove, MoveKind, rollback_target, timeline
-from governance.audit.actions import AuditAction, AuditOutcome
+from governance.audit.actions import AuditAction
 from governance.errors import InputError, PolicyViolation
 from governance.promotion import (
     PRODUCTION_ALIAS,
@@ -44,7 +44,7 @@ from lakehouse.records import (
     promotion_frame,
 )
 from lakehouse.schemas import ALIASES, EVIDENCE, PROMOTIONS
-from pipelines.context import Change, Context, JobRun, job_run
+from pipelines.context import Change, Context, JobRun, Refused, job_run
 from pipelines.jobs.registry import mirror_model
 from pipelines.reads.evidence import Evidence, compute_evidence, current_subject
 from pipelines.reads.governed import alias_holder
@@ -68,17 +68,7 @@ def _require_reason(reason: str) -> str:
 
 def _governed(run: JobRun, action: Action, object_id: str, decide: Any) -> None:
     """Record the changes `decide` makes; a refusal (at any attempt) is audited and raised."""
-    try:
-        run.govern(decide)
-    except PolicyViolation as refusal:
-        run.audit(
-            action=action,
-            object_type="promotion_request",
-            object_id=object_id,
-            outcome=AuditOutcome.REFUSED,
-            reason=str(refusal),
-        )
-        raise
+    run.govern(decide, refused=Refused(action, "promotion_request", object_id))
 
 
 def _event(
@@ -412,7 +402,7 @@ def force_promotion(ctx: Context, *, model: str, version: str, reason: str, acto
                 )
             ]
 
-        run.govern(decide)
+        run.govern(decide, refused=Refused(Action.FORCE_PROMOTION, "model_version", f"{model}/{version}"))
         after = find_request(ctx, request.request_id)
         verdict = policy_verdict(
             after,
@@ -465,7 +455,7 @@ def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
                 )
             ]
 
-        run.govern(decide)
+        run.govern(decide, refused=Refused(Action.ROLLBACK, "model", model))
         move = decided[0]
         mirror_model(ctx, model, version_tags={move.version: {"mlgov.rolled_back_from": move.previous or ""}})
     return move

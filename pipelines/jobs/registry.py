@@ -16,6 +16,7 @@ from governance.errors import PolicyViolation
 from governance.promotion import ALIASES as ALIAS_NAMES
 from governance.promotion import fold_requests
 from governance.roles import Action
+from lakehouse.audit.spool import locked
 from lakehouse.records import alias_moves, promotion_events, registered_versions
 from pipelines.context import Context, JobRun, job_run
 from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, alias_holder, alias_holders, model_settings, tier_of
@@ -93,7 +94,16 @@ def divergences(ctx: Context, *, model: str | None = None) -> list[Divergence]:
 def mirror_model(ctx: Context, model: str, *, version_tags: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Set MLflow's aliases and `mlgov.*` tags of `model` to the governed record (plus `version_tags`,
     informative tags a job computed). Called after every governed change; best effort by design:
-    should it fail, production still follows the chain, and `mlgov registry reconcile` repairs it."""
+    should it fail, production still follows the chain, and `mlgov registry reconcile` repairs it.
+
+    Mirrors of one lakehouse run one at a time and read the chain inside the lock, so a slower mirror
+    of an older state never overwrites a newer one; what the chain says wins over `version_tags`.
+    """
+    with locked(ctx.settings.lock_root / "mirror.lock", wait=True):
+        _mirror(ctx, model, version_tags=version_tags or {})
+
+
+def _mirror(ctx: Context, model: str, *, version_tags: Mapping[str, Mapping[str, str]]) -> None:
     registered = next((m for m in ctx.registry.models() if m.name == model), None)
     if registered is None:
         return
@@ -109,8 +119,10 @@ def mirror_model(ctx: Context, model: str, *, version_tags: Mapping[str, Mapping
         if registered.tags.get(tag) != value:
             ctx.registry.set_model_tag(model, tag, value)
     expected = governed_version_tags(ctx, model)
-    for version, extra in (version_tags or {}).items():
-        expected[version] = {**expected.get(version, {}), **extra}
+    for version, extra in version_tags.items():
+        if extra.get("mlgov.approval_status", "") not in ("", expected.get(version, {}).get("mlgov.approval_status")):
+            continue  # computed on a state the chain has moved past
+        expected[version] = {**extra, **expected.get(version, {})}
     if expected:
         current = {info.version: info.tags for info in ctx.registry.versions(model)}
         for version, tags in expected.items():

@@ -38,7 +38,7 @@ from lakehouse.accounts import (
 )
 from lakehouse.records import access_policy
 from lakehouse.schemas import CREDENTIALS
-from pipelines.context import Change, Context, JobRun, job_run
+from pipelines.context import Change, Context, JobRun, Refused, job_run
 from pipelines.jobs.access import grant_change
 
 LOCKOUT = LockoutPolicy()
@@ -110,7 +110,7 @@ def add_user(ctx: Context, *, user: str, role: str, password: str, actor: str) -
                     )
                 ]
 
-            run.govern(grant)
+            run.govern(grant, refused=Refused(Action.MANAGE_ACCESS, "user", user))
         run.audit(action=AuditAction.ADD_USER, object_type="user", object_id=user, details={"role": parsed.value})
     return AddedUser(user=user, role=parsed, granted=granted)
 

@@ -492,12 +492,6 @@ def _take_over_with_init(ctx: Context) -> None:
     init_lakehouse(ctx, admin=MALLORY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refusal raised inside the decide function that pipelines.jobs.access.change_role and init_lakehouse "
-    "hand to JobRun.govern is raised but never audited (only JobRun.authorize's pre-check audits); the loser of "
-    "the revoke race is refused there, as are the last-admin rule and an init takeover",
-)
 @pytest.mark.parametrize(
     ("attempt", "refused"), [(_revoke_the_last_admin, ADMIN), (_take_over_with_init, MALLORY)], ids=["revoke", "init"]
 )
