@@ -81,7 +81,7 @@ class _Snapshot:
     last_seq: int = 0
     rows: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     seqs: dict[str, list[int]] = field(default_factory=dict)
-    migrated: list[int] = field(default_factory=list)  # records that carry rows the tables already held
+    migrated: list[int] = field(default_factory=list)  # records that carry rows an earlier release wrote
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
@@ -192,13 +192,17 @@ def project(store: DeltaStore, ledger: Ledger, table: str, *, commit: CommitInfo
 
     Idempotent and safe against concurrent writers: rows are matched by the audit record that
     vouches for them, and the append is a compare-and-swap on the table's version. Rows written
-    before the chain carried them (no `audit_seq`) stand for themselves.
+    before the chain carried them (no `audit_seq`) stand for themselves: a table that holds such rows
+    does not get them again from the record that migrated them, while a table that holds none (one
+    the earlier release did not have) gets that record's rows like any others.
     """
     for _ in range(_MAX_PROJECTION_ATTEMPTS):
         exists = store.exists(table)
         version = store.version(table) if exists else None
         held = store.scan(table, version=version).select("audit_seq").collect()["audit_seq"] if exists else None
-        chain = ledger.table(table).filter(~pl.col("audit_seq").is_in(ledger.migrated_seqs()))
+        chain = ledger.table(table)
+        if held is not None and held.null_count():
+            chain = chain.filter(~pl.col("audit_seq").is_in(ledger.migrated_seqs()))
         missing = chain if held is None else chain.filter(~pl.col("audit_seq").is_in(held.drop_nulls().implode()))
         if missing.height == 0:
             return None

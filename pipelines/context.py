@@ -30,7 +30,7 @@ from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.ledger import GOVERNED, Ledger, encode_rows, project
 from lakehouse.records import access_policy
-from lakehouse.schemas import AUDIT, CHAIN_TABLES, RUNS
+from lakehouse.schemas import ACCESS, AUDIT, CHAIN_TABLES, RUNS
 from lakehouse.seals import SealStore
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import Storage
@@ -282,6 +282,8 @@ class JobRun:
     def authorize(self, action: Action, *, object_type: str, object_id: str) -> AccessPolicy:
         """The access policy, once the actor is known to be allowed `action`; refusals are audited."""
         policy = access_policy(self.ctx.ledger)
+        if not policy.grants:
+            require_migrated(self.ctx)
         try:
             authorize(policy, user=self.actor, action=action)
         except PermissionDenied as refusal:
@@ -294,6 +296,24 @@ class JobRun:
             )
             raise
         return policy
+
+
+NOT_MIGRATED = "this lakehouse was made by mlgov 0.1: an admin runs mlgov migrate --actor ADMIN first"
+
+
+def require_migrated(ctx: Context) -> None:
+    """Refuse to go on with a lakehouse an earlier release made until an admin has migrated it.
+
+    mlgov 0.1 kept roles, requests, alias moves and evidence only in tables the audit chain does not
+    vouch for, so until `mlgov migrate` carries them onto the chain nobody is known to hold a role.
+    Such a lakehouse is one whose governance/access holds rows written before the chain carried them
+    (no audit_seq) while the chain holds no grant.
+    """
+    if not ctx.store.exists(ACCESS):
+        return
+    legacy = ctx.store.scan(ACCESS).filter(pl.col("audit_seq").is_null()).select(pl.len()).collect().item()
+    if legacy and ctx.ledger.table(ACCESS).height == 0:
+        raise PolicyViolation(NOT_MIGRATED)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""mlgov init and mlgov access: the first admin, and granting and revoking roles."""
+"""mlgov init, mlgov access and mlgov migrate: the first admin, granting and revoking roles, and the
+upgrade of a lakehouse an earlier release made."""
 
 from __future__ import annotations
 
@@ -52,3 +53,17 @@ def _role_command(change: GrantChange) -> Callable[..., None]:
 
 access.command("grant")(_role_command(GrantChange.GRANT))
 access.command("revoke")(_role_command(GrantChange.REVOKE))
+
+
+@click.command()
+@actor_option
+@json_option
+def migrate(actor: str, as_json: bool) -> None:
+    """Carry a lakehouse made by mlgov 0.1 onto the audit chain, once (its admins only)."""
+    from pipelines.jobs.migrate import migrate_lakehouse
+
+    result = migrate_lakehouse(load_context(allow_unmigrated=True), actor=actor)
+    counts = ", ".join(f"{n} {table}" for table, n in result.migrated.items())
+    lines = [f"migrated onto the audit chain as record {result.audit_seq}: {counts}"]
+    lines += [f"skipped {s.model} version {s.version}: {s.reason}" for s in result.skipped_versions]
+    emit(result.document(), as_json=as_json, lines=lines)

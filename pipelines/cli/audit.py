@@ -68,7 +68,7 @@ def _sealing_line(verdict: AuditVerdict, fingerprint: str | None) -> str:
 @json_option
 def audit_seal(as_json: bool) -> None:
     """Verify the trail, then sign its tip with the audit key (MLGOV_AUDIT_KEY) into MLGOV_AUDIT_SEALS."""
-    ctx = load_context()
+    ctx = load_context(allow_unmigrated=True)  # sealing the trail before a migration is worth doing
     seal = ctx.audit.seal(at=ctx.clock())
     checkpoint = seal.checkpoint
     document = {

@@ -43,10 +43,15 @@ class MlgovGroup(click.Group):
             sys.exit(EXIT_UNEXPECTED)
 
 
-def load_context() -> Context:
-    from pipelines.context import build_context
+def load_context(*, allow_unmigrated: bool = False) -> Context:
+    """The lakehouse at MLGOV_HOME. One an earlier release made is refused with what to do about it
+    (`pipelines.context.require_migrated`), but by the commands that work on it as it is."""
+    from pipelines.context import build_context, require_migrated
 
-    return build_context()
+    ctx = build_context()
+    if not allow_unmigrated:
+        require_migrated(ctx)
+    return ctx
 
 
 def load_audit_log() -> AuditLog:

@@ -38,7 +38,7 @@ from lakehouse.accounts import (
 )
 from lakehouse.records import access_policy
 from lakehouse.schemas import CREDENTIALS
-from pipelines.context import Change, Context, JobRun, Refused, job_run
+from pipelines.context import Change, Context, JobRun, Refused, job_run, require_migrated
 from pipelines.jobs.access import grant_change
 
 LOCKOUT = LockoutPolicy()
@@ -172,6 +172,7 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
                 reason="invalid user name",
             )
             raise PermissionDenied(GENERIC_LOGIN_FAILURE)
+    require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
         try:
@@ -274,6 +275,7 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     The sign-in is audited either way.
     """
     require_user_name(user)
+    require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
         try:
             identity = signed_in(access_policy(ctx.ledger), user=user)
