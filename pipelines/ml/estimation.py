@@ -65,11 +65,17 @@ class IsotonicCurve:
 
 def _weighted_auc(scores: np.ndarray, p: np.ndarray) -> float:
     """The expected ROC AUC of `scores` when each row is positive with probability `p`: every row
-    counts as a positive with weight p and as a negative with weight 1 - p."""
-    n = len(scores)
-    both = np.concatenate([scores, scores])
-    labels = np.concatenate([np.ones(n), np.zeros(n)])
-    return float(roc_auc_score(labels, both, sample_weight=np.concatenate([p, 1 - p])))
+    counts as a positive with weight p and as a negative with weight 1 - p; a positive ranked above a
+    negative wins 1, a tie 1/2. (scikit-learn's weighted roc_auc_score on the rows doubled gives the
+    same number, three times slower.)"""
+    order = np.argsort(scores, kind="stable")
+    ranked, positive = scores[order], p[order]
+    negative = 1.0 - positive
+    ties = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # where each run of equal scores starts
+    positive_at, negative_at = np.add.reduceat(positive, ties), np.add.reduceat(negative, ties)
+    negative_below = np.cumsum(negative_at) - negative_at
+    won = float(np.dot(positive_at, negative_below + negative_at / 2))
+    return won / (float(positive.sum()) * float(negative.sum()))
 
 
 # ---- binary: CBPE ------------------------------------------------------------------------------
@@ -207,6 +213,7 @@ def estimate_classes(outputs: np.ndarray, *, calibration: ClassCalibration) -> d
 # ---- regression: direct loss estimation --------------------------------------------------------
 
 LOSS_MODEL_MAX_ROWS = 200_000  # a sample this large fits the loss models well; more only costs time
+LOSS_ESTIMATE_MAX_ROWS = 100_000  # ... and estimates a batch's mean loss closely
 LOSS_MODEL_MAX_LEVELS = 100  # per categorical column; rarer levels count as unseen
 LOSS_MODEL_PARAMS: Mapping[str, Any] = {
     "objective": "regression",  # squared error: the models estimate the mean loss, as the metrics need
@@ -295,10 +302,17 @@ def _loss_features(
     return np.column_stack([frame.to_numpy().astype(np.float64), predictions])
 
 
-def estimate_loss(predictions: np.ndarray, rows: pl.DataFrame, *, calibration: LossModel) -> dict[str, float]:
-    """Expected MAE and RMSE of a batch from its predictions and feature rows (none for an empty batch)."""
+def estimate_loss(
+    predictions: np.ndarray, rows: pl.DataFrame, *, calibration: LossModel, max_rows: int = LOSS_ESTIMATE_MAX_ROWS
+) -> dict[str, float]:
+    """Expected MAE and RMSE of a batch from its predictions and feature rows (none for an empty batch),
+    over a sample of `max_rows` rows of a larger batch: the mean of the expected losses is then within
+    ~0.3% of the whole batch's, and the loss models do not cost 15 s per million rows."""
     if len(predictions) == 0:
         return {}
+    if len(predictions) > max_rows:
+        keep = np.sort(np.random.default_rng(0).choice(len(predictions), max_rows, replace=False))
+        predictions, rows = predictions[keep], rows[keep]
     absolute, squared = calibration.expected_losses(predictions, rows)
     return {"mae": float(absolute.mean()), "rmse": float(np.sqrt(squared.mean()))}
 

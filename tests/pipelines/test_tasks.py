@@ -36,6 +36,9 @@ from pipelines.ml.estimation import (
     calibration_from_json,
     calibration_to_json,
     estimate_classes,
+    estimate_loss,
+    estimate_performance,
+    fit_calibration,
     fit_class_calibration,
 )
 from pipelines.ml.modeling import (
@@ -480,6 +483,20 @@ def test_binary_calibration_is_the_isotonic_regression() -> None:
     assert np.allclose(curve(probe), regression.predict(probe), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_expected_auc_is_sklearns_weighted_auc(ties: bool) -> None:
+    rng = np.random.default_rng(12)
+    scores = rng.random(3_000)
+    scores = np.round(scores, 1) if ties else scores
+    calibration = fit_calibration(scores, (rng.random(3_000) < scores).astype(np.int64))
+    p = calibration.probabilities(scores)
+    # every row once as a positive with weight p, once as a negative with weight 1 - p
+    expected = roc_auc_score(
+        np.r_[np.ones(3_000), np.zeros(3_000)], np.r_[scores, scores], sample_weight=np.r_[p, 1 - p]
+    )
+    assert estimate_performance(scores, calibration=calibration)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.parametrize("sharpness", [1.0, 0.4], ids=["calibrated", "under-confident"])
 def test_multiclass_cbpe_tracks_realized_metrics_under_covariate_shift(sharpness: float) -> None:
     # Outputs that are the true class probabilities (calibrated), or tempered towards uniform: they rank
@@ -568,6 +585,21 @@ def test_regression_dle_tracks_realized_errors_under_covariate_shift() -> None:
     assert np.abs(ratio[:, 1] - 1).max() <= 0.12, ratio
     assert np.abs(ratio - 1).mean() <= 0.05, ratio
     assert np.corrcoef(np.array(estimated)[:, 0], np.array(realized)[:, 0])[0, 1] > 0.95
+
+
+def test_a_large_batch_is_estimated_on_a_sample_of_its_rows() -> None:
+    rng = np.random.default_rng(13)
+    history, batch = rows(rng, 2_000), rows(rng, 6_000, mean=0.4)
+    estimator = fitted(Algorithm.LOGREG, Task.REGRESSION, history)
+    kind = RegressionTask()
+    calibration = kind.calibrate(build_estimator(Algorithm.LOGREG, SPEC, task=Task.REGRESSION), history, SPEC, "price")
+    assert isinstance(calibration, LossModel)
+    outputs = kind.outputs(estimator, batch, SPEC, chunk_rows=6_000)
+    whole = estimate_loss(outputs, batch, calibration=calibration)
+    sampled = estimate_loss(outputs, batch, calibration=calibration, max_rows=2_000)
+    assert sampled != whole
+    assert sampled == pytest.approx(whole, rel=0.03)  # a third of the rows: well within the estimate's own error
+    assert estimate_loss(outputs, batch, calibration=calibration, max_rows=2_000) == sampled  # the same sample
 
 
 def test_estimates_survive_their_json_unchanged() -> None:
