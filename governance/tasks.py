@@ -22,25 +22,43 @@ class Task(StrEnum):
 
 @dataclass(frozen=True)
 class TaskMetric:
-    """A metric the policy judges by: its key in metric maps, its display name, and its direction."""
+    """A metric the policy judges by: its key in metric maps, its display name, its direction, and
+    whether margins on it are relative (a share of the value compared with: an error in the target's
+    own units, where 0.05 means nothing until the scale is known)."""
 
     name: str
     label: str
     higher_is_better: bool = True
+    relative: bool = False
 
     def falls_short(self, value: float, *, of: float, by_more_than: float) -> bool:
         """Whether `value` is worse than `of` by more than the margin `by_more_than`."""
-        return falls_short(value, of=of, by_more_than=by_more_than, higher_is_better=self.higher_is_better)
+        return falls_short(
+            value, of=of, by_more_than=by_more_than, higher_is_better=self.higher_is_better, relative=self.relative
+        )
+
+    def margin(self, by_more_than: float) -> str:
+        """The margin as a person reads it: 0.05, or 5% where it is relative."""
+        return margin_text(by_more_than, relative=self.relative)
 
 
-def falls_short(value: float, *, of: float, by_more_than: float, higher_is_better: bool) -> bool:
-    """Whether `value` is worse than `of` by more than `by_more_than`, in the metric's direction."""
-    return value < of - by_more_than if higher_is_better else value > of + by_more_than
+def falls_short(
+    value: float, *, of: float, by_more_than: float, higher_is_better: bool, relative: bool = False
+) -> bool:
+    """Whether `value` is worse than `of` by more than `by_more_than` (a share of |of| when `relative`),
+    in the metric's direction."""
+    allowed = by_more_than * abs(of) if relative else by_more_than
+    return value < of - allowed if higher_is_better else value > of + allowed
+
+
+def margin_text(by_more_than: float, *, relative: bool) -> str:
+    return f"{by_more_than:.0%}" if relative else f"{by_more_than:.2f}"
 
 
 ROC_AUC = TaskMetric("roc_auc", "ROC AUC")
 MACRO_ROC_AUC = TaskMetric("roc_auc", "ROC AUC (macro one-vs-rest)")
-RMSE = TaskMetric("rmse", "RMSE", higher_is_better=False)
+# A tier's 0.01 is then "at most 1% worse than the champion", retraining's 0.05 "5% worse than the holdout".
+RMSE = TaskMetric("rmse", "RMSE", higher_is_better=False, relative=True)
 
 # The metric a candidate is compared on against the champion, on the same holdout.
 _GATE_METRIC = {Task.BINARY: ROC_AUC, Task.MULTICLASS: MACRO_ROC_AUC, Task.REGRESSION: RMSE}

@@ -234,24 +234,49 @@ def test_the_metrics_each_task_is_judged_by(task: Task, gate: str, health: str, 
 
 
 @pytest.mark.parametrize(
-    ("candidate", "champion", "passed"),
+    ("candidate", "champion", "tier", "passed"),
     [
-        (1.00, 1.00, True),
-        (0.90, 1.00, True),  # a lower error is better
-        (1.01, 1.00, True),  # within the medium tier's 0.01 margin
-        (1.02, 1.00, False),
-        (5.00, 1.00, False),
+        (2000.0, 2000.0, RiskTier.MEDIUM, True),
+        (1500.0, 2000.0, RiskTier.MEDIUM, True),  # a lower error is better
+        (2020.0, 2000.0, RiskTier.MEDIUM, True),  # the medium tier's margin: 1% of the champion's RMSE
+        (2020.5, 2000.0, RiskTier.MEDIUM, False),
+        (2040.0, 2000.0, RiskTier.LOW, True),  # 2%
+        (2041.0, 2000.0, RiskTier.LOW, False),
+        (2000.0, 2000.0, RiskTier.HIGH, True),  # no margin at all
+        (2000.1, 2000.0, RiskTier.HIGH, False),
+        (0.0101, 0.01, RiskTier.MEDIUM, True),  # the same share on any scale
+        (0.0102, 0.01, RiskTier.MEDIUM, False),
     ],
 )
-def test_a_regression_gate_fails_when_the_error_rises(candidate: float, champion: float, passed: bool) -> None:
+def test_a_regression_gate_fails_when_the_error_rises_by_more_than_a_share(
+    candidate: float, champion: float, tier: RiskTier, passed: bool
+) -> None:
     (gate,) = metric_gates(
         candidate={"rmse": candidate},
         champion={"rmse": champion},
-        policy=tier_policy(RiskTier.MEDIUM),
+        policy=tier_policy(tier),
         metric=gate_metric(Task.REGRESSION),
     )
     assert gate.passed is passed
-    assert gate.higher_is_better is False
+    assert (gate.higher_is_better, gate.relative) == (False, True)
+    assert gate.margin == {RiskTier.LOW: "2%", RiskTier.MEDIUM: "1%", RiskTier.HIGH: "0%"}[tier]
+
+
+def test_gate_margins_read_as_shares_only_for_relative_metrics() -> None:
+    regression = metric_gates(
+        candidate={"rmse": 2500.0},
+        champion={"rmse": 2000.0},
+        policy=tier_policy(RiskTier.MEDIUM),
+        metric=gate_metric(Task.REGRESSION),
+    )
+    assert [(g.margin, g.passed) for g in regression] == [("1%", False)]
+    classification = metric_gates(
+        candidate={"roc_auc": 0.7},
+        champion={"roc_auc": 0.8},
+        policy=tier_policy(RiskTier.MEDIUM),
+        metric=gate_metric(Task.MULTICLASS),
+    )
+    assert [(g.margin, g.relative, g.passed) for g in classification] == [("0.01", False, False)]
 
 
 @pytest.mark.parametrize(
@@ -269,24 +294,23 @@ def test_a_multiclass_gate_fails_when_macro_auc_falls(candidate: float, champion
 
 
 @pytest.mark.parametrize(
-    ("realized", "estimated", "fires"),
+    ("realized", "estimated", "reason"),
     [
-        (2.00, None, False),
-        (2.04, None, False),  # within the margin above the baseline
-        (2.10, None, True),
-        (1.50, None, False),  # better than the holdout
-        (None, 2.20, True),  # without labels the estimate decides
-        (1.90, 2.20, False),  # ... but a realized value wins over it
+        (2000.0, None, None),
+        (2100.0, None, None),  # 5% above the holdout: the margin itself
+        (2101.0, None, "realized RMSE 2101.000 is more than 5% above the holdout's 2000.000"),
+        (1500.0, None, None),  # better than the holdout
+        (None, 2200.0, "estimated RMSE 2200.000 is more than 5% above the holdout's 2000.000"),
+        (1900.0, 2200.0, None),  # a realized value wins over the estimate
     ],
 )
-def test_regression_retrains_when_the_error_rises(realized: float | None, estimated: float | None, fires: bool) -> None:
+def test_regression_retrains_when_the_error_rises_by_more_than_a_share(
+    realized: float | None, estimated: float | None, reason: str | None
+) -> None:
     batch = BatchHealth("b0", "1", drift_share=0.0, quality_alerts=0, realized=realized, estimated=estimated)
-    trigger = retrain_trigger([batch], policy=RetrainPolicy(), metric=health_metric(Task.REGRESSION), baseline=2.00)
-    assert (trigger is not None) is fires
-    if trigger is not None:
-        assert trigger.kind is TriggerKind.PERFORMANCE
-        assert "RMSE" in trigger.reason
-        assert "above the holdout's 2.000" in trigger.reason
+    trigger = retrain_trigger([batch], policy=RetrainPolicy(), metric=health_metric(Task.REGRESSION), baseline=2000.0)
+    assert (trigger.reason if trigger else None) == reason
+    assert trigger is None or trigger.kind is TriggerKind.PERFORMANCE
 
 
 @pytest.mark.parametrize(
