@@ -21,7 +21,7 @@ from enum import StrEnum
 from governance.audit.canonical import canonical_json
 from governance.errors import PolicyViolation
 from governance.roles import AccessPolicy, Role
-from governance.tasks import TaskMetric, falls_short
+from governance.tasks import TaskMetric, falls_short, margin_text
 
 PRODUCTION_ALIAS = "champion"
 SHADOW_ALIAS = "challenger"  # scored beside the champion on every batch, never served
@@ -309,12 +309,22 @@ class GateResult:
     champion: float
     max_drop: float  # how much worse than the champion the candidate may be
     higher_is_better: bool = True
+    relative: bool = False  # max_drop is a share of the champion's value
 
     @property
     def passed(self) -> bool:
         return not falls_short(
-            self.candidate, of=self.champion, by_more_than=self.max_drop, higher_is_better=self.higher_is_better
+            self.candidate,
+            of=self.champion,
+            by_more_than=self.max_drop,
+            higher_is_better=self.higher_is_better,
+            relative=self.relative,
         )
+
+    @property
+    def margin(self) -> str:
+        """How much worse the candidate may be, as a person reads it: 0.01, or 1% where relative."""
+        return margin_text(self.max_drop, relative=self.relative)
 
 
 def metric_gates(
@@ -334,6 +344,7 @@ def metric_gates(
             champion[metric.name],
             policy.max_metric_drop,
             higher_is_better=metric.higher_is_better,
+            relative=metric.relative,
         ),
     )
 
@@ -371,7 +382,7 @@ def policy_verdict(
         if not gate.passed:
             direction = "below" if gate.higher_is_better else "above"
             reasons.append(
-                f"{gate.metric} {gate.candidate:.4f} is more than {gate.max_drop:.2f} {direction} "
+                f"{gate.metric} {gate.candidate:.4f} is more than {gate.margin} {direction} "
                 f"the champion's {gate.champion:.4f} on the same holdout"
             )
     return PolicyVerdict(

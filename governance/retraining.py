@@ -25,7 +25,7 @@ class TriggerKind(StrEnum):
 class RetrainPolicy:
     drift_share: float = 0.5  # a batch counts as drifted above this share of drifted features
     consecutive_batches: int = 2
-    max_metric_drop: float = 0.05
+    max_metric_drop: float = 0.05  # a share of the holdout's value where the metric is relative (RMSE)
     on_quality_alert: bool = True
 
 
@@ -75,7 +75,7 @@ def retrain_trigger(
             direction = "below" if metric.higher_is_better else "above"
             return RetrainTrigger(
                 TriggerKind.PERFORMANCE,
-                f"{source} {metric.label} {observed:.3f} is more than {policy.max_metric_drop:.2f} "
+                f"{source} {metric.label} {observed:.3f} is more than {metric.margin(policy.max_metric_drop)} "
                 f"{direction} the holdout's {baseline:.3f}",
                 (last.batch_id,),
             )

@@ -224,6 +224,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
             "champion": champion["roc_auc"],
             "max_drop": tier_policy(RiskTier.MEDIUM).max_metric_drop,
             "higher_is_better": True,
+            "relative": False,  # an RMSE gate's margin is a share of the champion's value
             "passed": True,
         }
     ]

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from governance.features import FeatureSpec
 from governance.quality import QualityCheck, QualityResult, QualityThresholds
-from pipelines.ml.estimation import Calibration, estimate_performance, fit_calibration
+from pipelines.ml.estimation import BinaryCalibration, estimate_performance, fit_calibration
 from pipelines.ml.modeling import classification_metrics
 from pipelines.ml.quality import batch_quality
 
@@ -191,7 +191,7 @@ def test_an_empty_batch_raises_nothing() -> None:
 # ---- confidence-based performance estimation ---------------------------------------------------
 
 
-def _calibration(mapping: dict[float, float], *, per_score: int = 10) -> Calibration:
+def _calibration(mapping: dict[float, float], *, per_score: int = 10) -> BinaryCalibration:
     """Fitted on `per_score` reference rows at each score, a share `mapping[score]` of them positive."""
     scores, labels = [], []
     for score, positive_share in mapping.items():
