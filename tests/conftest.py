@@ -7,6 +7,12 @@ read-only in practice: versions are immutable).
 
 from __future__ import annotations
 
+import os
+
+# Two test workers share two cores: OpenMP threads (HistGradientBoosting, LightGBM, XGBoost) would
+# only wait on each other. Set before anything imports them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
