@@ -21,3 +21,4 @@ class VersionRecipe:
     trainer: str
     algorithm: str
     task: Task = Task.BINARY
+    classes: tuple[str, ...] = ()  # multiclass: the classes, in the order of the model's probabilities

@@ -214,6 +214,7 @@ class RegisteredVersion:
     artifact_digest: str
     mlflow_run_id: str
     at: datetime
+    calibration_digest: str | None = None  # the label-free estimator stored with the run, if any
 
 
 def version_frame(registered: RegisteredVersion, *, run_id: str) -> pl.DataFrame:
@@ -233,6 +234,8 @@ def version_frame(registered: RegisteredVersion, *, run_id: str) -> pl.DataFrame
         "mlflow_run_id": registered.mlflow_run_id,
         "at": registered.at,
         "run_id": run_id,
+        "classes": json.dumps(list(recipe.classes), ensure_ascii=False) if recipe.classes else None,
+        "calibration_digest": registered.calibration_digest,
     }
     return pl.DataFrame([row], schema={k: v for k, v in SCHEMAS[VERSIONS].items() if k != "audit_seq"})
 
@@ -257,6 +260,7 @@ def registered_versions(
             trainer=row["trainer"],
             algorithm=row["algorithm"],
             task=Task(row["task"]),
+            classes=tuple(json.loads(row["classes"])) if row["classes"] else (),
         )
         found[row["model"], row["version"]] = RegisteredVersion(
             model=row["model"],
@@ -265,6 +269,7 @@ def registered_versions(
             artifact_digest=row["artifact_digest"],
             mlflow_run_id=row["mlflow_run_id"],
             at=row["at"],
+            calibration_digest=row["calibration_digest"],
         )
     return found
 

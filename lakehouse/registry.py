@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 import warnings
 from collections import Counter
@@ -56,6 +57,36 @@ class RegisteredModelInfo:
     latest_version: str | None
     description: str
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The Delta table version a model was trained on, and a sample of it (for MLflow's dataset profile)."""
+
+    uri: str
+    table: str
+    version: int
+    sample: pd.DataFrame
+    target: str | None = None
+
+
+_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def _metric_name(name: str) -> str:
+    """A metric name MLflow accepts (a class name in `recall:<class>` may hold any character)."""
+    return _METRIC_NAME.sub("_", name)
+
+
+def _log_training_data(data: TrainingData) -> None:
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+
+    # the version goes into the name and a tag too: MLflow drops a source's version 0 when saving it
+    source = DeltaDatasetSource(path=data.uri, delta_table_version=data.version)
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+        data.sample, source=source, name=f"{data.table}@{data.version}", targets=data.target
+    )
+    mlflow.log_input(dataset, context="training", tags={"delta.version": str(data.version)})
 
 
 _PAGE = 10_000  # the registry's own largest page
@@ -145,31 +176,48 @@ class ModelRegistry:
         params: Mapping[str, str],
         metrics: Mapping[str, float],
         tags: Mapping[str, str],
+        attachments: Mapping[str, str] | None = None,
+        training_data: TrainingData | None = None,
     ) -> ModelVersionInfo:
-        """Log a fitted scikit-learn estimator in a new run and register it as a new version."""
+        """Log a fitted scikit-learn estimator in a new run and register it as a new version.
+
+        `attachments` (artifact path -> text) are stored with the run; `training_data` is logged as the
+        run's dataset input, so MLflow's UI shows which Delta table version trained the model.
+        """
         with self._translated(f"logging model {model}"), self._fluent():
             experiment_id = self._experiment_id(model)
             with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)):
                 mlflow.log_params(dict(params))
-                mlflow.log_metrics(dict(metrics))
+                mlflow.log_metrics({_metric_name(name): value for name, value in metrics.items()})
+                for path, text in (attachments or {}).items():
+                    mlflow.log_text(text, path)
+                if training_data is not None:
+                    _log_training_data(training_data)
                 # skops (not pickle) is MLflow's safe format; the types it would not trust by
                 # default are those of the estimator we just built, so we vouch for exactly those.
                 import skops.io  # costs ~2 s to import: only when logging
 
                 trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+                # classifiers are served by their probabilities, regressors by their predictions
+                predict = "predict_proba" if hasattr(estimator, "predict_proba") else "predict"
                 logged = mlflow.sklearn.log_model(
                     estimator,
                     skops_trusted_types=trusted,
                     name="model",
                     # A signature, not an example: with an example MLflow reloads the model to re-check it,
                     # which costs ~1 s a version and proves nothing train has not just evaluated.
-                    signature=infer_signature(input_example, estimator.predict_proba(input_example)),
+                    signature=infer_signature(input_example, getattr(estimator, predict)(input_example)),
                     pip_requirements=_PIP_REQUIREMENTS,
-                    pyfunc_predict_fn="predict_proba",
+                    pyfunc_predict_fn=predict,
                 )
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints its progress unasked
                 registered = mlflow.register_model(logged.model_uri, model, tags=dict(tags))
         return self.version(model, str(registered.version))
+
+    def load_text(self, run_id: str, path: str) -> str:
+        """A text artifact stored with a run (see `log_model`'s attachments)."""
+        with self._translated(f"reading {path} of run {run_id}"), self._fluent():
+            return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{path}"))
 
     def version(self, model: str, version: str) -> ModelVersionInfo:
         with self._translated(f"reading {model} version {version}"):

@@ -49,11 +49,14 @@ SCHEMAS: dict[str, pl.Schema] = {
             "scored_at": UTC_TS,
             "entity_key": pl.String,
             "event_ts": UTC_TS,
-            "score": pl.Float64,
-            "predicted_label": pl.Int64,
+            "score": pl.Float64,  # binary: P(1); multiclass: P(predicted class)
+            "predicted_label": pl.Int64,  # binary
             "input_table": pl.String,
             "input_version": pl.Int64,
             "run_id": pl.String,
+            "predicted_class": pl.String,  # multiclass (nullable: added in 0.2)
+            "class_probabilities": pl.List(pl.Float64),  # multiclass, in the version's class order
+            "prediction": pl.Float64,  # regression
         }
     ),
     BATCHES: _schema(
@@ -76,9 +79,11 @@ SCHEMAS: dict[str, pl.Schema] = {
         {
             "model": pl.String,
             "entity_key": pl.String,
-            "label": pl.Int64,
+            "label": pl.Int64,  # binary
             "arrived_at": UTC_TS,
             "run_id": pl.String,
+            "label_class": pl.String,  # multiclass (nullable: added in 0.2)
+            "label_value": pl.Float64,  # regression
         }
     ),
     DRIFT: _schema(
@@ -240,6 +245,8 @@ SCHEMAS: dict[str, pl.Schema] = {
             "at": UTC_TS,
             "run_id": pl.String,
             "audit_seq": pl.Int64,
+            "classes": pl.String,  # multiclass: JSON list, in the model's probability order
+            "calibration_digest": pl.String,  # SHA-256 of the label-free estimator stored with the run
         }
     ),
     # Policy settings changed by admins: a model's risk tier and purpose, the approvals each tier needs.

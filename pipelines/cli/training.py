@@ -13,13 +13,35 @@ from pipelines.cli.support import actor_option, emit, json_option, load_context
 @click.command()
 @click.argument("model")
 @click.option("--table", required=True)
-@click.option("--target", required=True, help="The 0/1 label column.")
+@click.option("--target", required=True, help="The column to predict.")
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    help="What the model predicts (default: read from the target: two values binary, text or few whole "
+    "numbers multiclass, other numbers regression).",
+)
 @click.option("--features", help="Comma-separated feature columns (default: every other column).")
-@click.option("--algorithm", type=click.Choice(["hgb", "logreg", "rf"]), default="hgb", show_default=True)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["hgb", "logreg", "rf", "lightgbm", "xgboost"]),
+    default="hgb",
+    show_default=True,
+    help="logreg is a ridge regression for regression targets.",
+)
 @actor_option
 @json_option
-def train(model: str, table: str, target: str, features: str | None, algorithm: str, actor: str, as_json: bool) -> None:
+def train(
+    model: str,
+    table: str,
+    target: str,
+    task: str | None,
+    features: str | None,
+    algorithm: str,
+    actor: str,
+    as_json: bool,
+) -> None:
     """Train MODEL on TABLE and register a new version in MLflow."""
+    from governance.tasks import Task, gate_metric
     from pipelines.jobs.train import train as run_train
     from pipelines.ml.modeling import Algorithm
 
@@ -32,16 +54,16 @@ def train(model: str, table: str, target: str, features: str | None, algorithm: 
         features=names,
         algorithm=Algorithm(algorithm),
         actor=actor,
+        task=Task(task) if task else None,
     )
-    auc = result.metrics.get("roc_auc")
+    gate = gate_metric(Task(result.task))
+    value = result.metrics.get(gate.name)
+    holdout = f" (holdout {gate.label} {value:.3f})" if value is not None else ""
+    how = "read from the target" if result.task_inferred else "as asked"
     emit(
         asdict(result),
         as_json=as_json,
-        lines=[
-            f"{model} version {result.version} registered (holdout ROC AUC {auc:.3f})"
-            if auc is not None
-            else f"{model} version {result.version} registered"
-        ],
+        lines=[f"{model} version {result.version} registered{holdout}; task {result.task} ({how})"],
     )
 
 

@@ -9,6 +9,7 @@ of that version. What is derived from an immutable version is computed once per 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,18 +18,18 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from governance.errors import MlgovError
 from governance.quality import QualityThresholds
-from lakehouse.records import require_table_identity
+from lakehouse.records import registered_versions, require_table_identity
 from lakehouse.schemas import DRIFT, ESTIMATED, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
-from pipelines.ml.estimation import Calibration
+from pipelines.ml.estimation import Calibration, calibration_from_json
 from pipelines.ml.modeling import Algorithm, build_estimator
 from pipelines.ml.quality import batch_quality
-from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import batch_rows
 from pipelines.reads.labels import latest_labels
-from pipelines.reads.versions import VersionRecipe, version_recipe
+from pipelines.reads.versions import CALIBRATION_ARTIFACT, VersionRecipe, kind_for, latest_recipe, version_recipe
 
 Row = dict[str, object]
 # What a prediction row says beyond its outputs: left out when predictions are read for metrics.
@@ -206,18 +207,39 @@ class EstimatedPerformance:
         assert self._predictions is not None  # pending() read them for every batch it returned
         version = batch["model_version"]
         recipe = version_recipe(self._ctx, self._model, version)
-        kind = kind_of(recipe.task)
-        calibration = self._ctx.remember(("calibration", self._model, version), partial(self._calibration, recipe))
-        outputs = kind.stored_outputs(self._predictions.filter(pl.col("batch_id") == batch["batch_id"]))
+        kind = kind_for(recipe)
+        calibration = self._ctx.remember(("calibration", self._model, version), partial(self._calibration, version))
+        predictions = self._predictions.filter(pl.col("batch_id") == batch["batch_id"])
+        features = self._features(batch, predictions, recipe) if kind.estimate_reads_features else None
+        estimate = kind.estimate(kind.stored_outputs(predictions), calibration=calibration, rows=features)
         return [
             _performance_row(batch, model=self._model, kind=ESTIMATED, metric=metric, value=value, labelled=0)
-            for metric, value in kind.estimate(outputs, calibration=calibration).items()
+            for metric, value in estimate.items()
         ]
 
-    def _calibration(self, recipe: VersionRecipe) -> Calibration:
+    def _features(self, batch: dict[str, Any], predictions: pl.DataFrame, recipe: VersionRecipe) -> pl.DataFrame:
+        """The batch's feature rows, in the order of its predictions."""
+        key = require_table_identity(self._ctx.store, batch["input_table"]).key
+        rows = batch_rows(self._ctx, batch, [key, *(c for c in recipe.spec.columns if c != key)])
+        rows = rows.with_columns(pl.col(key).cast(pl.String).alias("entity_key"))
+        return predictions.select("entity_key").join(rows, on="entity_key", how="left", maintain_order="left")
+
+    def _calibration(self, version: str) -> Calibration:
+        """The label-free estimator fitted when the version was trained, checked against the digest on
+        the governed record; versions registered before it was stored get one fitted now (once)."""
+        registered = registered_versions(self._ctx.ledger, model=self._model)[self._model, version]
+        recipe = registered.recipe
+        if registered.calibration_digest:
+            text = self._ctx.registry.load_text(registered.mlflow_run_id, CALIBRATION_ARTIFACT)
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != registered.calibration_digest:
+                raise MlgovError(
+                    f"the label-free estimator of {self._model} version {version} is not the one registered "
+                    "with it (its digest differs): nothing is estimated from it"
+                )
+            return calibration_from_json(text)
         training = self._ctx.store.read(recipe.table, version=recipe.table_version)
-        estimator = build_estimator(Algorithm(recipe.algorithm), recipe.spec)
-        return kind_of(recipe.task).calibrate(estimator, training, recipe.spec, recipe.target)
+        estimator = build_estimator(Algorithm(recipe.algorithm), recipe.spec, task=recipe.task)
+        return kind_for(recipe).calibrate(estimator, training, recipe.spec, recipe.target)
 
 
 class RealizedPerformance:
@@ -232,7 +254,8 @@ class RealizedPerformance:
         self._metrics: dict[str, dict[str, float]] = {}
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
-        labels = latest_labels(self._ctx, self._model)
+        self._column = kind_for(latest_recipe(self._ctx, self._model)).label_column
+        labels = latest_labels(self._ctx, self._model, column=self._column)
         joined = (
             self._ctx.store.scan(PREDICTIONS)
             .filter(pl.col("model") == self._model)
@@ -270,8 +293,9 @@ class RealizedPerformance:
     def _metrics_of(self, batch: dict[str, Any]) -> dict[str, float]:
         if batch["batch_id"] not in self._metrics:
             labelled = self._labelled[batch["batch_id"]]
-            kind = kind_of(version_recipe(self._ctx, self._model, batch["model_version"]).task)
-            self._metrics[batch["batch_id"]] = kind.metrics(labelled["label"].to_numpy(), kind.stored_outputs(labelled))
+            kind = kind_for(version_recipe(self._ctx, self._model, batch["model_version"]))
+            truth = labelled[kind.label_column].to_numpy()
+            self._metrics[batch["batch_id"]] = kind.metrics(truth, kind.stored_outputs(labelled))
         return self._metrics[batch["batch_id"]]
 
     def _stored(self) -> dict[str, _Computed]:

@@ -14,9 +14,9 @@ from lakehouse.files import read_input_file
 from lakehouse.schemas import LABELS, PREDICTIONS, check_model_name
 from pipelines.context import Context, job_run
 from pipelines.jobs.ingest import check_key
-from pipelines.ml.tasks import kind_of
+from pipelines.ml.tasks import LABEL_SCHEMA
 from pipelines.reads.labels import latest_labels
-from pipelines.reads.versions import model_task
+from pipelines.reads.versions import kind_for, latest_recipe
 
 
 @dataclass(frozen=True)
@@ -33,21 +33,26 @@ def load_labels(ctx: Context, *, model: str, path: Path, key: str, label: str, a
     check_model_name(model)
     with job_run(ctx, job="labels", actor=actor, model=model) as run:
         run.authorize(Action.LOAD_LABELS, object_type="model", object_id=model)
-        kind = kind_of(model_task(ctx, model))
+        kind = kind_for(latest_recipe(ctx, model))
+        column = kind.label_column
         frame = read_input_file(path)
         check_key(frame, key)
         if label not in frame.columns:
             raise InputError(f"label column {label!r} is not in the data (columns: {', '.join(frame.columns)})")
-        incoming = pl.DataFrame({"entity_key": frame[key].cast(pl.String), "label": kind.labels(frame[label])})
+        incoming = pl.DataFrame({"entity_key": frame[key].cast(pl.String), column: kind.labels(frame[label])})
+        known = latest_labels(ctx, model, column=column).drop("revised")
         fresh = (
-            incoming.join(latest_labels(ctx, model).drop("revised"), on="entity_key", how="left", suffix="_known")
-            .filter(pl.col("label_known").is_null() | (pl.col("label") != pl.col("label_known")))
-            .select("entity_key", "label")
+            incoming.join(known, on="entity_key", how="left", suffix="_known")
+            .filter(pl.col(f"{column}_known").is_null() | (pl.col(column) != pl.col(f"{column}_known")))
+            .select("entity_key", column)
         )
         if fresh.height:
+            others = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in LABEL_SCHEMA.items() if name != column]
             run.append(
                 LABELS,
-                fresh.with_columns(model=pl.lit(model), arrived_at=pl.lit(run.now()), run_id=pl.lit(run.run_id)),
+                fresh.with_columns(
+                    *others, model=pl.lit(model), arrived_at=pl.lit(run.now()), run_id=pl.lit(run.run_id)
+                ),
             )
         unchanged = incoming.height - fresh.height
         unknown = incoming.height - _scored(ctx, model, incoming["entity_key"])

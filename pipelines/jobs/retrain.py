@@ -42,6 +42,7 @@ def retrain(ctx: Context, *, model: str, actor: str, trigger: RetrainTrigger | N
         features=list(recipe.spec.columns),
         algorithm=Algorithm(recipe.algorithm),
         actor=actor,
+        task=recipe.task,
     )
     why = trigger.reason if trigger else "retrained by hand"
     request = request_promotion(

@@ -17,9 +17,9 @@ from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.registry import served_version
-from pipelines.ml.tasks import kind_of
+from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
-from pipelines.reads.versions import version_recipe
+from pipelines.reads.versions import kind_for, version_recipe
 
 
 @dataclass(frozen=True)
@@ -124,25 +124,30 @@ def _score_batch(
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
     estimator = ctx.registry.load_estimator(model, version)
-    kind = kind_of(recipe.task)
+    kind = kind_for(recipe)
     outputs = kind.outputs(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
     scored_at = run.now()
-    predictions = pl.DataFrame(
-        {
-            "model": model,
-            "model_version": version,
-            "role": role,
-            "batch_id": batch_id,
-            "scored_at": scored_at,
-            "entity_key": rows[key].cast(pl.String),
-            "event_ts": rows[timestamp]
-            if timestamp
-            else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
-            **kind.prediction_columns(outputs),
-            "input_table": name,
-            "input_version": table_version,
-            "run_id": run.run_id,
-        }
+    predictions = pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "model": model,
+                    "model_version": version,
+                    "role": role,
+                    "batch_id": batch_id,
+                    "scored_at": scored_at,
+                    "entity_key": rows[key].cast(pl.String),
+                    "event_ts": rows[timestamp]
+                    if timestamp
+                    else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
+                    "input_table": name,
+                    "input_version": table_version,
+                    "run_id": run.run_id,
+                }
+            ),
+            prediction_frame(kind.prediction_columns(outputs), rows=rows.height),
+        ],
+        how="horizontal",
     )
     same_batch = (pl.col("model") == model) & (pl.col("batch_id") == batch_id)
     run.append_once(PREDICTIONS, predictions, present=lambda table: _holds(table, same_batch))

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import polars as pl
 
 from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
-from governance.tasks import Task, gate_metric
+from governance.tasks import Task, gate_metric, infer_task, task_problem
 from governance.versions import VersionRecipe
-from lakehouse.records import LineageEdge, RegisteredVersion, lineage_frame, require_table_identity, version_frame
+from lakehouse.records import (
+    LineageEdge,
+    RegisteredVersion,
+    lineage_frame,
+    registered_versions,
+    require_table_identity,
+    version_frame,
+)
+from lakehouse.registry import TrainingData
 from lakehouse.schemas import LINEAGE, VERSIONS, check_model_name, raw_table
 from pipelines.context import Change, Context, JobRun, job_run
+from pipelines.ml.estimation import calibration_to_json
 from pipelines.ml.modeling import Algorithm, build_estimator, feature_spec, model_frame, split_holdout
-from pipelines.ml.tasks import kind_of
-from pipelines.reads.versions import recipe_tags
+from pipelines.ml.tasks import classes_of, kind_of, summarize_target
+from pipelines.reads.versions import CALIBRATION_ARTIFACT, kind_for, recipe_tags
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,8 @@ class TrainResult:
     version: str
     run_id: str
     metrics: Mapping[str, float]
+    task: str = Task.BINARY.value
+    task_inferred: bool = False  # no --task: the task was read from the target (see governance.tasks)
 
 
 def train(
@@ -35,7 +49,14 @@ def train(
     features: Sequence[str] | None,
     algorithm: Algorithm,
     actor: str,
+    task: Task | None = None,
 ) -> TrainResult:
+    """Train `model` on `table` pinned at its current version and register the version.
+
+    Without `task`, it is inferred from the target (two values: binary; text or few whole numbers:
+    multiclass; other numbers: regression) and recorded, never guessed again. A model's versions all
+    share one task. The label-free estimator is fitted here, once, and stored with the version.
+    """
     check_model_name(model)
     name = raw_table(table)
     with job_run(ctx, job="train", actor=actor, model=model) as run:
@@ -47,6 +68,12 @@ def train(
         if target not in frame.columns:
             raise InputError(f"target column {target!r} is not in table {name!r} (columns: {', '.join(frame.columns)})")
         spec = feature_spec(frame.schema, exclude=[c for c in (key, timestamp, target) if c], requested=features)
+        chosen = choose_task(ctx, model=model, target=frame[target], task=task)
+        fit_rows, holdout_rows = split_holdout(frame, timestamp=timestamp, key=key)
+        checks = kind_of(chosen)  # validates targets; a multiclass one reads outputs only with its classes
+        y_fit, y_holdout = checks.target(fit_rows[target]), checks.target(holdout_rows[target])
+        estimator = build_estimator(algorithm, spec, task=chosen)
+        estimator.fit(model_frame(fit_rows, spec), y_fit)
         recipe = VersionRecipe(
             table=name,
             table_version=table_version,
@@ -54,16 +81,16 @@ def train(
             target=target,
             trainer=actor,
             algorithm=algorithm.value,
-            task=Task.BINARY,
+            task=chosen,
+            classes=classes_of(estimator) if chosen is Task.MULTICLASS else (),
         )
-        kind = kind_of(recipe.task)
-        fit_rows, holdout_rows = split_holdout(frame, timestamp=timestamp, key=key)
-        y_fit, y_holdout = kind.target(fit_rows[target]), kind.target(holdout_rows[target])
-        estimator = build_estimator(algorithm, spec)
-        estimator.fit(model_frame(fit_rows, spec), y_fit)
+        kind = kind_for(recipe)
         outputs = kind.outputs(estimator, holdout_rows, spec, chunk_rows=max(holdout_rows.height, 1))
         metrics = kind.metrics(y_holdout, outputs)
         metrics |= {"train_rows": float(fit_rows.height), "holdout_rows": float(holdout_rows.height)}
+        calibration = calibration_to_json(
+            kind.calibrate(build_estimator(algorithm, spec, task=chosen), frame, spec, target)
+        )
         tags = {**recipe_tags(recipe), "mlgov.run_id": run.run_id}
         params = {"algorithm": algorithm.value, "table": f"{name}@{table_version}", "target": target}
         info = ctx.registry.log_model(
@@ -73,6 +100,13 @@ def train(
             params=params,
             metrics=metrics,
             tags=tags,
+            attachments={CALIBRATION_ARTIFACT: calibration},
+            training_data=TrainingData(
+                uri=ctx.store.storage.uri(name),
+                table=name,
+                version=table_version,
+                sample=model_frame(fit_rows.head(1000), spec),
+            ),
         )
         version_id = f"{model}/{info.version}"
         gate = gate_metric(recipe.task)
@@ -90,15 +124,41 @@ def train(
                 artifact_digest=ctx.registry.artifact_digest(model, info.version),
                 mlflow_run_id=info.run_id,
                 at=run.now(),
+                calibration_digest=hashlib.sha256(calibration.encode("utf-8")).hexdigest(),
             ),
             details={
                 "table": f"{name}@{table_version}",
                 "algorithm": algorithm.value,
+                "task": chosen.value,
                 "mlflow_run_id": info.run_id,
                 gate.name: f"{metrics.get(gate.name, float('nan')):.6f}",
             },
         )
-    return TrainResult(model=model, version=info.version, run_id=info.run_id, metrics=metrics)
+    return TrainResult(
+        model=model,
+        version=info.version,
+        run_id=info.run_id,
+        metrics=metrics,
+        task=chosen.value,
+        task_inferred=task is None,
+    )
+
+
+def choose_task(ctx: Context, *, model: str, target: pl.Series, task: Task | None) -> Task:
+    """The task the target asks for (or `task`, once checked to fit it), and the one of the model's
+    earlier versions: one model, one task."""
+    summary = summarize_target(target)
+    chosen = infer_task(summary) if task is None else task
+    problem = task_problem(chosen, summary)
+    if problem:
+        raise InputError(problem)
+    earlier = {r.recipe.task for r in registered_versions(ctx.ledger, model=model).values()}
+    if earlier and chosen not in earlier:
+        raise InputError(
+            f"model {model!r} predicts {sorted(earlier)[0]}, not {chosen.value}: a {chosen.value} model is another "
+            "model (train it under another name)"
+        )
+    return chosen
 
 
 def register_version(run: JobRun, registered: RegisteredVersion, *, details: Mapping[str, object]) -> None:

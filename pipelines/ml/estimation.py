@@ -193,7 +193,7 @@ def _ece(p: np.ndarray, outcome: np.ndarray) -> float:
 def estimate_classes(outputs: np.ndarray, *, calibration: ClassCalibration) -> dict[str, float]:
     """Expected multiclass metrics of a batch from its outputs alone (one column per class, in the order
     of `calibration.classes`; none for an empty batch): accuracy, macro F1, macro one-vs-rest ROC AUC
-    (when every class is expected to occur) and recall per class (`recall[<class>]`)."""
+    (when every class is expected to occur) and recall per class (`recall:<class>`)."""
     n = len(outputs)
     if n == 0:
         return {}
@@ -206,7 +206,7 @@ def estimate_classes(outputs: np.ndarray, *, calibration: ClassCalibration) -> d
         tp, fp, fn = float(p[flagged, j].sum()), float((1 - p[flagged, j]).sum()), float(p[~flagged, j].sum())
         f1s.append(tp / (tp + (fp + fn) / 2) if tp + fp + fn else 0.0)
         if tp + fn:
-            recalls[f"recall[{name}]"] = tp / (tp + fn)
+            recalls[f"recall:{name}"] = tp / (tp + fn)
         if 0 < p[:, j].sum() < n:
             aucs.append(_weighted_auc(outputs[:, j], p[:, j]))
     estimate["f1"] = float(np.mean(f1s))

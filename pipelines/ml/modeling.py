@@ -286,7 +286,7 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
 def multiclass_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     """Multiclass metrics of the most probable class; `probabilities` has one column per class, in the
     order of `classes`. ROC AUC (macro one-vs-rest) only when every class, and no other, occurs among
-    the labels; recall per class (`recall[<class>]`) for each class that occurs."""
+    the labels; recall per class (`recall:<class>`) for each class that occurs."""
     if len(labels) == 0:
         return {}
     names = np.asarray(classes, dtype=object)
@@ -306,7 +306,7 @@ def multiclass_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: S
         )
     for name in classes:
         if name in present:
-            metrics[f"recall[{name}]"] = float(np.mean(predicted[labels == name] == name))
+            metrics[f"recall:{name}"] = float(np.mean(predicted[labels == name] == name))
     return metrics
 
 

@@ -18,16 +18,16 @@ import polars as pl
 from governance.audit.canonical import canonical_json
 from governance.drift import dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, Subject
+from governance.tasks import Task
 from lakehouse.evidently_drift import evidently_drift
 from lakehouse.records import require_table_identity
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
 from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
-from pipelines.ml.tasks import kind_of
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.governed import alias_holder, model_settings
 from pipelines.reads.shadow import shadow_comparison
-from pipelines.reads.versions import VersionRecipe, version_recipe
+from pipelines.reads.versions import VersionRecipe, kind_for, version_recipe
 
 MISSING_SHARE_LIMIT = 0.05
 
@@ -49,7 +49,7 @@ def _rounded(metrics: dict[str, float]) -> dict[str, str]:
 
 def _evaluate(ctx: Context, model: str, version: str, recipe: VersionRecipe, holdout: pl.DataFrame) -> dict[str, float]:
     estimator = ctx.registry.load_estimator(model, version)
-    kind = kind_of(recipe.task)
+    kind = kind_for(recipe)
     outputs = kind.outputs(estimator, holdout, recipe.spec, chunk_rows=max(holdout.height, 1))
     return kind.metrics(kind.target(holdout[recipe.target]), outputs)
 
@@ -158,6 +158,13 @@ def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: 
     }
 
 
+_TASK_LIMITATION = {
+    Task.BINARY: "binary classification at a 0.5 decision threshold; other thresholds are not evaluated",
+    Task.MULTICLASS: "the most probable class is the prediction; costs of confusing particular classes are not weighed",
+    Task.REGRESSION: "point predictions only: no prediction intervals are produced or evaluated",
+}
+
+
 def _model_card(
     ctx: Context,
     *,
@@ -174,7 +181,7 @@ def _model_card(
         span = {"from": str(training[identity_ts].min()), "to": str(training[identity_ts].max())}
     limitations = [
         f"evaluated on a time-ordered holdout ({HOLDOUT_SHARE:.0%}) of the training table only",
-        "binary classification at a 0.5 decision threshold; other thresholds are not evaluated",
+        _TASK_LIMITATION[recipe.task],
     ]
     if span:
         limitations.append(f"trained on data up to {span['to']}; behaviour on later populations is unverified")
@@ -183,6 +190,7 @@ def _model_card(
         "purpose": purpose or "(not stated: set it with `mlgov model set MODEL --purpose TEXT`)",
         "owner": recipe.trainer,
         "algorithm": recipe.algorithm,
+        "task": recipe.task.value,
         "target": recipe.target,
         "features": {"numeric": list(recipe.spec.numeric), "categorical": list(recipe.spec.categorical)},
         "training_data": {"table": f"{recipe.table}@{recipe.table_version}", "rows": training.height, "span": span},

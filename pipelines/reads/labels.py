@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import polars as pl
 
-from lakehouse.schemas import LABELS
+from lakehouse.schemas import LABELS, SCHEMAS
 from pipelines.context import Context
 
-# revised: an earlier load gave the key another label
-LATEST_LABELS_SCHEMA = pl.Schema({"entity_key": pl.String(), "label": pl.Int64(), "revised": pl.Boolean()})
 
-
-def latest_labels(ctx: Context, model: str) -> pl.DataFrame:
-    """The latest label of every entity key of `model` (columns: LATEST_LABELS_SCHEMA): the last to
-    arrive; between loads stamped the same instant (a fixed clock), the one committed last."""
+def latest_labels(ctx: Context, model: str, *, column: str = "label") -> pl.DataFrame:
+    """The latest label of every entity key of `model`, from the labels table's `column` (the task's:
+    label, label_class or label_value): the last to arrive; between loads stamped the same instant (a
+    fixed clock), the one committed last. Columns: entity_key, `column`, and `revised` (an earlier
+    load gave the key another label)."""
     history = (
         ctx.store.scan(LABELS)
-        .filter(pl.col("model") == model)
-        .select("entity_key", "label", "arrived_at", "run_id")
+        .filter((pl.col("model") == model) & pl.col(column).is_not_null())
+        .select("entity_key", column, "arrived_at", "run_id")
         .collect()
     )
     loads = history.select("arrived_at", "run_id").unique()
@@ -33,7 +32,7 @@ def latest_labels(ctx: Context, model: str) -> pl.DataFrame:
         history.with_columns(load=order)
         .sort("arrived_at", "load", nulls_last=False, maintain_order=True)
         .group_by("entity_key", maintain_order=True)
-        .agg(pl.col("label").last(), revised=pl.col("label").n_unique() > 1)
-        .select(LATEST_LABELS_SCHEMA.names())
-        .cast(LATEST_LABELS_SCHEMA)
+        .agg(pl.col(column).last(), revised=pl.col(column).n_unique() > 1)
+        .select("entity_key", column, "revised")
+        .cast({"entity_key": pl.String, column: SCHEMAS[LABELS][column], "revised": pl.Boolean})
     )

@@ -15,8 +15,9 @@ _SAME_ROWS = ["input_table", "input_version", "window_start", "window_end"]
 
 
 def shadow_comparison(ctx: Context, *, model: str, version: str | None = None) -> list[dict[str, Any]]:
-    """Per batch scored by both: disagreement rate at the decision threshold, K-S distance between
-    their score distributions, and each one's latest realized metrics (once labels arrived).
+    """Per batch scored by both: how often they decide differently (label or class; none for a
+    regression), the K-S distance between their scores (or predicted values), and each one's latest
+    realized metrics (once labels arrived).
     `version` limits it to batches where that version was the challenger."""
     batches = ctx.store.scan(BATCHES).filter(pl.col("model") == model).collect()
     champion = batches.filter(pl.col("role") == PRODUCTION_ALIAS)
@@ -30,7 +31,13 @@ def shadow_comparison(ctx: Context, *, model: str, version: str | None = None) -
     predictions = (
         ctx.store.scan(PREDICTIONS)
         .filter((pl.col("model") == model) & pl.col("batch_id").is_in(ids))
-        .select("batch_id", "entity_key", "score", "predicted_label")
+        .select(
+            "batch_id",
+            "entity_key",
+            # what each version decided (none for a regression) and the number it gave
+            pl.coalesce(pl.col("predicted_label").cast(pl.String), pl.col("predicted_class")).alias("decision"),
+            pl.coalesce("score", "prediction").alias("score"),
+        )
         .collect()
     )
     realized = (
@@ -52,10 +59,8 @@ def shadow_comparison(ctx: Context, *, model: str, version: str | None = None) -
                 "champion_version": pair["model_version"],
                 "challenger_version": pair["model_version_challenger"],
                 "rows": both.height,
-                "disagreement_rate": both.select(
-                    (pl.col("predicted_label") != pl.col("predicted_label_challenger")).mean()
-                ).item()
-                if both.height
+                "disagreement_rate": both.select((pl.col("decision") != pl.col("decision_challenger")).mean()).item()
+                if both.height and both["decision"].null_count() < both.height
                 else None,
                 "score_ks": float(ks_2samp(both["score"], both["score_challenger"]).statistic) if both.height else None,
                 "champion_realized": _metrics(realized, pair["batch_id"]),

@@ -13,6 +13,7 @@ from governance.versions import VersionRecipe
 from lakehouse.records import registered_versions
 from lakehouse.registry import ModelVersionInfo
 from pipelines.context import Context
+from pipelines.ml.tasks import TaskKind, kind_of
 
 # The version tags that mirror the recipe in MLflow (its UI shows them; nothing reads them back but migrate).
 TAG_TRAINER = "mlgov.trainer"
@@ -23,6 +24,9 @@ TAG_CATEGORICAL = "mlgov.categorical_features"
 TAG_TARGET = "mlgov.target"
 TAG_ALGORITHM = "mlgov.algorithm"
 TAG_TASK = "mlgov.task"  # absent on versions made before tasks existed: those are binary
+TAG_CLASSES = "mlgov.classes"  # multiclass only
+# The label-free estimator fitted at training, stored with the version's MLflow run (its digest on the chain).
+CALIBRATION_ARTIFACT = "mlgov/calibration.json"
 
 
 def recipe_tags(recipe: VersionRecipe) -> dict[str, str]:
@@ -36,6 +40,7 @@ def recipe_tags(recipe: VersionRecipe) -> dict[str, str]:
         TAG_TARGET: recipe.target,
         TAG_ALGORITHM: recipe.algorithm,
         TAG_TASK: recipe.task.value,
+        **({TAG_CLASSES: json.dumps(list(recipe.classes), ensure_ascii=False)} if recipe.classes else {}),
     }
 
 
@@ -65,16 +70,22 @@ def recipe_from_tags(info: ModelVersionInfo) -> VersionRecipe:
             trainer=info.tags[TAG_TRAINER],
             algorithm=info.tags[TAG_ALGORITHM],
             task=Task(info.tags.get(TAG_TASK, Task.BINARY.value)),
+            classes=tuple(json.loads(info.tags[TAG_CLASSES])) if TAG_CLASSES in info.tags else (),
         )
     except KeyError as missing:
         raise InputError(f"{info.model} version {info.version} was not trained by mlgov (no tag {missing})") from None
 
 
-def model_task(ctx: Context, model: str) -> Task:
-    """The task of `model`: its versions all share it, so its latest registered version's recipe says it."""
+def latest_recipe(ctx: Context, model: str) -> VersionRecipe:
+    """The recipe of `model`'s latest registered version: its task (which all its versions share) and,
+    for a multiclass model, its classes."""
     registered = registered_versions(ctx.ledger, model=model)
     if not registered:
         ctx.registry.require_model(model)
         raise NotFoundError(f"model {model!r} has no version registered through mlgov yet (train one: mlgov train)")
-    latest = max(registered.values(), key=lambda r: int(r.version))
-    return latest.recipe.task
+    return max(registered.values(), key=lambda r: int(r.version)).recipe
+
+
+def kind_for(recipe: VersionRecipe) -> TaskKind:
+    """The computations of the version's task, with its classes where it has them."""
+    return kind_of(recipe.task, classes=recipe.classes)

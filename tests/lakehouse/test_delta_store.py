@@ -62,7 +62,7 @@ def run_row(**overrides: object) -> pl.DataFrame:
 
 def one_row(schema: pl.Schema) -> pl.DataFrame:
     """A one-row frame of the declared schema, with a plausible value per dtype."""
-    values: dict[type, object] = {pl.String: "x", pl.Int64: 1, pl.Float64: 1.5, pl.Boolean: True}
+    values: dict[type, object] = {pl.String: "x", pl.Int64: 1, pl.Float64: 1.5, pl.Boolean: True, pl.List: [0.5]}
     row = {name: T0 if isinstance(dtype, pl.Datetime) else values[type(dtype)] for name, dtype in schema.items()}
     return pl.DataFrame([row], schema=schema)
 

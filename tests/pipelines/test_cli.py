@@ -369,7 +369,21 @@ BAD_INPUTS = [
     ),
     ("unknown table to train on", lambda d: ["train", "m", "--table", "nope", "--target", "y"], "does not exist"),
     ("missing target column", lambda d: ["train", "m", "--table", "loans", "--target", "nope"], "target column 'nope'"),
-    ("target of the wrong type", lambda d: ["train", "m", "--table", "loans", "--target", "purpose"], "must hold"),
+    (
+        "target of the wrong type",
+        lambda d: ["train", "m", "--table", "loans", "--target", "purpose", "--task", "binary"],
+        "binary needs both 0 and 1",
+    ),
+    (
+        "regression on text",
+        lambda d: ["train", "m", "--table", "loans", "--target", "purpose", "--task", "regression"],
+        "regression needs numbers",
+    ),
+    (
+        "multiclass with fractional numbers",
+        lambda d: ["train", "m", "--table", "loans", "--target", "income", "--task", "multiclass"],
+        "fractional numbers",
+    ),
     (
         "unknown feature",
         lambda d: ["train", "m", "--table", "loans", "--target", "defaulted", "--features", "income,nope"],

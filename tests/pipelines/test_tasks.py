@@ -418,8 +418,8 @@ def test_multiclass_metrics_equal_sklearns(classes: tuple[str, ...]) -> None:
     assert metrics["accuracy"] == accuracy_score(labels, predicted)
     assert metrics["f1"] == f1_score(labels, predicted, average="macro")
     recalls = recall_score(labels, predicted, labels=list(classes), average=None)
-    assert [metrics[f"recall[{c}]"] for c in classes] == pytest.approx(recalls, abs=1e-12)
-    assert set(metrics) == {"roc_auc", "accuracy", "f1", *(f"recall[{c}]" for c in classes)}
+    assert [metrics[f"recall:{c}"] for c in classes] == pytest.approx(recalls, abs=1e-12)
+    assert set(metrics) == {"roc_auc", "accuracy", "f1", *(f"recall:{c}" for c in classes)}
     assert 0.6 < metrics["roc_auc"] < 0.95
 
 
@@ -427,7 +427,7 @@ def test_multiclass_auc_needs_every_class_and_no_other() -> None:
     probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
     missing_one = MulticlassTask(classes=CLASSES).metrics(np.array(["ant", "bee", "ant"]), probabilities)
     assert "roc_auc" not in missing_one
-    assert "recall[cat]" not in missing_one  # undefined without a cat among the labels
+    assert "recall:cat" not in missing_one  # undefined without a cat among the labels
     assert missing_one["accuracy"] == 1.0
     unknown = multiclass_metrics(np.array(["ant", "bee", "dog"]), probabilities, CLASSES)
     assert "roc_auc" not in unknown
