@@ -41,8 +41,10 @@ from lakehouse.records import access_policy, alias_moves, promotion_events
 from lakehouse.schemas import AUDIT
 from pipelines.jobs.access import change_role
 from pipelines.jobs.promote import approve, force_promotion, reject, request_promotion, rollback
+from pipelines.jobs.registry import divergences, reconcile_registry
 from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
+from pipelines.reads.governed import alias_holder
 from pipelines.reads.promotions import PromotionResult, alias_history, show_request
 from pipelines.reads.versions import version_recipe
 from tests.cli_harness import Cli
@@ -557,11 +559,14 @@ class TrackedRequest:
 
 
 class PromotionMachine(RuleBasedStateMachine):
-    """Random requests, reviews, role changes, data changes, rollbacks and waits on a real lakehouse.
+    """Random requests, reviews, role changes, artifact changes, rollbacks, waits and MLflow edits
+    behind mlgov's back, on a real lakehouse.
 
-    Invariant: the alias moves by policy only when the tier's quorum of distinct eligible reviewers
-    approved the subject as it is now (approvals given before a change stop counting), with the roles they hold now, within the TTL; and MLflow's
-    alias is always the latest move recorded in governance/aliases.
+    Invariants: the governed champion moves by policy only when the tier's quorum of distinct eligible
+    reviewers approved the subject as it is now (approvals given before a change stop counting), with
+    the roles they hold now, within the TTL; nothing is counted twice; MLflow's alias mirrors the
+    record unless someone moved it behind mlgov's back, and then `registry check` says so.
+    (Kills at every commit boundary are in test_crashes.py.)
     """
 
     template: ClassVar[Template]
@@ -580,6 +585,7 @@ class PromotionMachine(RuleBasedStateMachine):
         self.verified: set[str] = set()  # requests whose alias move was checked for a quorum
         self.approved_versions = {"1"}
         self.held: list[tuple[str, bool]] = [("1", False)]  # champion versions in order; reached by a rollback?
+        self.diverged = False  # MLflow's champion was moved behind mlgov's back and not mirrored since
         return self.request_a_promotion("2")
 
     # -- the test's own statement of the rules --
@@ -607,7 +613,11 @@ class PromotionMachine(RuleBasedStateMachine):
         }
 
     def champion(self) -> str | None:
-        return self.ctx.registry.alias_version(MODEL, PRODUCTION_ALIAS)
+        """Production, as the governed record says."""
+        return alias_holder(self.ctx, MODEL, PRODUCTION_ALIAS)
+
+    def mirrored(self) -> None:
+        self.diverged = False  # a governed change of the model mirrors it onto MLflow
 
     # -- rules --
 
@@ -621,6 +631,7 @@ class PromotionMachine(RuleBasedStateMachine):
         assert isinstance(result, PolicyViolation) is refused_because, result
         if refused_because:
             return multiple()
+        self.mirrored()
         gate_passed = not any("roc_auc" in reason for reason in result.blocked_by)
         self.tracked[result.request_id] = TrackedRequest(version=version, gate_passed=gate_passed)
         return result.request_id
@@ -634,6 +645,7 @@ class PromotionMachine(RuleBasedStateMachine):
         assert isinstance(result, Refusal) is not may, f"{actor} on {request_id}: {result}"
         if not may:
             return
+        self.mirrored()
         request.votes.append(TrackedVote(actor, now, request.version in self.data_changed, self.roles(actor)))
         quorum = self.counting(request, now)
         assert sorted(result.approvals) == sorted(quorum)
@@ -680,6 +692,7 @@ class PromotionMachine(RuleBasedStateMachine):
         if may:
             assert result.status is PromotionStatus.REJECTED
             request.status = "rejected"
+            self.mirrored()
 
     @rule(
         user=st.sampled_from(USERS),
@@ -730,6 +743,18 @@ class PromotionMachine(RuleBasedStateMachine):
         assert (move.previous, move.kind, move.version) == (before, MoveKind.ROLLED_BACK, expected)
         assert self.champion() == move.version
         self.held.append((move.version, True))
+        self.mirrored()
+
+    @rule(version=st.sampled_from(("1", "2", "3", "4")))
+    def move_mlflows_alias_behind_mlgovs_back(self, version: str) -> None:
+        self.ctx.registry.client.set_registered_model_alias(MODEL, PRODUCTION_ALIAS, version)
+        self.diverged = version != self.champion()
+
+    @rule()
+    def an_admin_reconciles_the_registry(self) -> None:
+        admins = sorted(u for u in self.grants if Role.ADMIN in self.grants[u])
+        reconcile_registry(self.ctx, actor=admins[0])
+        self.diverged = False
 
     @rule(delta=st.sampled_from([timedelta(hours=1), timedelta(days=6), timedelta(days=15)]))
     def wait(self, delta: timedelta) -> None:
@@ -739,6 +764,12 @@ class PromotionMachine(RuleBasedStateMachine):
     def the_alias_is_its_recorded_history(self) -> None:
         moves = alias_moves(self.ctx.ledger, model=MODEL)
         assert self.champion() == timeline(moves, alias=PRODUCTION_ALIAS)[-1].version
+        shown = self.ctx.registry.alias_version(MODEL, PRODUCTION_ALIAS)
+        assert (shown != self.champion()) is self.diverged
+        flagged = [d for d in divergences(self.ctx, model=MODEL) if d.kind == "alias" and d.name == PRODUCTION_ALIAS]
+        assert bool(flagged) is self.diverged  # registry check flags every divergence, and only those
+        events = promotion_events(self.ctx.ledger, model=MODEL)
+        assert len({(e.request_id, e.kind, e.actor, e.at) for e in events}) == len(events)  # nothing twice
         by_policy = {m.request_id for m in moves if m.kind is MoveKind.PROMOTED}
         assert by_policy == self.verified | {self.template.seeded_request_id}
         assert access_policy(self.ctx.ledger).grants == {u: self.roles(u) for u in self.grants if self.grants[u]}
