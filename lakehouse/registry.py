@@ -216,7 +216,11 @@ class ModelRegistry:
 
     def load_text(self, run_id: str, path: str) -> str:
         """A text artifact stored with a run (see `log_model`'s attachments)."""
-        with self._translated(f"reading {path} of run {run_id}"), self._fluent():
+        with (
+            self._translated(f"reading {path} of run {run_id}"),
+            self._fluent(),
+            contextlib.redirect_stderr(io.StringIO()),  # MLflow draws a progress bar unasked
+        ):
             return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{path}"))
 
     def version(self, model: str, version: str) -> ModelVersionInfo:

@@ -254,6 +254,76 @@ def _fraud_rows(rng: np.random.Generator, n: int, drifted: bool) -> tuple[_Colum
 
 
 # --------------------------------------------------------------------------- #
+# House prices (regression) and support tickets (multiclass)
+# --------------------------------------------------------------------------- #
+
+_CITIES = ("Lyon", "München", "Milano", "Porto", "Gdańsk")
+_CITY_P = np.array([0.30, 0.22, 0.20, 0.15, 0.13])
+_CITY_PREMIUM = np.array([40_000.0, 120_000.0, 90_000.0, 10_000.0, -20_000.0])
+_CITY_P_DRIFT = np.array([0.15, 0.40, 0.25, 0.10, 0.10])  # the market moves to the expensive cities
+
+
+def _house_rows(rng: np.random.Generator, n: int, drifted: bool) -> tuple[_Columns, np.ndarray]:
+    area_m2 = np.round(np.clip(rng.normal(110.0 if drifted else 90.0, 30.0, n), 20, 400), 1)
+    rooms = np.clip(rng.poisson(area_m2 / 25.0), 1, 12).astype(np.int64)
+    age_years = np.clip(np.round(rng.exponential(30.0, n)), 0, 150).astype(np.int64)
+    city_idx = rng.choice(len(_CITIES), size=n, p=_CITY_P_DRIFT if drifted else _CITY_P)
+    garden = rng.random(n) < 0.35
+    price = (
+        60_000.0
+        + 2_400.0 * area_m2
+        + 8_000.0 * rooms
+        - 900.0 * age_years
+        + _CITY_PREMIUM[city_idx]
+        + 25_000.0 * garden
+        + rng.normal(0.0, 25_000.0, n)
+    )
+    columns: _Columns = {
+        "area_m2": area_m2,
+        "rooms": rooms,
+        "age_years": age_years,
+        "city": np.array(_CITIES)[city_idx],
+        "garden": garden,
+    }
+    return columns, np.round(price, -2)
+
+
+_QUEUES = ("billing", "technical", "sales", "account")
+_CHANNELS = ("email", "chat", "phone")
+_CHANNEL_P = np.array([0.5, 0.3, 0.2])
+_CHANNEL_P_DRIFT = np.array([0.25, 0.6, 0.15])  # a chat widget launched in week 6
+_TIERS = ("free", "pro", "enterprise")
+_TIER_P = np.array([0.6, 0.3, 0.1])
+
+
+def _ticket_rows(rng: np.random.Generator, n: int, drifted: bool) -> tuple[_Columns, np.ndarray]:
+    words = np.clip(np.round(rng.lognormal(3.5, 0.7, n)), 3, 2_000).astype(np.int64)
+    channel_idx = rng.choice(len(_CHANNELS), size=n, p=_CHANNEL_P_DRIFT if drifted else _CHANNEL_P)
+    tier_idx = rng.choice(len(_TIERS), size=n, p=_TIER_P)
+    invoices_open = rng.poisson(0.6, n).astype(np.int64)
+    logins_failed = rng.poisson(0.8, n).astype(np.int64)
+    trial = rng.random(n) < 0.2
+    # one score per queue, the ticket goes to the highest (with Gumbel noise: a multinomial logit)
+    scores = np.column_stack(
+        [
+            1.4 * invoices_open + 0.6 * (tier_idx == 0),
+            0.9 * logins_failed + 0.004 * words + 0.5 * (channel_idx == 1),
+            1.8 * trial + 0.4 * (channel_idx == 2) - 0.3 * invoices_open,
+            0.8 * (tier_idx == 2) + 0.5 * logins_failed * (channel_idx == 0),
+        ]
+    ) + rng.gumbel(size=(n, len(_QUEUES)))
+    columns: _Columns = {
+        "words": words,
+        "channel": np.array(_CHANNELS)[channel_idx],
+        "customer_tier": np.array(_TIERS)[tier_idx],
+        "invoices_open": invoices_open,
+        "logins_failed": logins_failed,
+        "trial": trial,
+    }
+    return columns, np.array(_QUEUES)[scores.argmax(axis=1)]
+
+
+# --------------------------------------------------------------------------- #
 # Assembly
 # --------------------------------------------------------------------------- #
 
@@ -325,6 +395,34 @@ _SPECS: tuple[_Spec, ...] = (
 )
 
 
+_TASK_SPECS: tuple[_Spec, ...] = (
+    _Spec(
+        model="house_price",
+        table="houses",
+        key="listing_id",
+        key_prefix="H",
+        timestamp="listed_ts",
+        target="sale_price",
+        features=("area_m2", "rooms", "age_years", "city", "garden"),
+        seed_offset=404,
+        missing="age_years",
+        generate=_house_rows,
+    ),
+    _Spec(
+        model="ticket_router",
+        table="tickets",
+        key="ticket_id",
+        key_prefix="K",
+        timestamp="opened_ts",
+        target="queue",
+        features=("words", "channel", "customer_tier", "invoices_open", "logins_failed", "trial"),
+        seed_offset=505,
+        missing="words",
+        generate=_ticket_rows,
+    ),
+)
+
+
 def _epoch_us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
@@ -354,7 +452,7 @@ def _frame(
         if name == spec.missing and missing_idx.size:
             s = s.scatter(missing_idx, None)
         series.append(s)
-    series.append(pl.Series(spec.target, target, dtype=pl.Int64))
+    series.append(pl.Series(spec.target, target, dtype=pl.Int64 if target.dtype.kind in "iub" else None))
     return pl.DataFrame(series)
 
 
@@ -412,12 +510,14 @@ def build_demo_datasets(
     batch_rows: int = 1500,
     n_weeks: int = 10,
     drift_from_week: int = 6,
+    tasks: bool = False,
 ) -> tuple[DemoDataset, ...]:
-    """Build loan_default, churn and fraud demo data (in that order).
+    """Build loan_default, churn and fraud demo data (in that order); with `tasks`, also house_price
+    (regression) and ticket_router (multiclass).
 
     ``start`` must be timezone-aware; history covers the 8 weeks before it and
     week ``i`` covers ``[start + i weeks, start + (i + 1) weeks)``. Loan and
-    churn batches from ``drift_from_week`` on are covariate-shifted.
+    churn batches (and house and ticket ones) from ``drift_from_week`` on are covariate-shifted.
     """
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be a timezone-aware datetime")
@@ -437,5 +537,5 @@ def build_demo_datasets(
             n_weeks=n_weeks,
             drift_from_week=drift_from_week,
         )
-        for spec in _SPECS
+        for spec in (*_SPECS, *(_TASK_SPECS if tasks else ()))
     )

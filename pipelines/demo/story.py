@@ -1,10 +1,11 @@
-"""The demo: a deterministic governance story over three models, told through the real jobs.
+"""The demo: a deterministic governance story over five models, told through the real jobs.
 
 Every step goes through the same job functions as the CLI (so it writes real Delta tables, MLflow
 versions, audit records and run records), under a simulated clock that walks from two months of
 history through ten weekly scoring cycles. Along the way: a refused self-approval, a rejected
-candidate, a champion replaced mid-way, a drift episode from week 6 on the loan and churn
-populations, labels that arrive two weeks late, a retrained candidate waiting for its second
+candidate, a champion replaced mid-way, a regression model (house prices) and a multiclass one
+(support tickets) beside the three classifiers, a drift episode from week 6 on the loan, churn,
+house and ticket populations, labels that arrive two weeks late, a retrained candidate waiting for its second
 approval, and a churn candidate waiting for its first.
 """
 
@@ -23,6 +24,7 @@ import polars as pl
 from governance.errors import PermissionDenied, PolicyViolation
 from governance.promotion import SHADOW_ALIAS, PromotionStatus, RiskTier, fold_requests, tier_policy
 from governance.roles import Role
+from governance.tasks import Task, gate_metric
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
@@ -49,13 +51,16 @@ POLICIES = {
     "loan_default": ("high", "Decide consumer loan applications: probability of default within 12 months."),
     "churn": ("medium", "Prioritise retention offers: probability a subscriber cancels next month."),
     "fraud": ("low", "Queue card transactions for manual review: probability of fraud."),
+    "house_price": ("medium", "Suggest an asking price for new listings: expected sale price in euros."),
+    "ticket_router": ("low", "Route support tickets to a queue: billing, technical, sales or account."),
 }
 REVIEWS = [
     ("rita", "holdout metrics and model card reviewed"),
     ("raj", "agree; no quality alerts on the training data"),
     ("sofia", "risk sign-off: features are permissible for this purpose"),
 ]
-MAKERS = {"loan_default": "maya", "churn": "omar", "fraud": "maya"}
+MAKERS = {"loan_default": "maya", "churn": "omar", "fraud": "maya", "house_price": "omar", "ticket_router": "maya"}
+FIRST_ALGORITHM = {"house_price": Algorithm.HGB, "ticket_router": Algorithm.LOGREG}  # others: logreg
 USERS = {
     "maya": Role.MAKER,
     "omar": Role.MAKER,
@@ -118,7 +123,7 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     say(f"their sign-in passwords, random for this lakehouse: {credentials}")
 
     datasets = build_demo_datasets(
-        start=START, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK
+        start=START, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK, tasks=True
     )
     with tempfile.TemporaryDirectory(prefix="mlgov-demo-") as scratch:
         files = Path(scratch)
@@ -163,7 +168,7 @@ def _launch(
         table=dataset.table,
         target=dataset.target,
         features=None,
-        algorithm=Algorithm.LOGREG,
+        algorithm=FIRST_ALGORITHM.get(model, Algorithm.LOGREG),
         actor=maker,
     )
     tier, purpose = POLICIES[model]
@@ -173,9 +178,11 @@ def _launch(
         approve(ctx, request_id=request.request_id, reason="looks good to me", actor=maker)
     for reviewer, reason in REVIEWS[: tier_policy(RiskTier(tier)).required_approvals]:
         approve(ctx, request_id=request.request_id, reason=reason, actor=reviewer)
-    say(f"{model}: v{v1.version} promoted to champion ({tier} risk; holdout ROC AUC {v1.metrics['roc_auc']:.3f})")
-    if model == "fraud":
-        return  # its candidate comes in week 4, once fresh labels exist
+    gate = gate_metric(Task(v1.task))
+    holdout = f"holdout {gate.label} {v1.metrics[gate.name]:.3f}"
+    say(f"{model}: v{v1.version} ({v1.task}) promoted to champion ({tier} risk; {holdout})")
+    if model in ("fraud", "house_price", "ticket_router"):
+        return  # fraud's candidate comes in week 4, once fresh labels exist
 
     clock.set(START - timedelta(days=3))
     v2 = train(
