@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
 import re
 import tempfile
 import warnings
@@ -29,12 +28,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from governance.errors import MlgovError, NotFoundError
+from lakehouse import mlflow_models
+from lakehouse.mlflow_models import LoadedModel
 
 # MLflow narrates database migrations and model logging on stderr; a CLI must print one clean line.
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 _PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
 
 
@@ -142,22 +142,8 @@ class ModelRegistry:
                 raise NotFoundError(message) from None
             raise MlgovError(f"MLflow failed while {doing}: {message}") from None
 
-    @contextmanager
-    def _fluent(self) -> Iterator[None]:
-        # The fluent logging API reads a process-global URI; point it at this registry. Setting it
-        # also writes MLFLOW_*_URI into os.environ, which settings read as an override: put those
-        # back, or the first registry used in a process would capture every later one.
-        saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
-        mlflow.set_tracking_uri(self._uri)
-        mlflow.set_registry_uri(self._uri)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    def _fluent(self) -> contextlib.AbstractContextManager[None]:
+        return mlflow_models.pointed_at(self._uri)
 
     def _experiment_id(self, model: str) -> str:
         name = f"mlgov/{model}"
@@ -184,35 +170,80 @@ class ModelRegistry:
         `attachments` (artifact path -> text) are stored with the run; `training_data` is logged as the
         run's dataset input, so MLflow's UI shows which Delta table version trained the model.
         """
-        with self._translated(f"logging model {model}"), self._fluent():
-            experiment_id = self._experiment_id(model)
-            with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)):
-                mlflow.log_params(dict(params))
-                mlflow.log_metrics({_metric_name(name): value for name, value in metrics.items()})
-                for path, text in (attachments or {}).items():
-                    mlflow.log_text(text, path)
-                if training_data is not None:
-                    _log_training_data(training_data)
-                # skops (not pickle) is MLflow's safe format; the types it would not trust by
-                # default are those of the estimator we just built, so we vouch for exactly those.
-                import skops.io  # costs ~2 s to import: only when logging
+        with self._run(model, params, metrics, tags, attachments, training_data):
+            # skops (not pickle) is MLflow's safe format; the types it would not trust by
+            # default are those of the estimator we just built, so we vouch for exactly those.
+            import skops.io  # costs ~2 s to import: only when logging
 
-                trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
-                # classifiers are served by their probabilities, regressors by their predictions
-                predict = "predict_proba" if hasattr(estimator, "predict_proba") else "predict"
-                logged = mlflow.sklearn.log_model(
-                    estimator,
-                    skops_trusted_types=trusted,
-                    name="model",
-                    # A signature, not an example: with an example MLflow reloads the model to re-check it,
-                    # which costs ~1 s a version and proves nothing train has not just evaluated.
-                    signature=infer_signature(input_example, getattr(estimator, predict)(input_example)),
-                    pip_requirements=_PIP_REQUIREMENTS,
-                    pyfunc_predict_fn=predict,
-                )
-            with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints its progress unasked
-                registered = mlflow.register_model(logged.model_uri, model, tags=dict(tags))
+            trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+            # classifiers are served by their probabilities, regressors by their predictions
+            predict = "predict_proba" if hasattr(estimator, "predict_proba") else "predict"
+            logged = mlflow.sklearn.log_model(
+                estimator,
+                skops_trusted_types=trusted,
+                name="model",
+                # A signature, not an example: with an example MLflow reloads the model to re-check it,
+                # which costs ~1 s a version and proves nothing train has not just evaluated.
+                signature=infer_signature(input_example, getattr(estimator, predict)(input_example)),
+                pip_requirements=_PIP_REQUIREMENTS,
+                pyfunc_predict_fn=predict,
+            )
+            source = logged.model_uri
+        with (
+            self._translated(f"registering model {model}"),
+            self._fluent(),
+            contextlib.redirect_stderr(io.StringIO()),  # MLflow prints its progress unasked
+        ):
+            registered = mlflow.register_model(source, model, tags=dict(tags))
         return self.version(model, str(registered.version))
+
+    def register_copy(
+        self,
+        *,
+        model: str,
+        path: Path,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        attachments: Mapping[str, str] | None = None,
+        training_data: TrainingData | None = None,
+    ) -> ModelVersionInfo:
+        """Register the MLflow model directory at `path` (trained elsewhere), byte for byte, as a new version
+        of `model`: its files are stored with a new run of mlgov's, so the version loads from this server
+        whichever server the model came from."""
+        with self._run(model, params, metrics, tags, attachments, training_data):
+            mlflow.log_artifacts(str(path), "model")
+            run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
+            source = mlflow.get_artifact_uri("model")
+        with self._translated(f"registering model {model}"):
+            if model not in {m.name for m in self.client.search_registered_models(f"name = '{model}'")}:
+                self.client.create_registered_model(model)
+            registered = self.client.create_model_version(model, source=source, run_id=run_id, tags=dict(tags))
+        return self.version(model, str(registered.version))
+
+    @contextmanager
+    def _run(
+        self,
+        model: str,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        attachments: Mapping[str, str] | None,
+        training_data: TrainingData | None,
+    ) -> Iterator[None]:
+        """A new run of the model's experiment holding its parameters, metrics, attachments and data."""
+        with (
+            self._translated(f"logging model {model}"),
+            self._fluent(),
+            mlflow.start_run(experiment_id=self._experiment_id(model), tags=dict(tags)),
+        ):
+            mlflow.log_params(dict(params))
+            mlflow.log_metrics({_metric_name(name): value for name, value in metrics.items()})
+            for path, text in (attachments or {}).items():
+                mlflow.log_text(text, path)
+            if training_data is not None:
+                _log_training_data(training_data)
+            yield
 
     def load_text(self, run_id: str, path: str) -> str:
         """A text artifact stored with a run (see `log_model`'s attachments)."""
@@ -330,6 +361,16 @@ class ModelRegistry:
             with self._translated(f"loading {model} version {version}"), self._fluent():
                 self._estimators[model, version] = mlflow.sklearn.load_model(f"models:/{model}/{version}")
         return self._estimators[model, version]
+
+    def load_foreign(self, model: str, version: str) -> LoadedModel:
+        """A version registered from outside mlgov (`register_copy`), loaded in its own flavor."""
+        if (model, version) not in self._estimators:
+            with self._translated(f"loading {model} version {version}"), self._fluent():
+                uri = f"models:/{model}/{version}"
+                flavors, inputs = mlflow_models.describe(uri)
+                self._estimators[model, version] = mlflow_models.load(uri, flavors=flavors, inputs=inputs)
+        loaded: LoadedModel = self._estimators[model, version]
+        return loaded
 
     def model_tags(self, model: str) -> dict[str, str]:
         with self._translated(f"reading {model}"):

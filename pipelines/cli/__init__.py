@@ -17,7 +17,7 @@ from pipelines.cli.promote import history, model, promote
 from pipelines.cli.registry import policy, registry
 from pipelines.cli.scoring import score
 from pipelines.cli.support import MlgovGroup
-from pipelines.cli.training import retrain_command, train
+from pipelines.cli.training import register, retrain_command, train
 from pipelines.cli.users import login, users
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     """Model governance and monitoring over a Delta Lake lakehouse (MLGOV_HOME, default ./.mlgov)."""
 
 
-for command in (init, access, users, login, ingest, labels, train, retrain_command, model, promote, history):
+for command in (init, access, users, login, ingest, labels, train, register, retrain_command, model, promote, history):
     main.add_command(command)
 for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app):
     main.add_command(command)

@@ -80,6 +80,72 @@ def _feature_names(features: str | None) -> list[str] | None:
     return names
 
 
+@click.command()
+@click.argument("model")
+@click.option(
+    "--model-uri",
+    required=True,
+    help="The MLflow model: runs:/<run_id>/<path>, models:/<name>/<version> or a local MLflow model directory.",
+)
+@click.option("--table", required=True, help="The table the model was trained on; its holdout judges it.")
+@click.option("--table-version", type=int, help="The table's Delta version it was trained on (default: the latest).")
+@click.option("--target", required=True, help="The column the model predicts.")
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    help="What the model predicts (default: read from its output: probabilities of two classes binary, of "
+    "more multiclass, numbers regression).",
+)
+@click.option("--features", help="Comma-separated feature columns, for a model without a signature.")
+@click.option(
+    "--source-tracking-uri",
+    help="The tracking server a runs:/ or models:/ URI is on, when it is not mlgov's (e.g. sqlite:///other.db).",
+)
+@actor_option
+@json_option
+def register(
+    model: str,
+    model_uri: str,
+    table: str,
+    table_version: int | None,
+    target: str,
+    task: str | None,
+    features: str | None,
+    source_tracking_uri: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Register a model trained elsewhere as a new version of MODEL, judged on TABLE's holdout."""
+    from governance.tasks import Task, gate_metric
+    from pipelines.jobs.register import register as run_register
+
+    result = run_register(
+        load_context(),
+        model=model,
+        model_uri=model_uri,
+        table=table,
+        table_version=table_version,
+        target=target,
+        task=Task(task) if task else None,
+        features=_feature_names(features),
+        source_tracking_uri=source_tracking_uri,
+        actor=actor,
+    )
+    gate = gate_metric(Task(result.task))
+    value = result.metrics.get(gate.name)
+    holdout = f" (holdout {gate.label} {value:.3f})" if value is not None else ""
+    how = "read from the model's output" if result.task_inferred else "as asked"
+    document = asdict(result) | {"features": list(result.features)}
+    emit(
+        document,
+        as_json=as_json,
+        lines=[
+            f"{model} version {result.version} registered from {result.source} ({result.flavor}){holdout}; "
+            f"task {result.task} ({how}); request promotion: mlgov promote request {model} {result.version}"
+        ],
+    )
+
+
 @click.command("retrain")
 @click.argument("model")
 @actor_option

@@ -26,7 +26,7 @@ from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.governed import alias_holder
-from pipelines.reads.versions import version_recipe
+from pipelines.reads.versions import is_foreign, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
 
@@ -78,7 +78,14 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
         reports = _reports(ctx, model=model, batches=batches)
         trigger = _retrain_trigger(ctx, model=model, reports=reports)
         retrained = None
-        if retrain and trigger is not None and actor is not None and not _has_open_request(ctx, model=model):
+        # a model trained outside mlgov is retrained where it was trained: the trigger is reported, nothing more
+        if (
+            retrain
+            and trigger is not None
+            and actor is not None
+            and not _has_open_request(ctx, model=model)
+            and not _trained_elsewhere(ctx, model=model)
+        ):
             retrained = run_retrain(ctx, model=model, actor=actor, trigger=trigger)
         return MonitorReport(
             model=model,
@@ -88,6 +95,11 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
             trigger=trigger,
             retrained=retrained,
         )
+
+
+def _trained_elsewhere(ctx: Context, *, model: str) -> bool:
+    champion = alias_holder(ctx, model, PRODUCTION_ALIAS)
+    return champion is not None and is_foreign(version_recipe(ctx, model, champion))
 
 
 def _has_open_request(ctx: Context, *, model: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance.errors import NotFoundError
+from governance.errors import InputError, NotFoundError
 from governance.promotion import PRODUCTION_ALIAS
 from governance.retraining import RetrainTrigger
 from pipelines.context import Context
@@ -16,7 +16,7 @@ from pipelines.jobs.promote import request_promotion
 from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
 from pipelines.reads.governed import alias_holder
-from pipelines.reads.versions import version_recipe
+from pipelines.reads.versions import is_foreign, version_recipe
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,11 @@ def retrain(ctx: Context, *, model: str, actor: str, trigger: RetrainTrigger | N
     if champion is None:
         raise NotFoundError(f"model {model!r} has no {PRODUCTION_ALIAS} to take the recipe from")
     recipe = version_recipe(ctx, model, champion)
+    if is_foreign(recipe):
+        raise InputError(
+            f"{model} v{champion} was trained outside mlgov ({recipe.algorithm}): retrain it where it was "
+            f"trained and register the new version (mlgov register {model} --model-uri ...)"
+        )
     trained = train(
         ctx,
         model=model,

@@ -19,7 +19,7 @@ from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.registry import served_version
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
-from pipelines.reads.versions import kind_for, version_recipe
+from pipelines.reads.versions import kind_for, version_model, version_recipe
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _score_batch(
     missing = [c for c in recipe.spec.columns if c not in rows.columns]
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
-    estimator = ctx.registry.load_estimator(model, version)
+    estimator = version_model(ctx, model, version, recipe)
     kind = kind_for(recipe)
     outputs = kind.outputs(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
     scored_at = run.now()

@@ -235,7 +235,9 @@ def model_outputs(
 
 
 def _plain_outputs(estimator: Any, chunk: pl.DataFrame, spec: FeatureSpec, output: Output) -> np.ndarray:
-    return _outputs_of(estimator, model_frame(chunk, spec), output)
+    # a model trained elsewhere takes its rows as its own signature types them (`ml.foreign`)
+    frame = estimator.input_frame(chunk) if hasattr(estimator, "input_frame") else model_frame(chunk, spec)
+    return _outputs_of(estimator, frame, output)
 
 
 def encodes_categories_once(estimator: object, spec: FeatureSpec) -> bool:

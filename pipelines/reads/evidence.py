@@ -27,7 +27,7 @@ from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.governed import alias_holder, model_settings
 from pipelines.reads.shadow import shadow_comparison
-from pipelines.reads.versions import VersionRecipe, kind_for, version_recipe
+from pipelines.reads.versions import VersionRecipe, kind_for, version_model, version_recipe
 
 MISSING_SHARE_LIMIT = 0.05
 
@@ -48,7 +48,7 @@ def _rounded(metrics: dict[str, float]) -> dict[str, str]:
 
 
 def _evaluate(ctx: Context, model: str, version: str, recipe: VersionRecipe, holdout: pl.DataFrame) -> dict[str, float]:
-    estimator = ctx.registry.load_estimator(model, version)
+    estimator = version_model(ctx, model, version, recipe)
     kind = kind_for(recipe)
     outputs = kind.outputs(estimator, holdout, recipe.spec, chunk_rows=max(holdout.height, 1))
     return kind.metrics(kind.target(holdout[recipe.target]), outputs)

@@ -5,14 +5,17 @@ it. The recipe is read from the governed record; MLflow's `mlgov.*` version tags
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.tasks import Task
 from governance.versions import VersionRecipe
+from lakehouse.mlflow_models import ModelInputs
 from lakehouse.records import registered_versions
 from lakehouse.registry import ModelVersionInfo
 from pipelines.context import Context
+from pipelines.ml.foreign import wrap
 from pipelines.ml.tasks import TaskKind, kind_of
 
 # The version tags that mirror the recipe in MLflow (its UI shows them; nothing reads them back but migrate).
@@ -25,6 +28,9 @@ TAG_TARGET = "mlgov.target"
 TAG_ALGORITHM = "mlgov.algorithm"
 TAG_TASK = "mlgov.task"  # absent on versions made before tasks existed: those are binary
 TAG_CLASSES = "mlgov.classes"  # multiclass only
+TAG_SOURCE = "mlgov.source_uri"  # where a version registered from outside mlgov came from
+# A version registered from outside mlgov records its algorithm as the MLflow flavor it is called through.
+FOREIGN_PREFIX = "mlflow:"
 # The label-free estimator fitted at training, stored with the version's MLflow run (its digest on the chain).
 CALIBRATION_ARTIFACT = "mlgov/calibration.json"
 
@@ -89,3 +95,32 @@ def latest_recipe(ctx: Context, model: str) -> VersionRecipe:
 def kind_for(recipe: VersionRecipe) -> TaskKind:
     """The computations of the version's task, with its classes where it has them."""
     return kind_of(recipe.task, classes=recipe.classes)
+
+
+def is_foreign(recipe: VersionRecipe) -> bool:
+    """Whether the version was trained outside mlgov and registered (`mlgov register`)."""
+    return recipe.algorithm.startswith(FOREIGN_PREFIX)
+
+
+def version_model(ctx: Context, model: str, version: str, recipe: VersionRecipe) -> Any:
+    """The version's model, ready for its task's computations: ours as the estimator we logged (scored
+    by the fast path of `ml.modeling`), one trained elsewhere in its own flavor (`ml.foreign`)."""
+    if not is_foreign(recipe):
+        return ctx.registry.load_estimator(model, version)
+    loaded = ctx.registry.load_foreign(model, version)
+    return wrap(
+        loaded.model,
+        native=loaded.native,
+        inputs=loaded.inputs.columns,
+        columns=recipe.spec.columns,
+        text_columns=text_inputs(loaded.inputs, recipe.spec),
+        task=recipe.task,
+        sample=None,
+    )
+
+
+def text_inputs(inputs: ModelInputs, spec: FeatureSpec) -> tuple[str, ...]:
+    """The model's text columns: those its signature types as strings, else the spec's categorical ones."""
+    if inputs.columns is None:
+        return spec.categorical
+    return tuple(name for name, kind in inputs.columns if kind == "string")
