@@ -4,7 +4,8 @@ Every step goes through the same job functions as the CLI (so it writes real Del
 versions, audit records and run records), under a simulated clock that walks from two months of
 history through ten weekly scoring cycles. Along the way: a refused self-approval, a rejected
 candidate, a champion replaced mid-way, a regression model (house prices) and a multiclass one
-(support tickets) beside the three classifiers, a drift episode from week 6 on the loan, churn,
+(support tickets: LightGBM from a notebook, logged with plain MLflow and brought in by `register`)
+beside the three classifiers, a drift episode from week 6 on the loan, churn,
 house and ticket populations, labels that arrive two weeks late, a retrained candidate waiting for its second
 approval, and a churn candidate waiting for its first.
 """
@@ -29,14 +30,16 @@ from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
 from pipelines.demo.data import DemoDataset, build_demo_datasets
+from pipelines.demo.notebook import fit_and_log_lightgbm
 from pipelines.jobs.access import init_lakehouse
 from pipelines.jobs.ingest import ingest
 from pipelines.jobs.labels import load_labels
 from pipelines.jobs.models import set_model_policy
 from pipelines.jobs.monitor import monitor
 from pipelines.jobs.promote import approve, reject, request_promotion, rollback
+from pipelines.jobs.register import RegisterResult, register
 from pipelines.jobs.score import score
-from pipelines.jobs.train import train
+from pipelines.jobs.train import TrainResult, train
 from pipelines.jobs.users import add_user
 from pipelines.ml.modeling import Algorithm
 
@@ -60,7 +63,8 @@ REVIEWS = [
     ("sofia", "risk sign-off: features are permissible for this purpose"),
 ]
 MAKERS = {"loan_default": "maya", "churn": "omar", "fraud": "maya", "house_price": "omar", "ticket_router": "maya"}
-FIRST_ALGORITHM = {"house_price": Algorithm.HGB, "ticket_router": Algorithm.LOGREG}  # others: logreg
+FIRST_ALGORITHM = {"house_price": Algorithm.HGB}  # others: logreg
+FROM_NOTEBOOK = {"ticket_router"}  # v1 is LightGBM from a notebook, logged with plain MLflow
 USERS = {
     "maya": Role.MAKER,
     "omar": Role.MAKER,
@@ -162,15 +166,21 @@ def _launch(
     history = files / f"{dataset.table}_history.parquet"
     dataset.history.write_parquet(history)
     ingest(ctx, table=dataset.table, path=history, key=dataset.key, timestamp=dataset.timestamp, actor=maker)
-    v1 = train(
-        ctx,
-        model=model,
-        table=dataset.table,
-        target=dataset.target,
-        features=None,
-        algorithm=FIRST_ALGORITHM.get(model, Algorithm.LOGREG),
-        actor=maker,
-    )
+    v1: TrainResult | RegisterResult
+    if model in FROM_NOTEBOOK:  # trained in a notebook, logged with plain MLflow, brought in by register
+        uri = fit_and_log_lightgbm(dataset, tracking_uri=ctx.registry.tracking_uri)
+        v1 = register(ctx, model=model, model_uri=uri, table=dataset.table, target=dataset.target, actor=maker)
+        say(f"{model}: a LightGBM model from {maker}'s notebook registered as v{v1.version} ({uri})")
+    else:
+        v1 = train(
+            ctx,
+            model=model,
+            table=dataset.table,
+            target=dataset.target,
+            features=None,
+            algorithm=FIRST_ALGORITHM.get(model, Algorithm.LOGREG),
+            actor=maker,
+        )
     tier, purpose = POLICIES[model]
     set_model_policy(ctx, model=model, tier=tier, purpose=purpose, actor=admin)
     request = request_promotion(ctx, model=model, version=v1.version, reason="first production model", actor=maker)
