@@ -16,6 +16,7 @@ PREDICTIONS = "predictions"
 BATCHES = "scoring/batches"
 LABELS = "labels"
 DRIFT = "monitoring/drift"
+OUTPUT_DRIFT = "monitoring/output_drift"  # the model's output per batch against its reference batch
 QUALITY = "monitoring/quality"
 PERFORMANCE = "monitoring/performance"
 PROMOTIONS = "governance/promotions"
@@ -290,6 +291,7 @@ SCHEMAS: dict[str, pl.Schema] = {
     ),
 }
 
+SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
 PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses

@@ -19,6 +19,7 @@ from pipelines.cli.support import emit, json_option, load_context
 @json_option
 def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None:
     """Compute missing drift, quality and performance for MODEL's batches, then report them."""
+    from governance.tasks import Task, health_metric
     from pipelines.jobs.monitor import monitor as run_monitor
 
     if retrain and actor is None:
@@ -27,6 +28,7 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
     trigger = report.trigger
     document = {
         "model": report.model,
+        "task": report.task,
         "batches": [
             {
                 "batch_id": b.batch_id,
@@ -41,6 +43,9 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
                 "performance": dict(b.performance),
                 "estimated_performance": dict(b.estimated),
                 "quality_alerts": [{**asdict(q), "check": q.check.value} for q in b.quality_alerts],
+                "output_drift": None
+                if b.output_drift is None
+                else {"output": b.output_drift.feature, **asdict(b.output_drift)},
             }
             for b in report.batches
         ],
@@ -53,11 +58,13 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
         },
     }
     lines = [f"{model}: {len(report.batches)} batches ({report.computed_drift} newly checked for drift)"]
+    metric = health_metric(Task(report.task or Task.BINARY))
     for b in report.batches:
-        auc, estimate = b.performance.get("roc_auc"), b.estimated.get("roc_auc")
-        perf = f", ROC AUC {auc:.3f} on {b.labelled_rows} labels" if auc is not None else ""
-        perf += f", estimated ROC AUC {estimate:.3f}" if estimate is not None else ""
+        realized, estimate = b.performance.get(metric.name), b.estimated.get(metric.name)
+        perf = f", {metric.label} {realized:.3f} on {b.labelled_rows} labels" if realized is not None else ""
+        perf += f", estimated {metric.label} {estimate:.3f}" if estimate is not None else ""
         flag = " DRIFTED" if b.drifted else ""
+        flag += f", {b.output_drift.feature} drifted" if b.output_drift and b.output_drift.drifted else ""
         alerts = f", {len(b.quality_alerts)} quality alerts" if b.quality_alerts else ""
         lines.append(
             f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}{alerts}"

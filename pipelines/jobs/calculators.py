@@ -19,15 +19,17 @@ from typing import Any, Protocol
 import polars as pl
 
 from governance.errors import MlgovError
+from governance.features import FeatureSpec
 from governance.quality import QualityThresholds
 from lakehouse.records import registered_versions, require_table_identity
-from lakehouse.schemas import DRIFT, ESTIMATED, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
+from lakehouse.schemas import DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.estimation import Calibration, calibration_from_json
 from pipelines.ml.modeling import Algorithm, build_estimator
 from pipelines.ml.quality import batch_quality
-from pipelines.reads.batches import batch_rows
+from pipelines.ml.tasks import PREDICTION_SCHEMA
+from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import CALIBRATION_ARTIFACT, VersionRecipe, kind_for, latest_recipe, version_recipe
 
@@ -72,6 +74,7 @@ def compute_pending(run: JobRun, calculators: Sequence[BatchCalculator], batches
 def calculators_for(ctx: Context, model: str) -> list[BatchCalculator]:
     return [
         DriftCalculator(ctx, model),
+        OutputDriftCalculator(ctx, model),
         RealizedPerformance(ctx, model),
         QualityCalculator(ctx, model),
         EstimatedPerformance(ctx, model),
@@ -134,6 +137,58 @@ class DriftCalculator:
         recipe = version_recipe(self._ctx, self._model, version)
         frame = self._ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
         return _Reference(recipe=recipe, profile=profile_reference(frame, recipe.spec))
+
+
+class OutputDriftCalculator:
+    """Drift of the model's output (binary: the score; multiclass: the predicted class; regression: the
+    prediction) in each batch against the first batch the same version scored, its reference period
+    (as NannyML's): the same methods, defaults and thresholds as feature drift. The reference batch
+    is compared with itself, so it has a row and no drift."""
+
+    name, table = "output_drift", OUTPUT_DRIFT
+
+    def __init__(self, ctx: Context, model: str) -> None:
+        self._ctx, self._model = ctx, model
+
+    def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
+        self._batches = batches
+        return _without(OUTPUT_DRIFT, self._ctx, self._model, batches)
+
+    def rows(self, batch: dict[str, Any]) -> list[Row]:
+        version = batch["model_version"]
+        reference_batch, column, profile = self._ctx.remember(
+            ("output_reference", self._model, version), partial(self._reference, version)
+        )
+        current = self._outputs(batch["batch_id"], column)
+        return [
+            {
+                "batch_id": batch["batch_id"],
+                "model": self._model,
+                "model_version": version,
+                "feature": drift.feature,
+                "method": drift.method,
+                "statistic": drift.statistic,
+                "threshold": drift.threshold,
+                "drifted": drift.drifted,
+                "reference_id": f"{reference_batch}#{profile.id}",
+                "reference_rows": profile.rows,
+                "current_rows": current.height,
+                "report_path": None,
+            }
+            for drift in profile_drift(profile, current)
+        ]
+
+    def _reference(self, version: str) -> tuple[str, str, ReferenceProfile]:
+        kind = kind_for(version_recipe(self._ctx, self._model, version))
+        first = self._batches.filter(pl.col("model_version") == version).sort(BATCH_ORDER)["batch_id"][0]
+        column = kind.output_column
+        numeric = PREDICTION_SCHEMA[column].is_numeric()
+        spec = FeatureSpec(numeric=(column,) if numeric else (), categorical=() if numeric else (column,))
+        return first, column, profile_reference(self._outputs(first, column), spec)
+
+    def _outputs(self, batch_id: str, column: str) -> pl.DataFrame:
+        predictions = self._ctx.store.scan(PREDICTIONS).filter(pl.col("model") == self._model)
+        return predictions.filter(pl.col("batch_id") == batch_id).select(column).collect()
 
 
 class QualityCalculator:

@@ -19,14 +19,14 @@ from governance.retraining import BatchHealth, RetrainPolicy, RetrainTrigger, re
 from governance.roles import Action
 from governance.tasks import health_metric
 from lakehouse.records import promotion_events
-from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, PERFORMANCE, QUALITY, REALIZED, check_model_name
+from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, QUALITY, REALIZED, check_model_name
 from pipelines.context import Context, job_run
 from pipelines.jobs.calculators import calculators_for, compute_pending
 from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.governed import alias_holder
-from pipelines.reads.versions import is_foreign, version_recipe
+from pipelines.reads.versions import is_foreign, latest_recipe, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
 
@@ -46,6 +46,8 @@ class BatchReport:
     performance: Mapping[str, float] = field(default_factory=dict)
     estimated: Mapping[str, float] = field(default_factory=dict)
     quality_alerts: tuple[QualityResult, ...] = ()
+    # the model's output against the first batch its version scored (see calculators.OutputDriftCalculator)
+    output_drift: FeatureDrift | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class MonitorReport:
     computed_performance: int
     trigger: RetrainTrigger | None = None
     retrained: RetrainResult | None = None
+    task: str = ""  # what the model predicts: its metrics and output are this task's
 
 
 def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool = False) -> MonitorReport:
@@ -94,6 +97,7 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
             computed_performance=computed["performance"],
             trigger=trigger,
             retrained=retrained,
+            task=latest_recipe(ctx, model).task.value if batches.height else "",
         )
 
 
@@ -129,6 +133,21 @@ def _retrain_trigger(ctx: Context, *, model: str, reports: tuple[BatchReport, ..
     return retrain_trigger(health, policy=RetrainPolicy(), metric=metric, baseline=info.metrics.get(metric.name))
 
 
+def _drifts(rows: pl.DataFrame | None) -> tuple[FeatureDrift, ...]:
+    if rows is None:
+        return ()
+    return tuple(
+        FeatureDrift(
+            feature=row["feature"],
+            method=row["method"],
+            statistic=row["statistic"],
+            threshold=row["threshold"],
+            drifted=row["drifted"],
+        )
+        for row in rows.iter_rows(named=True)
+    )
+
+
 def _by_batch(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {str(key[0]): part for key, part in frame.partition_by("batch_id", as_dict=True).items()}
 
@@ -144,6 +163,7 @@ def _latest_metrics(rows: pl.DataFrame | None) -> tuple[int, dict[str, float]]:
 
 def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchReport, ...]:
     drift = _by_batch(ctx.store.scan(DRIFT).filter(pl.col("model") == model).collect())
+    outputs = _by_batch(ctx.store.scan(OUTPUT_DRIFT).filter(pl.col("model") == model).collect())
     performance = ctx.store.scan(PERFORMANCE).filter(pl.col("model") == model).sort("computed_at").collect()
     realized = _by_batch(performance.filter(pl.col("kind") == REALIZED))
     estimated = _by_batch(performance.filter(pl.col("kind") == ESTIMATED))
@@ -151,16 +171,8 @@ def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchR
     reports = []
     for batch in batches.iter_rows(named=True):
         batch_id = batch["batch_id"]
-        features = tuple(
-            FeatureDrift(
-                feature=row["feature"],
-                method=row["method"],
-                statistic=row["statistic"],
-                threshold=row["threshold"],
-                drifted=row["drifted"],
-            )
-            for row in drift.get(batch_id, pl.DataFrame()).iter_rows(named=True)
-        )
+        features = _drifts(drift.get(batch_id))
+        output = _drifts(outputs.get(batch_id))
         labelled, metrics = _latest_metrics(realized.get(batch_id))
         share = drift_share(features)
         reports.append(
@@ -177,6 +189,7 @@ def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchR
                 labelled_rows=labelled,
                 performance=metrics,
                 estimated=_latest_metrics(estimated.get(batch_id))[1],
+                output_drift=output[0] if output else None,
                 quality_alerts=tuple(
                     QualityResult(
                         check=QualityCheck(row["check"]),

@@ -79,6 +79,11 @@ class TaskKind(Protocol):
         ...
 
     @property
+    def output_column(self) -> str:
+        """The predictions table's column whose distribution is the model's output drift."""
+        ...
+
+    @property
     def estimate_reads_features(self) -> bool:
         """Whether `estimate` needs the batch's feature rows besides its outputs."""
         ...
@@ -134,6 +139,7 @@ class BinaryTask:
 
     task: Task = Task.BINARY
     label_column: str = "label"
+    output_column: str = "score"
     estimate_reads_features: bool = False
 
     def target(self, series: pl.Series) -> np.ndarray:
@@ -188,6 +194,7 @@ class MulticlassTask:
     classes: tuple[str, ...] = ()
     task: Task = Task.MULTICLASS
     label_column: str = "label_class"
+    output_column: str = "predicted_class"
     estimate_reads_features: bool = False
 
     def target(self, series: pl.Series) -> np.ndarray:
@@ -293,6 +300,7 @@ class RegressionTask:
 
     task: Task = Task.REGRESSION
     label_column: str = "label_value"
+    output_column: str = "prediction"
     estimate_reads_features: bool = True
 
     def target(self, series: pl.Series) -> np.ndarray:

@@ -175,6 +175,22 @@ def test_a_local_model_directory_registers_as_regression_and_rmse_gates_it(noteb
 
 
 @pytest.mark.parametrize(
+    ("name", "target", "task", "flavor"),
+    [("xgboost", "defaulted", "binary", "xgboost"), ("softmax", "queue", "multiclass", "python_function")],
+)
+def test_xgboost_and_a_custom_pyfunc_register_and_score(
+    notebook: Notebook, name: str, target: str, task: str, flavor: str
+) -> None:
+    model = f"nb_{name}"
+    registered = notebook.cli.json(*notebook.register(model, notebook.logged[name], target=target), "--actor", MAKER)
+    assert (registered["task"], registered["flavor"]) == (task, flavor)
+    assert registered["metrics"]["roc_auc"] > 0.75
+    _approve(notebook.cli, model, registered["version"])
+    batch = notebook.cli.json("score", model, "--table", "week", "--actor", MAKER)
+    assert batch["rows"] == notebook.week.height
+
+
+@pytest.mark.parametrize(
     ("name", "extra", "target", "needle"),
     [
         ("labels_only", (), "defaulted", "labels only"),

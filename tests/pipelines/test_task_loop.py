@@ -13,6 +13,8 @@ import polars as pl
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, root_mean_squared_error
 
+from governance.features import FeatureSpec
+from lakehouse.evidently_drift import evidently_drift
 from lakehouse.schemas import LABELS, PREDICTIONS
 from tests.cli_harness import Cli
 from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
@@ -179,3 +181,44 @@ def test_a_label_of_a_class_the_model_never_saw_is_refused(seeded: Seeded, tmp_p
         MAKER,
         needle="never saw",
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "output", "kind"),
+    [("price", "prediction", "numeric"), ("queue", "predicted_class", "categorical")],
+)
+def test_output_drift_is_judged_against_the_versions_first_batch_as_evidently_would(
+    seeded: Seeded, tmp_path: Path, target: str, output: str, kind: str
+) -> None:
+    rng = np.random.default_rng(5)
+    make = _price if target == "price" else _queue
+    history = _features(rng, 1500, start=T0, shift=0.0)
+    history = history.with_columns(pl.Series(target, make(history, rng)))
+    calm = _features(rng, 800, start=T0 + timedelta(days=20), shift=0.0)
+    shifted = _features(rng, 800, start=T0 + timedelta(days=40), shift=2.0)
+    cli = Cli(seeded.home)
+    for table, frame in (("hist", history), ("calm", calm), ("shifted", shifted)):
+        path = str(_write(frame, tmp_path / f"{table}.parquet"))
+        cli("ingest", table, path, "--key", "id", "--timestamp", "at", "--actor", MAKER)
+    version = cli.json("train", "m", "--table", "hist", "--target", target, "--actor", MAKER)["version"]
+    rid = cli.json("promote", "request", "m", version, "--actor", MAKER, "--reason", "first")["request_id"]
+    cli("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "ok")
+    cli("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "ok")
+    first = cli.json("score", "m", "--table", "calm", "--actor", MAKER)["batch_id"]
+    second = cli.json("score", "m", "--table", "shifted", "--actor", MAKER)["batch_id"]
+    report = cli.json("monitor", "m")
+    by_batch = {b["batch_id"]: b["output_drift"] for b in report["batches"]}
+    assert report["task"] == ("regression" if target == "price" else "multiclass")
+    assert by_batch[first]["output"] == output
+    assert by_batch[first]["drifted"] is False  # the reference period, against itself
+    assert by_batch[second]["drifted"] is True
+
+    predictions = context_for(seeded.home).store.read(PREDICTIONS).filter(pl.col("model") == "m")
+    spec = FeatureSpec(**{"numeric": (), "categorical": (), kind: (output,)})
+    (theirs,) = evidently_drift(
+        predictions.filter(pl.col("batch_id") == first).select(output),
+        predictions.filter(pl.col("batch_id") == second).select(output),
+        spec=spec,
+    )
+    assert (theirs.method, theirs.drifted) == (by_batch[second]["method"], by_batch[second]["drifted"])
+    assert by_batch[second]["statistic"] == pytest.approx(theirs.statistic, rel=1e-6, abs=1e-9)
