@@ -167,11 +167,19 @@ def test_a_local_model_directory_registers_as_regression_and_rmse_gates_it(noteb
     assert (registered["task"], registered["features"]) == ("regression", ["x1", "x2"])
     assert {"mae", "rmse", "mape", "r2"} <= set(registered["metrics"])
     assert registered["metrics"]["r2"] > 0.8
-    # a second version of the same model trained by mlgov is compared with it on the same holdout
+    _approve(notebook.cli, "price_lgbm", registered["version"])
+    # a version mlgov trains on one feature of two is compared with it on the same holdout: RMSE gates it
     trained = notebook.cli.json(
-        "train", "price_lgbm", "--table", "history", "--target", "price", "--features", "x1,x2", "--actor", MAKER
+        "train", "price_lgbm", "--table", "history", "--target", "price", "--features", "x2", "--actor", MAKER
     )
     assert trained["task"] == "regression"
+    assert trained["metrics"]["rmse"] > registered["metrics"]["rmse"] * 1.5
+    cli = notebook.cli
+    rid = cli.json("promote", "request", "price_lgbm", trained["version"], "--actor", MAKER, "--reason", "simpler")
+    cli("promote", "approve", rid["request_id"], "--actor", REVIEWER_A, "--reason", "fewer features")
+    second = cli.json("promote", "approve", rid["request_id"], "--actor", REVIEWER_B, "--reason", "ok")
+    assert second["status"] != "promoted"
+    assert any("rmse" in reason.lower() for reason in second["blocked_by"]), second["blocked_by"]
 
 
 @pytest.mark.parametrize(
