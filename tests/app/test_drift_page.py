@@ -48,7 +48,8 @@ def test_the_drift_page_shows_the_heatmap_history_and_the_drifted_feature(
     assert at.selectbox(key="drift.model").value == "loan_default"
     assert "2 scored batches checked" in captions(at)
     assert "1 of them drifted" in captions(at)
-    assert len(at.get("vega_lite_chart")) == 3  # heatmap, drift share, one feature's distribution
+    # heatmap, drift share, one feature's distribution, the score's distribution (output drift)
+    assert len(at.get("vega_lite_chart")) == 4
     heatmap = chart_rows(at, 0)
     assert len(heatmap) == stored.height  # one cell per batch x feature
     assert {row["verdict"] for row in heatmap} == {"stable", "drifted"}
@@ -135,7 +136,7 @@ def test_every_role_may_read_drift(seeded: Seeded, serve_home: Callable[[Path], 
 
     assert not at.exception
     assert not at.error
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 4
 
 
 def test_someone_without_a_role_is_refused(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
