@@ -370,7 +370,6 @@ def metrics_comparison_chart(
     *,
     metrics: Sequence[str],
     unit_interval: bool = True,
-    axis_title: str = "on the candidate's holdout",
 ) -> alt.Chart:
     """Candidate and champion side by side for `metrics`, from `pipelines.reads.reviews.metrics_comparison`;
     a champion-less comparison shows the candidate alone. `metrics` share one axis
@@ -389,7 +388,7 @@ def metrics_comparison_chart(
         .encode(
             x=alt.X("label:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("model:N", sort=["candidate", "champion"]),
-            y=alt.Y("value:Q", title=axis_title, scale=scale),
+            y=alt.Y("value:Q", title="on the candidate's holdout", scale=scale),
             color=alt.Color(
                 "model:N", title=None, scale=alt.Scale(domain=["candidate", "champion"], range=["#4c78a8", "#9d9d9d"])
             ),

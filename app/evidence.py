@@ -48,7 +48,6 @@ def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mappi
             comparison,
             metrics=shown.comparable(comparison["metric"]),
             unit_interval=lead.scale is MetricScale.SHARE,
-            axis_title=shown.comparison_axis,
         ),
         width="stretch",
     )
@@ -56,19 +55,18 @@ def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mappi
         comparison,
         hide_index=True,
         width="stretch",
-        column_order=["label", "candidate", "champion", "difference", "change", "better", "gate"],
+        column_order=["label", "candidate", "champion", "difference", "change", "gate"],  # directions: caption
         column_config={
-            "label": st.column_config.TextColumn("Metric", width=95),
-            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=80),
-            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=80),
-            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=80),
+            "label": st.column_config.TextColumn("Metric", width=90),
+            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=68),
+            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=68),
+            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=68),
             "change": st.column_config.TextColumn(
-                "Candidate is", width=75, help="Better or worse than the champion, in the metric's direction"
+                "Change", width=58, help="The candidate is better or worse than the champion, in the metric's direction"
             ),
-            "better": st.column_config.TextColumn("Better when", width=75, help="Which way the metric improves"),
             "gate": st.column_config.TextColumn(
                 "Gate",
-                width=75,
+                width=55,
                 help="The metric the policy gates on (the policy verdict says the margin it allows)",
             ),
         },

@@ -154,12 +154,6 @@ class TaskMetrics:
         ]
 
     @property
-    def comparison_axis(self) -> str:
-        """The title of the axis `comparable` metrics share on the candidate's holdout."""
-        lead = self.headline_display
-        return f"on the candidate's holdout ({lead.axis}; {lead.direction})"
-
-    @property
     def summary(self) -> str:
         """The task in one sentence, as every page states it: what it is gated and watched on, and how it
         is estimated before labels arrive."""
