@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import altair as alt
@@ -10,6 +10,7 @@ import polars as pl
 
 from lakehouse.schemas import ESTIMATED, REALIZED
 from pipelines.reads.batches import BATCH_ORDER
+from pipelines.reads.task_metrics import MetricDisplay
 
 
 def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerChart:
@@ -150,42 +151,83 @@ def distribution_chart(distribution: pl.DataFrame, *, feature: str) -> alt.Chart
 
 
 KINDS = [REALIZED, ESTIMATED]
+KIND_TITLE = "realized (solid) or estimated (dashed)"
 
 
-def metric_chart(performance: pl.DataFrame) -> alt.LayerChart:
-    """Each metric per batch, one line per metric (dashed: estimated), oldest batch first.
+def metric_chart(
+    performance: pl.DataFrame, *, displays: Mapping[str, MetricDisplay] | None = None
+) -> alt.LayerChart | alt.VConcatChart:
+    """Each metric per batch, one line per metric (solid: realized, dashed: estimated), oldest batch first.
 
-    `performance` has the columns of `pipelines.reads.monitoring.performance_history`.
+    `performance` has the columns of `pipelines.reads.monitoring.performance_history`; `displays` names
+    each metric and says which axis it may share (`MetricDisplay.axis`). Metrics on one axis make one
+    chart; metrics on different axes (0-1 shares, errors in the target's units, R²) are stacked, each
+    with its own scale, rather than squeezed onto one.
     """
-    data = performance.select("batch", "batch_id", "model_version", "kind", "metric", "value", "labelled_rows")
+    shown = displays or {}
+    data = performance.select("batch", "batch_id", "model_version", "role", "kind", "metric", "value", "labelled_rows")
+    data = data.with_columns(
+        label=pl.col("metric").replace_strict({m: d.label for m, d in shown.items()}, default=pl.col("metric")),
+        axis=pl.col("metric").replace_strict({m: _axis_title(d) for m, d in shown.items()}, default=pl.lit("value")),
+    )
+    axes = list(dict.fromkeys(data["axis"].to_list())) or ["value"]
+    labels = list(dict.fromkeys(data["label"].to_list()))
+    charts = [_metric_lines(data.filter(pl.col("axis") == axis), title=axis, labels=labels) for axis in axes]
+    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+
+
+def _axis_title(display: MetricDisplay) -> str:
+    return display.axis if display.higher_is_better is None else f"{display.axis} · {display.direction}"
+
+
+def _metric_lines(data: pl.DataFrame, *, title: str, labels: Sequence[str]) -> alt.LayerChart:
     base = alt.Chart(data).encode(
         x=alt.X("batch:O", title="batch (oldest first)", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("value:Q", title="value"),
-        color=alt.Color("metric:N", title="metric"),
-        strokeDash=alt.StrokeDash("kind:N", title="kind", scale=alt.Scale(domain=KINDS)),
+        y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
+        color=alt.Color("label:N", title="metric", sort=list(labels)),
+        strokeDash=alt.StrokeDash("kind:N", title=KIND_TITLE, scale=alt.Scale(domain=KINDS)),
     )
     points = base.mark_point(filled=True, size=70).encode(
-        shape=alt.Shape("kind:N", title="kind", scale=alt.Scale(domain=KINDS, range=["circle", "triangle-up"])),
+        shape=alt.Shape("kind:N", title=KIND_TITLE, scale=alt.Scale(domain=KINDS, range=["circle", "triangle-up"])),
         tooltip=[
-            alt.Tooltip("metric:N", title="metric"),
-            alt.Tooltip("kind:N", title="kind"),
-            alt.Tooltip("value:Q", title="value", format=".3f"),
+            alt.Tooltip("label:N", title="metric"),
+            alt.Tooltip("kind:N", title="realized or estimated"),
+            alt.Tooltip("value:Q", title="value", format=",.4~f"),
             alt.Tooltip("batch_id:N", title="batch"),
             alt.Tooltip("model_version:N", title="version"),
+            alt.Tooltip("role:N", title="scored as"),
             alt.Tooltip("labelled_rows:Q", title="labelled rows", format=","),
+            alt.Tooltip("metric:N", title="stored as"),
         ],
     )
     return alt.LayerChart(layer=[base.mark_line(), points])
 
 
-def coverage_chart(coverage: pl.DataFrame) -> alt.Chart:
+def coverage_chart(coverage: pl.DataFrame, *, headline: pl.DataFrame | None = None, label: str = "") -> alt.Chart:
     """Share of each batch's rows that have a label.
 
-    `coverage` has the columns of `pipelines.reads.monitoring.label_coverage`.
+    `coverage` has the columns of `pipelines.reads.monitoring.label_coverage`; `headline`, those of
+    `pipelines.reads.monitoring.headline_by_batch` for the metric named `label`: each bar's tooltip then
+    says whether the batch's metric is realized or only estimated, with both values.
     """
     data = coverage.with_columns(week=pl.col("window_start").dt.strftime("%Y-%m-%d").fill_null("…")).select(
         "batch", "batch_id", "model_version", "week", "batch_rows", "labelled_rows", "coverage"
     )
+    tooltip = [
+        alt.Tooltip("batch_id:N", title="batch"),
+        alt.Tooltip("model_version:N", title="version"),
+        alt.Tooltip("week:N", title="window from"),
+        alt.Tooltip("batch_rows:Q", title="rows", format=","),
+        alt.Tooltip("labelled_rows:Q", title="labelled", format=","),
+        alt.Tooltip("coverage:Q", title="coverage", format=".0%"),
+    ]
+    if headline is not None:
+        data = data.join(headline.select("batch_id", REALIZED, ESTIMATED, "basis"), on="batch_id", how="left")
+        tooltip += [
+            alt.Tooltip(f"{REALIZED}:Q", title=f"realized {label}", format=",.4~f"),
+            alt.Tooltip(f"{ESTIMATED}:Q", title=f"estimated {label}", format=",.4~f"),
+            alt.Tooltip("basis:N", title=label or "metric"),
+        ]
     return (
         alt.Chart(data, height=220)
         .mark_bar(width=alt.RelativeBandSize(0.6))
@@ -194,14 +236,7 @@ def coverage_chart(coverage: pl.DataFrame) -> alt.Chart:
             y=alt.Y(
                 "coverage:Q", title="labelled share of rows", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
             ),
-            tooltip=[
-                alt.Tooltip("batch_id:N", title="batch"),
-                alt.Tooltip("model_version:N", title="version"),
-                alt.Tooltip("week:N", title="window from"),
-                alt.Tooltip("batch_rows:Q", title="rows", format=","),
-                alt.Tooltip("labelled_rows:Q", title="labelled", format=","),
-                alt.Tooltip("coverage:Q", title="coverage", format=".0%"),
-            ],
+            tooltip=tooltip,
         )
     )
 
@@ -330,28 +365,37 @@ def alias_timeline_chart(timeline: pl.DataFrame, *, until: datetime) -> alt.Laye
     return alt.LayerChart(layer=[bars, flags, marks, words]).properties(height=max(120, 44 * len(versions)))
 
 
-def metrics_comparison_chart(comparison: pl.DataFrame, *, metrics: Sequence[str]) -> alt.Chart:
-    """Candidate and champion side by side for `metrics` (0-1, higher is better), from
-    `pipelines.reads.reviews.metrics_comparison`; a champion-less comparison shows the candidate alone."""
-    data = (
-        comparison.filter(pl.col("metric").is_in(list(metrics)))
-        .unpivot(index="metric", on=["candidate", "champion"], variable_name="model", value_name="value")
-        .drop_nulls("value")
-    )
+def metrics_comparison_chart(
+    comparison: pl.DataFrame,
+    *,
+    metrics: Sequence[str],
+    unit_interval: bool = True,
+) -> alt.Chart:
+    """Candidate and champion side by side for `metrics`, from `pipelines.reads.reviews.metrics_comparison`;
+    a champion-less comparison shows the candidate alone. `metrics` share one axis
+    (`TaskMetrics.comparable`): 0 to 1 when `unit_interval`, else from 0 to the largest value (an error
+    in the target's units). Bars are named by the comparison's `label` where it has one."""
+    named = comparison if "label" in comparison.columns else comparison.with_columns(label=pl.col("metric"))
+    chosen = named.filter(pl.col("metric").is_in(list(metrics)))
+    order = [chosen.filter(pl.col("metric") == m)["label"][0] for m in metrics if m in chosen["metric"]]
+    data = chosen.unpivot(
+        index=["metric", "label"], on=["candidate", "champion"], variable_name="model", value_name="value"
+    ).drop_nulls("value")
+    scale = alt.Scale(domain=[0, 1]) if unit_interval else alt.Scale(zero=True)
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("metric:N", title=None, sort=list(metrics), axis=alt.Axis(labelAngle=0)),
+            x=alt.X("label:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("model:N", sort=["candidate", "champion"]),
-            y=alt.Y("value:Q", title="on the candidate's holdout", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("value:Q", title="on the candidate's holdout", scale=scale),
             color=alt.Color(
                 "model:N", title=None, scale=alt.Scale(domain=["candidate", "champion"], range=["#4c78a8", "#9d9d9d"])
             ),
             tooltip=[
-                alt.Tooltip("metric:N"),
+                alt.Tooltip("label:N", title="metric"),
                 alt.Tooltip("model:N"),
-                alt.Tooltip("value:Q", format=".4f"),
+                alt.Tooltip("value:Q", format=",.4f"),
             ],
         )
         .properties(height=220)

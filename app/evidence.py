@@ -14,6 +14,7 @@ import streamlit as st
 from app import charts
 from app.text import plain
 from pipelines.reads import reviews
+from pipelines.reads.task_metrics import MetricScale, task_metrics
 
 
 def render_evidence(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mapping[str, Any]]) -> None:
@@ -40,21 +41,37 @@ def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mappi
         if "note" in champion:
             st.caption(plain(champion["note"]))
     comparison = reviews.metrics_comparison(evidence, gates=gates)
-    st.altair_chart(charts.metrics_comparison_chart(comparison, metrics=reviews.COMPARABLE_METRICS), width="stretch")
+    shown = task_metrics(reviews.evidence_task(evidence))
+    lead = shown.headline_display
+    st.altair_chart(
+        charts.metrics_comparison_chart(
+            comparison,
+            metrics=shown.comparable(comparison["metric"]),
+            unit_interval=lead.scale is MetricScale.SHARE,
+        ),
+        width="stretch",
+    )
     st.dataframe(
         comparison,
         hide_index=True,
         width="stretch",
+        column_order=["label", "candidate", "champion", "difference", "change", "gate"],  # directions: caption
         column_config={
-            "metric": st.column_config.TextColumn("Metric", width=95),
-            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=80),
-            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=80),
-            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=80),
+            "label": st.column_config.TextColumn("Metric", width=90),
+            "candidate": st.column_config.NumberColumn("Candidate", format="%.4f", width=68),
+            "champion": st.column_config.NumberColumn("Champion", format="%.4f", width=68),
+            "difference": st.column_config.NumberColumn("Difference", format="%+.4f", width=68),
+            "change": st.column_config.TextColumn(
+                "Change", width=58, help="The candidate is better or worse than the champion, in the metric's direction"
+            ),
             "gate": st.column_config.TextColumn(
-                "Gate", width=75, help="The metric the policy gates on (see the policy verdict for the drop it allows)"
+                "Gate",
+                width=55,
+                help="The metric the policy gates on (the policy verdict says the margin it allows)",
             ),
         },
     )
+    st.caption(plain(f"{shown.summary} {shown.directions(comparison['metric'])}"))
     holdout = evidence["holdout"]
     st.caption(plain(f"Holdout: {holdout['table']}, {holdout['rows']} rows, {holdout['rule']}."))
 

@@ -9,8 +9,10 @@ import polars as pl
 import streamlit as st
 
 from app import services
+from governance.tasks import Task
 from pipelines.jobs import users
 from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow
+from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
 
@@ -71,6 +73,19 @@ def performance_history(home: str, model: str) -> pl.DataFrame:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def label_coverage(home: str, model: str) -> pl.DataFrame:
     return monitoring.label_coverage(services.get_context(), model, performance=performance_history(home, model))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def model_task(home: str, model: str) -> Task:
+    """The model's task, as its versions record it (NotFoundError: none was registered through mlgov)."""
+    return monitoring.model_task(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def output_distribution(home: str, model: str, batch_id: str) -> monitoring.OutputDistribution:
+    """The batch's distribution of the output its model's task drifts on (score, predicted class, prediction)."""
+    output = task_metrics(model_task(home, model)).drifting
+    return monitoring.output_distribution(services.get_context(), model=model, batch_id=batch_id, output=output)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -8,6 +8,7 @@ from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.jobs.promote import approve, reject
 from pipelines.reads import reviews
+from pipelines.reads.task_metrics import task_metrics
 
 OUTCOME_KEY = "approvals.outcome"
 REQUEST_KEY = "approvals.request"
@@ -65,6 +66,7 @@ with page.reading():
     detail = queries.request_detail(home, request_id)
     permissions = queries.review_permissions(home, request_id, user.user)
 request, policy = detail["request"], detail["policy"]
+task = reviews.evidence_task(detail["evidence"])
 counted = f"{len(policy['counted'])}/{policy['required']}"
 
 st.subheader(plain(f"{request['model']} version {request['version']} → {request['alias']}"))
@@ -96,9 +98,11 @@ with left.container(border=True):
         st.error(plain(str(error)))
         shadow = []
     if shadow:
+        shown = task_metrics(task)
+        lead = shown.headline_display
         st.caption(plain(f"Version {request['version']} scored in shadow beside the champion on {len(shadow)} batches"))
         st.dataframe(
-            reviews.shadow_frame(shadow),
+            reviews.shadow_frame(shadow, task=task),
             hide_index=True,
             width="stretch",
             column_config={
@@ -106,10 +110,20 @@ with left.container(border=True):
                 "challenger_version": st.column_config.TextColumn("Challenger"),
                 "champion_batch": st.column_config.TextColumn("Batch"),
                 "rows": st.column_config.NumberColumn("Rows"),
-                "disagreement_rate": st.column_config.NumberColumn("Disagree", format="percent"),
-                "score_ks": st.column_config.NumberColumn("Score K-S", format="%.3f"),
-                "champion_roc_auc": st.column_config.NumberColumn("Champion AUC", format="%.3f"),
-                "challenger_roc_auc": st.column_config.NumberColumn("Challenger AUC", format="%.3f"),
+                "disagreement_rate": st.column_config.NumberColumn(
+                    "Disagree", format="percent", help="Share of rows where they decide differently"
+                ),
+                "score_ks": st.column_config.NumberColumn(
+                    f"{shown.output.capitalize()} K-S",
+                    format="%.3f",
+                    help=f"Kolmogorov-Smirnov distance between the two versions' {shown.output}s",
+                ),
+                "champion_metric": st.column_config.NumberColumn(
+                    f"Champion {lead.label}", format="%.3f", help=f"Realized; {lead.direction}"
+                ),
+                "challenger_metric": st.column_config.NumberColumn(
+                    f"Challenger {lead.label}", format="%.3f", help=f"Realized; {lead.direction}"
+                ),
             },
         )
     else:
@@ -122,10 +136,7 @@ with left.container(border=True):
 with right.container(border=True):
     st.markdown("**Policy verdict**")
     for gate in policy["gates"]:
-        st.text(
-            f"Gate {gate['metric']}: {'passed' if gate['passed'] else 'FAILED'} (candidate {gate['candidate']:.4f}, "
-            f"champion {gate['champion']:.4f}, may drop at most {gate['max_drop']:.2f})"
-        )
+        st.text(reviews.gate_text(gate, task=task))
     if not policy["gates"]:
         st.text("No metric gate: there is no champion to compare against.")
     st.text(f"Approvals that count: {', '.join(policy['counted']) or 'none'} ({counted})")

@@ -101,6 +101,28 @@ else:
     else:
         st.altair_chart(charts.distribution_chart(distribution, feature=feature), width="stretch")
 
+try:
+    outputs = queries.output_distribution(home, model, batch_id)
+except MlgovError as error:
+    st.error(plain(str(error)))
+else:
+    st.subheader(plain(f"Output drift: {outputs.output.heading}"))
+    baseline = (
+        f"against batch {outputs.reference_batch}, the first batch v{outputs.model_version} scored"
+        if outputs.reference_batch is not None
+        else f"alone: it is the first batch v{outputs.model_version} scored, the baseline of the later ones"
+    )
+    st.caption(
+        plain(
+            f"The {outputs.output.label} of every row of batch {outputs.batch}, {baseline}. "
+            "Drawn for comparison, not tested: the drift verdicts above are the features'."
+        )
+    )
+    if outputs.distribution.is_empty():
+        st.caption(plain(f"Batch {outputs.batch} has no {outputs.output.label} to draw."))
+    else:
+        st.altair_chart(charts.distribution_chart(outputs.distribution, feature=outputs.output.label), width="stretch")
+
 st.subheader("Evidently report")
 report = evidently_report_path(services.get_context(), batch_id)
 st.caption(

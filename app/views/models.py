@@ -7,6 +7,7 @@ from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.jobs.promote import rollback
 from pipelines.reads import models
+from pipelines.reads.task_metrics import metric_display, task_metrics
 
 OUTCOME_KEY = "models.outcome"
 ROLL_BACK = "Roll back"
@@ -28,15 +29,23 @@ with page.reading():
     detail = queries.model_detail(home, model)
     rollback_refusal = queries.rollback_refusal(home, user.user)
 
-champion, challenger, tier, count = st.columns(4)
+champion, challenger, tier, task, count = st.columns(5)
 champion.metric("Champion", f"v{detail.champion}" if detail.champion else "none")
 challenger.metric("Challenger", f"v{detail.challenger}" if detail.challenger else "none", help="None in shadow yet")
 tier.metric("Risk tier", detail.risk_tier)
+task.metric(
+    "Task",
+    detail.task.value if detail.task else "not recorded",
+    help="Recorded with each version; it decides the metrics, labels, estimates and gates",
+)
 count.metric("Versions", len(detail.versions))
+if detail.task is not None:
+    st.caption(plain(task_metrics(detail.task).summary))
 
 st.subheader("Versions")
 versions = models.versions_frame(detail.versions, run_links=detail.run_links)
-metrics = models.metric_columns(versions)
+metrics = models.metric_columns(versions, task=detail.task)
+shown = {metric: metric_display(metric, task=detail.task) for metric in metrics}
 linked = bool(detail.run_links)
 st.dataframe(
     versions,
@@ -65,7 +74,10 @@ st.dataframe(
         "train_table_version": st.column_config.TextColumn("Table version"),
         "approval_status": st.column_config.TextColumn("Review"),
         "approvals": st.column_config.TextColumn("Approvals"),
-        **{metric: st.column_config.NumberColumn(metric, format="%.4f") for metric in metrics},
+        **{
+            metric: st.column_config.NumberColumn(d.label, format="%.4f", help=f"On the holdout; {d.direction}")
+            for metric, d in shown.items()
+        },
         "run_id": st.column_config.TextColumn("MLflow run"),
         "run_link": st.column_config.LinkColumn("MLflow run", display_text="open run"),
     },

@@ -10,16 +10,19 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from governance.aliases import AliasInterval, MoveKind
-from governance.errors import PermissionDenied
+from governance.errors import NotFoundError, PermissionDenied
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action, authorize
+from governance.tasks import Task
 from lakehouse.records import access_policy
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
 from pipelines.reads.governed import alias_holder, risk_tier
+from pipelines.reads.monitoring import model_task
 from pipelines.reads.overview import latest_activity
 from pipelines.reads.promotions import alias_history
+from pipelines.reads.task_metrics import order_metrics
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
 _TAG_COLUMNS = {
@@ -44,6 +47,7 @@ class ModelDetail:
     run_links: Mapping[str, str]  # run id -> its page in the MLflow UI; empty when no UI is configured
     timeline: pl.DataFrame  # alias_timeline_frame of the champion alias
     latest_activity: datetime | None  # the lakehouse's own "now" (pipelines.reads.overview.latest_activity)
+    task: Task | None = None  # None: no version of it was registered through mlgov
 
 
 def run_url(ui: str, *, experiment_id: str, run_id: str) -> str:
@@ -69,7 +73,15 @@ def model_detail(ctx: Context, model: str) -> ModelDetail:
         run_links=links,
         timeline=alias_timeline_frame(alias_history(ctx, model=model)),
         latest_activity=latest_activity(ctx),
+        task=_task(ctx, model),
     )
+
+
+def _task(ctx: Context, model: str) -> Task | None:
+    try:
+        return model_task(ctx, model)
+    except NotFoundError:
+        return None
 
 
 def rollback_refusal(ctx: Context, *, actor: str) -> str | None:
@@ -110,10 +122,11 @@ def versions_frame(versions: Sequence[ModelVersionInfo], *, run_links: Mapping[s
     return pl.DataFrame(rows, schema=schema)
 
 
-def metric_columns(frame: pl.DataFrame) -> list[str]:
-    """The metric columns of a `versions_frame`, in its order."""
+def metric_columns(frame: pl.DataFrame, *, task: Task | None = None) -> list[str]:
+    """The metric columns of a `versions_frame`: the task's gate metric first, then in the task's order
+    (`pipelines.reads.task_metrics.order_metrics`)."""
     fixed = {"version", "created_at", "aliases", "run_id", "run_link", *_TAG_COLUMNS.values()}
-    return [c for c in frame.columns if c not in fixed]
+    return order_metrics((c for c in frame.columns if c not in fixed), task=task)
 
 
 def tags_frame(version: ModelVersionInfo) -> pl.DataFrame:

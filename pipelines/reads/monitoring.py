@@ -1,7 +1,8 @@
 """Read models of the Drift and Performance pages: per-batch drift cells, a feature's reference and
-current distributions, Evidently's report of one batch, quality checks, realized performance and
-label coverage. Reads only (`pipelines.jobs.reports` writes Evidently's report). Every verdict shown
-was decided by `governance` when the monitor job stored it."""
+current distributions, Evidently's report of one batch, quality checks, realized and estimated
+performance and label coverage, and each batch's distribution of the model's output. How each task's
+metrics are shown is `pipelines.reads.task_metrics`'s. Reads only (`pipelines.jobs.reports` writes
+Evidently's report). Every verdict shown was decided by `governance` when the monitor job stored it."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import polars as pl
 
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
-from lakehouse.schemas import BATCHES, DRIFT, PERFORMANCE, QUALITY, REALIZED, UTC_TS
+from governance.promotion import PRODUCTION_ALIAS
+from governance.tasks import Task
+from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, UTC_TS
 from pipelines.context import Context
 from pipelines.ml.drift import FEW_VALUES  # a number drift compares per value is drawn per value
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
-from pipelines.reads.versions import version_recipe
+from pipelines.reads.task_metrics import ModelOutput, TaskMetrics
+from pipelines.reads.versions import latest_recipe, version_recipe
 
 HISTOGRAM_BINS = 20
 _BATCH_ID = re.compile(r"b-[0-9a-f]{16}")
@@ -191,6 +195,49 @@ def _finite(series: pl.Series) -> pl.Series:
     return numbers.filter(numbers.is_finite())
 
 
+@dataclass(frozen=True)
+class OutputDistribution:
+    """A batch's distribution of one model output (`distribution`: DISTRIBUTION_SCHEMA, `reference` the
+    baseline, `current` the batch) against the first batch its version scored; `reference_batch` is
+    that batch's number, None when the batch is the first itself (then `reference` is empty)."""
+
+    output: ModelOutput
+    batch: int
+    reference_batch: int | None
+    model_version: str
+    distribution: pl.DataFrame
+
+
+def output_distribution(ctx: Context, *, model: str, batch_id: str, output: ModelOutput) -> OutputDistribution:
+    """How a batch's `output` (score, predicted class, prediction) is spread, beside the first batch the
+    same version scored: the output drifts when the two part. Read from the predictions table; no
+    verdict is made (monitor tests features, not outputs)."""
+    batches = model_batches(ctx, model)
+    found = batches.filter(pl.col("batch_id") == batch_id)
+    if found.height == 0:
+        raise NotFoundError(f"no batch {batch_id!r} of model {model!r}")
+    batch = found.row(0, named=True)
+    first = batches.filter(pl.col("model_version") == batch["model_version"]).row(0, named=True)
+    baseline = None if first["batch_id"] == batch_id else first
+    ids = [batch_id] if baseline is None else [batch_id, baseline["batch_id"]]
+    values = (
+        ctx.store.scan(PREDICTIONS)
+        .filter((pl.col("model") == model) & pl.col("batch_id").is_in(ids))
+        .select("batch_id", output.column)
+        .collect()
+    )
+
+    current = values.filter(pl.col("batch_id") == batch_id)[output.column]
+    reference = current.clear() if baseline is None else values.filter(pl.col("batch_id") == ids[1])[output.column]
+    return OutputDistribution(
+        output=output,
+        batch=batch["batch"],
+        reference_batch=None if baseline is None else baseline["batch"],
+        model_version=batch["model_version"],
+        distribution=feature_distribution(reference, current, numeric=output.numeric),
+    )
+
+
 def evidently_report_path(ctx: Context, batch_id: str) -> Path:
     """Where the Evidently report of a batch is kept: <MLGOV_HOME>/reports/<batch_id>.html."""
     if not _BATCH_ID.fullmatch(batch_id):
@@ -260,3 +307,97 @@ def label_coverage(ctx: Context, model: str, *, performance: pl.DataFrame | None
         )
     )
     return frame.select(COVERAGE_SCHEMA.names()).cast(COVERAGE_SCHEMA)
+
+
+def model_task(ctx: Context, model: str) -> Task:
+    """The task of `model`: every version shares its latest version's (raises NotFoundError when no
+    version was registered through mlgov)."""
+    return latest_recipe(ctx, model).task
+
+
+HEADLINE_SCHEMA = pl.Schema(
+    {
+        "batch": pl.Int64(),
+        "batch_id": pl.String(),
+        "model_version": pl.String(),
+        "role": pl.String(),
+        "labelled_rows": pl.Int64(),
+        "batch_rows": pl.Int64(),
+        "realized": pl.Float64(),
+        "estimated": pl.Float64(),
+        "basis": pl.String(),
+    }
+)
+
+
+def headline_by_batch(performance: pl.DataFrame, coverage: pl.DataFrame, *, metric: str) -> pl.DataFrame:
+    """Every scored batch with its realized and estimated `metric` and what the page may say of it
+    (`basis`): realized on its labelled rows, estimated only (no labels yet), or neither. Columns:
+    HEADLINE_SCHEMA, oldest batch first. `performance` and `coverage` are `performance_history` and
+    `label_coverage` of one model."""
+    of_metric = performance.filter(pl.col("metric") == metric)
+    frame = coverage
+    for kind in (REALIZED, ESTIMATED):
+        values = of_metric.filter(pl.col("kind") == kind).select("batch_id", pl.col("value").alias(kind))
+        frame = frame.join(values.unique("batch_id", keep="last"), on="batch_id", how="left")
+    rows = pl.col("batch_rows")
+    share = pl.when(rows > 0).then(pl.col("labelled_rows") * 100 / rows).otherwise(0.0).round(0).cast(pl.Int64)
+    basis = (
+        pl.when(pl.col(REALIZED).is_not_null() & (pl.col("labelled_rows") >= pl.col("batch_rows")))
+        .then(pl.lit("realized: every row labelled"))
+        .when(pl.col(REALIZED).is_not_null())
+        .then(pl.format("realized on the {}% of rows labelled so far", share))
+        .when(pl.col(ESTIMATED).is_not_null())
+        .then(pl.lit("estimated only: no labels yet"))
+        .otherwise(pl.lit("neither: no labels and no estimate"))
+    )
+    frame = frame.with_columns(basis=basis).sort("batch")
+    return frame.select(HEADLINE_SCHEMA.names()).cast(HEADLINE_SCHEMA)
+
+
+def champion_batches(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of batches the champion scored, or every row when none was (a champion-less history)."""
+    champion = frame.filter(pl.col("role") == PRODUCTION_ALIAS)
+    return champion if champion.height else frame
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A page's headline metric as its metric card shows it: the value and where it comes from."""
+
+    value: str
+    help: str
+
+
+def latest_headline(per_batch: pl.DataFrame, *, shown: TaskMetrics, kind: str) -> Headline:
+    """The realized or estimated (`kind`) headline metric of the latest batch the champion scored that
+    has one, from `headline_by_batch`; "–" when none has."""
+    lead = shown.headline_display
+    rows = champion_batches(per_batch).drop_nulls(kind)
+    if rows.height == 0:
+        missing = "No labelled batch yet" if kind == REALIZED else "Not estimated"
+        return Headline("–", f"{lead.heading}. {missing}")
+    last = rows.row(-1, named=True)
+    batch = f"batch {last['batch']} (v{last['model_version']}"
+    source = (
+        f"From the labels of the latest labelled batch: {batch}, {last['basis']})"
+        if kind == REALIZED
+        else f"From the model's outputs alone, by {shown.estimator}; latest batch: {batch})"
+    )
+    return Headline(lead.format(last[kind]), f"{lead.heading}. {source}")
+
+
+def batch_sources(per_batch: pl.DataFrame, *, label: str) -> str:
+    """Which batches' `label` is realized and which only estimated, in one line, from `headline_by_batch`."""
+    groups = [
+        ("Realized", pl.col(REALIZED).is_not_null()),
+        ("Estimated only, no labels yet", pl.col(REALIZED).is_null() & pl.col(ESTIMATED).is_not_null()),
+        ("Neither realized nor estimated", pl.col(REALIZED).is_null() & pl.col(ESTIMATED).is_null()),
+    ]
+    parts = []
+    for name, where in groups:
+        batches = per_batch.filter(where)["batch"].to_list()
+        if batches:
+            which = "batch" if len(batches) == 1 else "batches"
+            parts.append(f"{name}: {which} {', '.join(str(b) for b in batches)}")
+    return f"{label} per batch. " + ". ".join(parts) + "." if parts else f"No batch has a {label} yet."

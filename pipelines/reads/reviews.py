@@ -17,15 +17,13 @@ from governance.promotion import (
     fold_requests,
     rejection_refusal,
 )
-from governance.tasks import ROC_AUC, Task, gate_metric
+from governance.tasks import Task, margin_text
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
 from pipelines.reads.governed import governed_policy
 from pipelines.reads.promotions import PromotionResult, find_request, review_context
-
-# Metrics on a 0-1 scale where higher is better: the ones a side-by-side bar chart can share an axis for.
-COMPARABLE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
+from pipelines.reads.task_metrics import metric_display, task_metrics
 
 
 @dataclass(frozen=True)
@@ -150,47 +148,64 @@ SHADOW_SCHEMA = pl.Schema(
         "rows": pl.Int64(),
         "disagreement_rate": pl.Float64(),
         "score_ks": pl.Float64(),
-        "champion_roc_auc": pl.Float64(),
-        "challenger_roc_auc": pl.Float64(),
+        "champion_metric": pl.Float64(),
+        "challenger_metric": pl.Float64(),
     }
 )
 
 
-def shadow_frame(comparison: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+def shadow_frame(comparison: Sequence[Mapping[str, Any]], *, task: Task = Task.BINARY) -> pl.DataFrame:
     """`pipelines.reads.shadow.shadow_comparison` as a table: one row per batch both versions scored,
-    with each one's realized ROC AUC once labels arrived."""
+    with each one's realized headline metric of `task` (ROC AUC, RMSE) once labels arrived. A regression
+    decides nothing, so its table has no `disagreement_rate`. Columns: SHADOW_SCHEMA's."""
+    metric = task_metrics(task).headline
     rows = [
         {
             **{k: c[k] for k in SHADOW_SCHEMA if k in c},
-            "champion_roc_auc": c["champion_realized"].get(ROC_AUC.name),
-            "challenger_roc_auc": c["challenger_realized"].get(ROC_AUC.name),
+            "champion_metric": c["champion_realized"].get(metric),
+            "challenger_metric": c["challenger_realized"].get(metric),
         }
         for c in comparison
     ]
-    return pl.DataFrame(rows, schema=SHADOW_SCHEMA)
+    frame = pl.DataFrame(rows, schema=SHADOW_SCHEMA)
+    return frame.drop("disagreement_rate") if task is Task.REGRESSION else frame
+
+
+def evidence_task(evidence: Mapping[str, Any] | None) -> Task:
+    """The candidate's task (evidence attached before tasks existed is a binary model's; a request
+    without evidence is shown as one too)."""
+    candidate = (evidence or {}).get("candidate") or {}
+    return Task(candidate.get("task", Task.BINARY.value))
 
 
 def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[str, Any]] = ()) -> pl.DataFrame:
-    """The candidate's and the champion's metrics on the same holdout, one row per metric.
+    """The candidate's and the champion's metrics on the same holdout, one row per metric, the gated
+    metric first and then in the task's order.
 
     `gates` are the policy's gate results (`show_request(...)["policy"]["gates"]`); the gate
-    column says which metric gates the promotion and whether it passed.
+    column says which metric gates the promotion and whether it passed. `label` names the metric as
+    the task does, `better` says which way is better ("higher", "lower"; empty for a metric that
+    describes the data) and `change` whether the candidate is "better", "worse" or the "same".
     """
     candidate: Mapping[str, float] = evidence["candidate"]["metrics"]
     champion: Mapping[str, float] = (evidence.get("champion") or {}).get("metrics") or {}
     verdicts = {g["metric"]: g for g in gates}
-    gated = gate_metric(Task(evidence["candidate"].get("task", Task.BINARY.value))).name
-    names = sorted(candidate, key=lambda m: (m != gated, m not in COMPARABLE_METRICS, m))
+    shown = task_metrics(evidence_task(evidence))
     rows = []
-    for name in names:
+    for name in shown.ordered(candidate):
         gate = verdicts.get(name)
+        display = shown.display(name)
+        difference = candidate[name] - champion[name] if name in champion else None
         rows.append(
             {
                 "metric": name,
                 "candidate": candidate[name],
                 "champion": champion.get(name),
-                "difference": candidate[name] - champion[name] if name in champion else None,
+                "difference": difference,
                 "gate": "" if gate is None else ("passed" if gate["passed"] else "FAILED"),
+                "label": display.label,
+                "better": {True: "higher", False: "lower", None: ""}[display.higher_is_better],
+                "change": _change(difference, higher_is_better=display.higher_is_better),
             }
         )
     schema = {
@@ -199,8 +214,38 @@ def metrics_comparison(evidence: Mapping[str, Any], *, gates: Sequence[Mapping[s
         "champion": pl.Float64,
         "difference": pl.Float64,
         "gate": pl.String,
+        "label": pl.String,
+        "better": pl.String,
+        "change": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def _change(difference: float | None, *, higher_is_better: bool | None) -> str:
+    if difference is None or higher_is_better is None:
+        return ""
+    if difference == 0:
+        return "same"
+    return "better" if (difference > 0) == higher_is_better else "worse"
+
+
+def gate_text(gate: Mapping[str, Any], *, task: Task) -> str:
+    """One gate of the policy verdict as a reviewer reads it: the metric, its direction, the verdict,
+    both values and how much worse the candidate may be (a share of the champion's value where the
+    margin is relative, as a regression's RMSE is)."""
+    shown = metric_display(gate["metric"], task=task)
+    higher = gate.get("higher_is_better", True)
+    margin = margin_text(gate["max_drop"], relative=gate.get("relative", False))
+    if gate.get("relative", False):
+        allowed = f"may be at most {margin} {'lower' if higher else 'higher'} than the champion's"
+    else:
+        allowed = f"may {'drop' if higher else 'rise'} at most {margin}"
+    verdict = "passed" if gate["passed"] else "FAILED"
+    direction = "higher is better" if higher else "lower is better"
+    return (
+        f"Gate {shown.label} ({direction}): {verdict} "
+        f"(candidate {gate['candidate']:.4f}, champion {gate['champion']:.4f}, {allowed})"
+    )
 
 
 def drift_features(drift: Mapping[str, Any]) -> pl.DataFrame:

@@ -4,6 +4,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -54,6 +55,20 @@ def open_app(user: str | None, *roles: Role, page: str | None = None) -> AppTest
     if page is not None:
         at.switch_page(page).run()
     return at
+
+
+def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
+    """The rows of every dataset of the index-th chart, as Streamlit sent them (Arrow IPC)."""
+    chart = at.get("vega_lite_chart")[index].proto
+    rows: list[dict[str, object]] = []
+    for named in chart.datasets:
+        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
+    return rows
+
+
+def captions(at: AppTest) -> str:
+    """Every caption of the page, one per line."""
+    return "\n".join(c.value for c in at.caption)
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -13,7 +13,7 @@ from governance.identity import SignedIn
 from governance.roles import Role
 from pipelines.jobs.promote import approve
 from pipelines.reads.promotions import show_request
-from tests.app.conftest import MAIN, metric, open_app
+from tests.app.conftest import MAIN, captions, metric, open_app
 from tests.conftest import ADMIN, AUDITOR, MAKER, REVIEWER_A, REVIEWER_B, FixedClock, Seeded, context_for
 from tests.review_setup import REQUEST_REASON, Pending
 
@@ -30,10 +30,6 @@ def buttons(at: AppTest, pending: Pending) -> dict[str, bool]:
     """Approve/Reject -> disabled?"""
     prefix = f"approvals.decide.{pending.request_id}."
     return {b.label: b.disabled for b in at.button if str(b.key).startswith(prefix)}
-
-
-def captions(at: AppTest) -> str:
-    return "\n".join(c.value for c in at.caption)
 
 
 def test_a_reviewer_sees_the_request_with_its_evidence(pending: Pending) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -12,19 +11,11 @@ from governance.cost import CostRates, ManagedPricing
 from governance.identity import SignedIn
 from governance.roles import Role
 from pipelines.reads.costs import model_costs, monthly_totals, monthly_usage
-from tests.app.conftest import MAIN, metric, open_app
+from tests.app.conftest import MAIN, chart_rows, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/cost.py"
 MONTH = "2026-06"  # every job of the seeded lakehouse ran on its fixed clock's day
-
-
-def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
-    chart = at.get("vega_lite_chart")[index].proto
-    rows: list[dict[str, object]] = []
-    for named in chart.datasets:
-        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
-    return rows
 
 
 def expected_june(seeded: Seeded, rates: CostRates) -> dict[str, object]:

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -14,23 +13,10 @@ from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
 from lakehouse.schemas import DRIFT, QUALITY, RUNS
-from tests.app.conftest import MAIN, open_app
+from tests.app.conftest import MAIN, captions, chart_rows, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/drift.py"
-
-
-def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
-    """The rows of every dataset of the index-th chart, as Streamlit sent them (Arrow IPC)."""
-    chart = at.get("vega_lite_chart")[index].proto
-    rows: list[dict[str, object]] = []
-    for named in chart.datasets:
-        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
-    return rows
-
-
-def captions(at: AppTest) -> str:
-    return "\n".join(c.value for c in at.caption)
 
 
 def test_the_drift_page_shows_the_heatmap_history_and_the_drifted_feature(
@@ -48,7 +34,8 @@ def test_the_drift_page_shows_the_heatmap_history_and_the_drifted_feature(
     assert at.selectbox(key="drift.model").value == "loan_default"
     assert "2 scored batches checked" in captions(at)
     assert "1 of them drifted" in captions(at)
-    assert len(at.get("vega_lite_chart")) == 3  # heatmap, drift share, one feature's distribution
+    # heatmap, drift share, one feature's distribution, the score's distribution (output drift)
+    assert len(at.get("vega_lite_chart")) == 4
     heatmap = chart_rows(at, 0)
     assert len(heatmap) == stored.height  # one cell per batch x feature
     assert {row["verdict"] for row in heatmap} == {"stable", "drifted"}
@@ -135,7 +122,7 @@ def test_every_role_may_read_drift(seeded: Seeded, serve_home: Callable[[Path], 
 
     assert not at.exception
     assert not at.error
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 4
 
 
 def test_someone_without_a_role_is_refused(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:

@@ -7,8 +7,9 @@ import polars as pl
 
 from app.charts import alias_timeline_chart, metrics_comparison_chart
 from governance.aliases import AliasInterval, MoveKind
+from governance.tasks import Task
 from pipelines.reads.models import alias_timeline_frame
-from pipelines.reads.reviews import COMPARABLE_METRICS
+from pipelines.reads.task_metrics import task_metrics
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -69,7 +70,9 @@ def test_metrics_side_by_side_skip_metrics_off_the_common_scale() -> None:
         }
     )
 
-    spec = metrics_comparison_chart(comparison, metrics=COMPARABLE_METRICS).to_dict()
+    spec = metrics_comparison_chart(
+        comparison, metrics=task_metrics(Task.BINARY).comparable(comparison["metric"])
+    ).to_dict()
 
     values = sorted((r["metric"], r["model"], r["value"]) for r in rows_of(spec, "model"))
     assert values == [("f1", "candidate", 0.4), ("roc_auc", "candidate", 0.8), ("roc_auc", "champion", 0.82)]

@@ -4,7 +4,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,18 +12,10 @@ from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
 from lakehouse.schemas import PERFORMANCE
-from tests.app.conftest import MAIN, metric, open_app
+from tests.app.conftest import MAIN, chart_rows, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/performance.py"
-
-
-def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
-    chart = at.get("vega_lite_chart")[index].proto
-    rows: list[dict[str, object]] = []
-    for named in chart.datasets:
-        rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
-    return rows
 
 
 def test_realized_metrics_label_coverage_and_no_challenger(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:

@@ -74,7 +74,7 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     open_page(page, "Approvals")
     expect(page.get_by_text("Candidate vs champion")).to_be_visible()
     metrics = page.get_by_test_id("stDataFrame").filter(has_text="Candidate")
-    expect(dataframe_cells(metrics, "roc_auc")).to_have_count(1)
+    expect(dataframe_cells(metrics, "ROC AUC")).to_have_count(1)  # the gate metric, named as the task names it
     expect(approvals_metric(page)).to_have_text("0/2")
     reason = page.get_by_label(REASON_LABEL)
     reason.fill("AUC equal to the champion's on the same holdout; drift stable")

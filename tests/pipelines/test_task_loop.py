@@ -5,7 +5,7 @@ feature is flagged as drift."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,40 +18,9 @@ from lakehouse.evidently_drift import evidently_drift
 from lakehouse.schemas import LABELS, PREDICTIONS
 from tests.cli_harness import Cli
 from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for
+from tests.task_data import CLASSES, T0, features, price, queue
 
 pytestmark = pytest.mark.slow
-
-T0 = datetime(2026, 1, 5, tzinfo=UTC)
-CLASSES = ("billing", "tech", "sales")
-
-
-def _features(rng: np.random.Generator, n: int, *, start: datetime, shift: float) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "id": [f"{start:%Y%m%d}-{i}" for i in range(n)],
-            "at": [start + timedelta(minutes=7 * i) for i in range(n)],
-            "x1": rng.normal(shift, 1.0, n),
-            "x2": rng.normal(0.0, 1.0, n),
-            "region": rng.choice(["north", "south", "east"], n),
-        }
-    )
-
-
-def _price(frame: pl.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    region = frame["region"].replace_strict({"north": 5.0, "south": -5.0, "east": 0.0}, return_dtype=pl.Float64)
-    return (
-        100
-        + 12 * frame["x1"].to_numpy()
-        - 7 * frame["x2"].to_numpy()
-        + region.to_numpy()
-        + rng.normal(0, 3, len(frame))
-    )
-
-
-def _queue(frame: pl.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    x1, x2 = frame["x1"].to_numpy(), frame["x2"].to_numpy()
-    scores = np.column_stack([x1, x2, -x1 - x2]) * 2 + rng.gumbel(size=(len(frame), 3))
-    return np.asarray(CLASSES)[scores.argmax(axis=1)]
 
 
 def _write(frame: pl.DataFrame, path: Path) -> Path:
@@ -62,10 +31,10 @@ def _write(frame: pl.DataFrame, path: Path) -> Path:
 @pytest.mark.parametrize(("task", "target"), [("regression", "price"), ("multiclass", "queue")])
 def test_the_governed_loop_for_a_task(seeded: Seeded, tmp_path: Path, task: str, target: str) -> None:
     rng = np.random.default_rng(7)
-    make = _price if task == "regression" else _queue
-    history = _features(rng, 2500, start=T0, shift=0.0)
+    make = price if task == "regression" else queue
+    history = features(rng, 2500, start=T0, shift=0.0)
     history = history.with_columns(pl.Series(target, make(history, rng)))
-    week = _features(rng, 1200, start=T0 + timedelta(days=30), shift=1.5)  # x1 shifted: drift
+    week = features(rng, 1200, start=T0 + timedelta(days=30), shift=1.5)  # x1 shifted: drift
     truth = week.select("id", pl.Series(target, make(week, rng)))
     cli = Cli(seeded.home)
     model, table = f"{target}_model", f"{target}_history"
@@ -153,8 +122,8 @@ def test_the_governed_loop_for_a_task(seeded: Seeded, tmp_path: Path, task: str,
 
 def test_a_label_of_a_class_the_model_never_saw_is_refused(seeded: Seeded, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    history = _features(rng, 600, start=T0, shift=0.0)
-    history = history.with_columns(pl.Series("queue", _queue(history, rng)))
+    history = features(rng, 600, start=T0, shift=0.0)
+    history = history.with_columns(pl.Series("queue", queue(history, rng)))
     cli = Cli(seeded.home)
     cli(
         "ingest",
