@@ -160,11 +160,11 @@ def test_output_drift_is_judged_against_the_versions_first_batch_as_evidently_wo
     seeded: Seeded, tmp_path: Path, target: str, output: str, kind: str
 ) -> None:
     rng = np.random.default_rng(5)
-    make = _price if target == "price" else _queue
-    history = _features(rng, 1500, start=T0, shift=0.0)
+    make = price if target == "price" else queue
+    history = features(rng, 1500, start=T0, shift=0.0)
     history = history.with_columns(pl.Series(target, make(history, rng)))
-    calm = _features(rng, 800, start=T0 + timedelta(days=20), shift=0.0)
-    shifted = _features(rng, 800, start=T0 + timedelta(days=40), shift=2.0)
+    calm = features(rng, 800, start=T0 + timedelta(days=20), shift=0.0)
+    shifted = features(rng, 800, start=T0 + timedelta(days=40), shift=2.0)
     cli = Cli(seeded.home)
     for table, frame in (("hist", history), ("calm", calm), ("shifted", shifted)):
         path = str(_write(frame, tmp_path / f"{table}.parquet"))
