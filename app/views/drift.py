@@ -112,12 +112,14 @@ else:
         if outputs.reference_batch is not None
         else f"alone: it is the first batch v{outputs.model_version} scored, the baseline of the later ones"
     )
-    st.caption(
-        plain(
-            f"The {outputs.output.label} of every row of batch {outputs.batch}, {baseline}. "
-            "Drawn for comparison, not tested: the drift verdicts above are the features'."
-        )
+    tested = outputs.verdict
+    said = (
+        f"{'Drifted' if tested['drifted'] else 'Stable'} by {tested['method']} (statistic "
+        f"{tested['statistic']:.4g}, threshold {tested['threshold']:g})."
+        if tested
+        else "Not tested yet: run mlgov monitor."
     )
+    st.caption(plain(f"The {outputs.output.label} of every row of batch {outputs.batch}, {baseline}. {said}"))
     if outputs.distribution.is_empty():
         st.caption(plain(f"Batch {outputs.batch} has no {outputs.output.label} to draw."))
     else:

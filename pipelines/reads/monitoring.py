@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -16,7 +17,17 @@ from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.promotion import PRODUCTION_ALIAS
 from governance.tasks import Task
-from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, UTC_TS
+from lakehouse.schemas import (
+    BATCHES,
+    DRIFT,
+    ESTIMATED,
+    OUTPUT_DRIFT,
+    PERFORMANCE,
+    PREDICTIONS,
+    QUALITY,
+    REALIZED,
+    UTC_TS,
+)
 from pipelines.context import Context
 from pipelines.ml.drift import FEW_VALUES  # a number drift compares per value is drawn per value
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
@@ -206,12 +217,12 @@ class OutputDistribution:
     reference_batch: int | None
     model_version: str
     distribution: pl.DataFrame
+    verdict: dict[str, Any] | None = None  # monitor's test of the output (method, statistic, threshold, drifted)
 
 
 def output_distribution(ctx: Context, *, model: str, batch_id: str, output: ModelOutput) -> OutputDistribution:
     """How a batch's `output` (score, predicted class, prediction) is spread, beside the first batch the
-    same version scored: the output drifts when the two part. Read from the predictions table; no
-    verdict is made (monitor tests features, not outputs)."""
+    same version scored, with monitor's verdict on it (None until monitor has checked the batch)."""
     batches = model_batches(ctx, model)
     found = batches.filter(pl.col("batch_id") == batch_id)
     if found.height == 0:
@@ -235,6 +246,14 @@ def output_distribution(ctx: Context, *, model: str, batch_id: str, output: Mode
         reference_batch=None if baseline is None else baseline["batch"],
         model_version=batch["model_version"],
         distribution=feature_distribution(reference, current, numeric=output.numeric),
+        verdict=next(
+            ctx.store.scan(OUTPUT_DRIFT)
+            .filter((pl.col("model") == model) & (pl.col("batch_id") == batch_id))
+            .select("method", "statistic", "threshold", "drifted")
+            .collect()
+            .iter_rows(named=True),
+            None,
+        ),
     )
 
 
