@@ -1,6 +1,6 @@
 """Who is signed in, and the guard every page calls first.
 
-Local accounts are checked by pipelines.jobs.users (salted scrypt, lockout, audited failures). When
+Local accounts are checked by pipelines.jobs.users (Argon2id hashes, lockout, audited failures). When
 secrets.toml configures [auth], single sign-on through st.login is offered too, and the identity
 it returns is mapped to roles by the same access policy.
 """
