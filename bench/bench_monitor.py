@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -144,13 +145,24 @@ def mlgov(data: Path, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def build(data: Path, *, rows: int, batch_rows: int, algorithm: str) -> dict[str, Any]:
-    """The home under `data` (and its pristine copy), built once per set of options."""
+def build(
+    data: Path, *, rows: int, batch_rows: int, algorithm: str, tasks: Sequence[str] = tuple(TASKS), score: bool = True
+) -> dict[str, Any]:
+    """The home under `data` (and its pristine copy), built once per set of options: a model per
+    task in `tasks`, each promoted and, with `score`, having scored the batch table."""
     marker = data / "built.json"
-    wanted = {"rows": rows, "batch_rows": batch_rows, "algorithm": algorithm, "format": BUILD_FORMAT}
+    wanted = {
+        "rows": rows,
+        "batch_rows": batch_rows,
+        "algorithm": algorithm,
+        "tasks": list(tasks),
+        "scored": score,
+        "format": BUILD_FORMAT,
+    }
     if marker.exists():
         built = json.loads(marker.read_text())
-        if {k: built.get(k) for k in wanted} == wanted:
+        defaults = {"tasks": list(TASKS), "scored": True}  # what builds before these options did
+        if {k: built.get(k, defaults.get(k)) for k in wanted} == wanted:
             print(f"reusing {data}", flush=True)
             return dict(built)
     shutil.rmtree(data, ignore_errors=True)
@@ -182,7 +194,8 @@ def build(data: Path, *, rows: int, batch_rows: int, algorithm: str) -> dict[str
     step("ingest training table", "ingest", TRAINING, str(data / "training.parquet"), *key)
     step("ingest batch table", "ingest", BATCH, str(data / "batch.parquet"), *key)
     versions = {}
-    for task, (model, target) in TASKS.items():
+    for task in tasks:
+        model, target = TASKS[task]
         trained = step(
             f"train {task}",
             *("train", model, "--table", TRAINING, "--target", target, "--task", task),
@@ -200,6 +213,8 @@ def build(data: Path, *, rows: int, batch_rows: int, algorithm: str) -> dict[str
             )
         if approved["status"] != "promoted":
             raise SystemExit(f"{model} was not promoted after two approvals: {approved}")
+        if not score:
+            continue
         scored = step(f"score {task}", "score", model, "--table", BATCH, "--actor", MAKER)
         if scored["rows"] != batch_rows:
             raise SystemExit(f"{model} scored {scored['rows']} rows, expected {batch_rows}")
@@ -304,13 +319,19 @@ def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[st
 
 def profile_monitor(data: Path, model: str, out: Path) -> dict[str, Any]:
     """One `mlgov monitor MODEL --json` under cProfile, on a fresh copy of the home."""
+    return profile_mlgov(data, ["monitor", model], out)
+
+
+def profile_mlgov(data: Path, args: Sequence[str], out: Path) -> dict[str, Any]:
+    """One `mlgov ARGS --json` under cProfile, on a fresh copy of the home: our functions by cumulative
+    time, built-ins by cumulative time, and every function by its own time."""
     restore(data)
     command = [sys.executable, "-m", "cProfile", "-o", str(out), str(Path(sys.executable).parent / "mlgov")]
     started = time.perf_counter()
-    done = subprocess.run([*command, "monitor", model, "--json"], capture_output=True, text=True, env=environment(data))
+    done = subprocess.run([*command, *args, "--json"], capture_output=True, text=True, env=environment(data))
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"profiled monitor of {model} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"profiled `mlgov {' '.join(args)}` failed:\n{done.stderr[-3000:]}")
     stats = pstats.Stats(str(out))
     table = stats.stats  # type: ignore[attr-defined]  # {(file, line, function): (cc, nc, tt, ct, callers)}
     ours = sorted(
@@ -329,13 +350,30 @@ def profile_monitor(data: Path, model: str, out: Path) -> dict[str, Any]:
         ),
         reverse=True,
     )
+    own = sorted(
+        (
+            (tt, nc, f"{Path(file).parent.name}/{Path(file).name}:{line} {function}" if file != "~" else function)
+            for (file, line, function), (_cc, nc, tt, _ct, _callers) in table.items()
+        ),
+        reverse=True,
+    )
     return {
         "wall_s": seconds,
         "profiled_total_s": stats.total_tt,  # type: ignore[attr-defined]
+        "by_own_s": [{"s": round(tt, 3), "calls": nc, "function": name} for tt, nc, name in own[:25]],
         "ours_by_cumulative_s": [{"s": round(ct, 3), "calls": nc, "function": name} for ct, nc, name in ours[:40]],
         "builtins_by_cumulative_s": [{"s": round(ct, 3), "calls": nc, "function": n} for ct, nc, n in calls[:15]],
         "profile": str(out),
     }
+
+
+def print_profile_tail(profile: dict[str, Any]) -> None:
+    print("  built-ins by cumulative s:")
+    for row in profile["builtins_by_cumulative_s"][:10]:
+        print(f"  {row['s']:8.3f}  {row['calls']:>6}  {row['function']}")
+    print("  every function by its own s:")
+    for row in profile["by_own_s"][:15]:
+        print(f"  {row['s']:8.3f}  {row['calls']:>6}  {row['function']}")
 
 
 # --- the driver -----------------------------------------------------------------------------------------
@@ -347,7 +385,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="where the home is built (default bench/.data/monitor-...)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="training table rows")
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows of the monitored batch")
-    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm"])
+    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm", "xgboost"])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each side")
     parser.add_argument("--profile", action="store_true", help="also run each task's monitor once under cProfile")
@@ -439,9 +477,7 @@ def main() -> None:
             print(f"\n{task}: {profile['wall_s']:.2f} s under cProfile; cumulative s of our functions:")
             for row in profile["ours_by_cumulative_s"][:30]:
                 print(f"  {row['s']:8.3f}  {row['calls']:>6}  {row['function']}")
-            print("  builtins:")
-            for row in profile["builtins_by_cumulative_s"][:10]:
-                print(f"  {row['s']:8.3f}  {row['calls']:>6}  {row['function']}")
+            print_profile_tail(profile)
         restore(data)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
