@@ -34,6 +34,9 @@ from lakehouse.mlflow_models import LoadedModel
 # MLflow narrates database migrations and model logging on stderr; a CLI must print one clean line.
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+# On PostgreSQL MLflow inserts, catches the duplicate-key error and updates instead; psycopg then warns that
+# it ended its pipeline on that (handled) error, on every `mlgov train`.
+logging.getLogger("psycopg").setLevel(logging.ERROR)
 
 _PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
 
@@ -175,6 +178,8 @@ class ModelRegistry:
             if _is_missing(error):
                 raise NotFoundError(message) from None
             raise MlgovError(f"MLflow failed while {doing}: {message}") from None
+        except ModuleNotFoundError as error:  # e.g. boto3 for an s3:// artifact store
+            raise MlgovError(f"MLflow failed while {doing}: {error}; install it beside mlgov") from None
 
     def _fluent(self) -> contextlib.AbstractContextManager[None]:
         return mlflow_models.pointed_at(self._uri)

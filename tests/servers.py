@@ -179,6 +179,7 @@ def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
     port = free_port()
     artifacts, log = folder / "artifacts", folder / "server.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_"))}
+    environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # its job runner costs seconds to start; unused here
     command = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",
