@@ -16,7 +16,7 @@ UV := .uv/bin/uv
 LOCK_FLAGS = --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint install lock browser clean
+.PHONY: run test lint install lock browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,14 @@ browser:
 	  else echo "make browser: /usr/bin/chromium is missing; as root run: apt-get update && apt-get install -y chromium" >&2; exit 1; fi; \
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: lint browser
+# The tracking-server tests start a throwaway cluster of Debian's PostgreSQL on 127.0.0.1 (no service needed).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "make postgres: PostgreSQL is missing; as root run: apt-get update && apt-get install -y postgresql" >&2; exit 1; fi; \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+
+test: lint browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:

@@ -80,7 +80,9 @@ def _setup(folder: Path, algorithms: list[str]) -> dict[str, Any]:
         loans.history.schema, exclude=[loans.key, loans.timestamp, loans.target], requested=list(loans.features)
     )
     pl.concat(loans.weeks).select(spec.columns).write_parquet(folder / "pool.parquet")
-    registry = ModelRegistry(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=folder / "artifacts")
+    registry = ModelRegistry(
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=(folder / "artifacts").as_uri()
+    )
     for algorithm in algorithms:
         estimator = build_estimator(Algorithm(algorithm), spec)
         estimator.fit(model_frame(loans.history, spec), BinaryTask().target(loans.history[loans.target]))
@@ -104,7 +106,9 @@ def _load(folder: Path, algorithm: str, rows: int) -> tuple[pl.DataFrame, Featur
     spec_json = json.loads((folder / "spec.json").read_text())
     spec = FeatureSpec(numeric=tuple(spec_json["numeric"]), categorical=tuple(spec_json["categorical"]))
     frame = pl.read_parquet(folder / "pool.parquet").sample(n=rows, with_replacement=True, seed=rows)
-    registry = ModelRegistry(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=folder / "artifacts")
+    registry = ModelRegistry(
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=(folder / "artifacts").as_uri()
+    )
     estimator = registry.load_estimator(f"bench_{algorithm}", "1")
     return frame, spec, estimator
 

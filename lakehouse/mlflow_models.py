@@ -56,6 +56,9 @@ class LoadedModel:
 
 
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# MLflow writes "View run ... at: http://..." to stdout when a run against a tracking server ends: a
+# `--json` command's stdout must stay its one document.
+_QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 @contextmanager
@@ -63,8 +66,10 @@ def pointed_at(tracking_uri: str) -> Iterator[None]:
     """MLflow's process-global tracking and registry URI set to `tracking_uri` (its fluent API, and its
     resolution of `runs:/` URIs of logged models, read nothing else). Setting it also writes
     MLFLOW_*_URI into os.environ, which mlgov's settings read as an override: those are put back, or
-    the first server used in a process would capture every later one."""
-    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    the first server used in a process would capture every later one. MLflow's links to runs are not
+    printed on stdout meanwhile."""
+    saved = {name: os.environ.get(name) for name in (*_URI_VARIABLES, _QUIET_URLS)}
+    os.environ[_QUIET_URLS] = "true"
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:

@@ -34,6 +34,9 @@ from lakehouse.mlflow_models import LoadedModel
 # MLflow narrates database migrations and model logging on stderr; a CLI must print one clean line.
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+# On PostgreSQL MLflow inserts, catches the duplicate-key error and updates instead; psycopg then warns that
+# it ended its pipeline on that (handled) error, on every `mlgov train`.
+logging.getLogger("psycopg").setLevel(logging.ERROR)
 
 _PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
 
@@ -110,10 +113,43 @@ def _is_missing(error: MlflowException) -> bool:
     return error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower()
 
 
-class ModelRegistry:
-    """An MLflow tracking server and model registry, by URI; artifacts under `artifact_root`."""
+_SERVERLESS_DATABASES = ("postgresql", "mysql", "mssql")  # what MLflow would retry for 100 s before failing
+_CONNECT_TIMEOUT_SECONDS = 10
 
-    def __init__(self, *, tracking_uri: str, artifact_root: Path) -> None:
+
+def _check_database(uri: str) -> None:
+    """One connection to a tracking database MLflow is about to use directly: one clear line at once when it
+    does not answer or its driver is missing, not MLflow's ten attempts over 100 seconds and a traceback."""
+    if uri.partition(":")[0].partition("+")[0].lower() not in _SERVERLESS_DATABASES:
+        return
+    import sqlalchemy
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", uri)  # never echo a password
+    try:
+        url = sqlalchemy.make_url(uri)
+        timeout = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS} if url.get_backend_name() != "mssql" else {}
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=timeout)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ModuleNotFoundError as error:
+        raise MlgovError(f"MLflow tracking database {shown}: its driver is not installed ({error})") from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise MlgovError(
+            f"MLflow tracking database {shown} did not answer: {reason[0] if reason else type(error).__name__}"
+        ) from None
+
+
+class ModelRegistry:
+    """An MLflow tracking server and model registry, by URI. New experiments keep their artifacts under
+    `artifact_root` (a URI), or where the tracking server's own artifact store says when it is None."""
+
+    def __init__(self, *, tracking_uri: str, artifact_root: str | None) -> None:
         self._uri = tracking_uri
         self._artifact_root = artifact_root
         self._client: MlflowClient | None = None
@@ -126,6 +162,7 @@ class ModelRegistry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            _check_database(self._uri)
             with self._translated("opening the MLflow registry"):
                 self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
         return self._client
@@ -141,6 +178,8 @@ class ModelRegistry:
             if _is_missing(error):
                 raise NotFoundError(message) from None
             raise MlgovError(f"MLflow failed while {doing}: {message}") from None
+        except ModuleNotFoundError as error:  # e.g. boto3 for an s3:// artifact store
+            raise MlgovError(f"MLflow failed while {doing}: {error}; install it beside mlgov") from None
 
     def _fluent(self) -> contextlib.AbstractContextManager[None]:
         return mlflow_models.pointed_at(self._uri)
@@ -150,7 +189,7 @@ class ModelRegistry:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
-        location = (self._artifact_root / model).resolve().as_uri()
+        location = None if self._artifact_root is None else f"{self._artifact_root.rstrip('/')}/{model}"
         return str(self.client.create_experiment(name, artifact_location=location))
 
     def log_model(

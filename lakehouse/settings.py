@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 from governance.errors import InputError
 
 PREFIX = "MLGOV_"
+# Tracking URIs by which mlgov talks to MLflow's database itself, with no server between: nothing but
+# mlgov can then say where model files go.
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# Where MLflow can keep model files (MLGOV_ARTIFACTS), besides a local folder.
+_ARTIFACT_SCHEMES = ("file", "s3", "gs", "wasbs", "abfss", "hdfs", "sftp", "ftp", "mlflow-artifacts", "dbfs")
+_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # a scheme: s3://..., mlflow-artifacts:/...
 
 
 @dataclass(frozen=True)
@@ -20,14 +27,22 @@ class Settings:
     audit_key: Path | None = None  # MLGOV_AUDIT_KEY: the Ed25519 key that signs audit seals
     audit_seals: Path | None = None  # MLGOV_AUDIT_SEALS: where seals and their public key are kept
     mlflow_ui_url: str | None = None  # MLGOV_MLFLOW_UI_URL: the MLflow UI's address, for links to runs
+    artifacts: str | None = None  # MLGOV_ARTIFACTS: where new experiments keep model files, as a URI
 
     @property
     def lakehouse_root(self) -> Path:
         return self.home / "lakehouse"
 
     @property
-    def artifact_root(self) -> Path:
-        return self.home / "artifacts"
+    def artifact_root(self) -> str | None:
+        """Where new experiments keep their model files, as a URI: MLGOV_ARTIFACTS when set; else
+        $MLGOV_HOME/artifacts when mlgov talks to MLflow's database itself (the embedded SQLite default,
+        a postgresql:// URI: no server is there to decide); else None, and the tracking server's own
+        artifact store decides."""
+        if self.artifacts is not None:
+            return self.artifacts
+        scheme = self.tracking_uri.partition(":")[0].partition("+")[0].lower()
+        return (self.home / "artifacts").as_uri() if scheme in _DATABASE_SCHEMES else None
 
     @property
     def reports_root(self) -> Path:
@@ -45,7 +60,7 @@ class Settings:
 
 _INT_KEYS = {"MLGOV_REQUIRED_APPROVALS": "required_approvals", "MLGOV_SCORE_CHUNK_ROWS": "score_chunk_rows"}
 _PATH_KEYS = {"MLGOV_AUDIT_KEY": "audit_key", "MLGOV_AUDIT_SEALS": "audit_seals"}
-_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", *_INT_KEYS, *_PATH_KEYS}
+_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", "MLGOV_ARTIFACTS", *_INT_KEYS, *_PATH_KEYS}
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
@@ -53,6 +68,11 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
     unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in _KNOWN)
     if unknown:
         raise InputError(f"unknown setting {unknown[0]}: expected one of {', '.join(sorted(_KNOWN))}")
+    if _URI.match(environ.get("MLGOV_HOME", "")):
+        raise InputError(
+            f"MLGOV_HOME={environ['MLGOV_HOME']!r}: expected a local folder (such as ./.mlgov or /srv/mlgov); "
+            "a lakehouse on object storage is not supported yet"
+        )
     home = Path(environ.get("MLGOV_HOME") or ".mlgov")
     home = (home if home.is_absolute() else cwd / home).resolve()
     tracking_uri = environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
@@ -68,6 +88,8 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
     paths: dict[str, Path] = {}
     for key, name in _PATH_KEYS.items():
         if environ.get(key):
+            if _URI.match(environ[key]):
+                raise InputError(f"{key}={environ[key]!r}: expected a local file or folder, not a URI")
             paths[name] = _path(environ[key], cwd=cwd, environ=environ)
             inside = home if key == "MLGOV_AUDIT_KEY" else home / "lakehouse"
             if paths[name].is_relative_to(inside):
@@ -80,8 +102,25 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
         audit_key=audit_key,
         audit_seals=paths.get("audit_seals"),
         mlflow_ui_url=_ui_url(environ.get("MLGOV_MLFLOW_UI_URL", "")),
+        artifacts=_artifacts(environ.get("MLGOV_ARTIFACTS", ""), cwd=cwd, environ=environ),
         **numbers,
     )
+
+
+def _artifacts(text: str, *, cwd: Path, environ: Mapping[str, str]) -> str | None:
+    """MLGOV_ARTIFACTS as a URI without a trailing slash: a local folder becomes file://...; None when unset."""
+    text = text.strip()
+    if not text:
+        return None
+    scheme = _URI.match(text)
+    if scheme is None:
+        return _path(text, cwd=cwd, environ=environ).as_uri()
+    if scheme.group(1).lower() not in _ARTIFACT_SCHEMES or not text[scheme.end() :].strip("/"):
+        raise InputError(
+            f"MLGOV_ARTIFACTS={text!r}: expected a local folder or a URI of an artifact store MLflow knows "
+            f"({', '.join(f'{s}://' for s in _ARTIFACT_SCHEMES)})"
+        )
+    return text.rstrip("/")
 
 
 def _path(text: str, *, cwd: Path, environ: Mapping[str, str]) -> Path:

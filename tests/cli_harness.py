@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,15 @@ from pipelines.cli import main
 
 
 class Cli:
-    def __init__(self, home: Path) -> None:
+    """`env` adds variables (MLFLOW_TRACKING_URI, MLGOV_ARTIFACTS, ...) to MLGOV_HOME for every command."""
+
+    def __init__(self, home: Path, *, env: Mapping[str, str] | None = None) -> None:
         self.home = home
+        self.env = {"MLGOV_HOME": str(home), **(env or {})}
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
-        result = self.runner.invoke(
-            main, list(args), input=input, env={"MLGOV_HOME": str(self.home)}, catch_exceptions=False
-        )
+        result = self.runner.invoke(main, list(args), input=input, env=self.env, catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, result.stderr
         return result

@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from governance.roles import GrantChange
 from pipelines.context import Context, build_context
 from pipelines.demo.data import DemoDataset, build_demo_datasets
+from tests.servers import Postgres, postgres_cluster
 
 if TYPE_CHECKING:
     from pipelines.jobs.train import TrainResult
@@ -158,6 +160,13 @@ def seeded(seeded_template: Seeded, tmp_path: Path) -> Seeded:
         batch_ids=seeded_template.batch_ids,
         files=home / "inputs",
     )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, one per test process; tests create their own databases."""
+    with postgres_cluster() as server:
+        yield server
 
 
 @pytest.fixture

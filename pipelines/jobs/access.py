@@ -30,9 +30,10 @@ class InitResult:
 def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
     """Create the lakehouse folders and registry; on a lakehouse with no history at all, grant the
     first admin and record the initial approval policy. Safe to run again."""
-    for folder in (ctx.settings.lakehouse_root, ctx.settings.artifact_root, ctx.settings.lock_root):
-        folder.mkdir(parents=True, exist_ok=True)
+    # The registry first: a tracking server that does not answer leaves no half-made lakehouse behind.
     ctx.registry.models()  # creates the registry database on first use
+    for folder in (ctx.settings.lakehouse_root, ctx.settings.lock_root):
+        folder.mkdir(parents=True, exist_ok=True)
     admins = access_policy(ctx.ledger).users_with(Role.ADMIN)
     if admin is None or admin in admins:
         return InitResult(home=str(ctx.settings.home), admins=admins, created_admin=False)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import Seeded
+from tests.servers import free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -79,12 +78,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _server_environment(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
     # Settings reject unknown MLGOV_* keys, and an MLFLOW_TRACKING_URI exported by the seeding in this
     # process would point the server at the template's registry: start from an environment without them.
@@ -107,19 +100,6 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The CLI runs streamlit as its own child: signal the whole process group this fixture created.
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with suppress(ProcessLookupError):  # the streamlit grandchild may outlive the CLI process for a moment
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def _log_tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -140,7 +120,7 @@ def serve_app(home: Path, *, log: Path, env: Mapping[str, str] | None = None) ->
     environ = _server_environment(home, env or {})
     attempts = 3  # a free port can be taken by another process between choosing it and binding it
     for attempt in range(1, attempts + 1):
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
             out.write(f"--- mlgov app on {url} (attempt {attempt})\n".encode())
@@ -164,7 +144,7 @@ def serve_app(home: Path, *, log: Path, env: Mapping[str, str] | None = None) ->
                 return
             returncode = process.poll()  # None: still starting when the time ran out
         finally:
-            _stop(process)
+            stop_process_group(process)
         with log.open("rb") as logged:
             logged.seek(logged_before)
             port_taken = f"Port {port} is not available".encode() in logged.read()

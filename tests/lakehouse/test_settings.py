@@ -20,7 +20,7 @@ def test_defaults_put_home_under_cwd(tmp_path: Path) -> None:
     assert settings.required_approvals == 2
     assert settings.score_chunk_rows == 250_000
     assert settings.lakehouse_root == home / "lakehouse"
-    assert settings.artifact_root == home / "artifacts"
+    assert settings.artifact_root == (home / "artifacts").as_uri()
     assert settings.reports_root == home / "reports"
     assert settings.lock_root == home / "locks"
 
@@ -105,3 +105,68 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     assert isinstance(settings, Settings)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.required_approvals = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("tracking_uri", "expected"),
+    [
+        ("postgresql://mlgov@db.internal:5432/mlflow", "home"),  # mlgov is the only client: no server decides
+        ("postgresql+psycopg://mlgov@db.internal/mlflow", "home"),
+        ("sqlite:////srv/mlflow.db", "home"),
+        ("http://mlflow.internal:5000", None),  # the tracking server's artifact store decides
+        ("https://mlflow.example.com", None),
+        ("databricks", None),
+    ],
+)
+def test_artifacts_go_where_the_tracking_setup_says(tmp_path: Path, tracking_uri: str, expected: str | None) -> None:
+    settings = load_settings({"MLGOV_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": tracking_uri}, cwd=tmp_path)
+    assert settings.artifact_root == ((tmp_path.resolve() / "artifacts").as_uri() if expected else None)
+
+
+@pytest.mark.parametrize("tracking_uri", ["", "http://mlflow.internal:5000", "postgresql://mlgov@db/mlflow"])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("s3://models-bucket/mlgov/", "s3://models-bucket/mlgov"),
+        ("gs://models/mlgov", "gs://models/mlgov"),
+        ("mlflow-artifacts:/mlgov", "mlflow-artifacts:/mlgov"),  # through the tracking server's artifact proxy
+        ("shared/artifacts", None),
+    ],
+)
+def test_mlgov_artifacts_wins_over_every_default(
+    tmp_path: Path, tracking_uri: str, value: str, expected: str | None
+) -> None:
+    environ = {"MLGOV_HOME": str(tmp_path), "MLGOV_ARTIFACTS": value}
+    if tracking_uri:
+        environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    settings = load_settings(environ, cwd=tmp_path)
+    assert settings.artifact_root == (expected or (tmp_path / value).resolve().as_uri())
+
+
+@pytest.mark.parametrize("value", ["minio://bucket/x", "s3://", "s3:", "javascript:alert(1)"])
+def test_an_artifact_store_mlflow_does_not_know_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_ARTIFACTS=.*expected a local folder or a URI"):
+        load_settings({"MLGOV_ARTIFACTS": value}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://bucket/home",
+        "s3:bucket/home",
+        "gs://bucket/home",
+        "az://container/home",
+        "abfss://c@acct.dfs.core.windows.net/h",
+        "http://x/y",
+    ],
+)
+def test_a_uri_as_mlgov_home_is_refused_not_made_a_local_folder(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_HOME=.*expected a local folder") as refused:
+        load_settings({"MLGOV_HOME": value}, cwd=tmp_path)
+    assert "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_uri_as_the_audit_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_AUDIT_KEY=.*not a URI"):
+        load_settings({"MLGOV_AUDIT_KEY": "s3://keys/audit.pem"}, cwd=tmp_path)

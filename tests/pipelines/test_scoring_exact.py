@@ -52,7 +52,7 @@ def _rows(rng: np.random.Generator, n: int, *, fresh: bool) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
     folder = tmp_path_factory.mktemp("registry")
-    return ModelRegistry(tracking_uri=_uri(folder), artifact_root=folder / "artifacts")
+    return ModelRegistry(tracking_uri=_uri(folder), artifact_root=(folder / "artifacts").as_uri())
 
 
 def _uri(folder: Path) -> str:

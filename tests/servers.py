@@ -1,0 +1,230 @@
+"""Real servers for tests, on 127.0.0.1 and in throwaway folders: a PostgreSQL cluster from Debian's
+packages (`make postgres` installs them) and an `mlflow server`.
+
+Each starts as fast as it can: nothing sleeps longer than a poll of 50 ms for readiness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+POLL_SECONDS = 0.05
+START_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL's binaries; a clear failure naming `make postgres` when none is."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        pytest.fail(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run `make postgres`", pytrace=False
+        )
+    return found[-1].parent
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running throwaway cluster: superuser `mlgov` with a random password, reachable on 127.0.0.1:port
+    (password checked) and on the unix socket in `folder` (trusted: only its owner can reach it)."""
+
+    folder: Path
+    port: int
+    password: str
+
+    def uri(self, database: str, *, password: str | None = None) -> str:
+        return f"postgresql://mlgov:{password or self.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; its URI for MLFLOW_TRACKING_URI."""
+        import psycopg
+
+        with psycopg.connect(self.uri("postgres"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.uri(name)
+
+
+def _as_owner(command: list[str], owner: str | None) -> list[str]:
+    # initdb and postgres refuse to run as root: run them as the packaged `postgres` system user then.
+    return ["runuser", "-u", owner, "--", *command] if owner else command
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[Postgres]:
+    bin_dir = postgres_bin()
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root needs the `postgres` system user (Debian's postgresql package creates it)")
+    # Not under pytest's tmp_path: that is private to root, and the server runs as `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="mlgov-pg-"))
+    password = secrets.token_urlsafe(24)
+    port = free_port()
+    data, log = folder / "data", folder / "server.log"
+    pwfile = folder / "pwfile"
+    pwfile.write_text(password + "\n", encoding="utf-8")
+    pwfile.chmod(0o600)
+    if owner:
+        for path in (folder, pwfile):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    user = owner.pw_name if owner else None
+    try:
+        subprocess.run(
+            _as_owner(
+                [
+                    str(bin_dir / "initdb"),
+                    "--pgdata",
+                    str(data),
+                    "--username",
+                    "mlgov",
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth-local",
+                    "trust",
+                    "--auth-host",
+                    "scram-sha-256",
+                    "--encoding",
+                    "UTF8",
+                    "--no-sync",
+                ],
+                user,
+            ),
+            check=True,
+            capture_output=True,
+            cwd=folder,
+        )
+        pwfile.unlink()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off"
+        subprocess.run(
+            _as_owner(
+                [str(bin_dir / "pg_ctl"), "--pgdata", str(data), "--log", str(log), "-o", options, "start"], user
+            ),
+            check=True,
+            capture_output=True,
+            cwd=folder,
+        )
+        _wait_until(lambda: _accepts(port), what=f"PostgreSQL on 127.0.0.1:{port}", log=log)
+        server = Postgres(folder=folder, port=port, password=password)
+        _wait_until(lambda: _logs_in(server), what="PostgreSQL to accept logins", log=log)
+        yield server
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                _as_owner([str(bin_dir / "pg_ctl"), "--pgdata", str(data), "--mode", "immediate", "stop"], user),
+                capture_output=True,
+                cwd=folder,
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _logs_in(server: Postgres) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(server.uri("postgres"), connect_timeout=2):
+            return True
+    except psycopg.OperationalError:  # "the database system is starting up"
+        return False
+
+
+def _wait_until(ready: Callable[[], bool], *, what: str, log: Path, alive: Callable[[], bool] = lambda: True) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while not ready():
+        if not alive() or time.monotonic() > deadline:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.is_file() else ""
+            pytest.fail(f"{what} did not start:\n{tail}", pytrace=False)
+        time.sleep(POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    """A running `mlflow server`: its URL, and the folder its artifact store writes to."""
+
+    url: str
+    artifacts: Path
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
+    """`mlflow server` on a SQLite backend in `folder`, serving artifacts from `folder/artifacts`."""
+    port = free_port()
+    artifacts, log = folder / "artifacts", folder / "server.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_"))}
+    environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # its job runner costs seconds to start; unused here
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(artifacts),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environ, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(
+            lambda: _healthy(url), what=f"mlflow server at {url}", log=log, alive=lambda: process.poll() is None
+        )
+        yield MlflowServer(url=url, artifacts=artifacts)
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """End a server started with `start_new_session=True` and every process it started: its group only."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # a grandchild may outlive the leader for a moment
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
