@@ -19,6 +19,7 @@ PAGES: dict[Screen, tuple[str, str, str]] = {
     Screen.DRIFT: ("views/drift.py", "Drift", ":material/ssid_chart:"),
     Screen.PERFORMANCE: ("views/performance.py", "Performance", ":material/speed:"),
     Screen.COST: ("views/cost.py", "Cost vs model count", ":material/payments:"),
+    Screen.SQL: ("views/sql.py", "SQL console", ":material/terminal:"),
     Screen.ACCESS: ("views/access.py", "Access", ":material/admin_panel_settings:"),
 }
 
