@@ -34,7 +34,9 @@ def build_pages(user: SignedIn | None) -> list[StreamlitPage]:
     ]
 
 
-st.set_page_config(page_title="mlgov", layout="wide")
+# A page icon of its own: without one, the browser tab takes each page's Material icon, which Streamlit
+# fetches from fonts.gstatic.com. An emoji favicon is drawn in the browser; nothing leaves the machine.
+st.set_page_config(page_title="mlgov", page_icon="🛡️", layout="wide")
 sso_refusal = auth.adopt_sso_identity()
 if sso_refusal:
     st.error(plain(sso_refusal))
