@@ -12,7 +12,7 @@ from app.auth import SESSION_KEY
 from governance.identity import SignedIn
 from governance.roles import Role
 from tests.app.conftest import MAIN, open_app
-from tests.conftest import ADMIN, ANALYST, AUDITOR, MAKER, REVIEWER_A, Seeded
+from tests.conftest import ADMIN, ANALYST, AUDITOR, MAKER, REVIEWER_A, REVIEWER_B, Seeded
 
 PAGE = "views/sql.py"
 
@@ -123,3 +123,16 @@ def test_other_roles_may_not_open_the_console(
     assert [e.value.replace("\\", "") for e in page.error] == [f"{user} ({role.value}) may not open the sql page."]
     assert not page.text_area
     assert not page.button
+
+
+def test_the_readme_example_runs_for_an_auditor(auditor_console: AppTest) -> None:
+    readme = (MAIN.parents[1] / "README.md").read_text()
+    example = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+
+    at = run_query(auditor_console, example)
+
+    assert [e.value for e in at.error] == []
+    approvals = at.dataframe[1].value
+    assert list(approvals.columns) == ["at", "actor", "action", "object_id", "reason"]
+    assert set(approvals["actor"]) == {REVIEWER_A, REVIEWER_B}
+    assert set(approvals["reason"]) == {"holdout AUC fine", "agree"}

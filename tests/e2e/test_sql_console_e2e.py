@@ -12,7 +12,15 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.conftest import ADMIN, AUDITOR, Seeded
-from tests.e2e.conftest import ServedApp, no_failure, open_page, serve_seeded_copy, sign_in, wait_for_app
+from tests.e2e.conftest import (
+    ServedApp,
+    no_failure,
+    open_page,
+    serve_seeded_copy,
+    sign_in,
+    wait_for_app,
+    whole_page_screenshot,
+)
 
 ADMIN_PASSWORD = "Correct-Horse-Battery-9"
 AUDITOR_PASSWORD = "Quartz-Lantern-Orbit-47"
@@ -56,6 +64,8 @@ def test_an_auditor_runs_a_query_and_downloads_the_rows_as_csv(
     assert list(rows[0]) == ["seq", "actor", "action"]
     assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
     assert {ADMIN, AUDITOR} <= {r["actor"] for r in rows}  # the password set for the auditor is on the trail
+
+    whole_page_screenshot(page, "sql")
 
     run_query(page, "DROP VIEW governance_audit")
     expect(page.get_by_test_id("stAlertContentError")).to_have_text("only SELECT queries may run here, not DROP")
