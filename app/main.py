@@ -19,6 +19,7 @@ PAGES: dict[Screen, tuple[str, str, str]] = {
     Screen.DRIFT: ("views/drift.py", "Drift", ":material/ssid_chart:"),
     Screen.PERFORMANCE: ("views/performance.py", "Performance", ":material/speed:"),
     Screen.COST: ("views/cost.py", "Cost vs model count", ":material/payments:"),
+    Screen.SQL: ("views/sql.py", "SQL console", ":material/terminal:"),
     Screen.ACCESS: ("views/access.py", "Access", ":material/admin_panel_settings:"),
 }
 
@@ -33,7 +34,9 @@ def build_pages(user: SignedIn | None) -> list[StreamlitPage]:
     ]
 
 
-st.set_page_config(page_title="mlgov", layout="wide")
+# A page icon of its own: without one, the browser tab takes each page's Material icon, which Streamlit
+# fetches from fonts.gstatic.com. An emoji favicon is drawn in the browser; nothing leaves the machine.
+st.set_page_config(page_title="mlgov", page_icon="🛡️", layout="wide")
 sso_refusal = auth.adopt_sso_identity()
 if sso_refusal:
     st.error(plain(sso_refusal))

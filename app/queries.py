@@ -9,9 +9,10 @@ import polars as pl
 import streamlit as st
 
 from app import services
+from governance.roles import Role
 from governance.tasks import Task
 from pipelines.jobs import users
-from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow
+from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow, sql
 from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
@@ -176,3 +177,9 @@ def forget_governance_reads() -> None:
 def shadow_comparison(home: str, model: str, version: str) -> list[dict[str, Any]]:
     """Batches `version` of `model` scored in shadow beside the champion (empty: never in shadow)."""
     return shadow.shadow_comparison(services.get_context(), model=model, version=version)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def console_tables(home: str, roles: tuple[str, ...]) -> list[sql.ConsoleTable]:
+    """The tables holders of `roles` (role names) may query in the SQL console."""
+    return sql.console_tables(services.get_context(), roles=[Role(role) for role in roles])

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from governance.roles import Role
+from governance.sql_access import QUERY_CLASSES
 
 
 class Screen(StrEnum):
@@ -18,6 +19,7 @@ class Screen(StrEnum):
     DRIFT = "drift"
     PERFORMANCE = "performance"
     COST = "cost"
+    SQL = "sql"
     ACCESS = "access"
 
 
@@ -33,6 +35,8 @@ SCREEN_ROLES: Mapping[Screen, frozenset[Role]] = {
     Screen.LINEAGE: frozenset({Role.AUDITOR, Role.ADMIN}),
     Screen.AUDIT: frozenset({Role.AUDITOR, Role.ADMIN}),
     Screen.COST: frozenset({Role.ADMIN, Role.ANALYST, Role.AUDITOR}),
+    # the roles that may query some table; which ones is decided in governance.sql_access
+    Screen.SQL: frozenset(role for role, classes in QUERY_CLASSES.items() if classes),
     Screen.ACCESS: frozenset({Role.ADMIN}),
 }
 

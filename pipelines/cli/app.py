@@ -39,6 +39,7 @@ def app(port: int, address: str) -> None:
         "server.headless": "true",
         "server.enableXsrfProtection": "true",
         "client.showErrorDetails": "none",
+        "client.toolbarMode": "minimal",  # no Deploy button, no developer menu
         "browser.gatherUsageStats": "false",
     }
     command = [sys.executable, "-m", "streamlit", "run", str(script), *(f"--{k}={v}" for k, v in settings.items())]

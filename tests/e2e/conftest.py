@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
-from tests.conftest import Seeded
+from pipelines.jobs.users import add_user, set_password
+from tests.conftest import ADMIN, Seeded, context_for
 from tests.servers import free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +152,21 @@ def serve_app(home: Path, *, log: Path, env: Mapping[str, str] | None = None) ->
         if not port_taken or attempt == attempts:
             reason = f"not healthy after {SERVER_START_SECONDS}s" if returncode is None else f"exited with {returncode}"
             pytest.fail(f"mlgov app on {url} {reason}; its log ({log}):\n{_log_tail(log)}", pytrace=False)
+
+
+@contextmanager
+def serve_seeded_copy(template: Seeded, folder: Path, *, passwords: Mapping[str, str]) -> Iterator[ServedApp]:
+    """`mlgov app` over a copy of the seeded lakehouse in `folder`, where each user of `passwords` signs
+    in with theirs (the admin is given a password first, as it sets the others')."""
+    home = folder / "home"
+    shutil.copytree(template.home, home)
+    ctx = context_for(home)
+    add_user(ctx, user=ADMIN, role="admin", password=passwords.get(ADMIN, "Admin-Password-For-Tests-1"), actor=ADMIN)
+    for user, password in passwords.items():
+        if user != ADMIN:
+            set_password(ctx, user=user, password=password, actor=ADMIN)
+    with serve_app(home, log=folder / "server.log") as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from polars.testing import assert_frame_equal
 from governance.errors import InputError, NotFoundError
 from lakehouse import schemas
 from lakehouse.delta import CommitInfo, DeltaStore
-from lakehouse.sql import SqlEngine, sql_name
+from lakehouse.sql import ConsoleResult, SqlEngine, UnknownTable, sql_name
 from lakehouse.storage import Storage
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -183,3 +184,105 @@ def test_concurrent_queries_from_four_threads_give_correct_results(engine: SqlEn
         assert_frame_equal(joined, expected_join)
         assert filtered["n"].to_list() == [3]
         assert filtered["total"].to_list() == [pytest.approx(sum(FEATURES.values()))]
+
+
+# --- the console: one SELECT a person typed, over the tables registered for it -------------------
+
+
+def console(engine: SqlEngine, sql: str, *, row_limit: int = 100, timeout_seconds: float = 10.0) -> ConsoleResult:
+    return engine.console(sql, tables=[schemas.DRIFT], row_limit=row_limit, timeout_seconds=timeout_seconds)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT batch_id, feature FROM monitoring_drift",
+        "WITH worst AS (SELECT max(statistic) AS s FROM monitoring_drift) SELECT * FROM worst",
+        "FROM monitoring_drift",
+        "DESCRIBE monitoring_drift",
+        "SELECT count(*) FROM monitoring_drift;",
+    ],
+)
+def test_console_runs_read_only_queries(engine: SqlEngine, sql: str) -> None:
+    result = console(engine, sql)
+    assert result.rows.height > 0
+    assert not result.truncated
+
+
+def test_console_returns_at_most_the_row_limit_and_says_it_cut(engine: SqlEngine) -> None:
+    result = console(engine, "SELECT * FROM monitoring_drift ORDER BY statistic DESC", row_limit=4)
+    assert result.rows.height == 4
+    assert result.truncated
+    assert result.rows["statistic"].to_list() == [0.3, 0.3, 0.2, 0.2]
+
+    exact = console(engine, "SELECT * FROM monitoring_drift", row_limit=6)
+    assert exact.rows.height == 6
+    assert not exact.truncated
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("INSERT INTO monitoring_drift SELECT * FROM monitoring_drift", "only SELECT queries may run here, not INSERT"),
+        ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", "only SELECT queries may run here, not INSERT"),
+        ("CREATE TABLE copy AS SELECT * FROM monitoring_drift", "only SELECT queries may run here, not CREATE"),
+        ("DROP VIEW monitoring_drift", "only SELECT queries may run here, not DROP"),
+        ("SET enable_external_access = true", "only SELECT queries may run here, not SET"),
+        ("COPY monitoring_drift TO 'out.csv'", "only SELECT queries may run here, not COPY"),
+        ("ATTACH 'other.db'", "only SELECT queries may run here, not ATTACH"),
+        ("INSTALL httpfs", "only SELECT queries may run here, not LOAD"),
+        ("SELECT 1; DROP VIEW monitoring_drift", "one statement at a time: found 2"),
+        ("  -- nothing\n", "no query: write one SELECT statement"),
+    ],
+)
+def test_console_refuses_anything_but_one_select(engine: SqlEngine, sql: str, message: str) -> None:
+    with pytest.raises(InputError) as raised:
+        console(engine, sql)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM glob('/*')",
+        "SELECT * FROM read_parquet('{table}/*.parquet')",
+        "SELECT * FROM read_parquet('https://example.com/x.parquet')",
+    ],
+)
+def test_console_reads_no_file_by_path(engine: SqlEngine, tmp_path: Path, sql: str) -> None:
+    table = tmp_path / "lakehouse" / schemas.DRIFT
+    assert list(table.glob("*.parquet"))
+    with pytest.raises(InputError, match="query refused: SQL here reads the lakehouse tables listed, never files"):
+        console(engine, sql.format(table=table))
+
+
+def test_console_does_not_read_a_file_named_as_a_table(engine: SqlEngine, tmp_path: Path) -> None:
+    parquet = next((tmp_path / "lakehouse" / schemas.DRIFT).glob("*.parquet"))
+    for named in ("/etc/passwd", str(parquet), f"{parquet.parent}/*.parquet"):
+        with pytest.raises(InputError, match=r"^query (refused|failed: no table)"):
+            console(engine, f"SELECT * FROM '{named}'")
+
+
+def test_console_sees_only_the_tables_registered_for_it(engine: SqlEngine) -> None:
+    with pytest.raises(UnknownTable) as raised:
+        console(engine, "SELECT * FROM raw_models")
+    assert raised.value.name == "raw_models"
+    assert str(raised.value) == "query failed: no table raw_models among the tables this query may read"
+
+
+def test_console_stops_a_query_at_its_time_limit(engine: SqlEngine) -> None:
+    slow = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"query stopped after 0\.3s, the console's time limit"):
+        console(engine, slow, timeout_seconds=0.3)
+    assert time.monotonic() - started < 10
+    assert console(engine, "SELECT count(*) AS n FROM monitoring_drift").rows["n"].to_list() == [6]
+
+
+def test_console_errors_are_one_line(engine: SqlEngine) -> None:
+    with pytest.raises(InputError) as raised:
+        console(engine, "SELECT no_such_column FROM monitoring_drift")
+    assert str(raised.value).startswith("query failed: Binder Error")
+    assert "\n" not in str(raised.value)
