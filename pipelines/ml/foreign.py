@@ -81,9 +81,12 @@ class ForeignModel:
         return frame
 
     def raw_output(self, frame: pd.DataFrame) -> Any:
-        if self.native and hasattr(self.model, "predict_proba") and hasattr(self.model, "classes_"):
-            return self.model.predict_proba(frame)
-        return self.model.predict(frame)
+        try:
+            if self.native and hasattr(self.model, "predict_proba") and hasattr(self.model, "classes_"):
+                return self.model.predict_proba(frame)
+            return self.model.predict(frame)
+        except Exception as error:  # the model's own code, whatever it raises: one line naming it
+            raise InputError(f"the model failed on these rows: {_one_line(error)}") from None
 
     @property
     def classes_(self) -> np.ndarray:
@@ -107,7 +110,7 @@ class ForeignModel:
         return values[:, [1 - positive, positive]]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(_matrix(self.model.predict(frame)), dtype=np.float64).reshape(-1)
+        return np.asarray(_matrix(self.raw_output(frame)), dtype=np.float64).reshape(-1)
 
 
 def wrap(
@@ -151,10 +154,7 @@ def wrap(
 
 def read_output(foreign: ForeignModel, sample: pl.DataFrame) -> Output:
     """What the model says about `sample`: class probabilities (and over which classes), numbers or labels."""
-    try:
-        raw = foreign.raw_output(foreign.input_frame(sample))
-    except Exception as error:  # the model's own code: any failure is the model's, said in one line
-        raise InputError(f"the model failed on rows of the table: {_one_line(error)}") from None
+    raw = foreign.raw_output(foreign.input_frame(sample))
     own = getattr(foreign.model, "classes_", None) if foreign.native else None
     values = _matrix(raw)
     if values.ndim == 2 and values.shape[1] >= 2:

@@ -196,6 +196,14 @@ def test_xgboost_and_a_custom_pyfunc_register_and_score(
     _approve(notebook.cli, model, registered["version"])
     batch = notebook.cli.json("score", model, "--table", "week", "--actor", MAKER)
     assert batch["rows"] == notebook.week.height
+    if name == "xgboost":  # XGBoost refuses a category it never saw: one line, nothing written
+        west = notebook.week.head(50).with_columns(pl.lit("west").alias("region"), pl.col("id") + "-w")
+        west.write_parquet(notebook.home.parent / "west.parquet")
+        key = ("--key", "id", "--timestamp", "at", "--actor", MAKER)
+        notebook.cli("ingest", "west", str(notebook.home.parent / "west.parquet"), *key)
+        before = context_for(notebook.home).store.read(PREDICTIONS).height
+        notebook.cli.refused("score", model, "--table", "west", "--actor", MAKER, needle="failed on these rows")
+        assert context_for(notebook.home).store.read(PREDICTIONS).height == before
 
 
 @pytest.mark.parametrize(
