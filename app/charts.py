@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import altair as alt
 import polars as pl
@@ -81,11 +81,20 @@ def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerCh
 TIME_TITLE = "batch data window, from (UTC)"
 
 
-def time_axis() -> alt.X:
-    """The x axis of every chart over batches: each batch at its data window's start, in UTC."""
-    return alt.X(
-        "batch_time:T", title=TIME_TITLE, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y-%m-%d", labelAngle=0)
+def _utc(moment: datetime) -> alt.DateTime:
+    t = moment.astimezone(UTC)
+    return alt.DateTime(
+        year=t.year, month=t.month, date=t.day, hours=t.hour, minutes=t.minute, seconds=t.second, utc=True
     )
+
+
+def time_axis(*, domain: tuple[datetime, datetime] | None = None) -> alt.X:
+    """The x axis of every chart over batches: each batch at its data window's start, in UTC; charts
+    drawn one under another share `domain` (first, last) so one week is one place in each."""
+    scale = alt.Scale(type="utc")
+    if domain is not None and domain[0] < domain[1]:
+        scale = alt.Scale(type="utc", domain=[_utc(t) for t in domain])
+    return alt.X("batch_time:T", title=TIME_TITLE, scale=scale, axis=alt.Axis(labelAngle=0))
 
 
 # --- Drift and Performance pages ----------------------------------------------------------------
@@ -102,12 +111,16 @@ def _window_text() -> pl.Expr:
 
 
 def _day() -> pl.Expr:
-    """A batch's day as an ordinal axis labels it; a series' second batch of a day adds its number."""
-    day = pl.col("batch_time").dt.strftime("%Y-%m-%d")
+    """A batch's day as an ordinal axis labels it; where a series scored several batches on one day (no
+    data window: placed when scored), the moment, and if that is shared too, the batch's number."""
+    day, moment = (pl.col("batch_time").dt.strftime(f) for f in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"))
+    alone = pl.col("batch").n_unique().over
     return (
-        pl.when(pl.col("batch").n_unique().over("series", day) > 1)
-        .then(pl.concat_str(day, pl.lit(" #"), pl.col("batch").cast(pl.String)))
-        .otherwise(day)
+        pl.when(alone("series", day) == 1)
+        .then(day)
+        .when(alone("series", moment) == 1)
+        .then(moment)
+        .otherwise(pl.concat_str(moment, pl.lit(" #"), pl.col("batch").cast(pl.String)))
         .alias("day")
     )
 
@@ -167,10 +180,10 @@ def drift_heatmap(cells: pl.DataFrame, *, series: Sequence[str] | None = None) -
         "verdict",
     )
     return (
-        alt.Chart(data, height=alt.Step(24))
+        alt.Chart(data, height=alt.Step(24), width=alt.Step(24))
         .mark_rect(stroke="white", strokeWidth=1)
         .encode(
-            x=alt.X("day:O", title=TIME_TITLE, sort=_days_in_order(data), axis=alt.Axis(labelAngle=0)),
+            x=alt.X("day:O", title=TIME_TITLE, sort=_days_in_order(data), axis=alt.Axis(labelAngle=-45)),
             y=alt.Y("feature:N", title=None, sort=None),
             color=alt.Color("verdict:N", title="verdict", scale=VERDICT_COLORS),
             tooltip=[
@@ -209,8 +222,8 @@ def drift_magnitude_chart(magnitude: pl.DataFrame, *, series: Sequence[str] | No
     threshold = base.mark_line(strokeDash=[4, 4], color="gray").encode(y=alt.Y("threshold:Q"), detail="series:N")
     return (
         alt.layer(line, points, threshold, data=data)
-        .properties(width=260, height=160)
-        .facet(facet=alt.Facet("title:N", title=None), columns=3)
+        .properties(width=300, height=130)
+        .facet(facet=alt.Facet("title:N", title=None, header=alt.Header(labelLimit=340)), columns=2)
         .resolve_scale(y="independent")
     )
 
@@ -267,15 +280,17 @@ def metric_chart(
     performance: pl.DataFrame,
     *,
     displays: Mapping[str, MetricDisplay] | None = None,
-    series: Sequence[str] | None = None,
+    title: str | None = None,
+    times: tuple[datetime, datetime] | None = None,
 ) -> alt.LayerChart | alt.VConcatChart:
-    """Each metric over the batches' dates, one line per metric (solid: realized, dashed: estimated),
-    one chart per series (version · role): a champion's and a challenger's batches never share a line.
+    """Each metric over the batches' dates, one line per metric (solid: realized, dashed: estimated).
 
-    `performance` has the columns of `pipelines.reads.monitoring.performance_history`; `displays` names
-    each metric and says which axis it may share (`MetricDisplay.axis`); `series` orders the charts
-    (default: by name). Metrics on one axis make one chart; metrics on different axes (0-1 shares, errors
-    in the target's units, R²) are stacked, each with its own scale, rather than squeezed onto one.
+    `performance` has the columns of `pipelines.reads.monitoring.performance_history`, for one series
+    (version · role, named by `title`): a champion's and a challenger's batches are charts of their own,
+    never one line. Charts of several series pass the same `times` (first, last) so a week is one place
+    in each. `displays` names each metric and says which axis it may share (`MetricDisplay.axis`):
+    metrics on one axis make one chart; metrics on different axes (0-1 shares, errors in the target's
+    units, R²) are stacked, each with its own scale, rather than squeezed onto one.
     """
     shown = displays or {}
     data = performance.select(
@@ -289,32 +304,26 @@ def metric_chart(
         "metric",
         "value",
         "labelled_rows",
-    )
-    data = data.with_columns(
+    ).with_columns(
         label=pl.col("metric").replace_strict({m: d.label for m, d in shown.items()}, default=pl.col("metric")),
         axis=pl.col("metric").replace_strict({m: _axis_title(d) for m, d in shown.items()}, default=pl.lit("value")),
-        day=pl.col("batch_time").dt.strftime("%Y-%m-%d"),
+        day=pl.col("batch_time").dt.strftime("%Y-%m-%d %H:%M UTC"),
     )
     axes = list(dict.fromkeys(data["axis"].to_list())) or ["value"]
     labels = list(dict.fromkeys(data["label"].to_list()))
-    present = set(data["series"].to_list())
-    order = [s for s in series if s in present] if series else sorted(present)
-    charts = [
-        _metric_lines(part, title=axis, labels=labels).properties(title=name)
-        for name in order
-        for axis in axes
-        if (part := data.filter((pl.col("series") == name) & (pl.col("axis") == axis))).height
-    ] or [_metric_lines(data, title=axes[0], labels=labels)]
-    return charts[0] if len(charts) == 1 else alt.vconcat(*charts).resolve_scale(x="shared")
+    x = time_axis(domain=times)
+    charts = [_metric_lines(data.filter(pl.col("axis") == axis), x=x, title=axis, labels=labels) for axis in axes]
+    chart = charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    return chart if title is None else chart.properties(title=title)
 
 
 def _axis_title(display: MetricDisplay) -> str:
     return display.axis if display.higher_is_better is None else f"{display.axis} · {display.direction}"
 
 
-def _metric_lines(data: pl.DataFrame, *, title: str, labels: Sequence[str]) -> alt.LayerChart:
+def _metric_lines(data: pl.DataFrame, *, x: alt.X, title: str, labels: Sequence[str]) -> alt.LayerChart:
     base = alt.Chart(data).encode(
-        x=time_axis(),
+        x=x,
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
         color=alt.Color("label:N", title="metric", sort=list(labels)),
         strokeDash=alt.StrokeDash("kind:N", title=KIND_TITLE, scale=alt.Scale(domain=KINDS)),

@@ -13,6 +13,7 @@ from pipelines.reads.monitoring import (
     headline_by_batch,
     latest_headline,
     shown_batches,
+    time_span,
 )
 from pipelines.reads.task_metrics import task_metrics
 
@@ -88,12 +89,17 @@ else:
     )
     if chosen:
         displays = {m: shown.display(m) for m in chosen}
-        st.altair_chart(
-            charts.metric_chart(drawn.filter(pl.col("metric").is_in(chosen)), displays=displays, series=picked.series),
-            width="stretch",
-        )
+        lines = drawn.filter(pl.col("metric").is_in(chosen))
+        times = time_span(lines)
+        for name in picked.series:  # a chart each: a champion's and a challenger's batches never share a line
+            own = lines.filter(pl.col("series") == name)
+            if own.height:
+                st.altair_chart(
+                    charts.metric_chart(own, displays=displays, title=name, times=times),
+                    width="stretch",
+                )
         st.caption(plain(shown.directions(chosen)))
-    notes = ["One chart per version and role: a champion's and a challenger's batches never share a line."]
+    notes = ["One chart per version and role, over the batches' data windows."]
     if realized.is_empty():
         notes.append(f"No labels have arrived for these batches of {model} yet, so nothing is realized.")
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -487,6 +487,15 @@ def date_span(frame: pl.DataFrame) -> DateSpan | None:
     if days.is_empty():
         return None
     return DateSpan(first=days.min(), last=days.max())  # type: ignore[arg-type]  # dates, not empty
+
+
+def time_span(frame: pl.DataFrame) -> tuple[datetime, datetime] | None:
+    """The first and last `batch_time` of `frame` (None: no batch): the time axis charts drawn one under
+    another share."""
+    times = frame["batch_time"].drop_nulls()
+    if times.is_empty():
+        return None
+    return times.min(), times.max()  # type: ignore[return-value]  # datetimes, not empty
 
 
 def shown_batches(

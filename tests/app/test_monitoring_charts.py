@@ -80,12 +80,18 @@ def test_the_heatmap_colours_by_verdict_and_explains_each_cell() -> None:
     assert rows_of(spec)[0]["window"] == "2026-06-08 to 2026-06-15"
 
 
-def test_a_series_second_batch_of_a_day_is_told_apart_by_its_number() -> None:
-    same_day = cells().with_columns(batch_time=pl.lit(T0))
+def test_a_series_batches_of_one_day_are_told_apart_by_time_then_number() -> None:
+    same_day = cells().with_columns(batch_time=T0 + pl.duration(minutes=pl.col("batch")))
+    same_moment = cells().with_columns(batch_time=pl.lit(T0))
 
-    spec = drift_heatmap(same_day).to_dict()
-
-    assert {r["day"] for r in rows_of(spec)} == {"2026-06-01 #1", "2026-06-01 #2"}
+    assert {r["day"] for r in rows_of(drift_heatmap(same_day).to_dict())} == {
+        "2026-06-01 00:01:00",
+        "2026-06-01 00:02:00",
+    }
+    assert {r["day"] for r in rows_of(drift_heatmap(same_moment).to_dict())} == {
+        "2026-06-01 00:00:00 #1",
+        "2026-06-01 00:00:00 #2",
+    }
 
 
 def test_drift_magnitude_draws_each_statistic_against_its_threshold_per_series() -> None:
@@ -167,21 +173,18 @@ def test_metrics_are_lines_per_metric_dashed_by_kind() -> None:
     assert len(rows_of(spec)) == 3
 
 
-def test_a_champion_and_a_challenger_are_charts_of_their_own() -> None:
-    shadow = performance().with_columns(
-        batch_id=pl.format("{}-shadow", "batch_id"),
-        model_version=pl.lit("2"),
-        role=pl.lit("challenger"),
-        series=pl.lit(CHALLENGER),
-        value=pl.col("value") - 0.1,
-    )
+def test_a_series_chart_is_titled_and_shares_the_time_axis_it_is_given() -> None:
+    times = (T0 - timedelta(weeks=1), T0 + timedelta(weeks=3))
 
-    spec = metric_chart(pl.concat([performance(), shadow]), series=[CHAMPION, CHALLENGER]).to_dict()
+    spec = metric_chart(performance(), title=CHAMPION, times=times).to_dict()
 
-    assert [chart["title"] for chart in spec["vconcat"]] == [CHAMPION, CHALLENGER]
-    assert spec["resolve"]["scale"]["x"] == "shared"  # one week is one place in both
-    series_of = {name: {r["series"] for r in rows} for name, rows in spec["datasets"].items()}
-    assert sorted(map(sorted, series_of.values())) == [[CHAMPION], [CHALLENGER]]
+    assert spec["title"] == CHAMPION
+    x = spec["layer"][0]["encoding"]["x"]
+    assert [(d["year"], d["month"], d["date"], d["utc"]) for d in x["scale"]["domain"]] == [
+        (2026, 5, 25, True),
+        (2026, 6, 22, True),
+    ]
+    assert {r["batch_time"][:10] for r in rows_of(spec)} == {"2026-06-01", "2026-06-08"}
 
 
 def test_coverage_is_a_share_per_batch() -> None:

@@ -25,6 +25,7 @@ from pipelines.reads.monitoring import (
     quality_checks,
     series_order,
     shown_batches,
+    time_span,
 )
 from tests.conftest import ANALYST, Seeded, context_for
 
@@ -128,6 +129,8 @@ def test_without_champion_batches_every_series_is_shown() -> None:
 def test_the_date_span_is_the_batches_first_and_last_day() -> None:
     assert date_span(batches()) == DateSpan(first=date(2026, 6, 1), last=date(2026, 6, 15))
     assert date_span(batches().clear()) is None
+    assert time_span(batches()) == (T0, T0 + timedelta(weeks=2))
+    assert time_span(batches().clear()) is None
 
 
 @pytest.mark.parametrize(
