@@ -3,52 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import altair as alt
 import polars as pl
 
 from lakehouse.schemas import ESTIMATED, REALIZED
 from pipelines.reads.batches import BATCH_ORDER
+from pipelines.reads.monitoring import batch_time
 from pipelines.reads.task_metrics import MetricDisplay
 
 
 def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerChart:
-    """Drift share of each batch per model, in scoring order, with the dataset-drift threshold as a rule.
+    """Drift share of each batch over the batches' dates, one line per model and series, with the
+    dataset-drift threshold as a rule.
 
-    `history` has the columns of `pipelines.reads.overview.drift_history` plus `model`. Batches are
-    numbered per model (1 = oldest) rather than placed on a time axis: batches scored in one run
-    share a timestamp.
+    `history` has the columns of `pipelines.reads.overview.drift_history` plus `model`, and `series`
+    where the caller knows each batch's role (else a version is a series). Batches are placed at their
+    data window (`pipelines.reads.monitoring.batch_time`), so two models' batches of one week line up;
+    with one model the series are told apart by colour, with several by model (colour) and line.
     """
+    named = history if "series" in history.columns else history.with_columns(series=pl.format("v{}", "model_version"))
     data = (
-        history.sort("model", *BATCH_ORDER, nulls_last=True)
+        named.sort("model", *BATCH_ORDER, nulls_last=True)
         .with_columns(
+            _verdict(),
             batch=pl.int_range(1, pl.len() + 1).over("model"),
-            verdict=pl.when(pl.col("drifted")).then(pl.lit("drifted")).otherwise(pl.lit("stable")),
+            batch_time=batch_time(),
+            line=pl.concat_str("model", pl.lit(" "), "series"),
             # as text: Vega would show timestamps in the viewer's time zone, the lakehouse keeps UTC
             scored=pl.col("scored_at").dt.strftime("%Y-%m-%d %H:%M UTC"),
-            window=pl.concat_str(
-                pl.col("window_start").dt.strftime("%Y-%m-%d").fill_null("…"),
-                pl.col("window_end").dt.strftime("%Y-%m-%d").fill_null("…"),
-                separator=" to ",
-            ),
+            window=_window_text(),
         )
-        .select("model", "batch", "batch_id", "model_version", "drift_share", "verdict", "scored", "window")
+        .select(
+            "model",
+            "series",
+            "line",
+            "batch",
+            "batch_id",
+            "batch_time",
+            "model_version",
+            "drift_share",
+            "verdict",
+            "scored",
+            "window",
+        )
     )
+    one_model = data["model"].n_unique() <= 1
+    color = alt.Color("series:N", title="version · role") if one_model else alt.Color("model:N", title="model")
     base = alt.Chart(data).encode(
-        x=alt.X("batch:O", title="batch (oldest first)", axis=alt.Axis(labelAngle=0)),
+        x=time_axis(),
         y=alt.Y("drift_share:Q", title="share of features drifted", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("model:N", title="model"),
+        color=color,
+        detail="line:N",
     )
     line = base.mark_line()
     points = base.mark_point(filled=True, size=80).encode(
         shape=alt.Shape("verdict:N", title="verdict", scale=alt.Scale(domain=["stable", "drifted"])),
         tooltip=[
             alt.Tooltip("model:N", title="model"),
+            alt.Tooltip("series:N", title="version · role"),
             alt.Tooltip("batch_id:N", title="batch"),
-            alt.Tooltip("model_version:N", title="version"),
-            alt.Tooltip("scored:N", title="scored at"),
             alt.Tooltip("window:N", title="data window"),
+            alt.Tooltip("scored:N", title="scored at"),
             alt.Tooltip("drift_share:Q", title="drift share", format=".0%"),
             alt.Tooltip("verdict:N", title="verdict"),
         ],
@@ -59,6 +76,25 @@ def drift_share_chart(history: pl.DataFrame, *, threshold: float) -> alt.LayerCh
         .encode(y="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", title="drift threshold", format=".0%")])
     )
     return alt.LayerChart(layer=[line, points, rule])
+
+
+TIME_TITLE = "batch data window, from (UTC)"
+
+
+def _utc(moment: datetime) -> alt.DateTime:
+    t = moment.astimezone(UTC)
+    return alt.DateTime(
+        year=t.year, month=t.month, date=t.day, hours=t.hour, minutes=t.minute, seconds=t.second, utc=True
+    )
+
+
+def time_axis(*, domain: tuple[datetime, datetime] | None = None) -> alt.X:
+    """The x axis of every chart over batches: each batch at its data window's start, in UTC; charts
+    drawn one under another share `domain` (first, last) so one week is one place in each."""
+    scale = alt.Scale(type="utc")
+    if domain is not None and domain[0] < domain[1]:
+        scale = alt.Scale(type="utc", domain=[_utc(t) for t in domain])
+    return alt.X("batch_time:T", title=TIME_TITLE, scale=scale, axis=alt.Axis(labelAngle=0))
 
 
 # --- Drift and Performance pages ----------------------------------------------------------------
@@ -74,35 +110,121 @@ def _window_text() -> pl.Expr:
     ).alias("window")
 
 
-def drift_heatmap(cells: pl.DataFrame) -> alt.Chart:
-    """Features x batches, coloured by the stored verdict, with each cell's method, statistic and threshold.
+def _day() -> pl.Expr:
+    """A batch's day as an ordinal axis labels it; where a series scored several batches on one day (no
+    data window: placed when scored), the moment, and if that is shared too, the batch's number."""
+    day, moment = (pl.col("batch_time").dt.strftime(f) for f in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"))
+    alone = pl.col("batch").n_unique().over
+    return (
+        pl.when(alone("series", day) == 1)
+        .then(day)
+        .when(alone("series", moment) == 1)
+        .then(moment)
+        .otherwise(pl.concat_str(moment, pl.lit(" #"), pl.col("batch").cast(pl.String)))
+        .alias("day")
+    )
 
-    `cells` has the columns of `pipelines.reads.monitoring.drift_cells`. The colour is the verdict, not
-    the raw statistic: a p-value drifts when low and a distance when high, so raw values of different
-    methods are not comparable on one scale.
+
+def _days_in_order(data: pl.DataFrame) -> list[str]:
+    return data.sort("batch_time", "batch").unique("day", keep="first", maintain_order=True)["day"].to_list()
+
+
+def _series_row(series: Sequence[str] | None) -> alt.Row:
+    return alt.Row(
+        "series:N",
+        title=None,
+        sort=list(series) if series else "ascending",
+        header=alt.Header(labelAngle=0, labelAlign="left"),
+    )
+
+
+def _cell_tooltip() -> list[alt.Tooltip]:
+    """What every drawing of one feature's drift in one batch says of it on hover."""
+    return [
+        alt.Tooltip("batch_id:N", title="batch"),
+        alt.Tooltip("series:N", title="version · role"),
+        alt.Tooltip("window:N", title="data window"),
+        alt.Tooltip("statistic:Q", title="statistic", format=".4g"),
+        alt.Tooltip("threshold:Q", title="threshold", format=".4g"),
+        alt.Tooltip("verdict:N", title="verdict"),
+    ]
+
+
+def _verdict() -> pl.Expr:
+    return pl.when(pl.col("drifted")).then(pl.lit("drifted")).otherwise(pl.lit("stable")).alias("verdict")
+
+
+def drift_heatmap(cells: pl.DataFrame, *, series: Sequence[str] | None = None) -> alt.FacetChart:
+    """Features x batch days, one row of cells per series (version · role), coloured by the stored
+    verdict, with each cell's method, statistic and threshold.
+
+    `cells` has the columns of `pipelines.reads.monitoring.drift_cells`; `series` orders the rows. The
+    colour is the verdict, not the raw statistic: a p-value drifts when low and a distance when high, so
+    raw values of different methods are not comparable on one scale (`drift_magnitude_chart` draws them).
     """
     data = cells.with_columns(
         _window_text(),
-        verdict=pl.when(pl.col("drifted")).then(pl.lit("drifted")).otherwise(pl.lit("stable")),
-    ).select("batch", "batch_id", "model_version", "window", "feature", "method", "statistic", "threshold", "verdict")
+        _day(),
+        _verdict(),
+    ).select(
+        "batch",
+        "batch_id",
+        "series",
+        "batch_time",
+        "day",
+        "window",
+        "feature",
+        "method",
+        "statistic",
+        "threshold",
+        "verdict",
+    )
     return (
-        alt.Chart(data, height=alt.Step(24))
+        alt.Chart(data, height=alt.Step(24), width=alt.Step(24))
         .mark_rect(stroke="white", strokeWidth=1)
         .encode(
-            x=alt.X("batch:O", title="batch (oldest first)", axis=alt.Axis(labelAngle=0)),
+            x=alt.X("day:O", title=TIME_TITLE, sort=_days_in_order(data), axis=alt.Axis(labelAngle=-45)),
             y=alt.Y("feature:N", title=None, sort=None),
             color=alt.Color("verdict:N", title="verdict", scale=VERDICT_COLORS),
             tooltip=[
                 alt.Tooltip("feature:N", title="feature"),
-                alt.Tooltip("batch_id:N", title="batch"),
-                alt.Tooltip("model_version:N", title="version"),
-                alt.Tooltip("window:N", title="data window"),
                 alt.Tooltip("method:N", title="method"),
-                alt.Tooltip("statistic:Q", title="statistic", format=".4g"),
-                alt.Tooltip("threshold:Q", title="threshold", format=".4g"),
-                alt.Tooltip("verdict:N", title="verdict"),
+                *_cell_tooltip(),
             ],
         )
+        .facet(row=_series_row(series))
+    )
+
+
+def drift_magnitude_chart(magnitude: pl.DataFrame, *, series: Sequence[str] | None = None) -> alt.FacetChart:
+    """Each feature's drift statistic over time against its threshold (a dashed rule), one panel per
+    feature and method, one line per series (version · role).
+
+    `magnitude` has the columns of `pipelines.reads.monitoring.drift_magnitude`. Each panel has its own
+    scale and says which side of the threshold is drift: a p-value drifts below it, a distance above.
+    """
+    data = magnitude.with_columns(
+        _window_text(),
+        _verdict(),
+        title=pl.format("{} (drifts {} the threshold)", "panel", "drifts_when"),
+    ).select("batch_id", "series", "batch_time", "window", "title", "method", "statistic", "threshold", "verdict")
+    order = list(series) if series else sorted(data["series"].unique().to_list())
+    base = alt.Chart().encode(x=time_axis())
+    color = alt.Color("series:N", title="version · role", sort=order)
+    y = alt.Y("statistic:Q", title="statistic", scale=alt.Scale(zero=False))
+    line = base.mark_line().encode(y=y, color=color)
+    points = base.mark_point(filled=True, size=60).encode(
+        y=y,
+        color=color,
+        shape=alt.Shape("verdict:N", title="verdict", scale=alt.Scale(domain=["stable", "drifted"])),
+        tooltip=[alt.Tooltip("title:N", title="feature · method"), *_cell_tooltip()],
+    )
+    threshold = base.mark_line(strokeDash=[4, 4], color="gray").encode(y=alt.Y("threshold:Q"), detail="series:N")
+    return (
+        alt.layer(line, points, threshold, data=data)
+        .properties(width=300, height=130)
+        .facet(facet=alt.Facet("title:N", title=None, header=alt.Header(labelLimit=340)), columns=2)
+        .resolve_scale(y="independent")
     )
 
 
@@ -155,34 +277,53 @@ KIND_TITLE = "realized (solid) or estimated (dashed)"
 
 
 def metric_chart(
-    performance: pl.DataFrame, *, displays: Mapping[str, MetricDisplay] | None = None
+    performance: pl.DataFrame,
+    *,
+    displays: Mapping[str, MetricDisplay] | None = None,
+    title: str | None = None,
+    times: tuple[datetime, datetime] | None = None,
 ) -> alt.LayerChart | alt.VConcatChart:
-    """Each metric per batch, one line per metric (solid: realized, dashed: estimated), oldest batch first.
+    """Each metric over the batches' dates, one line per metric (solid: realized, dashed: estimated).
 
-    `performance` has the columns of `pipelines.reads.monitoring.performance_history`; `displays` names
-    each metric and says which axis it may share (`MetricDisplay.axis`). Metrics on one axis make one
-    chart; metrics on different axes (0-1 shares, errors in the target's units, R²) are stacked, each
-    with its own scale, rather than squeezed onto one.
+    `performance` has the columns of `pipelines.reads.monitoring.performance_history`, for one series
+    (version · role, named by `title`): a champion's and a challenger's batches are charts of their own,
+    never one line. Charts of several series pass the same `times` (first, last) so a week is one place
+    in each. `displays` names each metric and says which axis it may share (`MetricDisplay.axis`):
+    metrics on one axis make one chart; metrics on different axes (0-1 shares, errors in the target's
+    units, R²) are stacked, each with its own scale, rather than squeezed onto one.
     """
     shown = displays or {}
-    data = performance.select("batch", "batch_id", "model_version", "role", "kind", "metric", "value", "labelled_rows")
-    data = data.with_columns(
+    data = performance.select(
+        "batch",
+        "batch_id",
+        "model_version",
+        "role",
+        "series",
+        "batch_time",
+        "kind",
+        "metric",
+        "value",
+        "labelled_rows",
+    ).with_columns(
         label=pl.col("metric").replace_strict({m: d.label for m, d in shown.items()}, default=pl.col("metric")),
         axis=pl.col("metric").replace_strict({m: _axis_title(d) for m, d in shown.items()}, default=pl.lit("value")),
+        day=pl.col("batch_time").dt.strftime("%Y-%m-%d %H:%M UTC"),
     )
     axes = list(dict.fromkeys(data["axis"].to_list())) or ["value"]
     labels = list(dict.fromkeys(data["label"].to_list()))
-    charts = [_metric_lines(data.filter(pl.col("axis") == axis), title=axis, labels=labels) for axis in axes]
-    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    x = time_axis(domain=times)
+    charts = [_metric_lines(data.filter(pl.col("axis") == axis), x=x, title=axis, labels=labels) for axis in axes]
+    chart = charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    return chart if title is None else chart.properties(title=title)
 
 
 def _axis_title(display: MetricDisplay) -> str:
     return display.axis if display.higher_is_better is None else f"{display.axis} · {display.direction}"
 
 
-def _metric_lines(data: pl.DataFrame, *, title: str, labels: Sequence[str]) -> alt.LayerChart:
+def _metric_lines(data: pl.DataFrame, *, x: alt.X, title: str, labels: Sequence[str]) -> alt.LayerChart:
     base = alt.Chart(data).encode(
-        x=alt.X("batch:O", title="batch (oldest first)", axis=alt.Axis(labelAngle=0)),
+        x=x,
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
         color=alt.Color("label:N", title="metric", sort=list(labels)),
         strokeDash=alt.StrokeDash("kind:N", title=KIND_TITLE, scale=alt.Scale(domain=KINDS)),
@@ -193,9 +334,9 @@ def _metric_lines(data: pl.DataFrame, *, title: str, labels: Sequence[str]) -> a
             alt.Tooltip("label:N", title="metric"),
             alt.Tooltip("kind:N", title="realized or estimated"),
             alt.Tooltip("value:Q", title="value", format=",.4~f"),
+            alt.Tooltip("series:N", title="version · role"),
+            alt.Tooltip("day:N", title="data window from"),
             alt.Tooltip("batch_id:N", title="batch"),
-            alt.Tooltip("model_version:N", title="version"),
-            alt.Tooltip("role:N", title="scored as"),
             alt.Tooltip("labelled_rows:Q", title="labelled rows", format=","),
             alt.Tooltip("metric:N", title="stored as"),
         ],
@@ -203,20 +344,28 @@ def _metric_lines(data: pl.DataFrame, *, title: str, labels: Sequence[str]) -> a
     return alt.LayerChart(layer=[base.mark_line(), points])
 
 
-def coverage_chart(coverage: pl.DataFrame, *, headline: pl.DataFrame | None = None, label: str = "") -> alt.Chart:
-    """Share of each batch's rows that have a label.
+def coverage_chart(
+    coverage: pl.DataFrame,
+    *,
+    headline: pl.DataFrame | None = None,
+    label: str = "",
+    series: Sequence[str] | None = None,
+) -> alt.Chart:
+    """Share of each batch's rows that have a label, per batch day, side by side per series.
 
     `coverage` has the columns of `pipelines.reads.monitoring.label_coverage`; `headline`, those of
     `pipelines.reads.monitoring.headline_by_batch` for the metric named `label`: each bar's tooltip then
-    says whether the batch's metric is realized or only estimated, with both values.
+    says whether the batch's metric is realized or only estimated, with both values. `series` orders the
+    bars of one day (default: by name).
     """
-    data = coverage.with_columns(week=pl.col("window_start").dt.strftime("%Y-%m-%d").fill_null("…")).select(
-        "batch", "batch_id", "model_version", "week", "batch_rows", "labelled_rows", "coverage"
+    data = coverage.with_columns(_day()).select(
+        "batch", "batch_id", "series", "batch_time", "day", "batch_rows", "labelled_rows", "coverage"
     )
+    order = list(series) if series else sorted(data["series"].unique().to_list())
     tooltip = [
         alt.Tooltip("batch_id:N", title="batch"),
-        alt.Tooltip("model_version:N", title="version"),
-        alt.Tooltip("week:N", title="window from"),
+        alt.Tooltip("series:N", title="version · role"),
+        alt.Tooltip("day:N", title="data window from"),
         alt.Tooltip("batch_rows:Q", title="rows", format=","),
         alt.Tooltip("labelled_rows:Q", title="labelled", format=","),
         alt.Tooltip("coverage:Q", title="coverage", format=".0%"),
@@ -230,12 +379,14 @@ def coverage_chart(coverage: pl.DataFrame, *, headline: pl.DataFrame | None = No
         ]
     return (
         alt.Chart(data, height=220)
-        .mark_bar(width=alt.RelativeBandSize(0.6))
+        .mark_bar()
         .encode(
-            x=alt.X("batch:O", title="batch (oldest first)", axis=alt.Axis(labelAngle=0)),
+            x=alt.X("day:O", title=TIME_TITLE, sort=_days_in_order(data), axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("series:N", sort=order),
             y=alt.Y(
                 "coverage:Q", title="labelled share of rows", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
             ),
+            color=alt.Color("series:N", title="version · role", sort=order),
             tooltip=tooltip,
         )
     )

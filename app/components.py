@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
+import polars as pl
 import streamlit as st
 
 from app.text import plain
+from pipelines.reads.monitoring import date_span, production_series, series_order
 
 
 class Tone(StrEnum):
@@ -90,3 +93,46 @@ def render_reason_form(
             if action.refusal is not None:
                 st.caption(plain(f"{action.label} is disabled: {action.refusal}."))
     return None if pressed is None else Submitted(action=pressed, reason=reason or "")
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    """Which batches a monitoring page draws: the chosen series (version · role) and days (UTC, both
+    included; None: open)."""
+
+    series: list[str]
+    first: date | None
+    last: date | None
+
+
+def render_batch_filter(batches: pl.DataFrame, *, key: str) -> BatchFilter:
+    """A choice of series, production's by default, and a date range over `batches` (rows with `series`,
+    `role`, `model_version` and `batch_time`, as `pipelines.reads.monitoring` reads them)."""
+    pick_series, pick_dates = st.columns([3, 2])
+    chosen = pick_series.multiselect(
+        "Versions",
+        series_order(batches),
+        default=production_series(batches),
+        key=f"{key}.series",
+        help="Each version in each role is its own series: the champion's batches are what production served, "
+        "a challenger's were scored in shadow beside them.",
+    )
+    span = date_span(batches)
+    if span is None:
+        return BatchFilter(series=chosen, first=None, last=None)
+    picked = pick_dates.date_input(
+        "Batch dates (UTC)",
+        value=(span.first, span.last),
+        min_value=span.first,
+        max_value=span.last,
+        format="YYYY-MM-DD",
+        key=f"{key}.dates",
+        help="The days of the batches' data windows to show.",
+    )
+    days = [d for d in (picked if isinstance(picked, tuple | list) else (picked,)) if isinstance(d, date)]
+    # while someone is picking a range it has one end: show up to the last batch meanwhile
+    return BatchFilter(
+        series=chosen,
+        first=days[0] if days else span.first,
+        last=days[1] if len(days) > 1 else span.last,
+    )

@@ -39,13 +39,22 @@ KNOWN_METHODS: tuple[str, ...] = tuple(_DRIFTED_WHEN)
 DEFAULT_DATASET_DRIFT_SHARE = 0.5
 
 
-def is_drifted(*, method: str, statistic: float, threshold: float) -> bool:
-    """Whether a column drifted, by the direction of `method` (an Evidently display name)."""
+def _drifted_when(method: str) -> Callable[[float, float], bool]:
     try:
-        drifted_when = _DRIFTED_WHEN[method]
+        return _DRIFTED_WHEN[method]
     except KeyError:
         raise ValueError(f"unknown drift method {method!r}: expected one of {', '.join(KNOWN_METHODS)}") from None
-    return bool(drifted_when(statistic, threshold))
+
+
+def is_drifted(*, method: str, statistic: float, threshold: float) -> bool:
+    """Whether a column drifted, by the direction of `method` (an Evidently display name)."""
+    return bool(_drifted_when(method)(statistic, threshold))
+
+
+def drifts_above(method: str) -> bool:
+    """Whether `method`'s statistic means drift above its threshold (a distance) rather than below it
+    (a p-value): which side of the threshold a chart of the statistic should warn on."""
+    return _drifted_when(method) in (operator.ge, operator.gt)
 
 
 @dataclass(frozen=True)

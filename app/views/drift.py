@@ -1,14 +1,14 @@
 import polars as pl
 import streamlit as st
-import streamlit.components.v1 as components
+import streamlit.components.v1 as html_components
 
-from app import charts, page, queries, services
+from app import charts, components, page, queries, services
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.jobs.reports import write_evidently_report
-from pipelines.reads.monitoring import evidently_report_path
+from pipelines.reads.monitoring import batches_by_role, drift_magnitude, evidently_report_path, shown_batches
 
 visit = page.start(Screen.DRIFT, title="Drift")
 user, home = visit.user, visit.home
@@ -29,37 +29,57 @@ if cells.is_empty():
     st.info(plain(f"No scored batch of {model} has been checked for drift yet: run `mlgov monitor {model}`."))
     st.stop()
 
-batches = (
-    cells.unique("batch", keep="first")
+picked = components.render_batch_filter(cells.unique("batch_id"), key=f"drift.batches.{model}")
+dated = shown_batches(cells, first=picked.first, last=picked.last)
+checked = (
+    dated.unique("batch", keep="first")
     .sort("batch")
     .join(history.select("batch_id", "drift_share", "drifted"), on="batch_id", how="left", suffix="_batch")
 )
-features = cells["feature"].unique(maintain_order=True).to_list()
-checked, drifted = batches.height, int(batches["drifted_batch"].sum())
 st.caption(
     plain(
-        f"{model}: {checked} scored batches checked against their version's training data, "
-        f"{drifted} of them drifted (at least {DEFAULT_DATASET_DRIFT_SHARE:.0%} of features drifted)"
+        f"{model}'s scored batches in the chosen days, each checked against its version's training data: "
+        f"{batches_by_role(checked, drifted='drifted_batch') or 'none'} (a batch drifts when at least "
+        f"{DEFAULT_DATASET_DRIFT_SHARE:.0%} of its features drifted)."
     )
 )
+cells = shown_batches(dated, series=picked.series)
+batches = shown_batches(checked, series=picked.series)
+if batches.is_empty():
+    st.info("No checked batch of the chosen versions falls in the chosen days: pick other versions or days.")
+    st.stop()
+features = cells["feature"].unique(maintain_order=True).to_list()
 
 st.subheader("Drift per feature and batch")
-st.caption("Red: the feature drifted in that batch. Hover a cell for its test, statistic and threshold.")
-st.altair_chart(charts.drift_heatmap(cells), width="stretch")
+st.caption(
+    "One row of cells per version and role. Red: the feature drifted in that batch. Hover a cell for its test, "
+    "statistic and threshold."
+)
+st.altair_chart(charts.drift_heatmap(cells, series=picked.series), width="stretch")
 
 st.subheader("Drift share over time")
 st.altair_chart(
-    charts.drift_share_chart(history.with_columns(model=pl.lit(model)), threshold=DEFAULT_DATASET_DRIFT_SHARE),
+    charts.drift_share_chart(
+        history.join(batches.select("batch_id", "series"), on="batch_id").with_columns(model=pl.lit(model)),
+        threshold=DEFAULT_DATASET_DRIFT_SHARE,
+    ),
     width="stretch",
 )
+
+st.subheader("Drift magnitude over time")
+st.caption(
+    "Each feature's drift statistic per batch against its threshold (dashed), one line per version and role. "
+    "A p-value drifts when it falls below its threshold, a distance when it rises above it."
+)
+st.altair_chart(charts.drift_magnitude_chart(drift_magnitude(cells), series=picked.series), width="stretch")
 
 st.subheader("One feature, reference against current")
 labels = {
     row["batch_id"]: (
-        f"batch {row['batch']} · {row['window_start']:%Y-%m-%d} · v{row['model_version']} · "
+        f"batch {row['batch']} · {row['window_start']:%Y-%m-%d} · {row['series']} · "
         f"{'drifted' if row['drifted_batch'] else 'stable'} ({row['drift_share']:.0%})"
         if row["window_start"] is not None
-        else f"batch {row['batch']} · v{row['model_version']}"
+        else f"batch {row['batch']} · {row['series']}"
     )
     for row in batches.iter_rows(named=True)
 }
@@ -162,7 +182,7 @@ if report.is_file():
     )
     if st.toggle("Show the report on this page", key="drift.show_report"):
         with st.expander("Evidently drift report", expanded=True):
-            components.html(report.read_text(encoding="utf-8"), height=900, scrolling=True)
+            html_components.html(report.read_text(encoding="utf-8"), height=900, scrolling=True)
 else:
     st.caption("No report of this batch has been generated yet.")
 

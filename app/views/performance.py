@@ -1,12 +1,20 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, page, queries
+from app import charts, components, page, queries
 from app.text import plain
 from governance.promotion import PRODUCTION_ALIAS
 from governance.screens import Screen
 from lakehouse.schemas import ESTIMATED, REALIZED
-from pipelines.reads.monitoring import batch_sources, headline_by_batch, latest_headline
+from pipelines.reads.monitoring import (
+    batch_sources,
+    batches_by_role,
+    champion_batches,
+    headline_by_batch,
+    latest_headline,
+    shown_batches,
+    time_span,
+)
 from pipelines.reads.task_metrics import task_metrics
 
 CHALLENGER = "challenger"
@@ -31,16 +39,19 @@ with page.reading():
 
 shown = task_metrics(task)
 lead = shown.headline_display
-realized = performance.filter(pl.col("kind") == REALIZED)
-estimated = performance.filter(pl.col("kind") == ESTIMATED)
-labelled_batches = int((coverage["labelled_rows"] > 0).sum())
-rows, labelled_rows = int(coverage["batch_rows"].sum()), int(coverage["labelled_rows"].sum())
-per_batch = headline_by_batch(performance, coverage, metric=shown.headline)
-realized_now = latest_headline(per_batch, shown=shown, kind=REALIZED)  # what the champion serves, not a shadow
+picked = components.render_batch_filter(coverage, key=f"performance.batches.{model}")
+# the headline cards are production's: the champion's batches in the chosen days, whatever series is drawn
+dated = shown_batches(coverage, first=picked.first, last=picked.last)
+performance = shown_batches(performance, first=picked.first, last=picked.last)
+per_batch = headline_by_batch(performance, dated, metric=shown.headline)
+realized_now = latest_headline(per_batch, shown=shown, kind=REALIZED)
 estimated_now = latest_headline(per_batch, shown=shown, kind=ESTIMATED)
+served = champion_batches(dated)
+labelled_batches = int((served["labelled_rows"] > 0).sum())
+rows, labelled_rows = int(served["batch_rows"].sum()), int(served["labelled_rows"].sum())
 
 scored, with_labels, overall, realized_metric, estimated_metric = st.columns(5)
-scored.metric("Batches scored", coverage.height)
+scored.metric("Batches scored", served.height, help=plain(f"In the chosen days: {batches_by_role(dated)}."))
 with_labels.metric("Batches with labels", labelled_batches)
 overall.metric(
     "Rows labelled", f"{labelled_rows / rows:.0%}" if rows else "–", help=f"{labelled_rows:,} of {rows:,} rows"
@@ -49,17 +60,26 @@ realized_metric.metric(f"Realized {lead.label}", realized_now.value, help=plain(
 estimated_metric.metric(f"Estimated {lead.label}", estimated_now.value, help=plain(estimated_now.help))
 st.caption(
     plain(
-        f"{model} is a {task.value} model, watched on {lead.label}: {lead.direction}. Realized: computed from "
-        f"the labels that arrived. Estimated: by {shown.estimator}, from the model's outputs alone, for "
-        "batches whose labels have not arrived."
+        f"{model} is a {task.value} model, watched on {lead.label}: {lead.direction}. The cards are production's: "
+        f"the champion's batches only. Batches scored in the chosen days: {batches_by_role(dated) or 'none'}. "
+        f"Realized: computed from the labels that arrived. Estimated: by {shown.estimator}, from the model's "
+        "outputs alone, for batches whose labels have not arrived."
     )
 )
 
-st.subheader("Performance per batch")
-if performance.is_empty():
-    st.caption(plain(f"No performance has been computed for {model} yet: run `mlgov monitor {model}`."))
+drawn = shown_batches(performance, series=picked.series)
+drawn_batches = shown_batches(dated, series=picked.series)
+drawn_per_batch = shown_batches(per_batch, series=picked.series)
+realized = drawn.filter(pl.col("kind") == REALIZED)
+estimated = drawn.filter(pl.col("kind") == ESTIMATED)
+
+st.subheader("Performance over time")
+if not picked.series:
+    st.caption("Pick at least one version above to draw its performance.")
+elif drawn.is_empty():
+    st.caption(plain(f"No performance has been computed for {model}'s chosen batches: run `mlgov monitor {model}`."))
 else:
-    available = shown.ordered(performance["metric"].unique().to_list())
+    available = shown.ordered(drawn["metric"].unique().to_list())
     chosen = st.multiselect(
         "Metrics",
         available,
@@ -69,14 +89,19 @@ else:
     )
     if chosen:
         displays = {m: shown.display(m) for m in chosen}
-        st.altair_chart(
-            charts.metric_chart(performance.filter(pl.col("metric").is_in(chosen)), displays=displays),
-            width="stretch",
-        )
+        lines = drawn.filter(pl.col("metric").is_in(chosen))
+        times = time_span(lines)
+        for name in picked.series:  # a chart each: a champion's and a challenger's batches never share a line
+            own = lines.filter(pl.col("series") == name)
+            if own.height:
+                st.altair_chart(
+                    charts.metric_chart(own, displays=displays, title=name, times=times),
+                    width="stretch",
+                )
         st.caption(plain(shown.directions(chosen)))
-    notes = []
+    notes = ["One chart per version and role, over the batches' data windows."]
     if realized.is_empty():
-        notes.append(f"No labels have arrived for {model}'s batches yet, so nothing is realized.")
+        notes.append(f"No labels have arrived for these batches of {model} yet, so nothing is realized.")
     else:
         notes.append(
             "Solid: realized, over each batch's labelled rows, recomputed as more labels arrive; "
@@ -92,26 +117,33 @@ else:
     st.caption(plain(" ".join(notes)))
 
 st.subheader("Label coverage")
-st.altair_chart(charts.coverage_chart(coverage, headline=per_batch, label=lead.label), width="stretch")
-st.caption(plain(batch_sources(per_batch, label=lead.label)))
-unlabelled = coverage.filter(pl.col("labelled_rows") == 0)
-if unlabelled.height:
-    judged = "estimated performance and drift" if estimated.height else "drift alone"
-    st.caption(
-        plain(
-            f"{unlabelled.height} of {coverage.height} batches have no labels yet "
-            f"({'batch' if unlabelled.height == 1 else 'batches'} "
-            f"{', '.join(str(b) for b in unlabelled['batch'].to_list())}): labels arrive after the "
-            f"outcome is known, so the newest batches are judged on {judged} until then."
-        )
+if drawn_batches.is_empty():
+    st.caption("No batch of the chosen versions falls in the chosen days.")
+else:
+    st.altair_chart(
+        charts.coverage_chart(drawn_batches, headline=drawn_per_batch, label=lead.label, series=picked.series),
+        width="stretch",
     )
+    st.caption(plain(batch_sources(drawn_per_batch, label=lead.label)))
+    unlabelled = drawn_batches.filter(pl.col("labelled_rows") == 0)
+    if unlabelled.height:
+        judged = "estimated performance and drift" if estimated.height else "drift alone"
+        st.caption(
+            plain(
+                f"{unlabelled.height} of {drawn_batches.height} batches have no labels yet "
+                f"({'batch' if unlabelled.height == 1 else 'batches'} "
+                f"{', '.join(str(b) for b in unlabelled['batch'].to_list())}): labels arrive after the "
+                f"outcome is known, so the newest batches are judged on {judged} until then."
+            )
+        )
 
 st.subheader("Champion and challenger")
 champion = aliases.get(PRODUCTION_ALIAS)
 challenger = aliases.get(CHALLENGER)
 roles = set(coverage["role"].drop_nulls().to_list())
 by_version = (
-    realized.group_by("model_version", "role", "metric")
+    performance.filter(pl.col("kind") == REALIZED)
+    .group_by("model_version", "role", "metric")
     .agg(pl.col("value").mean(), pl.col("batch").n_unique().alias("batches"))
     .pivot(on="metric", index=["model_version", "role", "batches"], values="value")
     .sort("model_version")

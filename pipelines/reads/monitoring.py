@@ -7,12 +7,15 @@ Evidently's report). Every verdict shown was decided by `governance` when the mo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from governance.drift import drifts_above
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.promotion import PRODUCTION_ALIAS
@@ -47,17 +50,34 @@ BATCHES_SCHEMA = pl.Schema(
         "scored_at": UTC_TS,
         "window_start": UTC_TS,
         "window_end": UTC_TS,
+        "series": pl.String(),
+        "batch_time": UTC_TS,
     }
 )
 
 
+def batch_time() -> pl.Expr:
+    """When a batch's data is from, as charts place it on a time axis: its window's start, else its
+    window's end, else (a batch scored without a window) when it was scored."""
+    return pl.coalesce("window_start", "window_end", "scored_at")
+
+
+def series_name() -> pl.Expr:
+    """One version in one role, as pages name a series: "v2 · challenger". A version promoted later is a
+    new series in its new role, so no line mixes what production served with what ran in shadow."""
+    return pl.concat_str(pl.lit("v"), pl.col("model_version"), pl.lit(" · "), pl.col("role").fill_null("no role"))
+
+
 def model_batches(ctx: Context, model: str) -> pl.DataFrame:
-    """The model's scored batches, oldest first, numbered from 1 (columns: BATCHES_SCHEMA)."""
+    """The model's scored batches, oldest first, numbered from 1 (columns: BATCHES_SCHEMA), each with
+    its series (`series_name`) and place in time (`batch_time`)."""
     frame = (
         ctx.store.scan(BATCHES)
         .filter(pl.col("model") == model)
         .sort(BATCH_ORDER, nulls_last=True)
-        .with_columns(batch=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .with_columns(
+            batch=pl.int_range(1, pl.len() + 1, dtype=pl.Int64), series=series_name(), batch_time=batch_time()
+        )
         .collect()
     )
     return frame.select(BATCHES_SCHEMA.names()).cast(BATCHES_SCHEMA)
@@ -72,7 +92,9 @@ def drift_cells(ctx: Context, model: str) -> pl.DataFrame:
         .select("batch_id", "feature", "method", "statistic", "threshold", "drifted", "reference_id")
         .collect()
     )
-    batches = model_batches(ctx, model).select("batch", "batch_id", "model_version", "window_start", "window_end")
+    batches = model_batches(ctx, model).select(
+        "batch", "batch_id", "model_version", "role", "series", "batch_time", "window_start", "window_end"
+    )
     # numbered among the checked batches only, as the drift-share chart numbers them
     checked = batches.join(drift, on="batch_id", how="inner").with_columns(pl.col("batch").rank("dense").cast(pl.Int64))
     return checked.sort("batch", "feature")
@@ -275,6 +297,8 @@ PERFORMANCE_SCHEMA = pl.Schema(
         "value": pl.Float64(),
         "labelled_rows": pl.Int64(),
         "batch_rows": pl.Int64(),
+        "series": pl.String(),
+        "batch_time": UTC_TS,
     }
 )
 
@@ -291,7 +315,7 @@ def performance_history(ctx: Context, model: str) -> pl.DataFrame:
         .last()
         .collect()
     )
-    batches = model_batches(ctx, model).select("batch", "batch_id", "role")
+    batches = model_batches(ctx, model).select("batch", "batch_id", "role", "series", "batch_time")
     joined = rows.join(batches, on="batch_id", how="inner").sort("batch", "kind", "metric")
     return joined.select(PERFORMANCE_SCHEMA.names()).cast(PERFORMANCE_SCHEMA)
 
@@ -306,6 +330,8 @@ COVERAGE_SCHEMA = pl.Schema(
         "batch_rows": pl.Int64(),
         "labelled_rows": pl.Int64(),
         "coverage": pl.Float64(),
+        "series": pl.String(),
+        "batch_time": UTC_TS,
     }
 )
 
@@ -345,6 +371,8 @@ HEADLINE_SCHEMA = pl.Schema(
         "realized": pl.Float64(),
         "estimated": pl.Float64(),
         "basis": pl.String(),
+        "series": pl.String(),
+        "batch_time": UTC_TS,
     }
 )
 
@@ -420,3 +448,91 @@ def batch_sources(per_batch: pl.DataFrame, *, label: str) -> str:
             which = "batch" if len(batches) == 1 else "batches"
             parts.append(f"{name}: {which} {', '.join(str(b) for b in batches)}")
     return f"{label} per batch. " + ". ".join(parts) + "." if parts else f"No batch has a {label} yet."
+
+
+# --- Series and dates: what the Drift and Performance pages draw ---------------------------------
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), version) if version.isdigit() else (-1, version)
+
+
+def series_order(frame: pl.DataFrame) -> list[str]:
+    """The series of `frame` (rows with `series`, `role`, `model_version`): the champion's first, then
+    the other roles by name, the newest version first within a role."""
+    found = frame.select("series", "role", "model_version").unique("series")
+    rows = sorted(found.iter_rows(named=True), key=lambda r: _version_key(str(r["model_version"])), reverse=True)
+    rows.sort(key=lambda r: (r["role"] != PRODUCTION_ALIAS, r["role"] or ""))
+    return [r["series"] for r in rows]
+
+
+def production_series(frame: pl.DataFrame) -> list[str]:
+    """The series whose batches production served (the champion role, every version that held it), or
+    every series when the champion scored none: what a page shows until someone picks others."""
+    served = frame.filter(pl.col("role") == PRODUCTION_ALIAS)
+    return series_order(served if served.height else frame)
+
+
+@dataclass(frozen=True)
+class DateSpan:
+    """The first and last day (UTC) of a set of batches' `batch_time`."""
+
+    first: date
+    last: date
+
+
+def date_span(frame: pl.DataFrame) -> DateSpan | None:
+    """The days `frame`'s batches cover (None: no batch)."""
+    days = frame["batch_time"].drop_nulls().dt.date()
+    if days.is_empty():
+        return None
+    return DateSpan(first=days.min(), last=days.max())  # type: ignore[arg-type]  # dates, not empty
+
+
+def time_span(frame: pl.DataFrame) -> tuple[datetime, datetime] | None:
+    """The first and last `batch_time` of `frame` (None: no batch): the time axis charts drawn one under
+    another share."""
+    times = frame["batch_time"].drop_nulls()
+    if times.is_empty():
+        return None
+    return times.min(), times.max()  # type: ignore[return-value]  # datetimes, not empty
+
+
+def shown_batches(
+    frame: pl.DataFrame, *, series: Sequence[str] | None = None, first: date | None = None, last: date | None = None
+) -> pl.DataFrame:
+    """The rows of `frame` in one of `series` (None: every series) whose batch falls between the days
+    `first` and `last`, both included (None: open)."""
+    kept = frame if series is None else frame.filter(pl.col("series").is_in(list(series)))
+    day = pl.col("batch_time").dt.date()
+    if first is not None:
+        kept = kept.filter(day >= first)
+    if last is not None:
+        kept = kept.filter(day <= last)
+    return kept
+
+
+def batches_by_role(frame: pl.DataFrame, *, drifted: str | None = None) -> str:
+    """How many batches each role scored, champion first: "10 by the champion (v1), 10 by the challenger
+    (v2)". `frame` has one row per batch with `role` and `model_version`; `drifted` names a boolean
+    column whose true rows are counted too: "10 by the champion (v1), 3 of them drifted"."""
+    parts = []
+    for role in sorted(set(frame["role"].to_list()), key=lambda r: (r != PRODUCTION_ALIAS, r or "")):
+        own = frame.filter(pl.col("role").is_null() if role is None else pl.col("role") == role)
+        versions = ", ".join(f"v{v}" for v in sorted(set(own["model_version"].to_list()), key=_version_key))
+        said = f"{own.height} by the {role or 'version without a role'} ({versions})"
+        parts.append(said if drifted is None else f"{said}, {int(own[drifted].sum())} of them drifted")
+    return "; ".join(parts) if drifted else ", ".join(parts)
+
+
+def drift_magnitude(cells: pl.DataFrame) -> pl.DataFrame:
+    """`drift_cells` with what a chart of each feature's statistic against its threshold needs: `panel`,
+    one per feature and method (a p-value and a distance share no axis), and `drifts_when`, the side of
+    the threshold that means drift, as `governance.drift` decides it."""
+    above = {method: drifts_above(method) for method in cells["method"].unique().to_list()}
+    return cells.with_columns(
+        panel=pl.concat_str("feature", pl.lit(" · "), "method"),
+        drifts_when=pl.col("method").replace_strict(
+            {m: "above" if up else "below" for m, up in above.items()}, return_dtype=pl.String
+        ),
+    )

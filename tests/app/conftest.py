@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -64,6 +66,12 @@ def chart_rows(at: AppTest, index: int) -> list[dict[str, object]]:
     for named in chart.datasets:
         rows.extend(pa.ipc.open_stream(named.data.data).read_all().to_pylist())
     return rows
+
+
+def chart_spec(at: AppTest, index: int) -> dict[str, Any]:
+    """The Vega-Lite spec of the index-th chart, as Streamlit sent it (its data travels separately)."""
+    spec: dict[str, Any] = json.loads(at.get("vega_lite_chart")[index].proto.spec)
+    return spec
 
 
 def captions(at: AppTest) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -12,8 +13,8 @@ from app.auth import SESSION_KEY
 from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
-from lakehouse.schemas import DRIFT, QUALITY, RUNS
-from tests.app.conftest import MAIN, captions, chart_rows, open_app
+from lakehouse.schemas import BATCHES, DRIFT, QUALITY, RUNS
+from tests.app.conftest import MAIN, captions, chart_rows, chart_spec, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/drift.py"
@@ -32,21 +33,86 @@ def test_the_drift_page_shows_the_heatmap_history_and_the_drifted_feature(
     assert not at.error
     assert at.title[0].value == "Drift"
     assert at.selectbox(key="drift.model").value == "loan_default"
-    assert "2 scored batches checked" in captions(at)
-    assert "1 of them drifted" in captions(at)
-    # heatmap, drift share, one feature's distribution, the score's distribution (output drift)
-    assert len(at.get("vega_lite_chart")) == 4
+    assert plain("2 by the champion (v1), 1 of them drifted") in captions(at)
+    # heatmap, drift share, drift magnitude, one feature's distribution, the score's distribution (output drift)
+    assert len(at.get("vega_lite_chart")) == 5
     heatmap = chart_rows(at, 0)
     assert len(heatmap) == stored.height  # one cell per batch x feature
     assert {row["verdict"] for row in heatmap} == {"stable", "drifted"}
     assert {"method", "statistic", "threshold"} <= set(heatmap[0])
+    assert {row["series"] for row in heatmap} == {"v1 · champion"}
     # the drill-down opens on the latest batch and on its first drifted feature
     assert at.selectbox(key="drift.batch.loan_default").value == seeded.batch_ids[1]
     feature = at.selectbox(key="drift.feature.loan_default").value
     assert feature in set(first_drifted)
     assert plain(f"{feature}: drifted by") in captions(at)
-    distribution = chart_rows(at, 2)
+    distribution = chart_rows(at, 3)
     assert {row["side"] for row in distribution} == {"reference", "current"}
+
+
+def batch_days(seeded: Seeded) -> list[date]:
+    """The first day of each seeded batch's data window, oldest first."""
+    batches = context_for(seeded.home).store.read(BATCHES).filter(pl.col("model") == "loan_default")
+    return sorted(batches["window_start"].dt.date().to_list())
+
+
+def test_drift_is_drawn_over_the_batches_dates(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    days = batch_days(seeded)
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    assert not at.exception
+    heatmap = chart_spec(at, 0)
+    assert heatmap["spec"]["encoding"]["x"]["field"] == "day"
+    assert heatmap["facet"]["row"]["field"] == "series"  # one row of cells per version and role
+    assert sorted({row["day"] for row in chart_rows(at, 0)}) == [f"{d:%Y-%m-%d}" for d in days]
+    share = chart_spec(at, 1)["layer"][0]["encoding"]["x"]
+    assert (share["field"], share["type"]) == ("batch_time", "temporal")
+    assert sorted({row["batch_time"].date() for row in chart_rows(at, 1) if "batch_time" in row}) == days
+
+
+def test_drift_magnitude_is_each_features_statistic_against_its_threshold(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    stored = context_for(seeded.home).store.read(DRIFT).filter(pl.col("model") == "loan_default")
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    spec = chart_spec(at, 2)
+    assert spec["facet"]["field"] == "title"  # a panel per feature and method
+    line, _points, threshold = spec["spec"]["layer"]
+    assert (line["encoding"]["y"]["field"], threshold["encoding"]["y"]["field"]) == ("statistic", "threshold")
+    assert line["encoding"]["color"]["field"] == "series"  # one line per version and role
+    rows = chart_rows(at, 2)
+    assert len(rows) == stored.height
+    drawn = {(r["batch_id"], r["title"].split(" · ")[0]): (r["statistic"], r["threshold"]) for r in rows}
+    assert drawn == {
+        (r["batch_id"], r["feature"]): (r["statistic"], r["threshold"]) for r in stored.iter_rows(named=True)
+    }
+    # a p-value drifts below its threshold, a distance above it
+    for row in rows:
+        side = "above" if row["method"] in {"Wasserstein distance (normed)", "Jensen-Shannon distance"} else "below"
+        assert row["title"].endswith(f"(drifts {side} the threshold)")
+
+
+def test_the_date_range_keeps_only_the_batches_of_those_days(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    first, last = batch_days(seeded)
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+    assert at.date_input(key="drift.batches.loan_default.dates").value == (first, last)
+
+    at.date_input(key="drift.batches.loan_default.dates").set_value((first, first)).run()
+
+    assert not at.exception
+    assert plain("1 by the champion (v1), 0 of them drifted") in captions(at)
+    assert {row["batch_id"] for row in chart_rows(at, 0)} == {seeded.batch_ids[0]}
+    assert {row["batch_id"] for row in chart_rows(at, 2)} == {seeded.batch_ids[0]}
+    (only,) = at.selectbox(key="drift.batch.loan_default").options
+    assert only.startswith(f"batch 1 · {first:%Y-%m-%d} · v1 · champion")
 
 
 def test_a_categorical_feature_is_drawn_per_value(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
@@ -59,7 +125,7 @@ def test_a_categorical_feature_is_drawn_per_value(seeded: Seeded, serve_home: Ca
     at.selectbox(key="drift.feature.loan_default").set_value(feature).run()
 
     assert not at.exception
-    distribution = chart_rows(at, 2)
+    distribution = chart_rows(at, 3)
     values = set(seeded.dataset.history[feature].drop_nulls().unique())
     assert {row["bin"] for row in distribution} >= values
     assert all(row["lower"] is None for row in distribution)
@@ -122,7 +188,7 @@ def test_every_role_may_read_drift(seeded: Seeded, serve_home: Callable[[Path], 
 
     assert not at.exception
     assert not at.error
-    assert len(at.get("vega_lite_chart")) == 4
+    assert len(at.get("vega_lite_chart")) == 5
 
 
 def test_someone_without_a_role_is_refused(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:

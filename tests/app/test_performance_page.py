@@ -11,8 +11,8 @@ from app.auth import SESSION_KEY
 from app.text import plain
 from governance.identity import SignedIn
 from governance.roles import Role
-from lakehouse.schemas import PERFORMANCE
-from tests.app.conftest import MAIN, chart_rows, metric, open_app
+from lakehouse.schemas import BATCHES, PERFORMANCE
+from tests.app.conftest import MAIN, chart_rows, chart_spec, metric, open_app
 from tests.conftest import ANALYST, Seeded, context_for
 
 PAGE = "views/performance.py"
@@ -41,6 +41,38 @@ def test_realized_metrics_label_coverage_and_no_challenger(seeded: Seeded, serve
     assert "No challenger" in at.info[0].value
     versions = at.dataframe[0].value
     assert versions[["model_version", "role"]].values.tolist() == [["1", "champion"]]
+
+
+def test_performance_is_drawn_over_the_batches_dates(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
+    serve_home(seeded.home)
+    windows = dict(context_for(seeded.home).store.read(BATCHES).select("batch_id", "window_start").iter_rows())
+
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+
+    line = chart_spec(at, 0)["layer"][0]["encoding"]["x"]
+    assert (line["field"], line["type"], line["scale"]["type"]) == ("batch_time", "temporal", "utc")
+    assert all(r["batch_time"] == windows[r["batch_id"]] for r in chart_rows(at, 0))
+    assert chart_spec(at, 1)["encoding"]["x"]["field"] == "day"
+    assert {r["day"] for r in chart_rows(at, 1)} == {f"{w:%Y-%m-%d}" for w in windows.values()}
+
+
+def test_the_date_range_keeps_only_the_batches_of_those_days(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    serve_home(seeded.home)
+    batches = context_for(seeded.home).store.read(BATCHES).sort("window_start")
+    first, last = (w.date() for w in batches["window_start"])
+    at = open_app(ANALYST, Role.ANALYST, page=PAGE)
+    assert at.date_input(key="performance.batches.loan_default.dates").value == (first, last)
+
+    at.date_input(key="performance.batches.loan_default.dates").set_value((last, last)).run()
+
+    assert not at.exception
+    assert metric(at, "Batches scored") == "1"
+    assert metric(at, "Batches with labels") == "0"  # the labelled week is outside the range
+    assert metric(at, "Realized ROC AUC") == "–"
+    assert {r["batch_id"] for r in chart_rows(at, 0)} <= {batches["batch_id"][-1]}
+    assert [r["batch_id"] for r in chart_rows(at, 1)] == [batches["batch_id"][-1]]
 
 
 def test_estimated_metrics_are_drawn_dashed_when_they_exist(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:

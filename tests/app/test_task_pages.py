@@ -18,7 +18,7 @@ from governance.promotion import PRODUCTION_ALIAS
 from governance.roles import Role
 from governance.tasks import Task
 from lakehouse.schemas import BATCHES, PERFORMANCE, REALIZED
-from tests.app.conftest import captions, chart_rows, metric, open_app
+from tests.app.conftest import captions, chart_rows, chart_spec, metric, open_app
 from tests.app.task_models import MULTICLASS, REGRESSION, TaskHome, build_task_home
 from tests.conftest import ANALYST, REVIEWER_A, Seeded, context_for
 from tests.review_setup import add_pending_request
@@ -114,6 +114,14 @@ def column_labels(at: AppTest, index: int) -> dict[str, str]:
     return {name: config.get("label", name) for name, config in json.loads(at.dataframe[index].proto.columns).items()}
 
 
+def open_on(page: str, model: str) -> AppTest:
+    """The analyst's app on views/<page>.py with `model` chosen in the page's model box."""
+    at = open_app(ANALYST, Role.ANALYST)
+    at.switch_page(f"views/{page}.py").run()
+    at.selectbox(key=f"{page}.model").set_value(model).run()
+    return at
+
+
 def no_failure(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -138,9 +146,7 @@ def champion_realized(home: Path, model: str, metric_name: str) -> float:
 @pytest.mark.parametrize("task", TASKS)
 def test_performance_leads_with_the_tasks_headline_and_draws_its_metrics(served: Homes, task: Task) -> None:
     case = CASES[task]
-    at = open_app(ANALYST, Role.ANALYST)
-    at.switch_page("views/performance.py").run()
-    at.selectbox(key="performance.model").set_value(case.model).run()
+    at = open_on("performance", case.model)
 
     no_failure(at)
     expected = champion_realized(served.tasks.home, case.model, case.headline_metric)
@@ -160,32 +166,78 @@ def test_performance_leads_with_the_tasks_headline_and_draws_its_metrics(served:
     assert column_labels(at, 0)[case.headline_metric] == case.headline
 
 
+CHAMPION_SERIES, CHALLENGER_SERIES = "v1 · champion", "v2 · challenger"
+
+
 @pytest.mark.parametrize("task", [Task.MULTICLASS, Task.REGRESSION])
-def test_performance_says_which_batches_are_realized_and_which_estimated(served: Homes, task: Task) -> None:
+def test_performance_draws_the_champion_and_counts_batches_per_role(served: Homes, task: Task) -> None:
     case = CASES[task]
-    at = open_app(ANALYST, Role.ANALYST)
-    at.switch_page("views/performance.py").run()
-    at.selectbox(key="performance.model").set_value(case.model).run()
+    at = open_on("performance", case.model)
 
     no_failure(at)
-    # week one (batches 1 and 2: champion and shadow) is labelled; week two (3 and 4) is not
-    assert metric(at, "Batches scored") == "4"
-    assert metric(at, "Batches with labels") == "2"
+    # week one (batches 1 and 2: champion and shadow) is labelled; week two (3 and 4) is not. The cards
+    # are production's: the champion's two batches, not four batches of two versions.
+    assert metric(at, "Batches scored") == "2"
+    assert metric(at, "Batches with labels") == "1"
+    assert plain("Batches scored in the chosen days: 2 by the champion (v1), 2 by the challenger (v2)") in captions(at)
+    assert at.multiselect(key=f"performance.batches.{case.model}.series").value == [CHAMPION_SERIES]
+    drawn = chart_rows(at, 0)
+    assert {r["series"] for r in drawn} == {CHAMPION_SERIES}
+    assert {r["batch"] for r in drawn if r["kind"] == "realized"} == {1}
+    assert {r["batch"] for r in drawn if r["kind"] == "estimated"} == {1, 3}
+    assert plain(f"{case.headline} per batch. Realized: batch 1. Estimated only, no labels yet: batch 3.") in captions(
+        at
+    )
+    coverage = {r["batch"]: r["basis"] for r in chart_rows(at, 1)}
+    assert coverage == {1: "realized: every row labelled", 3: "estimated only: no labels yet"}
+
+
+@pytest.mark.parametrize("task", [Task.MULTICLASS, Task.REGRESSION])
+def test_a_challenger_is_a_series_of_its_own_beside_the_champion(served: Homes, task: Task) -> None:
+    case = CASES[task]
+    at = open_on("performance", case.model)
+    headline = metric(at, f"Realized {case.headline}")
+
+    at.multiselect(key=f"performance.batches.{case.model}.series").set_value([CHAMPION_SERIES, CHALLENGER_SERIES]).run()
+
+    no_failure(at)
+    # a chart each, champion first: no line alternates between versions
+    assert [chart_spec(at, i)["title"] for i in (0, 1)] == [CHAMPION_SERIES, CHALLENGER_SERIES]
+    champion, challenger = chart_rows(at, 0), chart_rows(at, 1)
+    assert {(r["model_version"], r["role"]) for r in champion} == {("1", "champion")}
+    assert {(r["model_version"], r["role"]) for r in challenger} == {("2", "challenger")}
+    assert {r["batch"] for r in challenger} == {2, 4}
+    domains = [chart_spec(at, i)["layer"][0]["encoding"]["x"]["scale"].get("domain") for i in (0, 1)]
+    assert domains[0] == domains[1]  # one time axis for both
+    # the cards stay production's whatever is drawn
+    assert metric(at, f"Realized {case.headline}") == headline
+    expected = champion_realized(served.tasks.home, case.model, case.headline_metric)
+    assert headline == f"{expected:.3f}"
     assert plain(
         f"{case.headline} per batch. Realized: batches 1, 2. Estimated only, no labels yet: batches 3, 4."
     ) in captions(at)
-    drawn = chart_rows(at, 0)
-    assert {r["batch"] for r in drawn if r["kind"] == "realized"} == {1, 2}
-    assert {r["batch"] for r in drawn if r["kind"] == "estimated"} == {1, 2, 3, 4}
-    coverage = {r["batch"]: r["basis"] for r in chart_rows(at, 1)}
-    assert coverage[1] == "realized: every row labelled"
-    assert coverage[3] == "estimated only: no labels yet"
+    bars = chart_spec(at, 2)
+    assert bars["encoding"]["xOffset"]["field"] == "series"  # a week's champion and challenger side by side
+    assert {r["series"] for r in chart_rows(at, 2)} == {CHAMPION_SERIES, CHALLENGER_SERIES}
+
+
+def test_drift_counts_and_draws_each_role_apart(served: Homes) -> None:
+    at = open_on("drift", REGRESSION)
+
+    no_failure(at)
+    assert plain("2 by the champion (v1)") in captions(at)
+    assert plain("2 by the challenger (v2)") in captions(at)
+    assert {r["series"] for r in chart_rows(at, 0)} == {CHAMPION_SERIES}
+    at.multiselect(key=f"drift.batches.{REGRESSION}.series").set_value([CHAMPION_SERIES, CHALLENGER_SERIES]).run()
+
+    no_failure(at)
+    share = [r for r in chart_rows(at, 1) if "batch_id" in r]
+    assert {r["line"] for r in share} == {f"{REGRESSION} {CHAMPION_SERIES}", f"{REGRESSION} {CHALLENGER_SERIES}"}
+    assert {r["series"] for r in chart_rows(at, 2)} == {CHAMPION_SERIES, CHALLENGER_SERIES}  # magnitude
 
 
 def test_a_multiclass_models_per_class_recall_can_be_drawn(served: Homes) -> None:
-    at = open_app(ANALYST, Role.ANALYST)
-    at.switch_page("views/performance.py").run()
-    at.selectbox(key="performance.model").set_value(MULTICLASS).run()
+    at = open_on("performance", MULTICLASS)
 
     at.multiselect(key=f"performance.metrics.{MULTICLASS}").set_value([f"recall:{c}" for c in CLASSES]).run()
 
@@ -201,9 +253,7 @@ def test_a_multiclass_models_per_class_recall_can_be_drawn(served: Homes) -> Non
 @pytest.mark.parametrize("task", TASKS)
 def test_models_shows_the_task_and_its_metrics_gate_first(served: Homes, task: Task) -> None:
     case = CASES[task]
-    at = open_app(ANALYST, Role.ANALYST)
-    at.switch_page("views/models.py").run()
-    at.selectbox(key="models.model").set_value(case.model).run()
+    at = open_on("models", case.model)
 
     no_failure(at)
     assert metric(at, "Task") == task.value
@@ -224,13 +274,11 @@ def test_models_shows_the_task_and_its_metrics_gate_first(served: Homes, task: T
 @pytest.mark.parametrize("task", TASKS)
 def test_drift_draws_the_tasks_output_distribution(served: Homes, task: Task) -> None:
     case = CASES[task]
-    at = open_app(ANALYST, Role.ANALYST)
-    at.switch_page("views/drift.py").run()
-    at.selectbox(key="drift.model").set_value(case.model).run()
+    at = open_on("drift", case.model)
 
     no_failure(at)
     assert plain(f"Output drift: {case.output} distribution") in [s.value for s in at.subheader]
-    outputs = chart_rows(at, 3)
+    outputs = chart_rows(at, 4)
     assert {r["side"] for r in outputs} == {"reference", "current"}  # the latest batch against its version's first
     (said,) = [c for c in captions(at).splitlines() if plain(f"The {case.output} of every row of batch") in c]
     assert said.split(". ")[-1].startswith(("Stable by", "Drifted by"))  # monitor's verdict on the output

@@ -46,8 +46,8 @@ def test_drift_page_draws_its_charts_and_generates_the_evidently_report(
     open_page(page, "Drift")
 
     charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts).to_have_count(4)  # heatmap, drift share, a feature's and the score's distributions
-    for index in range(4):
+    expect(charts).to_have_count(5)  # heatmap, drift share, magnitude, a feature's and the score's distributions
+    for index in range(5):
         expect(charts.nth(index).get_by_role("img")).to_be_visible()  # drawn, not just placed
     no_failure(page)
 

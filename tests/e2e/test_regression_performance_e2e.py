@@ -40,19 +40,32 @@ def test_a_regression_models_performance_page(page: Page, regression_server: Ser
     expect(picker).to_have_value(REGRESSION)
 
     cards = page.get_by_test_id("stMetric")
-    expect(cards.filter(has_text="Batches scored").get_by_test_id("stMetricValue")).to_have_text("4")
+    # the cards are production's: the champion's two batches, not the challenger's shadow ones too
+    expect(cards.filter(has_text="Batches scored").get_by_test_id("stMetricValue")).to_have_text("2")
     for kind in ("Realized", "Estimated"):
         value = cards.filter(has_text=f"{kind} RMSE").get_by_test_id("stMetricValue")
         expect(value).to_have_text(re.compile(r"^\d+\.\d{3}$"))  # a number, not "–"
     expect(page.get_by_text("regression model, watched on RMSE: lower is better", exact=False)).to_be_visible()
     expect(page.get_by_text("direct loss estimation (DLE)", exact=False).first).to_be_visible()
-    sources = "RMSE per batch. Realized: batches 1, 2. Estimated only, no labels yet: batches 3, 4."
-    expect(page.get_by_text(sources)).to_be_visible()
+    expect(
+        page.get_by_text("RMSE per batch. Realized: batch 1. Estimated only, no labels yet: batch 3.")
+    ).to_be_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(2)  # RMSE and MAE per batch, label coverage
     for index in range(2):
         expect(charts.nth(index).get_by_role("img")).to_be_visible()  # drawn, not just placed
-    expect(page.get_by_test_id("stMultiSelect")).to_contain_text("RMSE")
-    expect(page.get_by_test_id("stMultiSelect")).to_contain_text("MAE")
+    metrics = page.get_by_test_id("stMultiSelect").filter(has_text="Metrics")
+    expect(metrics).to_contain_text("RMSE")
+    expect(metrics).to_contain_text("MAE")
+    no_failure(page)
+
+    # the challenger, drawn beside the champion as a series of its own
+    page.get_by_test_id("stMultiSelect").filter(has_text="Versions").get_by_role("combobox").click()
+    page.get_by_role("option", name="v2 · challenger").click()
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+    sources = "RMSE per batch. Realized: batches 1, 2. Estimated only, no labels yet: batches 3, 4."
+    expect(page.get_by_text(sources)).to_be_visible()
+    expect(charts.first.get_by_role("img")).to_be_visible()
     no_failure(page)
     whole_page_screenshot(page, "performance-regression")

@@ -17,6 +17,7 @@ from governance.drift import (
     FeatureDrift,
     dataset_drifted,
     drift_share,
+    drifts_above,
     is_drifted,
     judge_feature,
 )
@@ -74,6 +75,16 @@ def test_far_from_the_threshold_the_direction_is_obvious(method):
     is_p_value = method in P_VALUE_INCLUSIVE + P_VALUE_STRICT
     assert is_drifted(method=method, statistic=0.0001, threshold=0.05) is is_p_value
     assert is_drifted(method=method, statistic=0.9, threshold=0.05) is not is_p_value
+
+
+@pytest.mark.parametrize("method", KNOWN_METHODS)
+def test_a_distance_drifts_above_its_threshold_and_a_p_value_below(method):
+    assert drifts_above(method) is (method in DISTANCE_INCLUSIVE + DISTANCE_STRICT)
+
+
+def test_the_side_of_an_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown drift method 'psi'"):
+        drifts_above("psi")
 
 
 @pytest.mark.parametrize("method", ["ks", "K-S", "k-s p_value", "psi", "", "text content drift"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import polars as pl
 import pytest
 
@@ -8,14 +10,22 @@ from lakehouse.schemas import DRIFT, QUALITY, RUNS
 from pipelines.jobs.reports import write_evidently_report
 from pipelines.reads.monitoring import (
     DISTRIBUTION_SCHEMA,
+    DateSpan,
     batch_frames,
+    batches_by_role,
+    date_span,
     drift_cells,
+    drift_magnitude,
     evidently_report_path,
     feature_distribution,
     label_coverage,
     model_batches,
     performance_history,
+    production_series,
     quality_checks,
+    series_order,
+    shown_batches,
+    time_span,
 )
 from tests.conftest import ANALYST, Seeded, context_for
 
@@ -77,6 +87,97 @@ def test_no_values_at_all_is_an_empty_distribution() -> None:
     assert feature_distribution(empty, empty, numeric=True).is_empty()
 
 
+# --- series and dates (pure) -----------------------------------------------------------------------
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def batches() -> pl.DataFrame:
+    """Three weeks: v1 champion and v2 in shadow, then v2 promoted in week three."""
+    rows = [
+        ("1", "champion", 0, False),
+        ("2", "challenger", 0, True),
+        ("1", "champion", 1, True),
+        ("2", "challenger", 1, True),
+        ("2", "champion", 2, False),
+    ]
+    return pl.DataFrame(
+        [
+            {
+                "batch": i + 1,
+                "model_version": version,
+                "role": role,
+                "series": f"v{version} · {role}",
+                "batch_time": T0 + timedelta(weeks=week),
+                "drifted": drifted,
+            }
+            for i, (version, role, week, drifted) in enumerate(rows)
+        ]
+    )
+
+
+def test_the_champions_series_come_first_newest_version_first() -> None:
+    assert series_order(batches()) == ["v2 · champion", "v1 · champion", "v2 · challenger"]
+    assert production_series(batches()) == ["v2 · champion", "v1 · champion"]
+
+
+def test_without_champion_batches_every_series_is_shown() -> None:
+    shadow_only = batches().filter(pl.col("role") == "challenger")
+    assert production_series(shadow_only) == ["v2 · challenger"]
+
+
+def test_the_date_span_is_the_batches_first_and_last_day() -> None:
+    assert date_span(batches()) == DateSpan(first=date(2026, 6, 1), last=date(2026, 6, 15))
+    assert date_span(batches().clear()) is None
+    assert time_span(batches()) == (T0, T0 + timedelta(weeks=2))
+    assert time_span(batches().clear()) is None
+
+
+@pytest.mark.parametrize(
+    ("series", "first", "last", "kept"),
+    [
+        (None, None, None, [1, 2, 3, 4, 5]),
+        (["v1 · champion"], None, None, [1, 3]),
+        (None, date(2026, 6, 8), None, [3, 4, 5]),
+        (None, date(2026, 6, 1), date(2026, 6, 1), [1, 2]),  # one day, both ends included
+        (["v2 · challenger", "v2 · champion"], date(2026, 6, 8), date(2026, 6, 15), [4, 5]),
+        ([], None, None, []),
+    ],
+)
+def test_shown_batches_keep_the_chosen_series_and_days(
+    series: list[str] | None, first: date | None, last: date | None, kept: list[int]
+) -> None:
+    assert shown_batches(batches(), series=series, first=first, last=last)["batch"].to_list() == kept
+
+
+def test_batches_are_counted_per_role_champion_first() -> None:
+    assert batches_by_role(batches()) == "3 by the champion (v1, v2), 2 by the challenger (v2)"
+    assert batches_by_role(batches(), drifted="drifted") == (
+        "3 by the champion (v1, v2), 1 of them drifted; 2 by the challenger (v2), 2 of them drifted"
+    )
+    assert batches_by_role(batches().clear()) == ""
+
+
+def test_drift_magnitude_panels_each_feature_and_method_with_its_side() -> None:
+    cells = pl.DataFrame(
+        {
+            "feature": ["income", "income", "purpose"],
+            "method": ["K-S p_value", "Wasserstein distance (normed)", "Jensen-Shannon distance"],
+            "statistic": [0.01, 0.3, 0.05],
+            "threshold": [0.05, 0.1, 0.1],
+        }
+    )
+
+    found = drift_magnitude(cells)
+
+    assert found["panel"].to_list() == [
+        "income · K-S p_value",
+        "income · Wasserstein distance (normed)",
+        "purpose · Jensen-Shannon distance",
+    ]
+    assert found["drifts_when"].to_list() == ["below", "above", "above"]
+
+
 # --- reads over the seeded lakehouse -------------------------------------------------------------
 
 
@@ -91,6 +192,10 @@ def test_drift_cells_number_the_batches_and_keep_each_statistic(seeded: Seeded) 
         (1, seeded.batch_ids[0]),
         (2, seeded.batch_ids[1]),
     ]
+    assert set(cells["series"]) == {"v1 · champion"}
+    # each batch at its data window's start
+    windows = model_batches(ctx, MODEL).sort("batch")["window_start"].to_list()
+    assert cells.unique("batch").sort("batch")["batch_time"].to_list() == windows
     latest = cells.filter(pl.col("batch") == 2)
     assert latest["drifted"].mean() >= 0.5  # week 7 is the drifted one
     assert set(cells["method"]) <= set(stored["method"])

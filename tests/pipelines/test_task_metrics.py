@@ -109,6 +109,8 @@ def _history() -> tuple[pl.DataFrame, pl.DataFrame]:
             "batch_rows": [100, 100, 100],
             "labelled_rows": [100, 40, 0],
             "coverage": [1.0, 0.4, 0.0],
+            "series": ["v1 · champion", "v2 · challenger", "v1 · champion"],
+            "batch_time": [None, None, None],
         }
     )
     performance = pl.DataFrame(
