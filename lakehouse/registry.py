@@ -117,16 +117,41 @@ _SERVERLESS_DATABASES = ("postgresql", "mysql", "mssql")  # what MLflow would re
 _CONNECT_TIMEOUT_SECONDS = 10
 
 
+def _check_reachable(uri: str) -> None:
+    """One connection to the tracking server or database MLflow is about to use: one clear line at once when
+    it does not answer, not MLflow's retries over minutes and a traceback."""
+    scheme = uri.partition(":")[0].partition("+")[0].lower()
+    if scheme in ("http", "https"):
+        _check_server(uri)
+    elif scheme in _SERVERLESS_DATABASES:
+        _check_database(uri)
+
+
+def _masked(uri: str) -> str:
+    """`uri` with its password hidden: never echo one."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", uri)
+
+
+def _check_server(uri: str) -> None:
+    """Any HTTP answer will do (a proxy may ask for credentials that MLflow's own calls carry): only a server
+    that cannot be reached, or does not answer in time, is refused."""
+    import requests  # MLflow's own HTTP client library
+
+    shown = _masked(uri)
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=_CONNECT_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        reason = type(error).__name__ if isinstance(error, requests.Timeout) else "connection refused or unreachable"
+        raise MlgovError(f"MLflow tracking server {shown} did not answer: {reason}") from None
+
+
 def _check_database(uri: str) -> None:
-    """One connection to a tracking database MLflow is about to use directly: one clear line at once when it
-    does not answer or its driver is missing, not MLflow's ten attempts over 100 seconds and a traceback."""
-    if uri.partition(":")[0].partition("+")[0].lower() not in _SERVERLESS_DATABASES:
-        return
+    """One connection to a tracking database MLflow is about to use directly (its driver is needed too)."""
     import sqlalchemy
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
-    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", uri)  # never echo a password
+    shown = _masked(uri)
     try:
         url = sqlalchemy.make_url(uri)
         timeout = {"connect_timeout": _CONNECT_TIMEOUT_SECONDS} if url.get_backend_name() != "mssql" else {}
@@ -162,7 +187,7 @@ class ModelRegistry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            _check_database(self._uri)
+            _check_reachable(self._uri)
             with self._translated("opening the MLflow registry"):
                 self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
         return self._client

@@ -134,3 +134,10 @@ def test_a_tracking_database_that_does_not_answer_is_one_line_and_nothing_is_wri
     assert postgres.password not in message
     assert wrong not in message
     assert not home.exists()  # no lakehouse without an admin left behind
+
+
+def test_a_tracking_server_that_does_not_answer_is_one_line_at_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cli = Cli(home, env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+    cli.refused("init", "--admin", ADMIN, needle="tracking server http://127.0.0.1")
+    assert not home.exists()
