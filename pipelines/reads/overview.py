@@ -82,8 +82,14 @@ def _ordered_batches(ctx: Context, *, model: str | None = None) -> pl.DataFrame:
     frame = ctx.store.scan(BATCHES)
     if model is not None:
         frame = frame.filter(pl.col("model") == model)
-    columns = ["batch_id", "model", "model_version", "scored_at", "window_start", "window_end"]
+    columns = ["batch_id", "model", "model_version", "role", "scored_at", "window_start", "window_end"]
     return frame.select(columns).sort(BATCH_ORDER, nulls_last=True).collect()
+
+
+def _served(batches: pl.DataFrame) -> pl.DataFrame:
+    """The batches production scored: a challenger's shadow batches say nothing of what is served (a batch
+    written before roles were recorded was production's)."""
+    return batches.filter(pl.col("role").fill_null(PRODUCTION_ALIAS) == PRODUCTION_ALIAS)
 
 
 def _batch_verdicts(
@@ -139,7 +145,7 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
         if request.status is PromotionStatus.PENDING:
             pending[request.model] = pending.get(request.model, 0) + 1
     batches = _ordered_batches(ctx)
-    latest_batches = batches.group_by("model").agg(pl.col("batch_id").last())["batch_id"].to_list()
+    latest_batches = _served(batches).group_by("model").agg(pl.col("batch_id").last())["batch_id"].to_list()
     verdicts = _batch_verdicts(ctx, batch_ids=latest_batches)
     monitored = _last_monitored(ctx)
     version_counts = ctx.registry.version_counts()
@@ -148,7 +154,8 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
     summaries = []
     for model in registered:
         own = batches.filter(pl.col("model") == model.name)
-        latest = own.row(-1, named=True) if own.height else None
+        served = _served(own)
+        latest = served.row(-1, named=True) if served.height else None
         verdict = verdicts.get(latest["batch_id"]) if latest else None
         held = holders.get(model.name, {})
         champion = held.get(PRODUCTION_ALIAS)
