@@ -40,10 +40,6 @@ class ModelInputs:
 
     columns: tuple[tuple[str, str], ...] | None
 
-    @property
-    def names(self) -> tuple[str, ...] | None:
-        return None if self.columns is None else tuple(name for name, _ in self.columns)
-
 
 @dataclass(frozen=True)
 class LoadedModel:
