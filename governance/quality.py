@@ -6,7 +6,8 @@ A threshold comes, first match wins, from
 1. the model's policy: a fixed maximum an admin set for this check and column;
 2. the reference's own variability (missing share, out-of-range share): the training table is cut
    into chunks in event-time order and the limit is the chunks' mean + 3 standard deviations of the
-   metric, clipped to 0..1, as NannyML derives its thresholds;
+   metric, clipped to 0..1, as NannyML derives its thresholds (the out-of-range limit is at least one
+   row in a chunk);
 3. the defaults: any unseen category alerts (as NannyML and Evidently flag any new category), any
    duplicated key alerts, the dtype must match the training dtype."""
 
@@ -98,18 +99,25 @@ class ChunkStats:
 
 
 def derived_threshold(check: QualityCheck, stats: ChunkStats) -> Threshold:
-    """mean + 3 sd of the metric over the reference's chunks, clipped to 0..1; for the missing share
-    (whose check measures the increase over training) the limit is that bound minus the training share."""
+    """mean + 3 sd of the metric over the reference's chunks, clipped to 0..1 (out of range: at least
+    one row in a chunk); for the missing share, whose check measures the increase over training, the
+    limit is that bound minus the training share."""
     upper = round(min(1.0, max(0.0, stats.mean + SIGMAS * stats.sd)), 12)  # rounded: no float noise as a limit
-    limit = round(max(0.0, upper - stats.baseline), 12) if check is QualityCheck.MISSING else upper
     metric = "missing share" if check is QualityCheck.MISSING else "out-of-range share"
     note = (
         f"derived from {stats.chunks} reference chunks of ~{stats.chunk_rows} rows: "
         f"{metric} mean {stats.mean:.3g} + 3 sd ({stats.sd:.3g}) = {upper:.3g}"
     )
-    if check is QualityCheck.MISSING:
-        note += f", i.e. +{limit:.3g} over training's {stats.baseline:.3g}"
-    return Threshold(limit, ThresholdOrigin.DERIVED, note)
+    one_row = round(1 / max(stats.chunk_rows, 1), 12)
+    if check is QualityCheck.OUT_OF_RANGE and upper < one_row:
+        # chunks that never leave each other's range say nothing below one row in a chunk: a count
+        # column one unit past its training maximum in one row of a thousand is not an alert
+        upper = one_row
+        note += f", raised to one row in a chunk ({one_row:.3g})"
+    if check is not QualityCheck.MISSING:
+        return Threshold(upper, ThresholdOrigin.DERIVED, note)
+    limit = round(max(0.0, upper - stats.baseline), 12)
+    return Threshold(limit, ThresholdOrigin.DERIVED, f"{note}, i.e. +{limit:.3g} over training's {stats.baseline:.3g}")
 
 
 @dataclass(frozen=True)

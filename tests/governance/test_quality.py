@@ -150,7 +150,8 @@ def test_one_unseen_value_in_a_hundred_alerts_by_default() -> None:
         # missing share: mean + 3 sd = 0.035, the check measures the increase over training's 0.02
         (QualityCheck.MISSING, SPREAD, 0.015),
         (QualityCheck.OUT_OF_RANGE, ChunkStats(10, 500, 0.001, 0.002), 0.007),
-        (QualityCheck.OUT_OF_RANGE, ChunkStats(10, 500, 0.0, 0.0), 0.0),  # never out of range: any share alerts
+        (QualityCheck.OUT_OF_RANGE, ChunkStats(10, 500, 0.0, 0.0), 0.002),  # never out of range: one row in 500
+        (QualityCheck.MISSING, ChunkStats(10, 500, 0.0, 0.0), 0.0),  # never missing: any missing value alerts
         (QualityCheck.OUT_OF_RANGE, ChunkStats(10, 500, 0.6, 0.3), 1.0),  # clipped to the share's range
         (QualityCheck.MISSING, ChunkStats(10, 500, 0.5, 0.0, baseline=0.6), 0.0),  # never below 0
     ],
@@ -166,6 +167,8 @@ def test_derived_note_states_mean_and_sd() -> None:
     note = derived_threshold(QualityCheck.MISSING, SPREAD).note
     assert "missing share mean 0.02 + 3 sd (0.005) = 0.035" in note
     assert "+0.015 over training's 0.02" in note
+    floored = derived_threshold(QualityCheck.OUT_OF_RANGE, ChunkStats(10, 300, 0.0, 0.0)).note
+    assert floored.endswith("out-of-range share mean 0 + 3 sd (0) = 0, raised to one row in a chunk (0.00333)")
 
 
 @pytest.mark.parametrize(("increase", "passed"), [(0.0, True), (0.015, True), (0.016, False), (0.10, False)])
