@@ -116,6 +116,8 @@ SCHEMAS: dict[str, pl.Schema] = {
             "passed": pl.Boolean,
             "computed_at": UTC_TS,
             "run_id": pl.String,
+            # where the threshold comes from, in words (policy, reference chunks, default); null before 0.x
+            "threshold_origin": pl.String,
         }
     ),
     PERFORMANCE: _schema(

@@ -195,6 +195,7 @@ QUALITY_COLUMNS = {
     "column": st.column_config.TextColumn("Column"),
     "value": st.column_config.NumberColumn("Value", format="%.4g"),
     "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+    "threshold_origin": st.column_config.TextColumn("Threshold from", width="large"),
     "passed": st.column_config.CheckboxColumn("Passed"),
     "batch_id": st.column_config.TextColumn("Batch id"),
 }

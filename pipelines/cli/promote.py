@@ -179,20 +179,33 @@ def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
 
 @click.group()
 def model() -> None:
-    """Registered-model settings: risk tier and purpose."""
+    """Registered-model settings: risk tier, purpose and fixed data-quality limits."""
 
 
 @model.command("set")
 @click.argument("name")
 @click.option("--tier", type=click.Choice(["low", "medium", "high"]), help="Risk tier: approvals 1/2/3, gates, expiry.")
 @click.option("--purpose", help="What the model is for, shown on its model card.")
+@click.option(
+    "--quality",
+    "quality",
+    multiple=True,
+    metavar="CHECK:COLUMN=MAX",
+    help="Fix a data-quality limit instead of the derived or default one, e.g. missing_share:income=0.2 "
+    "(checks: missing_share, out_of_range, unseen; MAX a share from 0 to 1). Repeatable.",
+)
+@click.option("--reason", default="", help="Why, recorded on the audit trail.")
 @actor_option
 @json_option
-def model_set(name: str, tier: str | None, purpose: str | None, actor: str, as_json: bool) -> None:
-    """Classify NAME's risk tier and/or state its purpose (admins only)."""
+def model_set(
+    name: str, tier: str | None, purpose: str | None, quality: tuple[str, ...], reason: str, actor: str, as_json: bool
+) -> None:
+    """Classify NAME's risk tier, state its purpose and/or fix data-quality limits (admins only)."""
     from pipelines.jobs.models import set_model_policy
 
-    changes = set_model_policy(load_context(), model=name, actor=actor, tier=tier, purpose=purpose)
+    changes = set_model_policy(
+        load_context(), model=name, actor=actor, tier=tier, purpose=purpose, quality=quality, reason=reason
+    )
     emit(
         {"model": name, **changes},
         as_json=as_json,

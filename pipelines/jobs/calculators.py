@@ -20,14 +20,14 @@ import polars as pl
 
 from governance.errors import MlgovError
 from governance.features import FeatureSpec
-from governance.quality import QualityThresholds
-from lakehouse.records import registered_versions, require_table_identity
+from governance.quality import ChunkStats, QualityCheck, QualityLimits, fixed_quality_limits
+from lakehouse.records import PolicyScope, policy_settings, registered_versions, require_table_identity, table_identity
 from lakehouse.schemas import DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.estimation import Calibration, calibration_from_json
 from pipelines.ml.modeling import Algorithm, build_estimator
-from pipelines.ml.quality import batch_quality
+from pipelines.ml.quality import batch_quality, reference_chunk_stats
 from pipelines.ml.tasks import PREDICTION_SCHEMA
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.labels import latest_labels
@@ -192,19 +192,31 @@ class OutputDriftCalculator:
 
 
 class QualityCalculator:
+    """Quality checks per batch, held to the thresholds of the model's policy, of the scoring version's
+    training data (its chunks' variability, derived once per version) or the defaults."""
+
     name, table = "quality", QUALITY
 
     def __init__(self, ctx: Context, model: str) -> None:
         self._ctx, self._model = ctx, model
+        self._fixed: dict[tuple[QualityCheck, str], float] = {}
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
-        return _without(QUALITY, self._ctx, self._model, batches)
+        todo = _without(QUALITY, self._ctx, self._model, batches)
+        if todo.height:
+            settings = policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
+            self._fixed = fixed_quality_limits(settings)
+        return todo
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         recipe, reference = self._ctx.remember(
             ("training_data", self._model, version), partial(self._training_data, version)
         )
+        derived = self._ctx.remember(
+            ("quality_chunks", self._model, version), partial(self._chunk_stats, recipe, reference)
+        )
+        limits = QualityLimits(derived=derived, fixed=self._fixed)
         key = require_table_identity(self._ctx.store, batch["input_table"]).key
         current = batch_rows(self._ctx, batch, [key, *(c for c in recipe.spec.columns if c != key)])
         return [
@@ -216,13 +228,20 @@ class QualityCalculator:
                 "value": result.value,
                 "threshold": result.threshold,
                 "passed": result.passed,
+                "threshold_origin": result.origin,
             }
-            for result in batch_quality(reference, current, spec=recipe.spec, key=key, thresholds=QualityThresholds())
+            for result in batch_quality(reference, current, spec=recipe.spec, key=key, thresholds=limits)
         ]
 
     def _training_data(self, version: str) -> tuple[VersionRecipe, pl.DataFrame]:
         recipe = version_recipe(self._ctx, self._model, version)
         return recipe, self._ctx.store.read(recipe.table, version=recipe.table_version)
+
+    def _chunk_stats(
+        self, recipe: VersionRecipe, reference: pl.DataFrame
+    ) -> dict[tuple[QualityCheck, str], ChunkStats]:
+        identity = table_identity(self._ctx.store, recipe.table)
+        return reference_chunk_stats(reference, spec=recipe.spec, time_column=identity.timestamp if identity else None)
 
 
 def _performance_row(batch: dict[str, Any], *, model: str, kind: str, metric: str, value: float, labelled: int) -> Row:

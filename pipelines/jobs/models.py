@@ -1,28 +1,41 @@
-"""A model's own policy (its risk tier and stated purpose) and the approvals each tier needs: admins
-change them, on the audit chain, and nothing else (no MLflow tag, no environment variable) does."""
+"""A model's own policy (its risk tier, stated purpose and fixed data-quality limits) and the approvals
+each tier needs: admins change them, on the audit chain, and nothing else (no MLflow tag, no
+environment variable) does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.promotion import RiskTier, parse_tier
+from governance.quality import parse_quality_limit
 from governance.roles import Action
 from lakehouse.records import PolicyScope, policy_frame
 from lakehouse.schemas import POLICIES
 from pipelines.context import Change, Context, job_run
 from pipelines.jobs.registry import mirror_model
 from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, approval_policy
+from pipelines.reads.versions import latest_recipe
 
 MAX_APPROVALS = 10
 
 
 def set_model_policy(
-    ctx: Context, *, model: str, actor: str, tier: str | None = None, purpose: str | None = None, reason: str = ""
+    ctx: Context,
+    *,
+    model: str,
+    actor: str,
+    tier: str | None = None,
+    purpose: str | None = None,
+    quality: Sequence[str] = (),
+    reason: str = "",
 ) -> dict[str, str]:
-    """Classify a model's risk tier and state its purpose (admins only; audited). Returns the settings
-    as the mirrored MLflow tags name them."""
+    """Classify a model's risk tier, state its purpose and fix data-quality limits per check and column
+    (`CHECK:COLUMN=MAX`, which monitoring then holds that column to instead of the derived or default
+    threshold); admins only, audited. Returns the settings as the mirrored MLflow tags name them (tier,
+    purpose) and as the policy names them (`quality:<check>:<column>`)."""
     with job_run(ctx, job="model_set", actor=actor, model=model) as run:
         run.authorize(Action.SET_RISK_TIER, object_type="model", object_id=model)
         ctx.registry.require_model(model)
@@ -31,9 +44,13 @@ def set_model_policy(
             settings["risk_tier"] = parse_tier(tier).value
         if purpose is not None:
             settings["purpose"] = purpose.strip()
+        if quality:
+            columns = frozenset(latest_recipe(ctx, model).spec.columns)
+            limits = [parse_quality_limit(text, columns=columns) for text in quality]
+            settings |= {limit.setting: f"{limit.limit:g}" for limit in limits}
         if not settings:
-            raise InputError("nothing to set: pass --tier and/or --purpose")
-        tags = {TIER_TAG if name == "risk_tier" else PURPOSE_TAG: value for name, value in settings.items()}
+            raise InputError("nothing to set: pass --tier, --purpose and/or --quality")
+        tags = {_shown(name): value for name, value in settings.items()}
         rows = policy_frame(
             scope=PolicyScope.MODEL,
             subject=model,
@@ -54,6 +71,10 @@ def set_model_policy(
         run.govern(lambda _version: [change])
         mirror_model(ctx, model)
     return tags
+
+
+def _shown(setting: str) -> str:
+    return {"risk_tier": TIER_TAG, "purpose": PURPOSE_TAG}.get(setting, setting)
 
 
 @dataclass(frozen=True)

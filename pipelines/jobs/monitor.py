@@ -197,6 +197,7 @@ def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchR
                         value=row["value"],
                         threshold=row["threshold"],
                         passed=row["passed"],
+                        origin=row["threshold_origin"] or "",
                     )
                     for row in alerts.get(batch_id, pl.DataFrame()).iter_rows(named=True)
                 ),

@@ -166,6 +166,11 @@ def test_quality_alerts_are_listed_from_the_quality_table(seeded: Seeded, serve_
     else:
         assert "No quality alerts" in at.success[0].value
     assert quality.height > 0
+    # every check of the selected batch, each with where its threshold comes from
+    shown = next(d.value for d in at.dataframe if "threshold_origin" in d.value.columns)
+    origins = dict(zip(zip(shown["check"], shown["column"], strict=True), shown["threshold_origin"], strict=True))
+    assert origins["unseen_categories", "purpose"] == "default: any unseen category"
+    assert origins["missing_share_increase", "income"].startswith("derived from 10 reference chunks")
 
 
 def test_without_quality_rows_the_page_says_checks_have_not_run(

@@ -143,7 +143,9 @@ def test_quality_is_stored_per_batch_and_a_broken_batch_raises_alerts_naming_its
     alerts = {(a["check"], a["column"]): a for a in crafted["quality_alerts"]}
     assert set(alerts) == {("unseen_categories", "purpose"), ("out_of_training_range", "income")}
     assert alerts[("unseen_categories", "purpose")]["value"] == pytest.approx(0.8)
-    assert alerts[("unseen_categories", "purpose")]["threshold"] == 0.05
+    assert alerts[("unseen_categories", "purpose")]["threshold"] == 0.0  # any unseen category (was 0.05)
+    assert alerts[("unseen_categories", "purpose")]["origin"] == "default: any unseen category"
+    assert alerts[("out_of_training_range", "income")]["origin"].startswith("derived from 10 reference chunks")
     assert alerts[("out_of_training_range", "income")]["value"] >= 0.75
     assert all(a["passed"] is False for a in alerts.values())
     assert set(crafted["estimated_performance"]) == ESTIMATED_METRICS

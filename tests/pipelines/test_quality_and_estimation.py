@@ -11,10 +11,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from governance.features import FeatureSpec
-from governance.quality import QualityCheck, QualityResult, QualityThresholds
+from governance.quality import ChunkStats, QualityCheck, QualityLimits, QualityResult, QualityThresholds
 from pipelines.ml.estimation import BinaryCalibration, estimate_performance, fit_calibration
 from pipelines.ml.modeling import classification_metrics
-from pipelines.ml.quality import batch_quality
+from pipelines.ml.quality import REFERENCE_CHUNKS, batch_quality, reference_chunk_stats
 
 SPEC = FeatureSpec(numeric=("income", "age", "flag"), categorical=("purpose",))
 KEY = "id"
@@ -293,3 +293,94 @@ def test_the_estimate_matches_realized_metrics_at_the_threshold_on_a_large_batch
     realized = classification_metrics(labels, p)
     for metric in ("accuracy", "precision", "recall", "f1", "positive_rate", "roc_auc"):
         assert estimate[metric] == pytest.approx(realized[metric], abs=0.01), metric
+
+
+# ---- thresholds from the reference's own chunks --------------------------------------------------
+
+
+def _history(rows: int = 5000, *, seed: int = 7, missing: float = 0.04) -> pl.DataFrame:
+    """A reference with an event time, a normal income missing in about `missing` of rows, a category."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50.0, 10.0, rows)
+    return pl.DataFrame(
+        {
+            "id": [f"h{i}" for i in range(rows)],
+            "at": np.arange(rows)[::-1],  # stored newest first: chunks follow the event time, not row order
+            "income": np.where(rng.random(rows) < missing, np.nan, income),
+            "age": rng.integers(18, 80, rows),
+            "flag": rng.random(rows) < 0.5,
+            "purpose": rng.choice(["car", "home", "boat"], rows),
+        }
+    ).with_columns(pl.col("income").fill_nan(None))
+
+
+def _limits(history: pl.DataFrame) -> QualityLimits:
+    return QualityLimits(derived=reference_chunk_stats(history, spec=SPEC, time_column="at"))
+
+
+def test_chunk_statistics_cover_missing_and_range_of_every_feature() -> None:
+    stats = reference_chunk_stats(_history(), spec=SPEC, time_column="at")
+    assert set(stats) == {
+        *((QualityCheck.MISSING, c) for c in SPEC.columns),
+        (QualityCheck.OUT_OF_RANGE, "income"),
+        (QualityCheck.OUT_OF_RANGE, "age"),  # not 'flag': a boolean has no range
+    }
+    missing = stats[QualityCheck.MISSING, "income"]
+    assert (missing.chunks, missing.chunk_rows) == (REFERENCE_CHUNKS, 500)
+    assert missing.mean == pytest.approx(0.04, abs=0.01)
+    assert 0.0 < missing.sd < 0.02
+    assert stats[QualityCheck.MISSING, "purpose"] == ChunkStats(REFERENCE_CHUNKS, 500, 0.0, 0.0, 0.0)
+    assert 0.0 < stats[QualityCheck.OUT_OF_RANGE, "income"].mean < 0.01  # leave-one-chunk-out, not 0
+
+
+def test_chunks_follow_the_event_time() -> None:
+    history = _history().with_columns(  # the 500 newest events have no income at all
+        pl.when(pl.col("at") >= 4500).then(None).otherwise(pl.col("income")).alias("income")
+    )
+    by_time = reference_chunk_stats(history, spec=SPEC, time_column="at")[QualityCheck.MISSING, "income"]
+    assert by_time.sd > 0.25  # one chunk entirely missing: a wide spread
+
+
+def test_a_small_reference_has_no_chunk_statistics() -> None:
+    assert reference_chunk_stats(REFERENCE, spec=SPEC, time_column=None) == {}
+    assert reference_chunk_stats(_history(499), spec=SPEC, time_column="at") == {}
+
+
+def test_the_references_own_chunks_do_not_alert() -> None:
+    history = _history()
+    limits = _limits(history)
+    ordered = history.sort("at")
+    for start in range(0, history.height, 500):
+        chunk = ordered.slice(start, 500)
+        others = pl.concat([ordered.slice(0, start), ordered.slice(start + 500)])
+        found = batch_quality(others, chunk, spec=SPEC, key=KEY, thresholds=limits)
+        derived = [r for r in found if r.check in {QualityCheck.MISSING, QualityCheck.OUT_OF_RANGE}]
+        assert all(r.passed for r in found if r.check is QualityCheck.MISSING), start
+        assert all(r.origin.startswith("derived from 10 reference chunks") for r in derived)
+
+
+@pytest.mark.parametrize(("missing", "passed"), [(0.045, True), (0.08, False)])
+def test_a_missing_share_rise_alerts_only_beyond_the_references_spread(missing: float, passed: bool) -> None:
+    history = _history()
+    batch = _history(2000, seed=11, missing=0.0).with_columns(
+        pl.when(pl.int_range(pl.len()) < missing * pl.len()).then(None).otherwise(pl.col("income")).alias("income")
+    )
+    found = {
+        (r.check, r.column): r for r in batch_quality(history, batch, spec=SPEC, key=KEY, thresholds=_limits(history))
+    }
+    result = found[QualityCheck.MISSING, "income"]
+    assert result.passed is passed
+    assert 0.0 < result.threshold < 0.04  # the reference's spread, not the old fixed +10 points
+
+
+def test_one_new_category_in_one_percent_of_rows_alerts() -> None:
+    history = _history()
+    batch = _history(1000, seed=3).with_columns(
+        pl.when(pl.int_range(pl.len()) < 10).then(pl.lit("crypto")).otherwise(pl.col("purpose")).alias("purpose")
+    )
+    found = {
+        (r.check, r.column): r for r in batch_quality(history, batch, spec=SPEC, key=KEY, thresholds=_limits(history))
+    }
+    unseen = found[QualityCheck.UNSEEN, "purpose"]
+    assert (unseen.value, unseen.threshold, unseen.passed) == (pytest.approx(0.01), 0.0, False)
+    assert unseen.origin == "default: any unseen category"
