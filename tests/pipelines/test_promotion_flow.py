@@ -157,7 +157,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
     desk.approve(rid, REVIEWER_A, reason="holdout AUC matches the champion")
 
     document = show_request(desk.ctx, request_id=rid)
-    assert set(document) == {"request", "evidence", "approvals", "rejection", "policy"}
+    assert set(document) == {"request", "evidence", "approvals", "rejection", "withdrawal", "policy"}
     assert document["request"] == {
         "request_id": rid,
         "model": MODEL,
@@ -212,6 +212,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
         }
     ]
     assert document["rejection"] is None
+    assert document["withdrawal"] is None
     policy = document["policy"]
     assert {k: policy[k] for k in ("promotable", "required", "counted", "subject_changed")} == {
         "promotable": False,
