@@ -143,6 +143,11 @@ def review_permissions(home: str, request_id: str, actor: str) -> reviews.Review
     return reviews.review_permissions(services.get_context(), request_id=request_id, actor=actor)
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def waiting_for(home: str, actor: str) -> frozenset[str]:
+    return reviews.waiting_for(services.get_context(), actor=actor)
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the registry…")
 def model_detail(home: str, model: str) -> models.ModelDetail:
     return models.model_detail(services.get_context(), model)
@@ -164,6 +169,7 @@ def forget_governance_reads() -> None:
         review_queue,
         request_detail,
         review_permissions,
+        waiting_for,
         model_detail,
         rollback_refusal,
         user_accounts,

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from governance.audit.canonical import canonical_json
 from governance.errors import PolicyViolation
-from governance.roles import AccessPolicy, Role
+from governance.roles import AccessPolicy, Action, Role, permitted_actions
 from governance.tasks import TaskMetric, falls_short, margin_text
 
 PRODUCTION_ALIAS = "champion"
@@ -110,6 +110,7 @@ class PromotionStatus(StrEnum):
     PENDING = "pending"
     PROMOTED = "promoted"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # the requester took it back before it was decided
     BREAK_GLASS = "break_glass"  # forced by an admin; the after-the-fact review is still open
 
 
@@ -117,6 +118,7 @@ class PromotionEventKind(StrEnum):
     REQUESTED = "requested"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
     PROMOTED = "promoted"
     FORCED = "forced"
     REVIEWED = "reviewed"
@@ -160,6 +162,7 @@ class PromotionRequest:
     subject_hash: str = ""
     approvals: tuple[Vote, ...] = ()
     rejection: Vote | None = None
+    withdrawal: Vote | None = None
     decided_at: datetime | None = None
     break_glass: bool = False
     decided_subject_hash: str = ""  # the subject the decision was taken on (it may have changed)
@@ -198,6 +201,8 @@ def _apply(request: PromotionRequest | None, event: PromotionEvent) -> Promotion
             return replace(request, approvals=(*request.approvals, vote))
         case PromotionEventKind.REJECTED:
             return replace(request, status=PromotionStatus.REJECTED, rejection=vote, decided_at=event.at)
+        case PromotionEventKind.WITHDRAWN:
+            return replace(request, status=PromotionStatus.WITHDRAWN, withdrawal=vote, decided_at=event.at)
         case PromotionEventKind.PROMOTED | PromotionEventKind.REVIEWED:
             return replace(
                 request, status=PromotionStatus.PROMOTED, decided_at=event.at, decided_subject_hash=event.subject_hash
@@ -300,6 +305,27 @@ def rejection_refusal(request: PromotionRequest, *, actor: str, review: ReviewCo
     if not request.open:
         return f"request {request.request_id} is {request.status.value}, not open for review"
     return _eligible(request, actor, review.access)
+
+
+def withdrawal_refusal(request: PromotionRequest, *, actor: str, access: AccessPolicy) -> str | None:
+    """Why `actor` may not withdraw `request` now, or None if they may: only its requester, while they
+    may still request promotions, and only while it is pending (a break-glass promotion has already
+    moved the alias: it can only be reviewed)."""
+    if Action.WITHDRAW_PROMOTION not in permitted_actions(access.roles_of(actor)):
+        return f"{actor} does not hold the maker role"
+    if actor != request.requester:
+        return f"only {request.requester}, who requested it, may withdraw request {request.request_id}"
+    if request.status is not PromotionStatus.PENDING:
+        return f"request {request.request_id} is {request.status.value.replace('_', '-')}, not pending"
+    return None
+
+
+def awaits_review_by(request: PromotionRequest, *, actor: str, access: AccessPolicy) -> bool:
+    """Whether `request` is waiting for `actor`: open, `actor` may review it (a reviewer, neither its
+    requester nor its trainer, not an admin), and has not approved it yet. An approval that stopped
+    counting (expired, or given on an earlier subject) still takes it off the list: the request's
+    page says it no longer counts."""
+    return request.open and _eligible(request, actor, access) is None and actor not in request.approvers
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class Action(StrEnum):
     INGEST = "ingest"
     TRAIN = "train"
     REQUEST_PROMOTION = "request_promotion"
+    WITHDRAW_PROMOTION = "withdraw_promotion"  # one's own pending request
     APPROVE = "approve"
     REJECT = "reject"
     SCORE = "score"
@@ -42,6 +43,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.INGEST,
             Action.TRAIN,
             Action.REQUEST_PROMOTION,
+            Action.WITHDRAW_PROMOTION,
             Action.SCORE,
             Action.LOAD_LABELS,
             Action.MONITOR,
@@ -113,8 +115,13 @@ def fold_grants(events: Iterable[GrantEvent]) -> AccessPolicy:
     return AccessPolicy({user: frozenset(roles) for user, roles in grants.items() if roles})
 
 
+def permitted_actions(roles: Iterable[Role]) -> frozenset[Action]:
+    """Every action some role of `roles` permits."""
+    return frozenset().union(*(PERMISSIONS[role] for role in roles))
+
+
 def may(policy: AccessPolicy, *, user: str, action: Action) -> bool:
-    return any(action in PERMISSIONS[role] for role in policy.roles_of(user))
+    return action in permitted_actions(policy.roles_of(user))
 
 
 def authorize(policy: AccessPolicy, *, user: str, action: Action) -> None:

@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     REQUEST_PROMOTION = "request_promotion"
     APPROVE = "approve"
     REJECT = "reject"
+    WITHDRAW_PROMOTION = "withdraw_promotion"
     PROMOTE = "promote"
     BREAK_GLASS_PROMOTION = "break_glass_promotion"
     ROLLBACK = "rollback"

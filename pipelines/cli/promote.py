@@ -28,7 +28,7 @@ def _promotion_document(result: Any, *, keys: Sequence[str]) -> dict[str, Any]:
 
 @click.group()
 def promote() -> None:
-    """Request, approve and reject promotions to the champion alias; break-glass; rollback."""
+    """Request, approve, reject and withdraw promotions to the champion alias; break-glass; rollback."""
 
 
 @promote.command("request")
@@ -97,6 +97,20 @@ def promote_reject(request_id: str, actor: str, reason: str, as_json: bool) -> N
     result = reject(load_context(), request_id=request_id, reason=reason, actor=actor)
     document = _promotion_document(result, keys=["request_id", "status", "model", "version"])
     emit(document, as_json=as_json, lines=[f"rejected {request_id}"])
+
+
+@promote.command("withdraw")
+@click.argument("request_id")
+@actor_option
+@reason_option
+@json_option
+def promote_withdraw(request_id: str, actor: str, reason: str, as_json: bool) -> None:
+    """Withdraw your own pending request (its requester only)."""
+    from pipelines.jobs.promote import withdraw
+
+    result = withdraw(load_context(), request_id=request_id, reason=reason, actor=actor)
+    document = _promotion_document(result, keys=["request_id", "status", "model", "version"])
+    emit(document, as_json=as_json, lines=[f"withdrew {request_id}"])
 
 
 @promote.command("force")

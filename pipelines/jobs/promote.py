@@ -33,6 +33,7 @@ from governance.promotion import (
     policy_verdict,
     rejection_refusal,
     request_refusal,
+    withdrawal_refusal,
 )
 from governance.roles import Action, authorize
 from lakehouse.records import (
@@ -62,7 +63,7 @@ MIN_BREAK_GLASS_JUSTIFICATION = 20
 
 def _require_reason(reason: str) -> str:
     if not reason.strip():
-        raise InputError("a reason is required: pass --reason TEXT")
+        raise InputError("a reason is required: say why, in words a reviewer or auditor will read")
     return reason.strip()
 
 
@@ -346,6 +347,52 @@ def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promoti
         after = find_request(ctx, request_id)
         verdict = policy_verdict(after, review=review)
         mirror_model(ctx, request.model, version_tags={request.version: approval_tags(after, verdict=verdict)})
+    return promotion_result(after, verdict)
+
+
+def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
+    """The requester takes back their pending request; its final state is "withdrawn"."""
+    reason = _require_reason(reason)
+    with job_run(ctx, job="promote_withdraw", actor=actor) as run:
+        run.authorize(Action.WITHDRAW_PROMOTION, object_type="promotion_request", object_id=request_id)
+        outcome: PromotionRequest | None = None
+
+        def decide(audit_version: int | None) -> list[Change]:
+            nonlocal outcome
+            request = find_request(ctx, request_id, version=audit_version)
+            run.model = request.model
+            access = access_policy(ctx.ledger, version=audit_version)
+            refusal = withdrawal_refusal(request, actor=actor, access=access)
+            if refusal:
+                raise PolicyViolation(refusal)
+            event = _event(
+                request,
+                PromotionEventKind.WITHDRAWN,
+                run=run,
+                reason=reason,
+                at=run.now(),
+                actor_roles=access.roles_of(actor),
+            )
+            outcome = request
+            return [
+                Change(
+                    action=AuditAction.WITHDRAW_PROMOTION,
+                    object_type="promotion_request",
+                    object_id=request_id,
+                    reason=reason,
+                    details={"model": request.model, "version": request.version, "alias": request.alias},
+                    rows={PROMOTIONS: promotion_frame([event], run_id=run.run_id)},
+                )
+            ]
+
+        _governed(run, Action.WITHDRAW_PROMOTION, request_id, decide)
+        assert outcome is not None
+        after = find_request(ctx, request_id)
+        review = review_context(
+            ctx, after, access=access_policy(ctx.ledger), now=run.now(), subject_hash=after.subject_hash
+        )
+        verdict = policy_verdict(after, review=review)
+        mirror_model(ctx, after.model, version_tags={after.version: approval_tags(after, verdict=verdict)})
     return promotion_result(after, verdict)
 
 

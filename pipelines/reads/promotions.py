@@ -136,6 +136,13 @@ def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
             "at": request.rejection.at.isoformat(),
             "reason": request.rejection.reason,
         },
+        "withdrawal": None
+        if request.withdrawal is None
+        else {
+            "actor": request.withdrawal.actor,
+            "at": request.withdrawal.at.isoformat(),
+            "reason": request.withdrawal.reason,
+        },
         "policy": verdict_document(verdict),
     }
 

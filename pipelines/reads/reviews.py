@@ -14,8 +14,10 @@ from governance.promotion import (
     PRODUCTION_ALIAS,
     PromotionStatus,
     approval_refusal,
+    awaits_review_by,
     fold_requests,
     rejection_refusal,
+    withdrawal_refusal,
 )
 from governance.tasks import Task, margin_text
 from lakehouse.records import access_policy, promotion_events
@@ -33,6 +35,7 @@ class QueuedRequest:
     request_id: str
     model: str
     version: str
+    alias: str
     status: PromotionStatus
     requester: str
     requested_at: datetime
@@ -57,6 +60,7 @@ def review_queue(ctx: Context) -> list[QueuedRequest]:
             request_id=r.request_id,
             model=r.model,
             version=r.version,
+            alias=r.alias,
             status=r.status,
             requester=r.requester,
             requested_at=r.requested_at,
@@ -77,6 +81,7 @@ def queue_frame(queue: Sequence[QueuedRequest]) -> pl.DataFrame:
                 "request_id": q.request_id,
                 "model": q.model,
                 "version": q.version,
+                "alias": q.alias,
                 "status": q.status.value,
                 "requester": q.requester,
                 "requested_at": q.requested_at,
@@ -90,6 +95,7 @@ def queue_frame(queue: Sequence[QueuedRequest]) -> pl.DataFrame:
             "request_id": pl.String,
             "model": pl.String,
             "version": pl.String,
+            "alias": pl.String,
             "status": pl.String,
             "requester": pl.String,
             "requested_at": UTC_TS,
@@ -106,15 +112,45 @@ class ReviewPermissions:
 
     approve_refusal: str | None
     reject_refusal: str | None
+    withdraw_refusal: str | None = None
+    requester: bool = False  # the actor filed the request
 
 
 def review_permissions(ctx: Context, *, request_id: str, actor: str) -> ReviewPermissions:
-    """What `actor` may do with the request, judged as `approve` and `reject` would judge it now."""
+    """What `actor` may do with the request, judged as `approve`, `reject` and `withdraw` would judge it now."""
     request = find_request(ctx, request_id)
-    review = review_context(ctx, request, access=access_policy(ctx.ledger), now=ctx.clock())
+    access = access_policy(ctx.ledger)
+    review = review_context(ctx, request, access=access, now=ctx.clock())
     return ReviewPermissions(
         approve_refusal=approval_refusal(request, actor=actor, review=review),
         reject_refusal=rejection_refusal(request, actor=actor, review=review),
+        withdraw_refusal=withdrawal_refusal(request, actor=actor, access=access),
+        requester=request.requester == actor,
+    )
+
+
+def waiting_for(ctx: Context, *, actor: str) -> frozenset[str]:
+    """The ids of the open requests `actor` may still approve (`governance.promotion.awaits_review_by`)."""
+    access = access_policy(ctx.ledger)
+    requests = fold_requests(promotion_events(ctx.ledger)).values()
+    return frozenset(r.request_id for r in requests if awaits_review_by(r, actor=actor, access=access))
+
+
+def request_outcome(result: PromotionResult, *, alias: str) -> str:
+    return (
+        f"Requested: {result.model} version {result.version} as {alias}. Request {result.request_id} "
+        f"awaits {result.required} approval{'s' if result.required != 1 else ''}."
+    )
+
+
+def withdrawal_outcome(result: PromotionResult) -> str:
+    return f"Withdrew request {result.request_id}: {result.model} version {result.version} is no longer up for review."
+
+
+def break_glass_outcome(result: PromotionResult) -> str:
+    return (
+        f"Break-glass: {result.model} version {result.version} is the champion now. "
+        f"Request {result.request_id} stays open for review after the fact."
     )
 
 

@@ -73,9 +73,11 @@ def test_a_reviewer_approving_through_the_page_records_the_approval(pending: Pen
     assert "1/2 approvals" in outcome
     assert "has not moved" in outcome
     assert metric(at, "Approvals") == "1/2"  # the page read the new state
-    # and rita may not approve twice: the button says why
-    assert buttons(at, pending) == {"Approve": True, "Reject": False}
-    assert f"{REVIEWER_A} has already approved request {pending.request_id}" in captions(at).replace("\\", "")
+    # and rita may not approve twice: no Approve button, the reason instead
+    assert buttons(at, pending) == {"Reject": False}
+    assert f"Approve is not available: {REVIEWER_A} has already approved request {pending.request_id}." in captions(
+        at
+    ).replace("\\", "")
 
 
 def test_the_second_approval_moves_the_alias(pending: Pending) -> None:
@@ -90,28 +92,29 @@ def test_the_second_approval_moves_the_alias(pending: Pending) -> None:
     assert context_for(pending.home).registry.alias_version("loan_default", "champion") == pending.version
     assert any(f"version {pending.version} is now the champion" in s.value for s in at.success)
     assert metric(at, "Status") == "promoted"  # the decided request stays selected
-    assert buttons(at, pending) == {"Approve": True, "Reject": True}
+    assert buttons(at, pending) == {}  # a final state: nothing left to press
+    assert "This request is promoted: there is nothing left to decide." in captions(at).replace("\\", "")
 
 
 @pytest.mark.parametrize(
-    ("user", "role", "refusal"),
+    ("user", "role", "offered"),
     [
-        (MAKER, Role.MAKER, f"{MAKER} does not hold the reviewer role"),
-        (AUDITOR, Role.AUDITOR, f"{AUDITOR} does not hold the reviewer role"),
-        (ADMIN, Role.ADMIN, f"{ADMIN} does not hold the reviewer role"),
+        (MAKER, Role.MAKER, {"Withdraw": False}),  # maya requested it: she may only take it back
+        (AUDITOR, Role.AUDITOR, {}),
+        (ADMIN, Role.ADMIN, {}),
     ],
 )
-def test_those_the_policy_forbids_see_disabled_buttons_with_the_reason(
-    pending: Pending, user: str, role: Role, refusal: str
+def test_those_the_policy_forbids_see_the_reason_instead_of_a_button(
+    pending: Pending, user: str, role: Role, offered: dict[str, bool]
 ) -> None:
     at = open_app(user, role, page=PAGE)
 
     assert not at.exception
     assert metric(at, "Approvals") == "0/2"  # they still see the request and its evidence
-    assert buttons(at, pending) == {"Approve": True, "Reject": True}
-    assert at.text_area(key=f"approvals.decide.{pending.request_id}.reason").disabled
-    assert f"Approve is disabled: {refusal}." in captions(at).replace("\\", "")
-    assert f"Reject is disabled: {refusal}." in captions(at).replace("\\", "")
+    assert buttons(at, pending) == offered
+    refusal = f"{user} does not hold the reviewer role"
+    assert f"Approve is not available: {refusal}." in captions(at).replace("\\", "")
+    assert f"Reject is not available: {refusal}." in captions(at).replace("\\", "")
 
 
 def test_a_reason_is_required(pending: Pending) -> None:

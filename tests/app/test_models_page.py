@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.text import plain
 from governance.roles import Role
 from pipelines.jobs.promote import approve, force_promotion
 from tests.app.conftest import metric, open_app
@@ -115,7 +116,9 @@ def test_a_rollback_without_a_reason_or_a_target_is_refused_in_one_line(
     at = open_app(REVIEWER_A, Role.REVIEWER, page=PAGE)
 
     at = rollback_button(at).click().run()
-    assert [e.value for e in at.error] == ["a reason is required\\: pass \\-\\-reason TEXT"]
+    assert [e.value for e in at.error] == [
+        plain("a reason is required: say why, in words a reviewer or auditor will read")
+    ]
 
     at.text_area(key="models.rollback.loan_default.reason").input("just because")
     at = rollback_button(at).click().run()

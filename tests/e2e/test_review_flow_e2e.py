@@ -57,13 +57,14 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     expect(page.get_by_role("heading", name="Sign in to mlgov")).to_be_visible()
     screenshot(page, "login")
 
-    # the maker sees her request, but may not approve it: the disabled button says why
+    # the maker sees her request, but may not approve it: the reason stands where the button would
     sign_in(page, app, MAKER, PASSWORDS[MAKER])
     open_page(page, "Approvals")
     expect(dataframe_cells(page.get_by_test_id("stDataFrame").first, pending.request_id)).to_have_count(1)
-    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
-    expect(page.get_by_role("button", name="Reject", exact=True)).to_be_disabled()
-    expect(page.get_by_text(f"Approve is disabled: {MAKER} does not hold the reviewer role.")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Reject", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Withdraw", exact=True)).to_be_enabled()  # her own request
+    expect(page.get_by_text(f"Approve is not available: {MAKER} does not hold the reviewer role.")).to_be_visible()
     no_failure(page)
     whole_page_screenshot(page, "approvals-maker", height=2900)
     page.get_by_role("button", name="Sign out").click()
@@ -83,7 +84,8 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     expect(approvals_metric(page)).to_have_text("1/2")
     expect(page.get_by_text("Approved (1/2 approvals). The alias has not moved").first).to_be_visible()
     expect(page.get_by_label(REASON_LABEL)).to_have_value("")  # cleared once acted on
-    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()  # not twice
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)  # not twice
+    expect(page.get_by_text(f"Approve is not available: {REVIEWER_A} has already approved")).to_be_visible()
     no_failure(page)
     assert champion(pending) == "1"
     written = show_request(context_for(pending.home), request_id=pending.request_id)["approvals"]

@@ -27,6 +27,7 @@ from governance.promotion import (
     alias_policy,
     approval_refusal,
     approval_tags,
+    awaits_review_by,
     counted_approvals,
     decide_approval,
     fold_requests,
@@ -38,6 +39,7 @@ from governance.promotion import (
     request_refusal,
     tier_policy,
     vote_counts,
+    withdrawal_refusal,
 )
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
 from governance.tasks import ROC_AUC
@@ -898,3 +900,71 @@ def test_random_reviews_never_promote_without_a_quorum_under_the_context_in_forc
     event(f"promoted: {promotions == 1}")
     assert promotions <= 1
     assert (final.status is PromotionStatus.PROMOTED) is (promotions == 1)
+
+
+# --- withdrawal_refusal / awaits_review_by -----------------------------------------------------
+
+WITHDRAWN = PromotionEventKind.WITHDRAWN
+WITHDRAWN_REQ = request_after(ev(APPROVED, "rita"), ev(WITHDRAWN, REQUESTER, minute=3, reason="wrong data"))
+
+
+def test_a_withdrawn_request_is_closed_with_the_withdrawal():
+    assert WITHDRAWN_REQ.status is PromotionStatus.WITHDRAWN
+    assert not WITHDRAWN_REQ.open
+    assert WITHDRAWN_REQ.withdrawal is not None
+    assert (WITHDRAWN_REQ.withdrawal.actor, WITHDRAWN_REQ.withdrawal.reason) == (REQUESTER, "wrong data")
+    assert WITHDRAWN_REQ.decided_at == T0 + timedelta(minutes=3)
+    assert (
+        approval_refusal(WITHDRAWN_REQ, actor="raj", review=review()) == "request r1 is withdrawn, not open for review"
+    )
+
+
+def test_a_withdrawn_request_no_longer_blocks_a_new_one():
+    assert request_refusal(model=MODEL, version=VERSION, open_requests=[WITHDRAWN_REQ], current_version="2") is None
+
+
+@pytest.mark.parametrize(
+    ("request_", "actor", "why"),
+    [
+        pytest.param(PENDING, REQUESTER, None, id="requester-while-pending"),
+        pytest.param(APPROVED_BY_RITA, REQUESTER, None, id="requester-after-an-approval"),
+        pytest.param(PENDING, TRAINER, "only maya, who requested it, may withdraw request r1", id="another-maker"),
+        pytest.param(PENDING, "rita", "rita does not hold the maker role", id="reviewer"),
+        pytest.param(PENDING, "ada", "ada does not hold the maker role", id="admin"),
+        pytest.param(REJECTED_REQ, REQUESTER, "request r1 is rejected, not pending", id="rejected"),
+        pytest.param(PROMOTED_REQ, REQUESTER, "request r1 is promoted, not pending", id="promoted"),
+        pytest.param(WITHDRAWN_REQ, REQUESTER, "request r1 is withdrawn, not pending", id="withdrawn-twice"),
+    ],
+)
+def test_withdrawal_refusal(request_, actor, why):
+    assert withdrawal_refusal(request_, actor=actor, access=ACCESS) == why
+
+
+def test_a_break_glass_promotion_cannot_be_withdrawn():
+    forced = fold_requests([ev(REQUESTED, REQUESTER), ev(FORCED, "ada")])["r1"]
+    assert withdrawal_refusal(forced, actor=REQUESTER, access=ACCESS) == "request r1 is break-glass, not pending"
+
+
+def test_a_maker_who_lost_the_role_may_not_withdraw():
+    assert withdrawal_refusal(PENDING, actor=REQUESTER, access=access_with(maya={Role.REVIEWER})) == (
+        "maya does not hold the maker role"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "actor", "waiting"),
+    [
+        pytest.param(PENDING, "rita", True, id="eligible-reviewer"),
+        pytest.param(APPROVED_BY_RITA, "rita", False, id="already-approved"),
+        pytest.param(APPROVED_BY_RITA, "raj", True, id="another-reviewer"),
+        pytest.param(PENDING, REQUESTER, False, id="own-request"),
+        pytest.param(PENDING, TRAINER, False, id="trained-it"),
+        pytest.param(PENDING, "boss", False, id="admin-reviewer"),
+        pytest.param(PENDING, "ana", False, id="not-a-reviewer"),
+        pytest.param(BREAK_GLASS_REQ, "rita", True, id="after-the-fact-review"),
+        pytest.param(REJECTED_REQ, "rita", False, id="rejected"),
+        pytest.param(WITHDRAWN_REQ, "raj", False, id="withdrawn"),
+    ],
+)
+def test_awaits_review_by(request_, actor, waiting):
+    assert awaits_review_by(request_, actor=actor, access=ACCESS) is waiting

@@ -157,7 +157,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
     desk.approve(rid, REVIEWER_A, reason="holdout AUC matches the champion")
 
     document = show_request(desk.ctx, request_id=rid)
-    assert set(document) == {"request", "evidence", "approvals", "rejection", "policy"}
+    assert set(document) == {"request", "evidence", "approvals", "rejection", "withdrawal", "policy"}
     assert document["request"] == {
         "request_id": rid,
         "model": MODEL,
@@ -212,6 +212,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
         }
     ]
     assert document["rejection"] is None
+    assert document["withdrawal"] is None
     policy = document["policy"]
     assert {k: policy[k] for k in ("promotable", "required", "counted", "subject_changed")} == {
         "promotable": False,
@@ -793,3 +794,82 @@ def test_rollback_never_returns_to_a_champion_that_only_passed_challenger_review
     desk.tick()
     move = rollback(desk.ctx, model=MODEL, reason="v4 misbehaves in production", actor=ADMIN)
     assert move.version == "1"  # v3 never passed a champion review; v1 did
+
+
+# --- promote withdraw: the requester takes back a pending request -------------------------------
+
+
+def test_the_requester_withdraws_a_pending_request_through_the_cli(desk: Desk, cli: Cli) -> None:
+    rid = desk.request("2")
+    desk.approve(rid, REVIEWER_A)
+
+    document = cli.json("promote", "withdraw", rid, "--actor", MAKER, "--reason", "trained on the wrong month")
+
+    assert document == {"request_id": rid, "status": "withdrawn", "model": MODEL, "version": "2"}
+    shown = show_request(desk.ctx, request_id=rid)
+    assert shown["request"]["status"] == "withdrawn"
+    assert shown["withdrawal"]["actor"] == MAKER
+    assert shown["withdrawal"]["reason"] == "trained on the wrong month"
+    (audited,) = desk.audit("withdraw_promotion")
+    assert (audited["actor"], audited["object_id"], audited["reason"]) == (MAKER, rid, "trained on the wrong month")
+    assert desk.ctx.registry.version(MODEL, "2").tags["mlgov.approval_status"] == "withdrawn"
+    # final: nobody may approve it now, and the version may be put forward again
+    cli.refused("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "late", needle="withdrawn, not open")
+    assert desk.champion() == "1"
+    assert desk.request("2") != rid
+
+
+@pytest.mark.parametrize(
+    ("actor", "needle"),
+    [
+        (REVIEWER_A, f"{REVIEWER_A} (reviewer) may not withdraw promotion: needs role maker"),
+        (ADMIN, "may not withdraw promotion"),
+    ],
+)
+def test_only_makers_may_withdraw_and_the_refusal_is_audited(desk: Desk, cli: Cli, actor: str, needle: str) -> None:
+    rid = desk.request("2")
+
+    cli.refused("promote", "withdraw", rid, "--actor", actor, "--reason", "not mine", needle=needle)
+
+    assert show_request(desk.ctx, request_id=rid)["request"]["status"] == "pending"
+    assert [r["actor"] for r in desk.audit("withdraw_promotion", outcome="refused")] == [actor]
+
+
+def test_another_maker_may_not_withdraw_someone_elses_request(desk: Desk, cli: Cli) -> None:
+    rid = desk.request("2")
+    desk.grant("tom", "maker")
+
+    message = cli.refused("promote", "withdraw", rid, "--actor", "tom", "--reason", "tidy up", needle="only maya")
+
+    assert message == f"error: only {MAKER}, who requested it, may withdraw request {rid}"
+    assert show_request(desk.ctx, request_id=rid)["request"]["status"] == "pending"
+    assert [r["actor"] for r in desk.audit("withdraw_promotion", outcome="refused")] == ["tom"]
+
+
+def test_only_a_pending_request_may_be_withdrawn(desk: Desk, cli: Cli) -> None:
+    rid = desk.request("2")
+    desk.approve(rid, REVIEWER_A)
+    desk.approve(rid, REVIEWER_B)  # quorum: promoted
+    cli.refused("promote", "withdraw", rid, "--actor", MAKER, "--reason", "too late", needle="is promoted, not pending")
+
+    other = desk.request("3")
+    cli("promote", "withdraw", other, "--actor", MAKER, "--reason", "changed my mind")
+    cli.refused("promote", "withdraw", other, "--actor", MAKER, "--reason", "again", needle="is withdrawn, not pending")
+    assert len(desk.audit("withdraw_promotion")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("pr-missing", "--actor", MAKER, "--reason", "x"), "promotion request 'pr-missing' does not exist"),
+        (("{rid}", "--actor", MAKER, "--reason", "  "), "a reason is required"),
+        (("{rid}", "--actor", MAKER), "Missing option '--reason'"),
+        (("{rid}", "--actor", "nobody", "--reason", "x"), "unknown actor 'nobody'"),
+    ],
+)
+def test_bad_withdrawals_are_one_line(desk: Desk, cli: Cli, args: tuple[str, ...], needle: str) -> None:
+    rid = desk.request("2")
+
+    cli.refused("promote", "withdraw", *(a.format(rid=rid) for a in args), needle=needle)
+
+    assert show_request(desk.ctx, request_id=rid)["request"]["status"] == "pending"
