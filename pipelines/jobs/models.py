@@ -15,6 +15,7 @@ from governance.roles import Action
 from lakehouse.records import PolicyScope, policy_frame
 from lakehouse.schemas import POLICIES
 from pipelines.context import Change, Context, job_run
+from pipelines.jobs.promote import require_reason
 from pipelines.jobs.registry import mirror_model
 from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, approval_policy
 from pipelines.reads.versions import latest_recipe
@@ -89,8 +90,7 @@ def set_approval_policy(ctx: Context, *, tier: str, approvals: int, actor: str, 
     parsed = parse_tier(tier)
     if not 1 <= approvals <= MAX_APPROVALS:
         raise InputError(f"--approvals {approvals}: expected a whole number from 1 to {MAX_APPROVALS}")
-    if not reason.strip():
-        raise InputError("a reason is required: pass --reason TEXT")
+    require_reason(reason)
     with job_run(ctx, job="policy_set", actor=actor) as run:
         run.authorize(Action.MANAGE_ACCESS, object_type="policy", object_id=parsed.value)
         previous = approval_policy(ctx)[parsed]

@@ -61,7 +61,7 @@ from pipelines.reads.versions import version_recipe
 MIN_BREAK_GLASS_JUSTIFICATION = 20
 
 
-def _require_reason(reason: str) -> str:
+def require_reason(reason: str) -> str:
     if not reason.strip():
         raise InputError("a reason is required: say why, in words a reviewer or auditor will read")
     return reason.strip()
@@ -148,7 +148,7 @@ def request_promotion(
 ) -> PromotionResult:
     """Put `version` up for review for `alias` (champion, or challenger: shadow scoring);
     `trigger` (what monitoring saw) joins the evidence when given."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     alias = parse_alias(alias)
     with job_run(ctx, job="promote_request", actor=actor, model=model) as run:
         run.authorize(Action.REQUEST_PROMOTION, object_type="model_version", object_id=f"{model}/{version}")
@@ -201,7 +201,7 @@ def request_promotion(
 
 
 def approve(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with job_run(ctx, job="promote_approve", actor=actor) as run:
         run.authorize(Action.APPROVE, object_type="promotion_request", object_id=request_id)
         subject_hash = subject_now(ctx, find_request(ctx, request_id))  # re-hashes the artifact: not under the lock
@@ -304,7 +304,7 @@ def _promotion_change(
 
 
 def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with job_run(ctx, job="promote_reject", actor=actor) as run:
         run.authorize(Action.REJECT, object_type="promotion_request", object_id=request_id)
         subject_hash = subject_now(ctx, find_request(ctx, request_id))
@@ -352,7 +352,7 @@ def reject(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promoti
 
 def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> PromotionResult:
     """The requester takes back their pending request; its final state is "withdrawn"."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with job_run(ctx, job="promote_withdraw", actor=actor) as run:
         run.authorize(Action.WITHDRAW_PROMOTION, object_type="promotion_request", object_id=request_id)
         outcome: PromotionRequest | None = None
@@ -398,7 +398,7 @@ def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promo
 
 def force_promotion(ctx: Context, *, model: str, version: str, reason: str, actor: str) -> PromotionResult:
     """Break-glass: an admin moves the alias now; the request stays open for review after the fact."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with job_run(ctx, job="promote_force", actor=actor, model=model) as run:
         run.authorize(Action.FORCE_PROMOTION, object_type="model_version", object_id=f"{model}/{version}")
         if len(reason) < MIN_BREAK_GLASS_JUSTIFICATION:
@@ -463,7 +463,7 @@ def force_promotion(ctx: Context, *, model: str, version: str, reason: str, acto
 
 def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
     """Return the champion alias to the previous version that passed review, in one step."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with job_run(ctx, job="promote_rollback", actor=actor, model=model) as run:
         run.authorize(Action.ROLLBACK, object_type="model", object_id=model)
         ctx.registry.require_model(model)
