@@ -115,28 +115,35 @@ class DriftCalculator:
         version = batch["model_version"]
         reference = self._ctx.remember(("drift_profile", self._model, version), partial(self._reference, version))
         current = batch_rows(self._ctx, batch, reference.recipe.spec.columns)
-        return [
-            {
-                "batch_id": batch["batch_id"],
-                "model": self._model,
-                "model_version": version,
-                "feature": drift.feature,
-                "method": drift.method,
-                "statistic": drift.statistic,
-                "threshold": drift.threshold,
-                "drifted": drift.drifted,
-                "reference_id": reference.reference_id,
-                "reference_rows": reference.profile.rows,
-                "current_rows": current.height,
-                "report_path": None,
-            }
-            for drift in profile_drift(reference.profile, current)
-        ]
+        return _drift_rows(batch, self._model, reference.profile, current, reference_id=reference.reference_id)
 
     def _reference(self, version: str) -> _Reference:
         recipe = version_recipe(self._ctx, self._model, version)
         frame = self._ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
         return _Reference(recipe=recipe, profile=profile_reference(frame, recipe.spec))
+
+
+def _drift_rows(
+    batch: dict[str, Any], model: str, profile: ReferenceProfile, current: pl.DataFrame, *, reference_id: str
+) -> list[Row]:
+    """The drift of each profiled column of `current` against its reference, as rows of a drift table."""
+    return [
+        {
+            "batch_id": batch["batch_id"],
+            "model": model,
+            "model_version": batch["model_version"],
+            "feature": drift.feature,
+            "method": drift.method,
+            "statistic": drift.statistic,
+            "threshold": drift.threshold,
+            "drifted": drift.drifted,
+            "reference_id": reference_id,
+            "reference_rows": profile.rows,
+            "current_rows": current.height,
+            "report_path": None,
+        }
+        for drift in profile_drift(profile, current)
+    ]
 
 
 class OutputDriftCalculator:
@@ -160,23 +167,7 @@ class OutputDriftCalculator:
             ("output_reference", self._model, version), partial(self._reference, version)
         )
         current = self._outputs(batch["batch_id"], column)
-        return [
-            {
-                "batch_id": batch["batch_id"],
-                "model": self._model,
-                "model_version": version,
-                "feature": drift.feature,
-                "method": drift.method,
-                "statistic": drift.statistic,
-                "threshold": drift.threshold,
-                "drifted": drift.drifted,
-                "reference_id": f"{reference_batch}#{profile.id}",
-                "reference_rows": profile.rows,
-                "current_rows": current.height,
-                "report_path": None,
-            }
-            for drift in profile_drift(profile, current)
-        ]
+        return _drift_rows(batch, self._model, profile, current, reference_id=f"{reference_batch}#{profile.id}")
 
     def _reference(self, version: str) -> tuple[str, str, ReferenceProfile]:
         kind = kind_for(version_recipe(self._ctx, self._model, version))
