@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from typing import Any, TypeVar
 
 import click
 
 from governance.errors import InputError
+from governance.tasks import Task, gate_metric
 from pipelines.cli.support import actor_option, emit, json_option, load_context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def task_option(default: str) -> Callable[[F], F]:
+    """--task: what the model predicts, one of the tasks governance names; `default` says what happens without it."""
+    return click.option(
+        "--task", type=click.Choice([task.value for task in Task]), help=f"What the model predicts ({default})."
+    )
 
 
 @click.command()
 @click.argument("model")
 @click.option("--table", required=True)
 @click.option("--target", required=True, help="The column to predict.")
-@click.option(
-    "--task",
-    type=click.Choice(["binary", "multiclass", "regression"]),
-    help="What the model predicts (default: read from the target: two values binary, text or few whole "
-    "numbers multiclass, other numbers regression).",
+@task_option(
+    "default: read from the target: two values binary, text or few whole numbers multiclass, other numbers regression"
 )
 @click.option("--features", help="Comma-separated feature columns (default: every other column).")
 @click.option(
@@ -41,7 +50,6 @@ def train(
     as_json: bool,
 ) -> None:
     """Train MODEL on TABLE and register a new version in MLflow."""
-    from governance.tasks import Task, gate_metric
     from pipelines.jobs.train import train as run_train
     from pipelines.ml.modeling import Algorithm
 
@@ -56,15 +64,20 @@ def train(
         actor=actor,
         task=Task(task) if task else None,
     )
-    gate = gate_metric(Task(result.task))
-    value = result.metrics.get(gate.name)
-    holdout = f" (holdout {gate.label} {value:.3f})" if value is not None else ""
+    holdout = _holdout_text(result.task, result.metrics)
     how = "read from the target" if result.task_inferred else "as asked"
     emit(
         asdict(result),
         as_json=as_json,
         lines=[f"{model} version {result.version} registered{holdout}; task {result.task} ({how})"],
     )
+
+
+def _holdout_text(task: str, metrics: Mapping[str, float]) -> str:
+    """The task's gate metric on the holdout, as the one-line summary says it ("" without it)."""
+    gate = gate_metric(Task(task))
+    value = metrics.get(gate.name)
+    return f" (holdout {gate.label} {value:.3f})" if value is not None else ""
 
 
 def _feature_names(features: str | None) -> list[str] | None:
@@ -90,11 +103,8 @@ def _feature_names(features: str | None) -> list[str] | None:
 @click.option("--table", required=True, help="The table the model was trained on; its holdout judges it.")
 @click.option("--table-version", type=int, help="The table's Delta version it was trained on (default: the latest).")
 @click.option("--target", required=True, help="The column the model predicts.")
-@click.option(
-    "--task",
-    type=click.Choice(["binary", "multiclass", "regression"]),
-    help="What the model predicts (default: read from its output: probabilities of two classes binary, of "
-    "more multiclass, numbers regression).",
+@task_option(
+    "default: read from its output: probabilities of two classes binary, of more multiclass, numbers regression"
 )
 @click.option("--features", help="Comma-separated feature columns, for a model without a signature.")
 @click.option(
@@ -116,7 +126,6 @@ def register(
     as_json: bool,
 ) -> None:
     """Register a model trained elsewhere as a new version of MODEL, judged on TABLE's holdout."""
-    from governance.tasks import Task, gate_metric
     from pipelines.jobs.register import register as run_register
 
     result = run_register(
@@ -131,9 +140,7 @@ def register(
         source_tracking_uri=source_tracking_uri,
         actor=actor,
     )
-    gate = gate_metric(Task(result.task))
-    value = result.metrics.get(gate.name)
-    holdout = f" (holdout {gate.label} {value:.3f})" if value is not None else ""
+    holdout = _holdout_text(result.task, result.metrics)
     how = "read from the model's output" if result.task_inferred else "as asked"
     document = asdict(result) | {"features": list(result.features)}
     emit(
