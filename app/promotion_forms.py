@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app import queries
-from governance.promotion import ALIASES, PRODUCTION_ALIAS
-from pipelines.jobs.promote import MIN_BREAK_GLASS_JUSTIFICATION
+from governance.promotion import ALIASES, MIN_BREAK_GLASS_JUSTIFICATION, PRODUCTION_ALIAS
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from governance.roles import AccessPolicy, Action, Role, permitted_actions
 from governance.tasks import TaskMetric, falls_short, margin_text
 
 PRODUCTION_ALIAS = "champion"
+# A break-glass promotion is justified in words an auditor can judge, not "urgent".
+MIN_BREAK_GLASS_JUSTIFICATION = 20
 SHADOW_ALIAS = "challenger"  # scored beside the champion on every batch, never served
 ALIASES = (PRODUCTION_ALIAS, SHADOW_ALIAS)
 

@@ -19,6 +19,7 @@ from governance.aliases import AliasMove, MoveKind, rollback_target, timeline
 from governance.audit.actions import AuditAction
 from governance.errors import InputError, PolicyViolation
 from governance.promotion import (
+    MIN_BREAK_GLASS_JUSTIFICATION,
     PRODUCTION_ALIAS,
     PolicyVerdict,
     PromotionEvent,
@@ -57,8 +58,6 @@ from pipelines.reads.promotions import (
     subject_now,
 )
 from pipelines.reads.versions import version_recipe
-
-MIN_BREAK_GLASS_JUSTIFICATION = 20
 
 
 def require_reason(reason: str) -> str:
@@ -355,10 +354,8 @@ def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promo
     reason = require_reason(reason)
     with job_run(ctx, job="promote_withdraw", actor=actor) as run:
         run.authorize(Action.WITHDRAW_PROMOTION, object_type="promotion_request", object_id=request_id)
-        outcome: PromotionRequest | None = None
 
         def decide(audit_version: int | None) -> list[Change]:
-            nonlocal outcome
             request = find_request(ctx, request_id, version=audit_version)
             run.model = request.model
             access = access_policy(ctx.ledger, version=audit_version)
@@ -373,7 +370,6 @@ def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promo
                 at=run.now(),
                 actor_roles=access.roles_of(actor),
             )
-            outcome = request
             return [
                 Change(
                     action=AuditAction.WITHDRAW_PROMOTION,
@@ -386,7 +382,6 @@ def withdraw(ctx: Context, *, request_id: str, reason: str, actor: str) -> Promo
             ]
 
         _governed(run, Action.WITHDRAW_PROMOTION, request_id, decide)
-        assert outcome is not None
         after = find_request(ctx, request_id)
         review = review_context(
             ctx, after, access=access_policy(ctx.ledger), now=run.now(), subject_hash=after.subject_hash
