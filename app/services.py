@@ -16,8 +16,8 @@ def get_context() -> Context:
     environment and rerunning recovers without a restart.
     """
     context = build_context()
-    if not context.settings.lakehouse_root.is_dir():  # reading must not create a lakehouse at a typo
-        raise NotFoundError(f"no lakehouse at {context.settings.home}: run `mlgov init` or `make run` first")
+    if not context.store.storage.holds_anything():  # reading must not create a lakehouse at a typo
+        raise NotFoundError(f"no lakehouse at {context.settings.lakehouse_root}: run `mlgov init` or `make run` first")
     return context
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from governance.errors import InputError
 
@@ -15,6 +16,10 @@ PREFIX = "MLGOV_"
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 # Where MLflow can keep model files (MLGOV_ARTIFACTS), besides a local folder.
 _ARTIFACT_SCHEMES = ("file", "s3", "gs", "wasbs", "abfss", "hdfs", "sftp", "ftp", "mlflow-artifacts", "dbfs")
+# Where the lakehouse's tables can live (MLGOV_LAKEHOUSE), besides a local folder: the object stores
+# delta-rs opens, configured by the environment in its own conventions (the prefixes below).
+_LAKEHOUSE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "azure")
+_STORAGE_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
 _URI = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # a scheme: s3://..., mlflow-artifacts:/...
 
 
@@ -28,10 +33,14 @@ class Settings:
     audit_seals: Path | None = None  # MLGOV_AUDIT_SEALS: where seals and their public key are kept
     mlflow_ui_url: str | None = None  # MLGOV_MLFLOW_UI_URL: the MLflow UI's address, for links to runs
     artifacts: str | None = None  # MLGOV_ARTIFACTS: where new experiments keep model files, as a URI
+    lakehouse: Path | str | None = None  # MLGOV_LAKEHOUSE: a local folder, or an object-store URI
+    # delta-rs storage options (AWS_*, GOOGLE_*, AZURE_* from the environment), for an object-store lakehouse
+    storage_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def lakehouse_root(self) -> Path:
-        return self.home / "lakehouse"
+    def lakehouse_root(self) -> Path | str:
+        """Where the tables live: a local folder (default $MLGOV_HOME/lakehouse) or an object-store URI."""
+        return self.lakehouse if self.lakehouse is not None else self.home / "lakehouse"
 
     @property
     def artifact_root(self) -> str | None:
@@ -46,6 +55,8 @@ class Settings:
 
     @property
     def reports_root(self) -> Path:
+        """Evidently's HTML reports stay on local disk, beside the embedded defaults, wherever the tables
+        are: a report is regenerated from the drift tables on demand, so it is a cache, not a record."""
         return self.home / "reports"
 
     @property
@@ -60,7 +71,7 @@ class Settings:
 
 _INT_KEYS = {"MLGOV_REQUIRED_APPROVALS": "required_approvals", "MLGOV_SCORE_CHUNK_ROWS": "score_chunk_rows"}
 _PATH_KEYS = {"MLGOV_AUDIT_KEY": "audit_key", "MLGOV_AUDIT_SEALS": "audit_seals"}
-_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", "MLGOV_ARTIFACTS", *_INT_KEYS, *_PATH_KEYS}
+_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", "MLGOV_ARTIFACTS", "MLGOV_LAKEHOUSE", *_INT_KEYS, *_PATH_KEYS}
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
@@ -71,7 +82,7 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
     if _URI.match(environ.get("MLGOV_HOME", "")):
         raise InputError(
             f"MLGOV_HOME={environ['MLGOV_HOME']!r}: expected a local folder (such as ./.mlgov or /srv/mlgov); "
-            "a lakehouse on object storage is not supported yet"
+            "to keep the tables on object storage, set MLGOV_LAKEHOUSE to its URI"
         )
     home = Path(environ.get("MLGOV_HOME") or ".mlgov")
     home = (home if home.is_absolute() else cwd / home).resolve()
@@ -85,14 +96,15 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
                 raise InputError(f"{key}={environ[key]!r}: expected a whole number") from None
             if numbers[name] < 1:
                 raise InputError(f"{key}={environ[key]!r}: expected a number of at least 1")
+    lakehouse = _lakehouse(environ.get("MLGOV_LAKEHOUSE", ""), cwd=cwd, environ=environ)
     paths: dict[str, Path] = {}
     for key, name in _PATH_KEYS.items():
         if environ.get(key):
             if _URI.match(environ[key]):
                 raise InputError(f"{key}={environ[key]!r}: expected a local file or folder, not a URI")
             paths[name] = _path(environ[key], cwd=cwd, environ=environ)
-            inside = home if key == "MLGOV_AUDIT_KEY" else home / "lakehouse"
-            if paths[name].is_relative_to(inside):
+            inside = home if key == "MLGOV_AUDIT_KEY" else lakehouse or home / "lakehouse"
+            if isinstance(inside, Path) and paths[name].is_relative_to(inside):
                 raise InputError(f"{key}={environ[key]!r} is inside {inside}: keep it outside the lakehouse")
     # The signing key belongs to the person who seals, not to the lakehouse: per user, outside MLGOV_HOME.
     audit_key = paths.get("audit_key") or _config_home(environ) / "mlgov" / "audit_ed25519.pem"
@@ -103,8 +115,32 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
         audit_seals=paths.get("audit_seals"),
         mlflow_ui_url=_ui_url(environ.get("MLGOV_MLFLOW_UI_URL", "")),
         artifacts=_artifacts(environ.get("MLGOV_ARTIFACTS", ""), cwd=cwd, environ=environ),
+        lakehouse=lakehouse,
+        storage_options={k: v for k, v in environ.items() if k.startswith(_STORAGE_PREFIXES)}
+        if isinstance(lakehouse, str)
+        else {},
         **numbers,
     )
+
+
+def _lakehouse(text: str, *, cwd: Path, environ: Mapping[str, str]) -> Path | str | None:
+    """MLGOV_LAKEHOUSE: a local folder (resolved), an object-store URI (without a trailing slash), or None."""
+    text = text.strip()
+    if not text:
+        return None
+    scheme = _URI.match(text)
+    if scheme is None:
+        return _path(text, cwd=cwd, environ=environ)
+    name = scheme.group(1).lower()
+    if name == "file":
+        return _path(unquote(urlparse(text).path), cwd=cwd, environ=environ)
+    rest = text[scheme.end() :]
+    if name not in _LAKEHOUSE_SCHEMES or not rest.startswith("//") or not rest.strip("/"):
+        raise InputError(
+            f"MLGOV_LAKEHOUSE={text!r}: expected a local folder or an object-store URI "
+            f"({', '.join(f'{s}://bucket/path' for s in ('s3', 'gs', 'az', 'abfss'))})"
+        )
+    return text.rstrip("/")
 
 
 def _artifacts(text: str, *, cwd: Path, environ: Mapping[str, str]) -> str | None:

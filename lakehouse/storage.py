@@ -1,9 +1,11 @@
 """Where the lakehouse's Delta tables live: one root and its storage options, and the only place that
 opens a table, writes one, or touches the files under it.
 
-Every table, the audit table included, is reached through a `Storage`. Today the root is a local
-folder; an object-store root (s3://, gs://, az://) plugs in here with delta-rs's storage options,
-and nothing above this module changes.
+Every table, the audit table included, is reached through a `Storage`. The root is a local folder or
+an object-store URI (s3://, gs://, az://, abfss://); files under it are reached through one pyarrow
+filesystem: the local one, or delta-rs's own object store (`DeltaStorageHandler`), configured with
+the same storage options the tables are opened with, so reading a log file and opening a table can
+never disagree about credentials or endpoint.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
+from deltalake.fs import DeltaStorageHandler
+
+from governance.errors import InputError, MlgovError
 
 _FIRST_COMMIT = f"{0:020d}.json"
 _COMMIT_FILE = re.compile(r"(\d{20})\.json")
 _CHECKPOINT_FILE = re.compile(r"(\d{20})\.checkpoint\..*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # object_store colours its error chains
+# The reachability probe gives up fast (an unreachable endpoint is a wrong setting, not a hiccup);
+# table operations keep delta-rs's own retry policy.
+_PROBE_OPTIONS = {"max_retries": "1", "retry_timeout": "5s", "connect_timeout": "5s", "timeout": "20s"}
 
 
 @dataclass(frozen=True)
@@ -42,16 +52,35 @@ class DataFileOnDisk:
     modified: float  # seconds since the epoch
 
 
-class Storage:
-    """The lakehouse root (a local folder) with the storage options every table is opened with."""
+def is_object_store(root: str | Path) -> bool:
+    """Whether `root` names an object store (a URI with a scheme) rather than a local folder."""
+    return isinstance(root, str) and "://" in root
 
-    def __init__(self, root: Path, *, options: Mapping[str, str] | None = None) -> None:
-        self._root = root
+
+class Storage:
+    """The lakehouse root (a local folder or an object-store URI) with the storage options every
+    table is opened with."""
+
+    def __init__(self, root: str | Path, *, options: Mapping[str, str] | None = None) -> None:
         self._options = dict(options or {})
+        self._remote = is_object_store(root)
+        if self._remote:
+            self._root = str(root).rstrip("/")
+            self._fs: pafs.FileSystem = pafs.PyFileSystem(DeltaStorageHandler(self._root, options=self._options))
+            self._base = ""
+        else:
+            self._root = str(Path(root))
+            self._fs = pafs.LocalFileSystem()
+            self._base = self._root
 
     @property
     def root(self) -> str:
-        return str(self._root)
+        return self._root
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the tables live on an object store (no local locks or spool files can guard them)."""
+        return self._remote
 
     @property
     def options(self) -> dict[str, str]:
@@ -59,11 +88,36 @@ class Storage:
 
     def uri(self, table: str) -> str:
         """The location of table `table` (e.g. 'raw/loans'), as delta-rs takes it."""
-        return str(self._root / table)
+        return f"{self._root}/{table}" if self._remote else str(Path(self._root) / table)
 
     def local_path(self, table: str) -> Path:
-        """The folder of `table` on local disk."""
-        return self._root / table
+        """The folder of `table` on local disk; only a local lakehouse has one."""
+        if self._remote:
+            raise MlgovError(f"table {table!r} is on {self._root}, not on local disk")
+        return Path(self._root) / table
+
+    def probe(self) -> None:
+        """Check the root can be listed with these options; InputError naming the root and the cause if not.
+
+        A wrong endpoint, credentials or bucket name then fails in one clear line before anything is
+        written, instead of as a table that seems not to exist.
+        """
+        if not self._remote:
+            return
+        quick = pafs.PyFileSystem(DeltaStorageHandler(self._root, options={**self._options, **_PROBE_OPTIONS}))
+        try:
+            quick.get_file_info(pafs.FileSelector("", allow_not_found=True))
+        except (OSError, pa.ArrowException) as error:
+            raise InputError(
+                f"MLGOV_LAKEHOUSE={self._root!r} cannot be reached: {_cause(error)} "
+                "(expected a bucket that exists, reachable with the AWS_*/GOOGLE_*/AZURE_* settings given)"
+            ) from None
+
+    def holds_anything(self) -> bool:
+        """Whether the root exists and holds something (a typo in a local path holds nothing)."""
+        if not self._remote:
+            return Path(self._root).is_dir()
+        return bool(self._fs.get_file_info(pafs.FileSelector("", allow_not_found=True)))
 
     def exists(self, table: str) -> bool:
         return DeltaTable.is_deltatable(self.uri(table), storage_options=self._options or None)
@@ -81,32 +135,34 @@ class Storage:
 
     def tables_under(self, prefix: str) -> list[str]:
         """The names of the Delta tables directly under `prefix`, sorted."""
-        base = self._root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(f"{prefix}/{p.name}" for p in base.iterdir() if self.exists(f"{prefix}/{p.name}"))
+        found = self._fs.get_file_info(pafs.FileSelector(self._path(prefix), allow_not_found=True))
+        names = (info.base_name for info in found if info.type == pafs.FileType.Directory)
+        return sorted(f"{prefix}/{name}" for name in names if self.exists(f"{prefix}/{name}"))
 
     def creation_stamp(self, table: str) -> object:
-        """Identifies one creation of `table` (its first commit file's inode and mtime), or None if absent.
+        """Identifies one creation of `table` (its first commit file's identity and time), or None if absent.
 
         A table deleted and written anew has a new first commit: cached handles must not outlive it.
         """
-        try:
-            first = os.stat(self._root / table / "_delta_log" / _FIRST_COMMIT)
-        except OSError:
-            return None
-        return (first.st_ino, first.st_mtime_ns)
+        first = self._path(table, "_delta_log", _FIRST_COMMIT)
+        if not self._remote:
+            try:
+                stat = os.stat(first)
+            except OSError:
+                return None
+            return (stat.st_ino, stat.st_mtime_ns)
+        info = self._fs.get_file_info(first)
+        return None if info.type == pafs.FileType.NotFound else (info.mtime_ns, info.size)
 
     def commit_added_bytes(self, table: str, version: int, *, run_id: str) -> int | None:
         """The bytes of the data files commit `version` of `table` added, if that commit was made by
         run `run_id` (None otherwise, or when the commit cannot be read)."""
         try:
-            lines = (self._root / table / "_delta_log" / f"{version:020d}.json").read_text(encoding="utf-8")
-        except OSError:
+            actions = self.commit_actions(table, version)
+        except (OSError, ValueError):
             return None
         added, ours = 0, False
-        for line in lines.splitlines():
-            action = json.loads(line)
+        for action in actions:
             if "add" in action:
                 added += int(action["add"].get("size", 0))
             elif "commitInfo" in action:
@@ -115,54 +171,59 @@ class Storage:
 
     def has_commit(self, table: str, version: int) -> bool:
         """Whether `table`'s log holds commit `version` (commit files appear atomically)."""
-        return (self._root / table / "_delta_log" / f"{version:020d}.json").exists()
+        info = self._fs.get_file_info(self._path(table, "_delta_log", f"{version:020d}.json"))
+        return info.type == pafs.FileType.File
 
     def log_versions(self, table: str) -> LogVersions:
         """Which commit and checkpoint files `table`'s `_delta_log` holds now."""
         commits: list[int] = []
         checkpoints: list[int] = []
         try:
-            entries = list(os.scandir(self._root / table / "_delta_log"))
+            entries = self._fs.get_file_info(pafs.FileSelector(self._path(table, "_delta_log")))
         except OSError:
             return LogVersions(commits=(), checkpoints=())
         for entry in entries:
-            if match := _COMMIT_FILE.fullmatch(entry.name):
+            if match := _COMMIT_FILE.fullmatch(entry.base_name):
                 commits.append(int(match.group(1)))
-            elif match := _CHECKPOINT_FILE.fullmatch(entry.name):
+            elif match := _CHECKPOINT_FILE.fullmatch(entry.base_name):
                 checkpoints.append(int(match.group(1)))
         return LogVersions(commits=tuple(sorted(commits)), checkpoints=tuple(sorted(set(checkpoints))))
 
     def commit_location(self, table: str, version: int) -> str:
         """Where `table`'s commit `version` is (or would be)."""
-        return str(self._root / table / "_delta_log" / f"{version:020d}.json")
+        return f"{self.uri(table)}/_delta_log/{version:020d}.json"
 
     def commit_actions(self, table: str, version: int) -> list[dict[str, Any]]:
-        """The actions of `table`'s commit `version` (one JSON object a line); raises the OS's or JSON's errors."""
-        text = Path(self.commit_location(table, version)).read_text(encoding="utf-8")
+        """The actions of `table`'s commit `version` (one JSON object a line); raises OSError or ValueError."""
+        with self._fs.open_input_stream(self._path(table, "_delta_log", f"{version:020d}.json")) as stream:
+            text = stream.read().decode("utf-8")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def files_on_disk(self, table: str) -> list[DataFileOnDisk]:
         """Every Parquet file under `table`'s folder (outside its log), whether the log lists it or not."""
+        base = self._path(table)
+        try:
+            entries = self._fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except OSError:
+            return []
         found: list[DataFileOnDisk] = []
-        for folder, subfolders, names in os.walk(self._root / table):
-            subfolders[:] = [name for name in subfolders if name != "_delta_log"]
-            for name in names:
-                if name.endswith(".parquet"):
-                    path = os.path.join(folder, name)
-                    try:
-                        found.append(DataFileOnDisk(location=path, modified=os.stat(path).st_mtime))
-                    except OSError:
-                        continue  # gone since listing
+        for entry in entries:
+            inside = entry.path[len(base) :].lstrip("/")
+            if entry.type != pafs.FileType.File or not entry.base_name.endswith(".parquet"):
+                continue
+            if inside.startswith("_delta_log/") or entry.mtime is None:
+                continue
+            found.append(DataFileOnDisk(location=self._location(entry.path), modified=entry.mtime.timestamp()))
         return found
 
     def data_file(self, table: str, path: str) -> str:
         """The location of one of `table`'s data files, from the path its log gives."""
-        if "://" in path:  # an absolute URI (e.g. a shallow clone): only local files are supported
-            return unquote(urlparse(path).path)
-        return str(self._root / table / unquote(path))
+        if "://" in path:  # an absolute URI (e.g. a shallow clone)
+            return path if self._remote else unquote(urlparse(path).path)
+        return f"{self.uri(table)}/{unquote(path)}"
 
     def is_file(self, location: str) -> bool:
-        return Path(location).is_file()
+        return self._fs.get_file_info(self._path_of(location)).type == pafs.FileType.File
 
     def read_parquet(
         self, locations: Sequence[str], *, columns: Sequence[str], location_column: str | None = None
@@ -172,9 +233,41 @@ class Storage:
         With `location_column`, each row also carries the location of its file in a column of that name.
         """
         if location_column is None:
-            return pl.read_parquet(list(locations), columns=list(columns))
+            return pl.read_parquet(list(locations), columns=list(columns), storage_options=self._polars_options())
         return self.scan_parquet(locations, location_column=location_column).select(*columns, location_column).collect()
 
     def scan_parquet(self, locations: Sequence[str], *, location_column: str | None = None) -> pl.LazyFrame:
         """The Parquet files at `locations` as one lazy frame, for a query that need not hold their rows."""
-        return pl.scan_parquet(list(locations), include_file_paths=location_column)
+        return pl.scan_parquet(
+            list(locations), include_file_paths=location_column, storage_options=self._polars_options()
+        )
+
+    def _polars_options(self) -> dict[str, str] | None:
+        # polars reads object stores with the same object_store crate and option names, lower case
+        return {key.lower(): value for key, value in self._options.items()} if self._remote else None
+
+    def _path(self, *parts: str) -> str:
+        """A path inside the root, as the filesystem takes it."""
+        inner = "/".join(part.strip("/") for part in parts if part)
+        return f"{self._base}/{inner}" if self._base else inner
+
+    def _path_of(self, location: str) -> str:
+        """The filesystem path of a location this storage gave out (`data_file`, `files_on_disk`)."""
+        if self._remote and location.startswith(f"{self._root}/"):
+            return location[len(self._root) + 1 :]
+        return location
+
+    def _location(self, path: str) -> str:
+        return f"{self._root}/{path}" if self._remote else path
+
+
+def _cause(error: BaseException) -> str:
+    """What an object-store error says went wrong: the store's own error code and message when it sent
+    one (NoSuchBucket, SignatureDoesNotMatch, ...), else the innermost line of the error chain."""
+    text = _ANSI.sub("", str(error))
+    code = re.search(r"<Code>([^<]+)</Code>", text)
+    if code:
+        message = re.search(r"<Message>([^<]+)</Message>", text)
+        return f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+    lines = [line.strip(" ↳") for line in text.splitlines() if line.strip(" ↳")]
+    return lines[-1] if lines else type(error).__name__

@@ -92,7 +92,7 @@ def build_context(
     from lakehouse.registry import ModelRegistry
 
     settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
-    store = DeltaStore(Storage(settings.lakehouse_root))
+    store = DeltaStore(_storage(settings))
     return Context(
         settings=settings,
         store=store,
@@ -106,13 +106,23 @@ def build_context(
 def build_audit_log(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> AuditLog:
     """The audit trail alone, configured as `build_context` configures it, for commands that need only it."""
     settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
-    return _audit_log(settings, DeltaStore(Storage(settings.lakehouse_root)))
+    return _audit_log(settings, DeltaStore(_storage(settings)))
+
+
+def _storage(settings: Settings) -> Storage:
+    """The lakehouse's storage; an object store is probed first, so a wrong endpoint, credentials or
+    bucket is one clear error before any command reads or writes."""
+    storage = Storage(settings.lakehouse_root, options=settings.storage_options)
+    storage.probe()
+    return storage
 
 
 def _audit_log(settings: Settings, store: DeltaStore) -> AuditLog:
     return AuditLog(
         store,
-        lock_path=settings.lock_root / "audit.lock",
+        # Local locks and the spool group-commit the writers of one machine; on an object store the
+        # writers are on many machines, and Delta's conditional commits alone serialize them.
+        lock_path=None if store.storage.is_remote else settings.lock_root / "audit.lock",
         seals=SealStore(settings.audit_seals_root, key_path=settings.audit_key),
     )
 

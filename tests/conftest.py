@@ -25,7 +25,7 @@ import pytest
 from governance.roles import GrantChange
 from pipelines.context import Context, build_context
 from pipelines.demo.data import DemoDataset, build_demo_datasets
-from tests.servers import Postgres, postgres_cluster
+from tests.servers import Postgres, S3Server, postgres_cluster, s3_server
 
 if TYPE_CHECKING:
     from pipelines.jobs.train import TrainResult
@@ -166,6 +166,13 @@ def seeded(seeded_template: Seeded, tmp_path: Path) -> Seeded:
 def postgres() -> Iterator[Postgres]:
     """A throwaway PostgreSQL cluster on 127.0.0.1, one per test process; tests create their own databases."""
     with postgres_cluster() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on 127.0.0.1, one per test process; tests create their own buckets."""
+    with s3_server(tmp_path_factory.mktemp("moto")) as server:
         yield server
 
 

@@ -1,5 +1,5 @@
 """Real servers for tests, on 127.0.0.1 and in throwaway folders: a PostgreSQL cluster from Debian's
-packages (`make postgres` installs them) and an `mlflow server`.
+packages (`make postgres` installs them), an `mlflow server`, and an S3-compatible server (moto).
 
 Each starts as fast as it can: nothing sleeps longer than a poll of 50 ms for readiness.
 """
@@ -7,6 +7,7 @@ Each starts as fast as it can: nothing sleeps longer than a poll of 50 ms for re
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import secrets
@@ -22,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +230,74 @@ def _healthy(url: str) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running S3-compatible server (moto) that checks signatures: its endpoint and one user's keys."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def env(self) -> dict[str, str]:
+        """The environment, in delta-rs's and boto3's conventions, that reaches this server as its user."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": "us-east-1",
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every object key under `prefix` in `bucket`."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@contextlib.contextmanager
+def s3_server(folder: Path) -> Iterator[S3Server]:
+    """`python -m moto.server` on a free loopback port, with signature checks on: the first requests
+    (unauthenticated, as moto allows a given number of) create a user and its keys, and every later
+    request must be signed with them, so wrong credentials are refused as by a real store."""
+    import boto3
+
+    port = free_port()
+    log = folder / "moto.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLGOV_", "MLFLOW_"))}
+    environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  # create_user, put_user_policy, create_access_key
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environ, start_new_session=True
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: _accepts(port), what=f"moto at {endpoint}", log=log, alive=lambda: process.poll() is None)
+        iam = boto3.client(
+            "iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="x"
+        )
+        iam.create_user(UserName="mlgov")
+        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="mlgov", PolicyName="everything", PolicyDocument=json.dumps(everything))
+        key = iam.create_access_key(UserName="mlgov")["AccessKey"]
+        yield S3Server(endpoint=endpoint, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    finally:
+        stop_process_group(process)

@@ -1,14 +1,17 @@
 """The audit trail on Delta: append-only, hash-chained, serialized across writers, sealed from outside.
 
-Appends are serialized by the table writer's compare-and-swap (`writer`) and, among the writers of
-one machine, batched into group commits through a spool (`spool`). Reads and verification go
+Appends are serialized by the table writer's compare-and-swap (`writer`): on an object store Delta's
+conditional commits alone do it. On local disk, the writers of one machine are also batched into
+group commits through a spool (`spool`), an optimization that needs file locks. Reads and verification go
 through a snapshot read afresh from storage (`snapshot`).
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -31,8 +34,13 @@ _BATCH_LIMIT = 500  # entries per Delta commit
 class AuditLog:
     """The audit trail: append (serialized, group-committed), read, verify, seal."""
 
-    def __init__(self, store: DeltaStore, *, lock_path: Path, seals: SealStore | None = None) -> None:
+    def __init__(self, store: DeltaStore, *, lock_path: Path | None, seals: SealStore | None = None) -> None:
+        """`lock_path`: where the writers of this machine lock and spool; None (an object store, where
+        writers on many machines share the table) commits each append on its own, Delta's conditional
+        commit serializing them."""
         self._store = store
+        self._grouped = lock_path is not None
+        lock_path = lock_path or Path("audit.lock")  # never touched when not grouped
         self._lock_path = lock_path
         # Held while a batch is in flight; waiting writers queue on it shared, so they all wake at once.
         self._batch_lock_path = lock_path.with_name(f"{lock_path.name}.batch")
@@ -58,6 +66,8 @@ class AuditLog:
         Returns once the record is committed, by this writer or by one that took it from the spool.
         Raises when it cannot be, and then leaves nothing behind for a later writer to commit.
         """
+        if not self._grouped:
+            return self.transact(lambda _version: [entry], commit=commit)[0]
         ticket = self._spool.submit(entry, commit)
         try:
             placed = self._await(ticket)
@@ -79,9 +89,8 @@ class AuditLog:
         """
         if not entries:
             return []
-        with locked(self._lock_path, wait=True):
-            self._finish_interrupted_batch()
-            for _ in range(_MAX_ATTEMPTS):
+        with self._writers_lock():
+            for attempt in range(_MAX_ATTEMPTS):
                 version = self._tail.version()
                 tip = self._tail.tip(version) if version is not None else None
                 records = []
@@ -91,6 +100,7 @@ class AuditLog:
                 try:
                     self._tail.commit(version, records, commit=commit)
                 except ConflictError:
+                    self._back_off(attempt)
                     continue  # a writer without the lock (another host's process) got there first
                 except Exception:
                     if self._landed(records[0]):
@@ -112,9 +122,8 @@ class AuditLog:
         decision is never taken on a state that changed before it was recorded. Holds the writers'
         lock, so on one machine no other append interleaves.
         """
-        with locked(self._lock_path, wait=True):
-            self._finish_interrupted_batch()
-            for _ in range(_MAX_ATTEMPTS):
+        with self._writers_lock():
+            for attempt in range(_MAX_ATTEMPTS):
                 version = self._tail.version()
                 entries = list(decide(version))
                 if not entries:
@@ -127,6 +136,7 @@ class AuditLog:
                 try:
                     self._tail.commit(version, records, commit=commit)
                 except ConflictError:
+                    self._back_off(attempt)
                     continue  # the state may have changed: decide again
                 except Exception:
                     if self._landed(records[0]):
@@ -136,6 +146,22 @@ class AuditLog:
         raise MlgovError(
             f"could not append to the audit trail after {_MAX_ATTEMPTS} attempts: other writers kept winning"
         )
+
+    @contextmanager
+    def _writers_lock(self) -> Iterator[None]:
+        """On local disk, the lock no other append of this machine interleaves with; else nothing."""
+        if not self._grouped:
+            yield
+            return
+        with locked(self._lock_path, wait=True):
+            self._finish_interrupted_batch()
+            yield
+
+    def _back_off(self, attempt: int) -> None:
+        """After losing a commit race without a local lock: wait a little, at random, so racing
+        writers spread out instead of colliding again on the next version."""
+        if not self._grouped:
+            time.sleep(random.uniform(0, min(0.01 * 2**attempt, 0.5)))
 
     def _await(self, ticket: str) -> Placed:
         """The ticket's result, committing the waiting entries whenever no other writer is doing so.

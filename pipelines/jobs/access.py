@@ -8,6 +8,7 @@ grants at once get forty consecutive sequence numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -33,7 +34,8 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
     # The registry first: a tracking server that does not answer leaves no half-made lakehouse behind.
     ctx.registry.models()  # creates the registry database on first use
     for folder in (ctx.settings.lakehouse_root, ctx.settings.lock_root):
-        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(folder, Path):  # an object store has no folders to make
+            folder.mkdir(parents=True, exist_ok=True)
     admins = access_policy(ctx.ledger).users_with(Role.ADMIN)
     if admin is None or admin in admins:
         return InitResult(home=str(ctx.settings.home), admins=admins, created_admin=False)

@@ -170,3 +170,43 @@ def test_a_uri_as_mlgov_home_is_refused_not_made_a_local_folder(tmp_path: Path, 
 def test_a_uri_as_the_audit_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"MLGOV_AUDIT_KEY=.*not a URI"):
         load_settings({"MLGOV_AUDIT_KEY": "s3://keys/audit.pem"}, cwd=tmp_path)
+
+
+def test_mlgov_lakehouse_takes_an_object_store_uri_with_its_storage_options_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    environ = {
+        "MLGOV_LAKEHOUSE": "s3://team-bucket/mlgov/",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "eu-west-1",
+        "GOOGLE_SERVICE_ACCOUNT": "/keys/sa.json",
+        "PATH": "/usr/bin",
+    }
+    settings = load_settings(environ, cwd=tmp_path)
+
+    assert settings.lakehouse_root == "s3://team-bucket/mlgov"
+    assert settings.home == (tmp_path / ".mlgov").resolve()  # the embedded defaults stay on local disk
+    assert dict(settings.storage_options) == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "eu-west-1",
+        "GOOGLE_SERVICE_ACCOUNT": "/keys/sa.json",
+    }
+
+
+@pytest.mark.parametrize(
+    "uri", ["gs://bucket/lake", "az://container/lake", "abfss://fs@account.dfs.core.windows.net/lake"]
+)
+def test_mlgov_lakehouse_takes_gcs_and_azure_uris(tmp_path: Path, uri: str) -> None:
+    assert load_settings({"MLGOV_LAKEHOUSE": uri}, cwd=tmp_path).lakehouse_root == uri
+
+
+def test_mlgov_lakehouse_as_a_local_folder_is_resolved_and_has_no_storage_options(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_LAKEHOUSE": "tables", "AWS_REGION": "eu-west-1"}, cwd=tmp_path)
+    assert settings.lakehouse_root == (tmp_path / "tables").resolve()
+    assert dict(settings.storage_options) == {}
+
+
+@pytest.mark.parametrize("uri", ["ftp://host/lake", "s3:/bucket", "s3://", "mlgov://x"])
+def test_mlgov_lakehouse_with_a_scheme_mlgov_does_not_know_is_refused(tmp_path: Path, uri: str) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_LAKEHOUSE=.*expected a local folder or an object-store URI"):
+        load_settings({"MLGOV_LAKEHOUSE": uri}, cwd=tmp_path)
