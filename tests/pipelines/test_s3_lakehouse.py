@@ -15,7 +15,7 @@ import pytest
 from pipelines.demo.data import DemoDataset, build_demo_datasets
 from tests.cli_harness import Cli
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START
-from tests.servers import S3Server, free_port
+from tests.servers import Postgres, S3Server, free_port
 
 
 def _bucket(s3: S3Server) -> str:
@@ -168,3 +168,32 @@ def test_a_lakehouse_uri_mlgov_does_not_know_is_refused_never_a_local_folder(
     monkeypatch.chdir(tmp_path)
     cli.refused("init", "--admin", ADMIN, needle="MLGOV_LAKEHOUSE")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_mlflow_on_postgresql_keeps_model_files_in_s3_and_scoring_loads_them_from_there(
+    s3: S3Server, postgres: Postgres, tmp_path: Path
+) -> None:
+    bucket = _bucket(s3)
+    dataset = _inputs(tmp_path / "inputs")
+    home = tmp_path / "home"
+    tracking = postgres.create_database(f"s3_{uuid.uuid4().hex[:8]}")
+    cli = _cli(
+        s3, home, f"s3://{bucket}/home", MLFLOW_TRACKING_URI=tracking, MLGOV_ARTIFACTS=f"s3://{bucket}/artifacts"
+    )
+    cli("init", "--admin", ADMIN)
+    for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
+        cli("access", "grant", user, role, "--actor", ADMIN)
+    for table, name in (("loans", "history.csv"), ("applications", "week0.parquet")):
+        path = str(tmp_path / "inputs" / name)
+        cli("ingest", table, path, "--key", dataset.key, "--timestamp", dataset.timestamp, "--actor", MAKER)
+    cli("train", "loan_default", "--table", "loans", "--target", dataset.target, "--actor", MAKER)
+    rid = cli.json("promote", "request", "loan_default", "1", "--actor", MAKER, "--reason", "first")["request_id"]
+    for reviewer in (REVIEWER_A, REVIEWER_B):
+        cli("promote", "approve", rid, "--actor", reviewer, "--reason", "ok")
+    window = ("--from", START.date().isoformat(), "--to", (START + timedelta(weeks=1)).date().isoformat())
+    scored = cli.json("score", "loan_default", "--table", "applications", *window, "--actor", MAKER)
+
+    assert scored["rows"] == dataset.weeks[0].height
+    assert any(key.endswith("/MLmodel") for key in s3.keys(bucket, "artifacts/"))
+    assert list(home.rglob("MLmodel")) == []  # nothing of the model on this machine's disk
