@@ -35,6 +35,7 @@ class Action(StrEnum):
     FORCE_PROMOTION = "force_promotion"
     SET_RISK_TIER = "set_risk_tier"
     EXPORT_EVIDENCE = "export_evidence"
+    MAINTAIN_TABLES = "maintain_tables"  # compact, checkpoint and vacuum the lakehouse's tables
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -61,6 +62,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.ROLLBACK,
             Action.FORCE_PROMOTION,
             Action.SET_RISK_TIER,
+            Action.MAINTAIN_TABLES,
         }
     ),
 }

@@ -264,6 +264,49 @@ class DeltaStore:
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
         return self._result(table, frame, commit)
 
+    def maintain(
+        self,
+        table: str,
+        *,
+        commit: CommitInfo,
+        vacuum: bool,
+        keep_versions: Sequence[int] = (),
+        retention_hours: int,
+    ) -> TableMaintenance:
+        """Compact `table`'s small files, write a checkpoint of its log, and (with `vacuum`) delete the
+        files no version within `retention_hours` nor any of `keep_versions` needs.
+
+        Safe while writers append: compaction commits with Delta's optimistic concurrency (an append
+        never conflicts with it; the compare-and-swap writers of the audit trail lose one race and
+        re-chain), and only rewrites rows, never changes them.
+        """
+        try:
+            handle = self._open(table)
+            before = len(handle.file_uris())
+            handle.optimize.compact(commit_properties=commit.properties())
+            handle.update_incremental()
+            handle.create_checkpoint()
+            vacuumed = None
+            if vacuum:
+                deleted = handle.vacuum(
+                    retention_hours=retention_hours,
+                    dry_run=False,
+                    keep_versions=list(keep_versions),
+                    commit_properties=commit.properties(),
+                )
+                vacuumed = len(deleted)
+            handle.update_incremental()
+            return TableMaintenance(
+                table=table,
+                files_before=before,
+                files_after=len(handle.file_uris()),
+                checkpoint_version=handle.version(),
+                vacuumed_files=vacuumed,
+                kept_versions=tuple(keep_versions),
+            )
+        except DeltaError as error:
+            raise MlgovError(f"maintaining table {table!r} failed: {first_line(error)}") from None
+
     def _lacks_declared_columns(self, table: str) -> bool:
         """Whether the stored table predates a nullable column its declared schema has since gained."""
         declared = SCHEMAS.get(table)
@@ -308,6 +351,19 @@ class DeltaStore:
             if added is not None:
                 return WriteResult(table=table, version=candidate, rows=frame.height, bytes_written=added)
         return WriteResult(table=table, version=version, rows=frame.height, bytes_written=0)
+
+
+@dataclass(frozen=True)
+class TableMaintenance:
+    """What maintaining one table did: data files before and after compaction, the checkpoint written,
+    and the files vacuum deleted (None when the table is not vacuumed)."""
+
+    table: str
+    files_before: int
+    files_after: int
+    checkpoint_version: int
+    vacuumed_files: int | None
+    kept_versions: tuple[int, ...]
 
 
 _MAX_HANDLES = 256

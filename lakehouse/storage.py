@@ -139,6 +139,16 @@ class Storage:
         names = (info.base_name for info in found if info.type == pafs.FileType.Directory)
         return sorted(f"{prefix}/{name}" for name in names if self.exists(f"{prefix}/{name}"))
 
+    def all_tables(self) -> list[str]:
+        """Every Delta table in the lakehouse ('predictions', 'raw/loans', ...), sorted."""
+        top = self._fs.get_file_info(pafs.FileSelector(self._path(""), allow_not_found=True))
+        found: list[str] = []
+        for entry in top:
+            if entry.type != pafs.FileType.Directory:
+                continue
+            found.extend([entry.base_name] if self.exists(entry.base_name) else self.tables_under(entry.base_name))
+        return sorted(found)
+
     def creation_stamp(self, table: str) -> object:
         """Identifies one creation of `table` (its first commit file's identity and time), or None if absent.
 

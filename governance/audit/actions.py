@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
     LOGIN = "login"
     LOCK_ACCOUNT = "lock_account"
     UNLOCK_ACCOUNT = "unlock_account"
+    MAINTAIN_TABLES = "maintain_tables"
 
 
 class AuditOutcome(StrEnum):
