@@ -70,6 +70,8 @@ def test_the_cli_loop_runs_on_a_lakehouse_in_s3(s3: S3Server, tmp_path: Path) ->
     cli("labels", "loan_default", labels, "--key", dataset.key, "--label", dataset.target, "--actor", MAKER)
     [batch] = cli.json("monitor", "loan_default")["batches"]
     assert batch["batch_id"] == scored["batch_id"]
+    maintained = {t["table"]: t for t in cli.json("maintain", "--actor", ADMIN)["tables"]}
+    assert maintained["governance/audit"]["files_after"] == 1
     verdict = cli.json("audit", "verify")
     assert verdict["ok"] is True
     assert verdict["records"] > 5
