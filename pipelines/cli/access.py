@@ -23,7 +23,7 @@ def init(admin: str | None, as_json: bool) -> None:
     emit(
         asdict(result),
         as_json=as_json,
-        lines=[f"lakehouse ready at {result.home}; admins: {', '.join(result.admins) or '(none)'}"],
+        lines=[f"lakehouse ready at {result.lakehouse}; admins: {', '.join(result.admins) or '(none)'}"],
     )
 
 

@@ -26,6 +26,7 @@ class InitResult:
     home: str
     admins: tuple[str, ...]
     created_admin: bool
+    lakehouse: str  # where the tables are: a folder under home, or an object-store URI
 
 
 def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
@@ -38,7 +39,9 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
             folder.mkdir(parents=True, exist_ok=True)
     admins = access_policy(ctx.ledger).users_with(Role.ADMIN)
     if admin is None or admin in admins:
-        return InitResult(home=str(ctx.settings.home), admins=admins, created_admin=False)
+        return InitResult(
+            home=str(ctx.settings.home), admins=admins, created_admin=False, lakehouse=str(ctx.settings.lakehouse_root)
+        )
     require_user_name(admin)
     with job_run(ctx, job="init", actor=admin) as run:
 
@@ -59,7 +62,9 @@ def init_lakehouse(ctx: Context, *, admin: str | None) -> InitResult:
             return [_first_admin_change(run, admin), _initial_policy_change(run)]
 
         run.govern(first_admin, refused=Refused(Action.MANAGE_ACCESS, "user", admin))
-    return InitResult(home=str(ctx.settings.home), admins=(admin,), created_admin=True)
+    return InitResult(
+        home=str(ctx.settings.home), admins=(admin,), created_admin=True, lakehouse=str(ctx.settings.lakehouse_root)
+    )
 
 
 def _first_admin_change(run: JobRun, admin: str) -> Change:
