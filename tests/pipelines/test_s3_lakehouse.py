@@ -3,6 +3,7 @@ server on 127.0.0.1 (moto), concurrent audit writers on it, and settings it cann
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import secrets
 import uuid
@@ -199,3 +200,21 @@ def test_mlflow_on_postgresql_keeps_model_files_in_s3_and_scoring_loads_them_fro
     assert scored["rows"] == dataset.weeks[0].height
     assert any(key.endswith("/MLmodel") for key in s3.keys(bucket, "artifacts/"))
     assert list(home.rglob("MLmodel")) == []  # nothing of the model on this machine's disk
+
+
+def test_tampering_with_the_audit_trail_in_the_bucket_is_found(s3: S3Server, tmp_path: Path) -> None:
+    bucket = _bucket(s3)
+    cli = _cli(s3, tmp_path / "home", f"s3://{bucket}/home")
+    cli("init", "--admin", ADMIN)
+    cli("access", "grant", MAKER, "maker", "--actor", ADMIN)
+    assert cli.json("audit", "verify")["ok"] is True
+    data = sorted(k for k in s3.keys(bucket, "home/governance/audit/") if k.endswith(".parquet"))
+    assert len(data) >= 2
+
+    s3.client().delete_object(Bucket=bucket, Key=data[0])
+
+    result = cli("audit", "verify", "--json", ok=False)
+    assert result.exit_code != 0
+    verdict = json.loads(result.stdout)
+    assert verdict["ok"] is False
+    assert data[0].rsplit("/", 1)[-1] in verdict["problem"]
