@@ -147,29 +147,40 @@ def main() -> None:
                         env |= {**s3_env, "MLGOV_LAKEHOUSE": f"s3://{bucket}/round-{round_}"}
                     for name, seconds in run_loop(commands, env, Path(scratch)).items():
                         times[side].setdefault(name, []).append(seconds)
-                    print(
-                        f"round {round_ + 1} {side}: {sum(t[-1] for t in times[side].values()):.1f} s", file=sys.stderr
-                    )
+                # after each round, what is known so far: a long run on a busy machine still leaves figures
+                print(f"after round {round_ + 1}:\n{table(summary(times, rounds=round_ + 1))}", file=sys.stderr)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
+    document = summary(times, rounds=options.rounds)
+    print(table(document))
+    if options.json:
+        options.json.write_text(json.dumps(document, indent=2))
+
+
+def summary(times: dict[str, dict[str, list[float]]], *, rounds: int) -> dict[str, Any]:
     rows = []
     for name in times["local"]:
+        if name not in times["s3"]:
+            continue
         local, s3 = median(times["local"][name]), median(times["s3"][name])
         rows.append({"command": name, "local_s": round(local, 2), "s3_s": round(s3, 2), "ratio": round(s3 / local, 2)})
     total_local = sum(r["local_s"] for r in rows)
     total_s3 = sum(r["s3_s"] for r in rows)
-    document = {"machine": machine(), "rounds": options.rounds, "commands": rows,
-                "total": {"local_s": round(total_local, 2), "s3_s": round(total_s3, 2),
-                          "ratio": round(total_s3 / total_local, 2)}}  # fmt: skip
-    print("| command | local disk median s | S3 (moto, loopback) median s | S3 / local |")
-    print("|---|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['command']} | {r['local_s']:.2f} | {r['s3_s']:.2f} | {r['ratio']:.2f}x |")
-    print(f"| **whole loop** | {total_local:.2f} | {total_s3:.2f} | **{total_s3 / total_local:.2f}x** |")
-    if options.json:
-        options.json.write_text(json.dumps(document, indent=2))
+    return {"machine": machine(), "rounds": rounds, "commands": rows,
+            "total": {"local_s": round(total_local, 2), "s3_s": round(total_s3, 2),
+                      "ratio": round(total_s3 / total_local, 2) if total_local else None}}  # fmt: skip
+
+
+def table(document: dict[str, Any]) -> str:
+    lines = ["| command | local disk median s | S3 (moto, loopback) median s | S3 / local |", "|---|---:|---:|---:|"]
+    lines += [
+        f"| {r['command']} | {r['local_s']:.2f} | {r['s3_s']:.2f} | {r['ratio']:.2f}x |" for r in document["commands"]
+    ]
+    total = document["total"]
+    lines.append(f"| **whole loop** | {total['local_s']:.2f} | {total['s3_s']:.2f} | **{total['ratio']}x** |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
