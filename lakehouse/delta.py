@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
@@ -283,7 +283,7 @@ class DeltaStore:
         try:
             handle = self._open(table)
             before = len(handle.file_uris())
-            handle.optimize.compact(commit_properties=commit.properties())
+            handle.optimize.compact(commit_properties=commit.properties(), post_commithook_properties=_KEEP_LOG)
             handle.update_incremental()
             handle.create_checkpoint()
             vacuumed = None
@@ -293,6 +293,7 @@ class DeltaStore:
                     dry_run=False,
                     keep_versions=list(keep_versions),
                     commit_properties=commit.properties(),
+                    post_commithook_properties=_KEEP_LOG,
                 )
                 vacuumed = len(deleted)
             handle.update_incremental()
@@ -366,6 +367,9 @@ class TableMaintenance:
     kept_versions: tuple[int, ...]
 
 
+# Maintenance never deletes log entries: a version whose commit is gone can no longer be read, and
+# lineage and seals name versions. (delta-rs would otherwise clean up expired logs after a checkpoint.)
+_KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 _MAX_HANDLES = 256
 _ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
