@@ -28,6 +28,8 @@ class Settings:
     audit_seals: Path | None = None  # MLGOV_AUDIT_SEALS: where seals and their public key are kept
     mlflow_ui_url: str | None = None  # MLGOV_MLFLOW_UI_URL: the MLflow UI's address, for links to runs
     artifacts: str | None = None  # MLGOV_ARTIFACTS: where new experiments keep model files, as a URI
+    engine: str = "local"  # MLGOV_ENGINE: where score and monitor compute (ENGINES)
+    ray_address: str | None = None  # MLGOV_RAY_ADDRESS: the Ray cluster of the ray engine (None: a local one)
 
     @property
     def lakehouse_root(self) -> Path:
@@ -60,7 +62,17 @@ class Settings:
 
 _INT_KEYS = {"MLGOV_REQUIRED_APPROVALS": "required_approvals", "MLGOV_SCORE_CHUNK_ROWS": "score_chunk_rows"}
 _PATH_KEYS = {"MLGOV_AUDIT_KEY": "audit_key", "MLGOV_AUDIT_SEALS": "audit_seals"}
-_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", "MLGOV_ARTIFACTS", *_INT_KEYS, *_PATH_KEYS}
+_KNOWN = {
+    "MLGOV_HOME",
+    "MLGOV_MLFLOW_UI_URL",
+    "MLGOV_ARTIFACTS",
+    "MLGOV_ENGINE",
+    "MLGOV_RAY_ADDRESS",
+    *_INT_KEYS,
+    *_PATH_KEYS,
+}
+# Where the heavy jobs (scoring, drift, quality) compute: in this process, or on Daft over a Ray cluster.
+ENGINES = ("local", "ray")
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
@@ -103,8 +115,17 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
         audit_seals=paths.get("audit_seals"),
         mlflow_ui_url=_ui_url(environ.get("MLGOV_MLFLOW_UI_URL", "")),
         artifacts=_artifacts(environ.get("MLGOV_ARTIFACTS", ""), cwd=cwd, environ=environ),
+        engine=engine_choice(environ.get("MLGOV_ENGINE") or "local", source="MLGOV_ENGINE"),
+        ray_address=environ.get("MLGOV_RAY_ADDRESS", "").strip() or None,
         **numbers,
     )
+
+
+def engine_choice(text: str, *, source: str) -> str:
+    """An engine name from ENGINES; `source` names where it came from (a setting, an option)."""
+    if text.strip().lower() not in ENGINES:
+        raise InputError(f"{source}={text!r}: expected one of {', '.join(ENGINES)}")
+    return text.strip().lower()
 
 
 def _artifacts(text: str, *, cwd: Path, environ: Mapping[str, str]) -> str | None:
