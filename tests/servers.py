@@ -233,6 +233,7 @@ def _healthy(url: str) -> bool:
 @dataclass(frozen=True)
 class RayHead:
     address: str  # host:port, as MLGOV_RAY_ADDRESS takes it
+    pid: int  # the process every process of the cluster descends from
 
 
 # Ray on loopback only (the address it advertises; it still listens on every interface), without the
@@ -276,7 +277,7 @@ def ray_head(*, num_cpus: int = 1) -> Iterator[RayHead]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the Ray head did not start") from None
                 time.sleep(POLL_SECONDS)
-        yield RayHead(address=f"127.0.0.1:{port}")
+        yield RayHead(address=f"127.0.0.1:{port}", pid=process.pid)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # --block stops the processes it started
         try:
