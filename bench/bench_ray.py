@@ -33,10 +33,12 @@ MODEL = TASKS["binary"][0]
 
 
 def _cluster_rss_mb(stop: threading.Event, root_pid: int, peaks: dict[str, float]) -> None:
-    """Until `stop`: the largest resident memory seen of each process under the cluster's root, by name."""
+    """Until `stop`: the largest resident memory seen of each process under the cluster's root, in MB,
+    by pid and the first name Ray gave it (a worker's name changes with the task it runs)."""
+    labels: dict[int, str] = {}
     while not stop.is_set():
         children: dict[int, list[int]] = {}
-        names: dict[int, str] = {}
+        seen: dict[int, tuple[str, float]] = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -46,12 +48,14 @@ def _cluster_rss_mb(stop: threading.Event, root_pid: int, peaks: dict[str, float
                     continue
                 children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry))
                 rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
-                names[int(entry)] = f"{stat[stat.index('(') + 1 : stat.rindex(')')]}#{entry}:{rss}"
+                seen[int(entry)] = (stat[stat.index("(") + 1 : stat.rindex(")")], int(rss) / 1024)
         stack = list(children.get(root_pid, []))
         while stack:
             pid = stack.pop()
-            label, _, rss = names.get(pid, "?#0:0").rpartition(":")
-            peaks[label] = max(peaks.get(label, 0.0), int(rss) / 1024)
+            if pid in seen:
+                name, rss = seen[pid]
+                label = labels.setdefault(pid, f"{name} ({pid})")
+                peaks[label] = max(peaks.get(label, 0.0), rss)
             stack.extend(children.get(pid, []))
         stop.wait(0.25)
 

@@ -130,6 +130,10 @@ def _connect(address: str | None) -> None:
     """Join the cluster at `address`, or start a local one on 127.0.0.1; an address nobody answers at
     is refused in one line before Ray's own retries (which take a minute)."""
     os.environ.setdefault("DAFT_ANALYTICS_ENABLED", "0")  # Daft reports usage over the internet unless told not to
+    if not address:
+        # a cluster of our own is this machine's alone: Ray advertises 127.0.0.1 only when told it is
+        # no multi-node cluster (read when ray is imported)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import daft
     import ray
 
