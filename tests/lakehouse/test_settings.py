@@ -170,3 +170,14 @@ def test_a_uri_as_mlgov_home_is_refused_not_made_a_local_folder(tmp_path: Path, 
 def test_a_uri_as_the_audit_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"MLGOV_AUDIT_KEY=.*not a URI"):
         load_settings({"MLGOV_AUDIT_KEY": "s3://keys/audit.pem"}, cwd=tmp_path)
+
+
+def test_engine_and_ray_address_are_read(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_ENGINE": "Ray", "MLGOV_RAY_ADDRESS": " 10.0.0.5:6379 "}, cwd=tmp_path)
+    assert (settings.engine, settings.ray_address) == ("ray", "10.0.0.5:6379")
+    assert (load_settings({}, cwd=tmp_path).engine, load_settings({}, cwd=tmp_path).ray_address) == ("local", None)
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_ENGINE='dask': expected one of local, ray"):
+        load_settings({"MLGOV_ENGINE": "dask"}, cwd=tmp_path)
