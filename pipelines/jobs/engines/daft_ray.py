@@ -1,7 +1,7 @@
 """The Ray engine: Daft reads the batch's Delta table on a Ray cluster and scores it there in batches
-(a Daft batch function), and drift and quality run as Ray tasks next to the data, one per column
-(drift) or per batch (quality). Only what the job commits comes back: each row's key, event time and
-outputs, the drift statistics, the quality results.
+(a Daft batch function), and drift and quality run as Ray tasks next to the data, one per column, so
+a worker holds one column of a batch. Only what the job commits comes back: each row's key, event
+time and outputs, the drift statistics, the quality results.
 
 The workers run the same functions as the in-process engine (`kind.outputs`, `profile_drift`,
 `batch_quality`) on the same rows, so results are the same: scores bit for bit (the model scores
@@ -24,13 +24,14 @@ import pyarrow as pa
 from governance.drift import FeatureDrift
 from governance.errors import MlgovError
 from governance.features import FeatureSpec
-from governance.quality import QualityLimits, QualityResult
+from governance.quality import QualityCheck, QualityLimits, QualityResult
 from lakehouse.delta import DeltaStore
 from lakehouse.storage import Storage
 from pipelines.jobs.engines import BatchDrift, BatchRows, Predict, Scored
 from pipelines.jobs.engines.local import read_rows
 from pipelines.ml.drift import ColumnProfile, ReferenceProfile, profile_drift
 from pipelines.ml.quality import batch_quality
+from pipelines.reads.batches import select_window
 
 _OUTPUT = "_mlgov_output"
 _CONNECT_SECONDS = 5.0
@@ -52,7 +53,7 @@ class RayEngine:
 
         names = list(features)
         # the outputs' shape from no rows: one number a row, or one per class
-        empty = predict(read_rows(DeltaStore(self._storage), rows, names).head(0))
+        empty = predict(self._no_rows(rows, names))
         width = empty.shape[1] if empty.ndim == 2 else 0
         dtype = DataType.fixed_size_list(DataType.float64(), width) if width else DataType.float64()
 
@@ -69,7 +70,7 @@ class RayEngine:
         scored = frame.select(*keep, outputs(*(col(name) for name in names)).alias(_OUTPUT))
         parts = [pl.from_arrow(batch) for batch in scored.to_arrow_iter()]
         if not parts:
-            return Scored(rows=read_rows(DeltaStore(self._storage), rows, list(keep)).head(0), outputs=empty)
+            return Scored(rows=self._no_rows(rows, keep), outputs=empty)
         table = pl.concat([p for p in parts if isinstance(p, pl.DataFrame)])
         values = table[_OUTPUT].to_arrow()
         flat = pa.concat_arrays(values.chunks).flatten() if width else values
@@ -86,19 +87,31 @@ class RayEngine:
         ]
         results = ray.get(pending)
         drifts = [drift for found, _ in results for drift in found]
-        height = results[0][1] if results else read_rows(DeltaStore(self._storage), rows, []).height
+        height = results[0][1] if results else _height(self._storage, rows)
         return BatchDrift(drifts=drifts, rows=height)
 
     def quality(
         self, reference: pl.DataFrame, rows: BatchRows, *, spec: FeatureSpec, key: str, limits: QualityLimits
     ) -> list[QualityResult]:
+        """One task per feature (its checks against its reference column), and one for the key's
+        duplicates: in batch_quality's order, each worker holding one column of the batch."""
         import ray
 
-        shipped = self._ship(("quality", str(id(reference))), reference)
-        results: list[QualityResult] = ray.get(
-            ray.remote(_batch_quality).remote(self._storage, rows, shipped, spec, key, limits)
+        task = ray.remote(_column_quality)
+        pending = []
+        for column in spec.columns:
+            one = FeatureSpec(
+                numeric=(column,) if column in spec.numeric else (),
+                categorical=(column,) if column in spec.categorical else (),
+            )
+            shipped = self._ship(("quality", f"{id(reference)}/{column}"), reference.select(column))
+            pending.append(task.remote(self._storage, rows, shipped, one, key, limits))
+        pending.append(
+            task.remote(self._storage, rows, reference.head(0), FeatureSpec(numeric=(), categorical=()), key, limits)
         )
-        return results
+        per_column = ray.get(pending)
+        duplicates = QualityCheck.DUPLICATE_KEYS
+        return [r for found in per_column[:-1] for r in found if r.check is not duplicates] + per_column[-1]
 
     def cpu_seconds(self) -> float:
         import ray
@@ -116,6 +129,10 @@ class RayEngine:
                 )
             )
         )
+
+    def _no_rows(self, rows: BatchRows, columns: Sequence[str]) -> pl.DataFrame:
+        """`columns` of the table, typed as the table has them, without reading any row."""
+        return DeltaStore(self._storage).scan(rows.table, version=rows.version).select(columns).head(0).collect()
 
     def _ship(self, key: tuple[str, str], value: object) -> Any:
         import ray
@@ -177,6 +194,12 @@ def _window(frame: Any, rows: BatchRows) -> Any:
     return frame
 
 
+def _height(storage: Storage, rows: BatchRows) -> int:
+    scan = DeltaStore(storage).scan(rows.table, version=rows.version)
+    window = select_window(scan, timestamp=rows.timestamp, start=rows.start, end=rows.end)
+    return int(window.select(pl.len()).collect().item())
+
+
 def _column_drift(storage: Storage, rows: BatchRows, column: ColumnProfile) -> tuple[list[FeatureDrift], int]:
     """One column's drift, on a worker: reads just that column of the batch."""
     current = read_rows(DeltaStore(storage), rows, [column.name])
@@ -184,10 +207,11 @@ def _column_drift(storage: Storage, rows: BatchRows, column: ColumnProfile) -> t
     return profile_drift(profile, current), current.height
 
 
-def _batch_quality(
+def _column_quality(
     storage: Storage, rows: BatchRows, reference: pl.DataFrame, spec: FeatureSpec, key: str, limits: QualityLimits
 ) -> list[QualityResult]:
-    current = read_rows(DeltaStore(storage), rows, list(dict.fromkeys([key, *spec.columns])))
+    """The checks of `spec`'s one column (or, with no column, the key's duplicates), on a worker."""
+    current = read_rows(DeltaStore(storage), rows, list(spec.columns) or [key])
     return batch_quality(reference, current, spec=spec, key=key, thresholds=limits)
 
 
