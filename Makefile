@@ -16,7 +16,7 @@ UV := .uv/bin/uv
 LOCK_FLAGS = --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint install lock browser postgres clean
+.PHONY: run test lint install lock browser postgres java clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,14 @@ postgres:
 	  else echo "make postgres: PostgreSQL is missing; as root run: apt-get update && apt-get install -y postgresql" >&2; exit 1; fi; \
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
-test: lint browser postgres
+# The Spark-read tests run pyspark, which needs a Java runtime (17 or newer).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "make java: Java is missing; as root run: apt-get update && apt-get install -y default-jre-headless" >&2; exit 1; fi; \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y default-jre-headless; }
+
+test: lint browser postgres java
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:

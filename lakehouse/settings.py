@@ -36,6 +36,8 @@ class Settings:
     lakehouse: Path | str | None = None  # MLGOV_LAKEHOUSE: a local folder, or an object-store URI
     # delta-rs storage options (AWS_*, GOOGLE_*, AZURE_* from the environment), for an object-store lakehouse
     storage_options: Mapping[str, str] = field(default_factory=dict)
+    engine: str = "local"  # MLGOV_ENGINE: where score and monitor compute (ENGINES)
+    ray_address: str | None = None  # MLGOV_RAY_ADDRESS: the Ray cluster of the ray engine (None: a local one)
 
     @property
     def lakehouse_root(self) -> Path | str:
@@ -71,7 +73,18 @@ class Settings:
 
 _INT_KEYS = {"MLGOV_REQUIRED_APPROVALS": "required_approvals", "MLGOV_SCORE_CHUNK_ROWS": "score_chunk_rows"}
 _PATH_KEYS = {"MLGOV_AUDIT_KEY": "audit_key", "MLGOV_AUDIT_SEALS": "audit_seals"}
-_KNOWN = {"MLGOV_HOME", "MLGOV_MLFLOW_UI_URL", "MLGOV_ARTIFACTS", "MLGOV_LAKEHOUSE", *_INT_KEYS, *_PATH_KEYS}
+_KNOWN = {
+    "MLGOV_LAKEHOUSE",
+    "MLGOV_HOME",
+    "MLGOV_MLFLOW_UI_URL",
+    "MLGOV_ARTIFACTS",
+    "MLGOV_ENGINE",
+    "MLGOV_RAY_ADDRESS",
+    *_INT_KEYS,
+    *_PATH_KEYS,
+}
+# Where the heavy jobs (scoring, drift, quality) compute: in this process, or on Daft over a Ray cluster.
+ENGINES = ("local", "ray")
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
@@ -119,6 +132,8 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
         storage_options={k: v for k, v in environ.items() if k.startswith(_STORAGE_PREFIXES)}
         if isinstance(lakehouse, str)
         else {},
+        engine=engine_choice(environ.get("MLGOV_ENGINE") or "local", source="MLGOV_ENGINE"),
+        ray_address=environ.get("MLGOV_RAY_ADDRESS", "").strip() or None,
         **numbers,
     )
 
@@ -141,6 +156,13 @@ def _lakehouse(text: str, *, cwd: Path, environ: Mapping[str, str]) -> Path | st
             f"({', '.join(f'{s}://bucket/path' for s in ('s3', 'gs', 'az', 'abfss'))})"
         )
     return text.rstrip("/")
+
+
+def engine_choice(text: str, *, source: str) -> str:
+    """An engine name from ENGINES; `source` names where it came from (a setting, an option)."""
+    if text.strip().lower() not in ENGINES:
+        raise InputError(f"{source}={text!r}: expected one of {', '.join(ENGINES)}")
+    return text.strip().lower()
 
 
 def _artifacts(text: str, *, cwd: Path, environ: Mapping[str, str]) -> str | None:

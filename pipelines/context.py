@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import polars as pl
 
@@ -326,11 +326,23 @@ def require_migrated(ctx: Context) -> None:
         raise PolicyViolation(NOT_MIGRATED)
 
 
+class Workers(Protocol):
+    """Processes outside this one that a job has compute for it (an engine's cluster)."""
+
+    def cpu_seconds(self) -> float:
+        """Their CPU seconds so far (a running total: a job records how much it grew)."""
+        ...
+
+
 @contextmanager
-def job_run(ctx: Context, *, job: str, actor: str, model: str | None = None) -> Iterator[JobRun]:
-    """Run a job, then record it in ops/runs whether it succeeded or failed."""
+def job_run(
+    ctx: Context, *, job: str, actor: str, model: str | None = None, workers: Workers | None = None
+) -> Iterator[JobRun]:
+    """Run a job, then record it in ops/runs whether it succeeded or failed; its CPU seconds are this
+    process's and, when the job computes elsewhere, its `workers'`."""
     run = JobRun(ctx=ctx, job=job, actor=actor, model=model)
     started_at, wall0, cpu0 = ctx.clock(), time.perf_counter(), _cpu_seconds()
+    workers0 = workers.cpu_seconds() if workers else 0.0
     status, error = "succeeded", ""
     try:
         yield run
@@ -350,7 +362,7 @@ def job_run(ctx: Context, *, job: str, actor: str, model: str | None = None) -> 
             "started_at": started_at,
             "ended_at": ctx.clock(),
             "wall_seconds": wall,
-            "cpu_seconds": _cpu_seconds() - cpu0,
+            "cpu_seconds": _cpu_seconds() - cpu0 + (workers.cpu_seconds() - workers0 if workers else 0.0),
             "rows": run.rows,
             "bytes_written": run.bytes_written,
             "status": status,

@@ -301,3 +301,61 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
         yield S3Server(endpoint=endpoint, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
     finally:
         stop_process_group(process)
+
+
+@dataclass(frozen=True)
+class RayHead:
+    address: str  # host:port, as MLGOV_RAY_ADDRESS takes it
+    pid: int  # the process every process of the cluster descends from
+
+
+# Ray on loopback only (the address it advertises; it still listens on every interface), without the
+# token it would write under $HOME, and without its dashboard.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@contextlib.contextmanager
+def ray_head(*, num_cpus: int = 1) -> Iterator[RayHead]:
+    """A throwaway one-node Ray cluster on 127.0.0.1, stopped (its processes, and nothing else) after."""
+    port = free_port()
+    # a short folder: Ray's unix sockets live under it and their paths are limited to ~100 bytes
+    folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    ray = Path(sys.executable).with_name("ray")
+    env = {**os.environ, **RAY_ENV, "HOME": str(folder)}
+    process = subprocess.Popen(
+        [
+            str(ray),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            f"--num-cpus={num_cpus}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={folder}/t",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopped as one, by its id
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Ray head did not start") from None
+                time.sleep(POLL_SECONDS)
+        yield RayHead(address=f"127.0.0.1:{port}", pid=process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # --block stops the processes it started
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from governance.errors import InputError
-from pipelines.cli.support import emit, json_option, load_context
+from pipelines.cli.support import emit, engine_option, json_option, load_context
 
 
 @click.command()
@@ -16,15 +16,18 @@ from pipelines.cli.support import emit, json_option, load_context
 @click.option(
     "--retrain", is_flag=True, help="If the retraining policy fires, retrain and open a request (needs --actor)."
 )
+@engine_option
 @json_option
-def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None:
+def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as_json: bool) -> None:
     """Compute missing drift, quality and performance for MODEL's batches, then report them."""
     from governance.tasks import Task, health_metric
+    from pipelines.jobs.engines import open_engine
     from pipelines.jobs.monitor import monitor as run_monitor
 
     if retrain and actor is None:
         raise InputError("--retrain needs --actor: the user the new version is trained and requested by")
-    report = run_monitor(load_context(), model=model, actor=actor, retrain=retrain)
+    ctx = load_context()
+    report = run_monitor(ctx, model=model, actor=actor, retrain=retrain, engine=open_engine(ctx, engine))
     trigger = report.trigger
     document = {
         "model": report.model,

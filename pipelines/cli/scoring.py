@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from pipelines.cli.support import actor_option, emit, json_option, load_context, parse_instant
+from pipelines.cli.support import actor_option, emit, engine_option, json_option, load_context, parse_instant
 
 
 @click.command()
@@ -15,13 +15,19 @@ from pipelines.cli.support import actor_option, emit, json_option, load_context,
 @click.option("--from", "start", help="Score rows with timestamp >= this (ISO; UTC if no zone).")
 @click.option("--to", "end", help="... and < this.")
 @actor_option
+@engine_option
 @json_option
-def score(model: str, table: str, start: str | None, end: str | None, actor: str, as_json: bool) -> None:
+def score(
+    model: str, table: str, start: str | None, end: str | None, actor: str, engine: str | None, as_json: bool
+) -> None:
     """Score TABLE's rows with MODEL's champion as one batch (re-running adds nothing)."""
+    from pipelines.jobs.engines import open_engine
     from pipelines.jobs.score import score as run_score
 
+    ctx = load_context()
     result = run_score(
-        load_context(),
+        ctx,
+        engine=open_engine(ctx, engine),
         model=model,
         table=table,
         start=parse_instant(start, "--from"),

@@ -86,4 +86,10 @@ def parse_instant(text: str | None, option: str) -> datetime | None:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 actor_option = click.option("--actor", required=True, help="The user doing this; roles come from the access policy.")
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="Where the heavy work computes: this process, or Daft on the Ray cluster at MLGOV_RAY_ADDRESS "
+    "(default: MLGOV_ENGINE, else local).",
+)
 reason_option = click.option("--reason", required=True, help="Why, in words a reviewer or auditor will read.")

@@ -18,16 +18,18 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from governance.drift import FeatureDrift
 from governance.errors import MlgovError
 from governance.features import FeatureSpec
 from governance.quality import ChunkStats, QualityCheck, QualityLimits, fixed_quality_limits
 from lakehouse.records import PolicyScope, policy_settings, registered_versions, require_table_identity, table_identity
 from lakehouse.schemas import DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
+from pipelines.jobs.engines import BatchRows, Engine
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.estimation import Calibration, calibration_from_json
 from pipelines.ml.modeling import Algorithm, build_estimator
-from pipelines.ml.quality import batch_quality, reference_chunk_stats
+from pipelines.ml.quality import reference_chunk_stats
 from pipelines.ml.tasks import PREDICTION_SCHEMA
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.labels import latest_labels
@@ -71,12 +73,13 @@ def compute_pending(run: JobRun, calculators: Sequence[BatchCalculator], batches
     return computed
 
 
-def calculators_for(ctx: Context, model: str) -> list[BatchCalculator]:
+def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalculator]:
+    """Every monitor metric; drift and quality, the ones over a batch's feature rows, on `engine`."""
     return [
-        DriftCalculator(ctx, model),
+        DriftCalculator(ctx, model, engine),
         OutputDriftCalculator(ctx, model),
         RealizedPerformance(ctx, model),
-        QualityCalculator(ctx, model),
+        QualityCalculator(ctx, model, engine),
         EstimatedPerformance(ctx, model),
     ]
 
@@ -105,8 +108,8 @@ class _Reference:
 class DriftCalculator:
     name, table = "drift", DRIFT
 
-    def __init__(self, ctx: Context, model: str) -> None:
-        self._ctx, self._model = ctx, model
+    def __init__(self, ctx: Context, model: str, engine: Engine) -> None:
+        self._ctx, self._model, self._engine = ctx, model, engine
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
         return _without(DRIFT, self._ctx, self._model, batches)
@@ -114,8 +117,15 @@ class DriftCalculator:
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         reference = self._ctx.remember(("drift_profile", self._model, version), partial(self._reference, version))
-        current = batch_rows(self._ctx, batch, reference.recipe.spec.columns)
-        return _drift_rows(batch, self._model, reference.profile, current, reference_id=reference.reference_id)
+        found = self._engine.drift(reference.profile, BatchRows.of_batch(self._ctx, batch))
+        return _drift_rows(
+            batch,
+            self._model,
+            reference.profile,
+            found.drifts,
+            current_rows=found.rows,
+            reference_id=reference.reference_id,
+        )
 
     def _reference(self, version: str) -> _Reference:
         recipe = version_recipe(self._ctx, self._model, version)
@@ -124,9 +134,15 @@ class DriftCalculator:
 
 
 def _drift_rows(
-    batch: dict[str, Any], model: str, profile: ReferenceProfile, current: pl.DataFrame, *, reference_id: str
+    batch: dict[str, Any],
+    model: str,
+    profile: ReferenceProfile,
+    drifts: list[FeatureDrift],
+    *,
+    current_rows: int,
+    reference_id: str,
 ) -> list[Row]:
-    """The drift of each profiled column of `current` against its reference, as rows of a drift table."""
+    """The drift of each profiled column of a batch against its reference, as rows of a drift table."""
     return [
         {
             "batch_id": batch["batch_id"],
@@ -139,10 +155,10 @@ def _drift_rows(
             "drifted": drift.drifted,
             "reference_id": reference_id,
             "reference_rows": profile.rows,
-            "current_rows": current.height,
+            "current_rows": current_rows,
             "report_path": None,
         }
-        for drift in profile_drift(profile, current)
+        for drift in drifts
     ]
 
 
@@ -167,7 +183,14 @@ class OutputDriftCalculator:
             ("output_reference", self._model, version), partial(self._reference, version)
         )
         current = self._outputs(batch["batch_id"], column)
-        return _drift_rows(batch, self._model, profile, current, reference_id=f"{reference_batch}#{profile.id}")
+        return _drift_rows(
+            batch,
+            self._model,
+            profile,
+            profile_drift(profile, current),
+            current_rows=current.height,
+            reference_id=f"{reference_batch}#{profile.id}",
+        )
 
     def _reference(self, version: str) -> tuple[str, str, ReferenceProfile]:
         kind = kind_for(version_recipe(self._ctx, self._model, version))
@@ -188,8 +211,8 @@ class QualityCalculator:
 
     name, table = "quality", QUALITY
 
-    def __init__(self, ctx: Context, model: str) -> None:
-        self._ctx, self._model = ctx, model
+    def __init__(self, ctx: Context, model: str, engine: Engine) -> None:
+        self._ctx, self._model, self._engine = ctx, model, engine
         self._fixed: dict[tuple[QualityCheck, str], float] = {}
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
@@ -209,7 +232,9 @@ class QualityCalculator:
         )
         limits = QualityLimits(derived=derived, fixed=self._fixed)
         key = require_table_identity(self._ctx.store, batch["input_table"]).key
-        current = batch_rows(self._ctx, batch, [key, *(c for c in recipe.spec.columns if c != key)])
+        results = self._engine.quality(
+            reference, BatchRows.of_batch(self._ctx, batch), spec=recipe.spec, key=key, limits=limits
+        )
         return [
             {
                 "batch_id": batch["batch_id"],
@@ -221,7 +246,7 @@ class QualityCalculator:
                 "passed": result.passed,
                 "threshold_origin": result.origin,
             }
-            for result in batch_quality(reference, current, spec=recipe.spec, key=key, thresholds=limits)
+            for result in results
         ]
 
     def _training_data(self, version: str) -> tuple[VersionRecipe, pl.DataFrame]:

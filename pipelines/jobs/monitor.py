@@ -22,6 +22,7 @@ from lakehouse.records import promotion_events
 from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, QUALITY, REALIZED, check_model_name
 from pipelines.context import Context, job_run
 from pipelines.jobs.calculators import calculators_for, compute_pending
+from pipelines.jobs.engines import Engine, open_engine
 from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
@@ -61,16 +62,20 @@ class MonitorReport:
     task: str = ""  # what the model predicts: its metrics and output are this task's
 
 
-def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool = False) -> MonitorReport:
+def monitor(
+    ctx: Context, *, model: str, actor: str | None = None, retrain: bool = False, engine: Engine | None = None
+) -> MonitorReport:
     """Compute what is missing for `model`'s batches and report them; with `retrain` (and an
-    actor allowed to train), a firing retraining policy trains a candidate and opens a request."""
+    actor allowed to train), a firing retraining policy trains a candidate and opens a request.
+    Drift and quality compute on `engine` (default: the one the settings name)."""
     check_model_name(model)
-    with job_run(ctx, job="monitor", actor=actor or SYSTEM_ACTOR, model=model) as run:
+    engine = engine or open_engine(ctx)
+    with job_run(ctx, job="monitor", actor=actor or SYSTEM_ACTOR, model=model, workers=engine) as run:
         if actor is not None:
             run.authorize(Action.MONITOR, object_type="model", object_id=model)
         ctx.registry.require_model(model)
         batches = ctx.store.scan(BATCHES).filter(pl.col("model") == model).sort(BATCH_ORDER).collect()
-        computed = compute_pending(run, calculators_for(ctx, model), batches)
+        computed = compute_pending(run, calculators_for(ctx, model, engine), batches)
         if any(computed.values()):
             run.audit(
                 action=AuditAction.MONITOR,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import polars as pl
 
@@ -16,6 +17,7 @@ from governance.roles import Action
 from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
 from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
+from pipelines.jobs.engines import BatchRows, Engine, open_engine
 from pipelines.jobs.registry import served_version
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
@@ -42,12 +44,21 @@ def batch_identity(
 
 
 def score(
-    ctx: Context, *, model: str, table: str, start: datetime | None, end: datetime | None, actor: str
+    ctx: Context,
+    *,
+    model: str,
+    table: str,
+    start: datetime | None,
+    end: datetime | None,
+    actor: str,
+    engine: Engine | None = None,
 ) -> ScoreResult:
-    """Score the selected rows with the champion (served) and, if one is in shadow, the challenger."""
+    """Score the selected rows with the champion (served) and, if one is in shadow, the challenger, on
+    `engine` (default: the one the settings name)."""
     check_model_name(model)
     name = raw_table(table)
-    with job_run(ctx, job="score", actor=actor, model=model) as run:
+    engine = engine or open_engine(ctx)
+    with job_run(ctx, job="score", actor=actor, model=model, workers=engine) as run:
         run.authorize(Action.SCORE, object_type="model", object_id=model)
         ctx.registry.require_model(model)
         champion = served_version(run, model, PRODUCTION_ALIAS)
@@ -68,32 +79,26 @@ def score(
         done = ctx.store.scan(BATCHES).filter(pl.col("batch_id").is_in(list(batch_ids.values()))).collect()
         done_rows = dict(zip(done["batch_id"], done["rows"], strict=True))
         todo = {role: version for role, version in roles.items() if batch_ids[role] not in done_rows}
-        rows = None
-        if todo:
-            selected = select_window(
-                ctx.store.scan(name, version=table_version), timestamp=identity.timestamp, start=start, end=end
-            )
-            rows = selected.collect()
-            if rows.height == 0:
-                raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
-        for role, version in todo.items():
-            assert rows is not None
-            _score_batch(
+        # a window the table cannot be cut by is refused here, before any engine starts work
+        select_window(ctx.store.scan(name, version=table_version), timestamp=identity.timestamp, start=start, end=end)
+        source = BatchRows(table=name, version=table_version, timestamp=identity.timestamp, start=start, end=end)
+        scored = {
+            role: _score_batch(
                 run,
+                engine,
                 model=model,
                 version=version,
                 role=role,
                 batch_id=batch_ids[role],
-                rows=rows,
-                source=(name, table_version),
+                source=source,
                 key=identity.key,
-                timestamp=identity.timestamp,
-                window=(start, end),
             )
+            for role, version in todo.items()
+        }
     champion_batch = batch_ids[PRODUCTION_ALIAS]
     return ScoreResult(
         batch_id=champion_batch,
-        rows=int(done_rows[champion_batch]) if champion_batch in done_rows else rows.height if rows is not None else 0,
+        rows=int(done_rows[champion_batch]) if champion_batch in done_rows else scored[PRODUCTION_ALIAS],
         model_version=champion,
         already_scored=PRODUCTION_ALIAS not in todo,
         challenger_batch_id=batch_ids.get(SHADOW_ALIAS),
@@ -103,29 +108,37 @@ def score(
 
 def _score_batch(
     run: JobRun,
+    engine: Engine,
     *,
     model: str,
     version: str,
     role: str,
     batch_id: str,
-    rows: pl.DataFrame,
-    source: tuple[str, int],
+    source: BatchRows,
     key: str,
-    timestamp: str | None,
-    window: tuple[datetime | None, datetime | None],
-) -> None:
-    """Score `rows` with one version and write its predictions, lineage, audit record and, last, its
-    batch record, the mark of a finished batch. Each is written once: a run killed at any point is
-    completed by rerunning it, and two scorers of the same batch write it once."""
+) -> int:
+    """Score `source`'s rows with one version and write its predictions, lineage, audit record and,
+    last, its batch record, the mark of a finished batch. Each is written once: a run killed at any
+    point is completed by rerunning it, and two scorers of the same batch write it once. Returns the
+    rows scored."""
     ctx = run.ctx
-    name, table_version = source
+    name, table_version, timestamp = source.table, source.version, source.timestamp
     recipe = version_recipe(ctx, model, version)
-    missing = [c for c in recipe.spec.columns if c not in rows.columns]
+    columns = ctx.store.scan(name, version=table_version).collect_schema().names()
+    missing = [c for c in recipe.spec.columns if c not in columns]
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
     estimator = version_model(ctx, model, version, recipe)
     kind = kind_for(recipe)
-    outputs = kind.outputs(estimator, rows, recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
+    scored = engine.score(
+        source,
+        predict=partial(kind.outputs, estimator, spec=recipe.spec, chunk_rows=ctx.settings.score_chunk_rows),
+        features=recipe.spec.columns,
+        keep=list(dict.fromkeys([key, *([timestamp] if timestamp else [])])),
+    )
+    rows, outputs = scored.rows, scored.outputs
+    if rows.height == 0:
+        raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
     scored_at = run.now()
     predictions = pl.concat(
         [
@@ -179,8 +192,8 @@ def _score_batch(
         "role": role,
         "input_table": name,
         "input_version": table_version,
-        "window_start": window[0],
-        "window_end": window[1],
+        "window_start": source.start,
+        "window_end": source.end,
         "rows": rows.height,
         "scored_at": scored_at,
         "actor": run.actor,
@@ -192,6 +205,7 @@ def _score_batch(
         pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}),
         present=lambda table: _holds(table, pl.col("batch_id") == batch_id),
     )
+    return rows.height
 
 
 def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:

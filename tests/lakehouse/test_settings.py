@@ -210,3 +210,14 @@ def test_mlgov_lakehouse_as_a_local_folder_is_resolved_and_has_no_storage_option
 def test_mlgov_lakehouse_with_a_scheme_mlgov_does_not_know_is_refused(tmp_path: Path, uri: str) -> None:
     with pytest.raises(InputError, match=r"MLGOV_LAKEHOUSE=.*expected a local folder or an object-store URI"):
         load_settings({"MLGOV_LAKEHOUSE": uri}, cwd=tmp_path)
+
+
+def test_engine_and_ray_address_are_read(tmp_path: Path) -> None:
+    settings = load_settings({"MLGOV_ENGINE": "Ray", "MLGOV_RAY_ADDRESS": " 10.0.0.5:6379 "}, cwd=tmp_path)
+    assert (settings.engine, settings.ray_address) == ("ray", "10.0.0.5:6379")
+    assert (load_settings({}, cwd=tmp_path).engine, load_settings({}, cwd=tmp_path).ray_address) == ("local", None)
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"MLGOV_ENGINE='dask': expected one of local, ray"):
+        load_settings({"MLGOV_ENGINE": "dask"}, cwd=tmp_path)

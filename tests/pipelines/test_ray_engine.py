@@ -1,0 +1,146 @@
+"""`--engine ray` on a real local Ray cluster (one head on 127.0.0.1) against the in-process engine on
+copies of the same lakehouse: the same scores bit for bit, the same drift statistics and verdicts,
+the same quality results; the workers' CPU in ops/runs; an address nobody answers at refused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse.schemas import DRIFT, PREDICTIONS, QUALITY, RUNS
+from pipelines.context import build_context
+from tests.cli_harness import Cli
+from tests.conftest import Seeded, context_for
+from tests.servers import RAY_ENV, RayHead, free_port, ray_head
+
+pytestmark = pytest.mark.slow
+MODEL = "loan_default"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayHead]:
+    saved = {key: os.environ.get(key) for key in RAY_ENV}
+    os.environ.update(RAY_ENV)  # this process is the driver: it must advertise loopback too
+    try:
+        with ray_head(num_cpus=1) as head:
+            yield head
+            import ray
+
+            ray.shutdown()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class Homes:
+    """Two copies of one lakehouse, each with the whole applications table scored and then monitored,
+    by the engine of its name; and how much CPU the cluster's workers spent in each ray command."""
+
+    home: dict[str, Path]
+    worker_cpu: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def homes(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory, cluster: RayHead) -> Homes:
+    from pipelines.jobs.engines import open_engine
+
+    homes, worker_cpu = {}, {}
+    for engine in ("local", "ray"):
+        home = tmp_path_factory.mktemp(engine) / "home"
+        shutil.copytree(seeded_template.home, home)
+        cli = Cli(home, env={"MLGOV_RAY_ADDRESS": cluster.address})
+        ctx = build_context({"MLGOV_HOME": str(home), "MLGOV_RAY_ADDRESS": cluster.address}, cwd=home)
+        probe = open_engine(ctx, engine)
+        for command in (
+            ("score", MODEL, "--table", "applications", "--actor", "maya", "--engine", engine),
+            ("monitor", MODEL, "--engine", engine),
+        ):
+            before = probe.cpu_seconds()
+            cli.json(*command)
+            worker_cpu[command[0]] = probe.cpu_seconds() - before
+        homes[engine] = home
+    return Homes(home=homes, worker_cpu=worker_cpu)
+
+
+def _rows(home: Path, table: str) -> pl.DataFrame:
+    return context_for(home).store.read(table)
+
+
+def _new_batch(home: Path) -> str:
+    runs = _rows(home, PREDICTIONS)
+    batches = runs.group_by("batch_id").agg(pl.col("input_table").first(), pl.len()).sort("len", descending=True)
+    return str(batches["batch_id"][0])  # the whole table: the largest batch
+
+
+def test_scores_are_bit_identical(homes: Homes) -> None:
+    local, ray = (_rows(homes.home[e], PREDICTIONS) for e in ("local", "ray"))
+    batch = _new_batch(homes.home["local"])
+    assert batch == _new_batch(homes.home["ray"])
+    mine = local.filter(pl.col("batch_id") == batch).sort("entity_key")
+    theirs = ray.filter(pl.col("batch_id") == batch).sort("entity_key")
+    assert mine.height == theirs.height > 500
+    assert mine["entity_key"].to_list() == theirs["entity_key"].to_list()
+    assert mine["event_ts"].to_list() == theirs["event_ts"].to_list()
+    assert mine["score"].to_numpy().tobytes() == theirs["score"].to_numpy().tobytes()  # bit for bit
+    assert mine["predicted_label"].to_list() == theirs["predicted_label"].to_list()
+
+
+def test_drift_and_quality_agree(homes: Homes) -> None:
+    batch = _new_batch(homes.home["local"])
+    drift = {
+        e: _rows(homes.home[e], DRIFT).filter(pl.col("batch_id") == batch).sort("feature") for e in ("local", "ray")
+    }
+    assert drift["local"].height == drift["ray"].height > 0
+    for mine, theirs in zip(drift["local"].iter_rows(named=True), drift["ray"].iter_rows(named=True), strict=True):
+        assert (mine["feature"], mine["method"], mine["drifted"]) == (
+            theirs["feature"],
+            theirs["method"],
+            theirs["drifted"],
+        )
+        assert abs(mine["statistic"] - theirs["statistic"]) <= 1e-9
+        assert mine["current_rows"] == theirs["current_rows"]
+    quality = {
+        e: _rows(homes.home[e], QUALITY)
+        .filter(pl.col("batch_id") == batch)
+        .sort("check", "column")
+        .drop("computed_at", "run_id")
+        for e in ("local", "ray")
+    }
+    assert quality["local"].height > 0
+    assert quality["local"].equals(quality["ray"])
+
+
+def test_the_run_records_count_the_workers_cpu(homes: Homes) -> None:
+    runs = _rows(homes.home["ray"], RUNS).filter(pl.col("job").is_in(["score", "monitor"])).sort("started_at")
+    latest = {row["job"]: row for row in runs.iter_rows(named=True)}
+    for job in ("score", "monitor"):
+        assert latest[job]["status"] == "succeeded"
+        assert homes.worker_cpu[job] > 0  # the work ran on the cluster
+        assert latest[job]["cpu_seconds"] >= homes.worker_cpu[job] * 0.95
+
+
+def test_an_address_nobody_answers_at_is_refused(seeded: Seeded) -> None:
+    cli = Cli(seeded.home, env={"MLGOV_RAY_ADDRESS": f"127.0.0.1:{free_port()}"})
+    before = _rows(seeded.home, PREDICTIONS).height
+    message = cli.refused(
+        "score", MODEL, "--table", "applications", "--actor", "maya", "--engine", "ray", needle="no Ray cluster answers"
+    )
+    assert "MLGOV_RAY_ADDRESS" in message
+    cli.refused("monitor", MODEL, "--engine", "ray", needle="no Ray cluster answers")
+    assert _rows(seeded.home, PREDICTIONS).height == before
+
+
+def test_an_unknown_engine_is_refused(seeded: Seeded) -> None:
+    Cli(seeded.home, env={"MLGOV_ENGINE": "spark"}).refused(
+        "monitor", MODEL, needle="MLGOV_ENGINE='spark': expected one of local, ray"
+    )
