@@ -62,7 +62,7 @@ THRESHOLDS: Mapping[AlertKind, ThresholdSpec] = {
     AlertKind.DRIFT_SHARE: ThresholdSpec("share of drifted features", low=0.0, high=1.0),
     AlertKind.REALIZED_PERFORMANCE: ThresholdSpec("drop from the holdout's metric", low=0.0, high=1.0),
     AlertKind.ESTIMATED_PERFORMANCE: ThresholdSpec("drop from the holdout's metric", low=0.0, high=1.0),
-    AlertKind.ZOMBIE: ThresholdSpec("days without scoring or monitoring", low=1, high=3650, whole=True),
+    AlertKind.ZOMBIE: ThresholdSpec("days without scoring or monitoring", low=0, high=3650, whole=True),
 }
 # Kinds whose rule may name a feature or column instead of `*`.
 SUBJECT_KINDS = frozenset({AlertKind.FEATURE_DRIFT, AlertKind.QUALITY})

@@ -21,6 +21,7 @@ from governance.tasks import health_metric
 from lakehouse.records import promotion_events
 from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, QUALITY, REALIZED, check_model_name
 from pipelines.context import Context, job_run
+from pipelines.jobs.alerts import AlertOutcome, alert_on_monitoring
 from pipelines.jobs.calculators import calculators_for, compute_pending
 from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
@@ -59,6 +60,7 @@ class MonitorReport:
     trigger: RetrainTrigger | None = None
     retrained: RetrainResult | None = None
     task: str = ""  # what the model predicts: its metrics and output are this task's
+    alerts: AlertOutcome = field(default_factory=AlertOutcome)  # what the alert rules fired, and its delivery
 
 
 def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool = False) -> MonitorReport:
@@ -79,6 +81,7 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
                 details={f"{name}_batches": count for name, count in computed.items()},
             )
         reports = _reports(ctx, model=model, batches=batches)
+        alerts = alert_on_monitoring(run, model=model, batches=reports)
         trigger = _retrain_trigger(ctx, model=model, reports=reports)
         retrained = None
         # a model trained outside mlgov is retrained where it was trained: the trigger is reported, nothing more
@@ -98,6 +101,7 @@ def monitor(ctx: Context, *, model: str, actor: str | None = None, retrain: bool
             trigger=trigger,
             retrained=retrained,
             task=latest_recipe(ctx, model).task.value if batches.height else "",
+            alerts=alerts,
         )
 
 
