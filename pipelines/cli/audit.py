@@ -37,6 +37,12 @@ def audit_verify(as_json: bool) -> None:
         "key_fingerprint": fingerprint,
     }
     lines = [_verdict_line(verdict), _sealing_line(verdict, fingerprint), *(f"NOT vouched: {p}" for p in problems)]
+    if not document["ok"]:
+        from pipelines.jobs.alerts import alert_on_failed_verify
+
+        # the full context (MLflow included) only now: a chain that holds is verified without it
+        outcome = alert_on_failed_verify(load_context(), first_bad_seq=verdict.first_bad_seq, problem=lines[0])
+        lines += [f"alert {a.alert_id} ({a.severity.value}): {a.summary}" for a in outcome.fired]
     emit(document, as_json=as_json, lines=lines)
     if not document["ok"]:
         sys.exit(EXIT_REFUSED)

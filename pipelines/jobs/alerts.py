@@ -49,11 +49,10 @@ from lakehouse.channels import Message, Sender, SendOutcome
 from lakehouse.delta import CommitInfo
 from lakehouse.schemas import ALERT_RULES, ALERTS, SCHEMAS, check_model_name
 from pipelines.context import Change, Context, JobRun, job_run
-from pipelines.reads.alerts import AlertView, alert_rules, alert_view, list_alerts
+from pipelines.reads.alerts import AlertView, alert_rules, alert_view, list_alerts, projected_alert_rules
 from pipelines.reads.versions import latest_recipe, version_recipe
 
 if TYPE_CHECKING:
-    from governance.audit.verify import AuditVerdict
     from pipelines.jobs.monitor import BatchReport
     from pipelines.jobs.registry import Divergence
 
@@ -197,12 +196,15 @@ def alert_on_divergences(ctx: Context, divergences: Sequence[Divergence], *, com
     return AlertOutcome(fired=tuple(fired), delivery=deliver(ctx, commit=commit) if fired else None)
 
 
-def alert_on_failed_verify(ctx: Context, verdict: AuditVerdict) -> AlertOutcome:
-    """Fire (and deliver) an alert when the audit chain does not verify. No audit record: the chain is
-    what failed; the alerts table holds it."""
-    alert = audit_verify_alert(
-        first_bad_seq=verdict.first_bad_seq, problem=verdict.problem or "", rules=alert_rules(ctx)
-    )
+def alert_on_failed_verify(ctx: Context, *, first_bad_seq: int | None, problem: str) -> AlertOutcome:
+    """Fire (and deliver) an alert when the audit chain, or a table it vouches for, does not verify. No
+    audit record: the chain is what failed; the alerts table holds it. The rules are the chain's when it
+    can still be read, else as their table shows them."""
+    try:
+        rules = alert_rules(ctx)
+    except MlgovError:
+        rules = projected_alert_rules(ctx)
+    alert = audit_verify_alert(first_bad_seq=first_bad_seq, problem=problem, rules=rules)
     if alert is None:
         return AlertOutcome()
     commit = CommitInfo(run_id=uuid.uuid4().hex, job="audit_verify", actor=SYSTEM_ACTOR)

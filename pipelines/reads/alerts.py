@@ -30,8 +30,22 @@ from pipelines.context import Context
 
 def rule_events(ctx: Context, *, version: int | None = None) -> list[RuleEvent]:
     """Every change to the alert rules the audit chain vouches for, in chain order."""
+    return _rule_events(ctx.ledger.table(ALERT_RULES, version=version))
+
+
+def alert_rules(ctx: Context, *, version: int | None = None) -> AlertRules:
+    return fold_rules(rule_events(ctx, version=version))
+
+
+def projected_alert_rules(ctx: Context) -> AlertRules:
+    """The rules as their table last showed them: for alerting that the chain itself does not verify,
+    when the chain cannot be read to vouch for them."""
+    return fold_rules(_rule_events(ctx.store.read(ALERT_RULES).sort("audit_seq")))
+
+
+def _rule_events(rows: pl.DataFrame) -> list[RuleEvent]:
     events = []
-    for row in ctx.ledger.table(ALERT_RULES, version=version).iter_rows(named=True):
+    for row in rows.iter_rows(named=True):
         rule = AlertRule(
             model=row["model"],
             kind=AlertKind(row["kind"]),
@@ -42,10 +56,6 @@ def rule_events(ctx: Context, *, version: int | None = None) -> list[RuleEvent]:
         )
         events.append(RuleEvent(rule, removed=bool(row["removed"])))
     return events
-
-
-def alert_rules(ctx: Context, *, version: int | None = None) -> AlertRules:
-    return fold_rules(rule_events(ctx, version=version))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ receiver never answers, and goes out by e-mail; people acknowledge and resolve i
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import write_deltalake
 
 from governance.alerts import AlertKind, AlertState, DeliveryState, RetryPolicy, zombie_alert
 from governance.audit.actions import AuditAction
@@ -234,3 +236,21 @@ def test_the_cli_lists_tests_channels_sets_rules_and_refuses_bad_input_in_one_li
         "",
         needle="needs --reason",
     )
+
+
+def test_a_failed_audit_verify_fires_an_alert(seeded: Seeded, hook: WebhookReceiver, mailbox: Mailbox):
+    cli = Cli(seeded.home, env=channels_env(hook, mailbox))
+    cli("alerts", "rule", "set", "*", "--kind", "audit_verify", "--channel", "ops", "--actor", ADMIN)
+    store = context(seeded.home, {}).store
+    records = store.read(AUDIT).sort("seq")
+    edited = records.with_columns(
+        pl.when(pl.col("seq") == 5).then(pl.lit("nothing to see")).otherwise(pl.col("reason")).alias("reason")
+    )
+    shutil.rmtree(store.path(AUDIT))  # an attacker with storage access rewrites the whole table
+    write_deltalake(str(store.path(AUDIT)), edited.to_arrow())
+    result = cli("audit", "verify", ok=False)
+    assert "alert " in result.stdout
+    (alert,) = cli.json("alerts", "list", "--state", "open")["alerts"][:1]
+    assert (alert["kind"], alert["subject"], alert["severity"]) == ("audit_verify", "seq 5", "critical")
+    assert alert["delivery"] == "delivered"
+    assert json.loads(hook.received[-1].body)["alert_id"] == alert["alert_id"]
