@@ -43,11 +43,12 @@ from governance.alerts import (
 )
 from governance.audit.actions import AuditAction
 from governance.errors import ConflictError, InputError, MlgovError
+from governance.promotion import PRODUCTION_ALIAS
 from governance.roles import Action
 from governance.tasks import health_metric
 from lakehouse.channels import Message, Sender, SendOutcome
 from lakehouse.delta import CommitInfo
-from lakehouse.schemas import ALERT_RULES, ALERTS, SCHEMAS, check_model_name
+from lakehouse.schemas import ALERT_RULES, ALERTS, BATCHES, SCHEMAS, check_model_name
 from pipelines.context import Change, Context, JobRun, job_run
 from pipelines.reads.alerts import AlertView, alert_rules, alert_view, list_alerts, projected_alert_rules
 from pipelines.reads.versions import latest_recipe, version_recipe
@@ -139,11 +140,19 @@ class AlertOutcome:
 
 
 def alert_on_monitoring(run: JobRun, *, model: str, batches: Sequence[BatchReport]) -> AlertOutcome:
-    """Fire the rules on what monitoring found for `model`'s batches, then deliver the model's pending
-    alerts. Called by `mlgov monitor` once its metrics are computed."""
+    """Fire the rules on what monitoring found for the batches production scored of `model`, then
+    deliver the model's pending alerts. Called by `mlgov monitor` once its metrics are computed."""
     ctx = run.ctx
+    # a challenger's shadow batches say nothing of what is served (and repeat production's drift)
+    served = set(
+        ctx.store.scan(BATCHES)
+        .filter((pl.col("model") == model) & (pl.col("role").fill_null(PRODUCTION_ALIAS) == PRODUCTION_ALIAS))
+        .select("batch_id")
+        .collect()["batch_id"]
+    )
+    batches = [b for b in batches if b.batch_id in served]
     if not batches:
-        return AlertOutcome()
+        return AlertOutcome(delivery=deliver(ctx, commit=run.commit, model=model))
     rules = alert_rules(ctx)
     metric = health_metric(latest_recipe(ctx, model).task)
     baselines = {version: _holdout(ctx, model, version) for version in {b.model_version for b in batches}}
