@@ -254,3 +254,16 @@ def test_a_failed_audit_verify_fires_an_alert(seeded: Seeded, hook: WebhookRecei
     assert (alert["kind"], alert["subject"], alert["severity"]) == ("audit_verify", "seq 5", "critical")
     assert alert["delivery"] == "delivered"
     assert json.loads(hook.received[-1].body)["alert_id"] == alert["alert_id"]
+
+
+def test_a_registry_divergence_fires_an_alert(seeded: Seeded):
+    from pipelines.reads.governed import TIER_TAG
+
+    cli = Cli(seeded.home)
+    context(seeded.home, {}).registry.client.set_registered_model_tag(MODEL, TIER_TAG, "low")  # behind mlgov's back
+    cli("registry", "check", ok=False)
+    (alert,) = [a for a in cli.json("alerts", "list", "--model", MODEL)["alerts"] if a["kind"] == "registry_divergence"]
+    assert (alert["subject"], alert["severity"]) == (f"model_tag:{TIER_TAG}", "critical")
+    assert "is low in MLflow" in alert["summary"]
+    cli("registry", "check", ok=False)  # found again: the same alert, not another
+    assert [a["kind"] for a in cli.json("alerts", "list", "--model", MODEL)["alerts"]].count("registry_divergence") == 1
