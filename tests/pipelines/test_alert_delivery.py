@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -267,3 +268,19 @@ def test_a_registry_divergence_fires_an_alert(seeded: Seeded):
     assert "is low in MLflow" in alert["summary"]
     cli("registry", "check", ok=False)  # found again: the same alert, not another
     assert [a["kind"] for a in cli.json("alerts", "list", "--model", MODEL)["alerts"]].count("registry_divergence") == 1
+
+
+def test_alerts_deliver_fires_a_zombie_once(seeded: Seeded):
+    from pipelines.jobs.labels import load_labels
+
+    later = build_context(
+        {"MLGOV_HOME": str(seeded.home)}, cwd=seeded.home, clock=FixedClock(START + timedelta(days=30))
+    )
+    labels = seeded.files / "labels7.csv"
+    load_labels(later, model=MODEL, path=labels, key=seeded.dataset.key, label=seeded.dataset.target, actor=MAKER)
+    cli = Cli(seeded.home)
+    fired = cli.json("alerts", "deliver")["fired"]
+    (zombie,) = [a for a in cli.json("alerts", "list", "--model", MODEL)["alerts"] if a["kind"] == "zombie"]
+    assert fired == [zombie["alert_id"]]
+    assert "not scored for over 14 days" in zombie["summary"]
+    assert cli.json("alerts", "deliver")["fired"] == []  # still a zombie: the same alert, not another
