@@ -162,9 +162,6 @@ class Sender:
         self._channels = dict(channels)
         self._timeout = timeout
 
-    def names(self) -> tuple[str, ...]:
-        return tuple(sorted(self._channels))
-
     def config(self, name: str) -> ChannelConfig:
         """The channel `name`, checked; NotFoundError naming the configured ones when there is none."""
         config = self._channels.get(name)
