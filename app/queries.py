@@ -9,10 +9,23 @@ import polars as pl
 import streamlit as st
 
 from app import services
+from governance.alerts import AlertState
 from governance.roles import Role
 from governance.tasks import Task
 from pipelines.jobs import users
-from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow, sql
+from pipelines.reads import (
+    alerts,
+    audit,
+    costs,
+    lineage,
+    models,
+    monitoring,
+    overview,
+    promotions,
+    reviews,
+    shadow,
+    sql,
+)
 from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
@@ -189,3 +202,9 @@ def shadow_comparison(home: str, model: str, version: str) -> list[dict[str, Any
 def console_tables(home: str, roles: tuple[str, ...]) -> list[sql.ConsoleTable]:
     """The tables holders of `roles` (role names) may query in the SQL console."""
     return sql.console_tables(services.get_context(), roles=[Role(role) for role in roles])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def open_alerts(home: str) -> list[alerts.AlertView]:
+    """Alerts not resolved yet, newest first (cleared by the alerts panel after it acknowledges or resolves)."""
+    return alerts.list_alerts(services.get_context(), states=[AlertState.OPEN, AlertState.ACKNOWLEDGED])

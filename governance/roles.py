@@ -36,6 +36,8 @@ class Action(StrEnum):
     SET_RISK_TIER = "set_risk_tier"
     EXPORT_EVIDENCE = "export_evidence"
     MAINTAIN_TABLES = "maintain_tables"  # compact, checkpoint and vacuum the lakehouse's tables
+    MANAGE_ALERT_RULES = "manage_alert_rules"
+    HANDLE_ALERTS = "handle_alerts"  # acknowledge and resolve
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -51,9 +53,13 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.READ_MONITORING,
         }
     ),
-    Role.REVIEWER: frozenset({Action.APPROVE, Action.REJECT, Action.ROLLBACK, Action.READ_MONITORING}),
+    # Those who watch production handle its alerts; a maker does not silence alerts on the models she
+    # trains, and an auditor only reads.
+    Role.REVIEWER: frozenset(
+        {Action.APPROVE, Action.REJECT, Action.ROLLBACK, Action.READ_MONITORING, Action.HANDLE_ALERTS}
+    ),
     Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE}),
-    Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR}),
+    Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR, Action.HANDLE_ALERTS}),
     Role.ADMIN: frozenset(
         {
             Action.MANAGE_ACCESS,
@@ -63,6 +69,8 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.FORCE_PROMOTION,
             Action.SET_RISK_TIER,
             Action.MAINTAIN_TABLES,
+            Action.MANAGE_ALERT_RULES,
+            Action.HANDLE_ALERTS,
         }
     ),
 }

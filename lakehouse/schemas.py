@@ -30,6 +30,8 @@ EVIDENCE = "governance/evidence"
 CREDENTIALS = "governance/credentials"
 VERSIONS = "governance/versions"
 POLICIES = "governance/policies"
+ALERTS = "governance/alerts"
+ALERT_RULES = "governance/alert_rules"
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -293,15 +295,59 @@ SCHEMAS: dict[str, pl.Schema] = {
     ),
 }
 
+# Alerts: one row per event of an alert's life (fired with its evidence, each delivery attempt to each
+# channel with its outcome, acknowledged, resolved); created by the first alert.
+SCHEMAS[ALERTS] = _schema(
+    {
+        "alert_id": pl.String,
+        "event": pl.String,  # governance.alerts.AlertEvent
+        "model": pl.String,
+        "model_version": pl.String,
+        "batch_id": pl.String,
+        "kind": pl.String,
+        "subject": pl.String,
+        "severity": pl.String,
+        "summary": pl.String,
+        "evidence": pl.String,  # JSON
+        "channels": pl.String,  # JSON list: where the rule sends it
+        "channel": pl.String,  # an attempt's channel
+        "attempt": pl.Int64,  # an attempt's number for its channel, from 1
+        "delivered": pl.Boolean,  # an attempt's outcome
+        "detail": pl.String,  # the receiver's answer, or what went wrong
+        "actor": pl.String,
+        "reason": pl.String,
+        "at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+# Alert rules, changed by admins on the audit chain; the latest change to a (model, kind, subject) wins.
+SCHEMAS[ALERT_RULES] = _schema(
+    {
+        "model": pl.String,  # or "*": every model
+        "kind": pl.String,
+        "subject": pl.String,  # a feature or column, or "*"
+        "threshold": pl.String,  # as text: the chain carries no floats
+        "severity": pl.String,
+        "channels": pl.String,  # JSON list of channel names
+        "removed": pl.Boolean,
+        "actor": pl.String,
+        "reason": pl.String,
+        "at": UTC_TS,
+        "run_id": pl.String,
+        "audit_seq": pl.Int64,
+    }
+)
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
 PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).
-APPEND_ONLY = frozenset({ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES})
+APPEND_ONLY = frozenset(
+    {ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES, ALERTS, ALERT_RULES}
+)
 # Governance tables whose rows the audit chain carries and vouches for: decisions read those rows from
 # the chain; the tables are projections of it for pages, SQL and other engines.
-CHAIN_TABLES = (ACCESS, PROMOTIONS, ALIASES, EVIDENCE, VERSIONS, POLICIES)
+CHAIN_TABLES = (ACCESS, PROMOTIONS, ALIASES, EVIDENCE, VERSIONS, POLICIES, ALERT_RULES)
 
 _DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,62}")

@@ -85,13 +85,17 @@ _KNOWN = {
 }
 # Where the heavy jobs (scoring, drift, quality) compute: in this process, or on Daft over a Ray cluster.
 ENGINES = ("local", "ray")
+# Alert channels (see lakehouse.channels): MLGOV_CHANNEL_<NAME> holds a URL, MLGOV_CHANNEL_<NAME>_SECRET a
+# webhook's signing secret. A family of keys, not settings: they hold secrets and stay out of Settings.
+_CHANNEL_KEY = re.compile(r"MLGOV_CHANNEL_[A-Z][A-Z0-9_]{0,39}")
 
 
 def load_settings(environ: Mapping[str, str], *, cwd: Path) -> Settings:
     """Settings from an environment mapping; relative MLGOV_HOME is taken from `cwd`."""
-    unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in _KNOWN)
+    unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in _KNOWN and not _CHANNEL_KEY.fullmatch(k))
     if unknown:
-        raise InputError(f"unknown setting {unknown[0]}: expected one of {', '.join(sorted(_KNOWN))}")
+        expected = ", ".join([*sorted(_KNOWN), "MLGOV_CHANNEL_<NAME>[_SECRET]"])
+        raise InputError(f"unknown setting {unknown[0]}: expected one of {expected}")
     if _URI.match(environ.get("MLGOV_HOME", "")):
         raise InputError(
             f"MLGOV_HOME={environ['MLGOV_HOME']!r}: expected a local folder (such as ./.mlgov or /srv/mlgov); "

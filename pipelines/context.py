@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,9 +25,10 @@ import polars as pl
 from governance.audit.actions import AuditAction, AuditOutcome
 from governance.audit.canonical import canonical_json
 from governance.audit.chain import AuditEntry, AuditRecord
-from governance.errors import MlgovError, PermissionDenied, PolicyViolation
+from governance.errors import InputError, MlgovError, PermissionDenied, PolicyViolation, first_line
 from governance.roles import AccessPolicy, Action, authorize
 from lakehouse.audit.log import AuditLog
+from lakehouse.channels import ChannelConfig, load_channels
 from lakehouse.delta import CommitInfo, DeltaStore, WriteResult
 from lakehouse.ledger import GOVERNED, Ledger, encode_rows, project
 from lakehouse.records import access_policy
@@ -79,6 +81,8 @@ class Context:
     # Things derived from an immutable model version (its training data profile, calibration,
     # ...), kept for the life of this context so a long-lived process computes them once.
     memo: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    # Where alerts can go, by name (from the environment and .streamlit/secrets.toml, never the lakehouse).
+    channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
 
     def remember(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
         if key not in self.memo:
@@ -91,7 +95,8 @@ def build_context(
 ) -> Context:
     from lakehouse.registry import ModelRegistry
 
-    settings = load_settings(os.environ if environ is None else environ, cwd=cwd or Path.cwd())
+    environ = os.environ if environ is None else environ
+    settings = load_settings(environ, cwd=cwd or Path.cwd())
     store = DeltaStore(_storage(settings))
     return Context(
         settings=settings,
@@ -100,7 +105,19 @@ def build_context(
         audit=_audit_log(settings, store),
         ledger=Ledger(store),
         clock=clock,
+        channels=load_channels(environ, secrets=_streamlit_secrets(cwd or Path.cwd())),
     )
+
+
+def _streamlit_secrets(cwd: Path) -> Mapping[str, Any]:
+    """The project's .streamlit/secrets.toml (where Streamlit reads it too), or nothing."""
+    try:
+        with (cwd / ".streamlit" / "secrets.toml").open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f".streamlit/secrets.toml cannot be read: {first_line(error)}") from None
 
 
 def build_audit_log(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> AuditLog:

@@ -1,13 +1,14 @@
 import streamlit as st
 
-from app import charts, page, queries
+from app import alerts_panel, charts, page, queries
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.screens import Screen
 from governance.zombies import ZOMBIE_AGE
 from pipelines.reads.overview import overview_frame, overview_totals
 
-home = page.start(Screen.OVERVIEW, title="Overview").home
+visit = page.start(Screen.OVERVIEW, title="Overview")
+home = visit.home
 with page.reading():
     summaries = queries.model_summaries(home)
     history = queries.drift_histories(home)
@@ -74,6 +75,8 @@ st.dataframe(
         "drift_status": st.column_config.TextColumn("Drift (latest batch)"),
     },
 )
+
+alerts_panel.render(home, visit.user, key="overview.alerts")
 
 st.subheader("Drift share per batch")
 if history.is_empty():

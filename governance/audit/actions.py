@@ -35,6 +35,10 @@ class AuditAction(StrEnum):
     LOCK_ACCOUNT = "lock_account"
     UNLOCK_ACCOUNT = "unlock_account"
     MAINTAIN_TABLES = "maintain_tables"
+    SET_ALERT_RULE = "set_alert_rule"
+    REMOVE_ALERT_RULE = "remove_alert_rule"
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"
+    RESOLVE_ALERT = "resolve_alert"
 
 
 class AuditOutcome(StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from pipelines.cli.access import access, init, migrate
+from pipelines.cli.alerts import alerts
 from pipelines.cli.app import app, demo
 from pipelines.cli.audit import audit
 from pipelines.cli.data import ingest, labels
@@ -29,6 +30,6 @@ def main() -> None:
 
 for command in (init, access, users, login, ingest, labels, train, register, retrain_command, model, promote, history):
     main.add_command(command)
-for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app):
+for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app, alerts):
     main.add_command(command)
 main.add_command(maintain)

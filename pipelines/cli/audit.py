@@ -9,6 +9,7 @@ import click
 
 from governance.audit.canonical import utc_text
 from governance.audit.verify import AuditVerdict
+from governance.errors import MlgovError
 from pipelines.cli.support import EXIT_REFUSED, emit, json_option, load_audit_log, load_context
 
 
@@ -37,9 +38,24 @@ def audit_verify(as_json: bool) -> None:
         "key_fingerprint": fingerprint,
     }
     lines = [_verdict_line(verdict), _sealing_line(verdict, fingerprint), *(f"NOT vouched: {p}" for p in problems)]
+    if not document["ok"]:
+        lines += _alert_failed_verify(verdict, problem=lines[0])
     emit(document, as_json=as_json, lines=lines)
     if not document["ok"]:
         sys.exit(EXIT_REFUSED)
+
+
+def _alert_failed_verify(verdict: AuditVerdict, *, problem: str) -> list[str]:
+    """Fire the failed-verification alert; what it fired, or why it could not (the verdict stands either way)."""
+    from pipelines.jobs.alerts import alert_on_failed_verify
+
+    try:
+        # the full context (MLflow included) only now: a chain that holds is verified without it
+        ctx = load_context(allow_unmigrated=True)
+        outcome = alert_on_failed_verify(ctx, first_bad_seq=verdict.first_bad_seq, problem=problem)
+    except MlgovError as error:
+        return [f"the alert could not be recorded: {error}"]
+    return [f"alert {a.alert_id} ({a.severity.value}): {a.summary}" for a in outcome.fired]
 
 
 def _verdict_line(verdict: AuditVerdict) -> str:

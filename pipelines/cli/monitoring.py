@@ -59,6 +59,7 @@ def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as
             "batch_ids": list(trigger.batch_ids) if trigger else [],
             "retrained": asdict(report.retrained) if report.retrained else None,
         },
+        "alerts": report.alerts.document(),
     }
     lines = [f"{model}: {len(report.batches)} batches ({report.computed_drift} newly checked for drift)"]
     metric = health_metric(Task(report.task or Task.BINARY))
@@ -73,6 +74,7 @@ def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as
             f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}{alerts}"
         )
     lines.append(f"retraining: {trigger.reason}" if trigger else "retraining: not needed")
+    lines += [f"alert {a.alert_id} ({a.severity.value}): {a.summary}" for a in report.alerts.fired]
     if report.retrained:
         lines.append(f"  trained v{report.retrained.version}; request {report.retrained.request_id} awaits review")
     emit(document, as_json=as_json, lines=lines)

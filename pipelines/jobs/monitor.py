@@ -21,6 +21,7 @@ from governance.tasks import health_metric
 from lakehouse.records import promotion_events
 from lakehouse.schemas import BATCHES, DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, QUALITY, REALIZED, check_model_name
 from pipelines.context import Context, job_run
+from pipelines.jobs.alerts import AlertOutcome, alert_on_monitoring
 from pipelines.jobs.calculators import calculators_for, compute_pending
 from pipelines.jobs.engines import Engine, open_engine
 from pipelines.jobs.retrain import RetrainResult
@@ -60,6 +61,7 @@ class MonitorReport:
     trigger: RetrainTrigger | None = None
     retrained: RetrainResult | None = None
     task: str = ""  # what the model predicts: its metrics and output are this task's
+    alerts: AlertOutcome = field(default_factory=AlertOutcome)  # what the alert rules fired, and its delivery
 
 
 def monitor(
@@ -84,6 +86,7 @@ def monitor(
                 details={f"{name}_batches": count for name, count in computed.items()},
             )
         reports = _reports(ctx, model=model, batches=batches)
+        alerts = alert_on_monitoring(run, model=model, batches=reports)
         trigger = _retrain_trigger(ctx, model=model, reports=reports)
         retrained = None
         # a model trained outside mlgov is retrained where it was trained: the trigger is reported, nothing more
@@ -103,6 +106,7 @@ def monitor(
             trigger=trigger,
             retrained=retrained,
             task=latest_recipe(ctx, model).task.value if batches.height else "",
+            alerts=alerts,
         )
 
 

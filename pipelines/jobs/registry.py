@@ -152,7 +152,10 @@ def served_version(run: JobRun, model: str, alias: str) -> str | None:
         )
         shown = governed
     if governed != shown:
+        from pipelines.jobs.alerts import alert_on_divergences
+
         found = Divergence(model, "alias", alias, None, governed, shown)
+        alert_on_divergences(run.ctx, [found], commit=run.commit)
         run.audit(
             action=AuditAction.REGISTRY_DIVERGENCE,
             object_type="model",
@@ -196,6 +199,9 @@ def check_registry(ctx: Context, *, actor: str | None = None) -> RegistryCheck:
                 reason=f"{len(found)} divergences between MLflow and the governed record",
                 details={"divergences": [d.describe() for d in found[:100]]},
             )
+            from pipelines.jobs.alerts import alert_on_divergences
+
+            alert_on_divergences(ctx, found, commit=run.commit)
     return RegistryCheck(ok=not found, divergences=tuple(found))
 
 

@@ -36,7 +36,7 @@ def test_overview_shows_the_model_in_production(page: Page, overview_app: Served
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     in_production = page.get_by_test_id("stMetric").filter(has_text="In production")
     expect(in_production.get_by_test_id("stMetricValue")).to_have_text("1")
-    models = page.get_by_test_id("stDataFrame")
+    models = page.get_by_test_id("stDataFrame").first  # the models; the open alerts follow
     expect(models).to_be_visible()
     expect(dataframe_cells(models, "loan_default")).to_have_count(1)
     expect(dataframe_cells(models, "medium")).to_have_count(1)  # its risk tier
