@@ -21,10 +21,13 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
     """Compute missing drift, quality and performance for MODEL's batches, then report them."""
     from governance.tasks import Task, health_metric
     from pipelines.jobs.monitor import monitor as run_monitor
+    from pipelines.reads.segments import segment_documents
 
     if retrain and actor is None:
         raise InputError("--retrain needs --actor: the user the new version is trained and requested by")
-    report = run_monitor(load_context(), model=model, actor=actor, retrain=retrain)
+    ctx = load_context()
+    report = run_monitor(ctx, model=model, actor=actor, retrain=retrain)
+    sliced = segment_documents(ctx, model)
     trigger = report.trigger
     document = {
         "model": report.model,
@@ -46,6 +49,7 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
                 "output_drift": None
                 if b.output_drift is None
                 else {"output": b.output_drift.feature, **asdict(b.output_drift)},
+                **sliced.get(b.batch_id, {"segments": [], "segment_findings": [], "fairness": []}),
             }
             for b in report.batches
         ],
