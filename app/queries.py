@@ -12,7 +12,19 @@ from app import services
 from governance.roles import Role
 from governance.tasks import Task
 from pipelines.jobs import users
-from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow, sql
+from pipelines.reads import (
+    audit,
+    costs,
+    lineage,
+    models,
+    monitoring,
+    overview,
+    promotions,
+    reviews,
+    segments,
+    shadow,
+    sql,
+)
 from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
@@ -189,3 +201,16 @@ def shadow_comparison(home: str, model: str, version: str) -> list[dict[str, Any
 def console_tables(home: str, roles: tuple[str, ...]) -> list[sql.ConsoleTable]:
     """The tables holders of `roles` (role names) may query in the SQL console."""
     return sql.console_tables(services.get_context(), roles=[Role(role) for role in roles])
+
+
+# --- Segments and fairness (Drift and Performance pages) -------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def segment_rows(home: str, model: str) -> pl.DataFrame:
+    return segments.segment_rows(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def fairness_rows(home: str, model: str) -> pl.DataFrame:
+    return segments.fairness_rows(services.get_context(), model)

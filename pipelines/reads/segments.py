@@ -56,24 +56,26 @@ def slicing_settings(ctx: Context, model: str, *, segments: Sequence[str], prote
     return settings
 
 
-def _latest(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each batch's latest computation: the most labelled, then the newest, then the last committed."""
+def _latest(ctx: Context, table: str, model: str) -> pl.DataFrame:
+    """Each batch's rows of its latest computation: the last committed (computed_at cannot tell under a
+    fixed clock; a log entry that expired counts as older than every one the log still holds)."""
+    frame = ctx.store.scan(table).filter(pl.col("model") == model).collect()
     if frame.is_empty():
         return frame
-    best = frame.group_by("batch_id").agg(
-        pl.col("run_id").sort_by(["labelled_rows", "computed_at"], maintain_order=True).last()
-    )
-    return frame.join(best, on=["batch_id", "run_id"], how="semi")
+    versions = ctx.store.commit_versions(table) if ctx.store.exists(table) else {}
+    order = pl.col("run_id").replace_strict(versions, default=-1, return_dtype=pl.Int64)
+    best = frame.group_by("batch_id").agg(pl.col("run_id").sort_by(["computed_at", order]).last())
+    return frame.join(best, on=["batch_id", "run_id"], how="semi", maintain_order="left")
 
 
 def segment_rows(ctx: Context, model: str) -> pl.DataFrame:
     """Every batch's latest rows of monitoring/segments."""
-    return _latest(ctx.store.scan(SEGMENTS).filter(pl.col("model") == model).collect())
+    return _latest(ctx, SEGMENTS, model)
 
 
 def fairness_rows(ctx: Context, model: str) -> pl.DataFrame:
     """Every batch's latest rows of monitoring/fairness."""
-    return _latest(ctx.store.scan(FAIRNESS).filter(pl.col("model") == model).collect())
+    return _latest(ctx, FAIRNESS, model)
 
 
 def segment_documents(ctx: Context, model: str) -> dict[str, dict[str, Any]]:
@@ -97,3 +99,82 @@ def segment_documents(ctx: Context, model: str) -> dict[str, dict[str, Any]]:
 
 def _without(row: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in names}
+
+
+# --- what the Drift and Performance pages show -------------------------------------------------------
+
+
+def segment_batches(segments: pl.DataFrame, fairness: pl.DataFrame, batches: pl.DataFrame) -> list[str]:
+    """Batch ids with segment or fairness rows, newest first in scoring order (`batches`: the page's
+    batch list, with `batch_id` in its order)."""
+    present = set(segments["batch_id"].to_list()) | set(fairness["batch_id"].to_list())
+    return [b for b in reversed(batches["batch_id"].to_list()) if b in present]
+
+
+def chosen_segments(segments: pl.DataFrame, batch_id: str, *, kinds: Sequence[str]) -> pl.DataFrame:
+    """The chosen segment columns' rows of one batch of `kinds`, one row per segment and metric."""
+    return (
+        segments.filter((pl.col("batch_id") == batch_id) & pl.col("kind").is_in(list(kinds)))
+        .select("kind", "columns", "segment", "metric", "value", "whole", "std_error", "rows")
+        .sort("columns", "segment", "kind", "metric")
+    )
+
+
+def segment_drift_table(segments: pl.DataFrame, batch_id: str) -> pl.DataFrame:
+    """Per chosen segment of a batch: its share of rows now and in training, and its drift share."""
+    rows = chosen_segments(segments, batch_id, kinds=["drift"])
+    share = rows.filter(pl.col("metric") == "share").select(
+        "columns", "segment", "rows", pl.col("value").alias("share"), pl.col("whole").alias("training_share")
+    )
+    drifted = rows.filter(pl.col("metric") == "drift_share").select("segment", pl.col("value").alias("drift_share"))
+    return share.join(drifted, on="segment", how="left", maintain_order="left")
+
+
+def segment_performance_table(segments: pl.DataFrame, batch_id: str, *, metrics: Sequence[str]) -> pl.DataFrame:
+    """Per chosen segment of a batch: each of `metrics`, realized (with the loss's standard error and a
+    95% interval) and estimated."""
+    rows = chosen_segments(segments, batch_id, kinds=["realized", "estimated"]).filter(
+        pl.col("metric").is_in(list(metrics))
+    )
+    return rows.with_columns(
+        low=pl.col("value") - 1.96 * pl.col("std_error"), high=pl.col("value") + 1.96 * pl.col("std_error")
+    ).select("columns", "segment", "kind", "metric", "value", "std_error", "low", "high", "rows")
+
+
+def segment_findings(segments: pl.DataFrame, *, kind: str) -> pl.DataFrame:
+    """The search's reported segments of `kind` (search_error, search_shift) over every batch."""
+    return (
+        segments.filter((pl.col("kind") == kind) & pl.col("reported"))
+        .with_columns(
+            low=pl.col("value") - 1.96 * pl.col("std_error"), high=pl.col("value") + 1.96 * pl.col("std_error")
+        )
+        .select("batch_id", "segment", "rows", "value", "low", "high", "whole", "adjusted_p")
+    )
+
+
+def fairness_table(fairness: pl.DataFrame, batch_id: str) -> pl.DataFrame:
+    """Every fairness verdict of one batch, with a verdict in words."""
+    verdict = (
+        pl.when(pl.col("passed").is_null())
+        .then(pl.lit("not judged"))
+        .when(pl.col("passed"))
+        .then(pl.lit("passes"))
+        .otherwise(pl.lit("fails"))
+    )
+    return (
+        fairness.filter(pl.col("batch_id") == batch_id)
+        .with_columns(verdict.alias("verdict"))
+        .select(
+            "attribute",
+            "group",
+            "reference_group",
+            "metric",
+            "value",
+            "verdict",
+            "rule",
+            "group_rate",
+            "reference_rate",
+            "support",
+        )
+        .sort("attribute", "metric", "group")
+    )
