@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from governance.drift import drift_share
-from governance.fairness import FairnessPolicy, judge_fairness, protected_attributes
+from governance.fairness import FairnessPolicy, protected_attributes
 from governance.segments import MAX_LEVELS, SearchPolicy, SegmentColumn, SegmentTest, segment_columns, segment_reported
 from governance.tasks import Task
 from governance.versions import VersionRecipe
@@ -31,7 +31,7 @@ from lakehouse.schemas import FAIRNESS, PREDICTIONS, SEGMENTS
 from pipelines.context import Context
 from pipelines.jobs.calculators import BatchCalculator, EstimatedPerformance, Row
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
-from pipelines.ml.fairness import LABEL, group_metrics, group_rates, reference_group
+from pipelines.ml.fairness import LABEL, judge_attribute
 from pipelines.ml.segments import (
     LOSS,
     level_losses,
@@ -383,38 +383,32 @@ class FairnessCalculator:
         for attribute, declared in self._attributes.items():
             if attribute not in frame.columns:
                 continue
-            rates = group_rates(frame, attribute, task=recipe.task)
-            reference = reference_group(rates, declared)
+            judged = judge_attribute(frame, attribute, declared=declared, task=recipe.task, policy=self._policy)
             stamp = {
                 "batch_id": batch["batch_id"],
                 "model": self._model,
                 "model_version": batch["model_version"],
                 "attribute": attribute,
-                "reference_group": reference,
+                "reference_group": judged.reference,
                 "labelled_rows": labelled,
             }
-            metrics = group_metrics(rates, task=recipe.task, reference=reference)
-            if not metrics:
-                single = (
-                    f"only {rates.height} group(s) in this batch, or the reference group is absent: nothing to compare"
-                )
+            if not judged.metrics:
                 rows.append(
                     {
                         **stamp,
-                        "group": reference,
+                        "group": judged.reference,
                         "metric": "groups",
-                        "value": float(rates.height),
+                        "value": float(judged.groups),
                         "group_rate": None,
                         "reference_rate": None,
                         "threshold": None,
                         "passed": None,
-                        "rule": single,
-                        "support": int(rates["rows"].sum()),
-                        "rows": int(rates["rows"].sum()),
+                        "rule": f"{judged.groups} group(s) in this batch, or no reference group: nothing to compare",
+                        "support": judged.rows,
+                        "rows": judged.rows,
                     }
                 )
-            for m in metrics:
-                verdict = judge_fairness(m.metric, value=m.value, group_rows=m.support, policy=self._policy)
+            for m, verdict in judged.metrics:
                 rows.append(
                     {
                         **stamp,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from governance.fairness import FairnessMetric, fairness_metrics
+from governance.fairness import FairnessMetric, FairnessPolicy, FairnessVerdict, fairness_metrics, judge_fairness
 from governance.tasks import Task
 from pipelines.ml.segments import LOSS, MISSING
 
@@ -116,3 +116,33 @@ def group_metrics(rates: pl.DataFrame, *, task: Task, reference: str) -> list[Gr
 
 def _number(value: float | None) -> float:
     return float("nan") if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class JudgedAttribute:
+    """Every group of one protected attribute against its reference group, each metric with its verdict."""
+
+    attribute: str
+    reference: str
+    groups: int
+    rows: int
+    metrics: tuple[tuple[GroupMetric, FairnessVerdict], ...]
+
+
+def judge_attribute(
+    frame: pl.DataFrame, attribute: str, *, declared: str | None, task: Task, policy: FairnessPolicy
+) -> JudgedAttribute:
+    """The fairness of `frame` (prediction columns, LABEL and, for other tasks than binary, LOSS) across
+    the groups of `attribute`; no metrics when fewer than two groups (or no reference group) occur."""
+    rates = group_rates(frame, attribute, task=task)
+    reference = reference_group(rates, declared)
+    metrics = group_metrics(rates, task=task, reference=reference)
+    return JudgedAttribute(
+        attribute=attribute,
+        reference=reference,
+        groups=rates.height,
+        rows=frame.height,
+        metrics=tuple(
+            (m, judge_fairness(m.metric, value=m.value, group_rows=m.support, policy=policy)) for m in metrics
+        ),
+    )

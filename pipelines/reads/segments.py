@@ -4,17 +4,22 @@ against its training data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from governance.errors import InputError
-from governance.fairness import parse_protected, protected_problem
+from governance.fairness import FairnessPolicy, parse_protected, protected_attributes, protected_problem
 from governance.segments import ColumnSummary, parse_segment, segment_problem
+from governance.versions import VersionRecipe
 from lakehouse.schemas import FAIRNESS, SEGMENTS
 from pipelines.context import Context
-from pipelines.reads.versions import latest_recipe
+from pipelines.ml.fairness import LABEL, judge_attribute
+from pipelines.ml.segments import row_loss
+from pipelines.ml.tasks import prediction_frame
+from pipelines.reads.governed import model_settings
+from pipelines.reads.versions import kind_for, latest_recipe, version_model
 
 
 def slicing_settings(ctx: Context, model: str, *, segments: Sequence[str], protected: Sequence[str]) -> dict[str, str]:
@@ -178,3 +183,65 @@ def fairness_table(fairness: pl.DataFrame, batch_id: str) -> pl.DataFrame:
         )
         .sort("attribute", "metric", "group")
     )
+
+
+def holdout_fairness(
+    ctx: Context, *, model: str, version: str, recipe: VersionRecipe, holdout: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """Promotion evidence: the candidate's fairness on its holdout (labelled) for every protected
+    attribute declared on the model, each metric with its verdict; [] when none is declared."""
+    declared = protected_attributes(model_settings(ctx).get(model, {}))
+    present = [a for a in declared if a.column in holdout.columns]
+    if not present:
+        return []
+    kind = kind_for(recipe)
+    outputs = kind.outputs(version_model(ctx, model, version, recipe), holdout, recipe.spec, chunk_rows=holdout.height)
+    truth = pl.Series(LABEL, kind.target(holdout[recipe.target]))
+    frame = prediction_frame(kind.prediction_columns(outputs), rows=holdout.height).with_columns(
+        truth, *(holdout[a.column] for a in present)
+    )
+    frame = frame.with_columns(row_loss(recipe.task, label=LABEL))
+    documents = []
+    for attribute in present:
+        judged = judge_attribute(
+            frame, attribute.column, declared=attribute.reference, task=recipe.task, policy=FairnessPolicy()
+        )
+        checks = [
+            {
+                "group": m.group,
+                "metric": m.metric.value,
+                "value": m.value,
+                "group_rate": m.group_rate,
+                "reference_rate": m.reference_rate,
+                "support": m.support,
+                "passed": verdict.passed,
+                "rule": verdict.rule,
+            }
+            for m, verdict in judged.metrics
+        ]
+        documents.append(
+            {
+                "attribute": attribute.column,
+                "reference_group": judged.reference,
+                "rows": judged.rows,
+                "failing": sum(c["passed"] is False for c in checks),
+                "checks": checks,
+            }
+        )
+    return documents
+
+
+def fairness_checks(attribute: Mapping[str, Any]) -> pl.DataFrame:
+    """One attribute's checks of promotion evidence (`holdout_fairness`) as a table, failing first."""
+    schema = {
+        "group": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "verdict": pl.String,
+        "rule": pl.String,
+        "support": pl.Int64,
+    }
+    words = {True: "passes", False: "fails", None: "not judged"}
+    rows = [{**{k: c.get(k) for k in schema}, "verdict": words[c["passed"]]} for c in attribute["checks"]]
+    order = pl.col("verdict").replace_strict({"fails": 0, "not judged": 1, "passes": 2}, return_dtype=pl.Int64)
+    return pl.DataFrame(rows, schema=schema).sort(order, "metric", "group")

@@ -14,7 +14,7 @@ import pytest
 
 from lakehouse.schemas import AUDIT, FAIRNESS, PREDICTIONS, SEGMENTS
 from pipelines.ml.segments import conditions, quantile_edges
-from tests.conftest import ADMIN, MAKER, START, Seeded, context_for
+from tests.conftest import ADMIN, MAKER, START, Seeded, context_for, train_loan_model
 from tests.pipelines.test_cli import Cli
 
 MODEL = "loan_default"
@@ -179,3 +179,20 @@ def test_bad_segments_and_protected_attributes_are_one_line(seeded: Seeded, args
     cli = Cli(seeded.home)
     cli.refused("model", "set", MODEL, *args, "--actor", ADMIN, needle=needle)
     assert context_for(seeded.home).store.read(AUDIT).filter(pl.col("action") == "set_model_policy").is_empty()
+
+
+def test_fairness_verdicts_are_attached_to_promotion_evidence(seeded: Seeded) -> None:
+    cli = Cli(seeded.home)
+    cli("model", "set", MODEL, "--protected", "home_ownership", "--reason", "lending rules", "--actor", ADMIN)
+    trained = train_loan_model(context_for(seeded.home), seeded.dataset)
+    request = cli.json("promote", "request", MODEL, trained.version, "--reason", "retrained", "--actor", MAKER)
+
+    (attribute,) = cli.json("promote", "show", request["request_id"])["evidence"]["fairness"]
+    assert (attribute["attribute"], attribute["reference_group"]) == ("home_ownership", "MORTGAGE")
+    checks = {(c["group"], c["metric"]): c for c in attribute["checks"]}
+    assert {g for g, _ in checks} == {"OWN", "RENT"}
+    assert len(checks) == 2 * 5  # five classification metrics per group against the reference
+    parity = checks["RENT", "statistical_parity_difference"]
+    assert parity["value"] == pytest.approx(parity["group_rate"] - parity["reference_rate"])
+    assert attribute["failing"] == sum(c["passed"] is False for c in attribute["checks"])
+    assert attribute["rows"] == 300  # the candidate's holdout: the latest 20% of 1,500 rows
