@@ -132,7 +132,7 @@ def _model_card(card: Mapping[str, Any]) -> None:
 
 
 def _fairness(attribute: Mapping[str, Any]) -> None:
-    st.markdown(plain(f"**Fairness** · across {attribute['attribute']}, on the holdout"))
+    st.markdown(f"**Fairness** · across {plain(attribute['attribute'])}, on the holdout")
     failing = attribute["failing"]
     summary = (
         f"{failing} of {len(attribute['checks'])} checks fail"

@@ -36,11 +36,11 @@ from pipelines.ml.segments import (
     LOSS,
     level_losses,
     loss_name,
-    quantile_edges,
     row_loss,
     search_losses,
     search_shares,
     segment_label,
+    slicing_edges,
     without_refinements,
 )
 from pipelines.ml.tasks import PREDICTION_SCHEMA, TaskKind
@@ -49,8 +49,6 @@ from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import kind_for, latest_recipe, version_recipe
 
 ALL = "(all)"
-# a numeric column with at most this many distinct values is sliced by value, not by buckets
-FEW_NUMBERS = 10
 DEFAULT_SEARCH = SearchPolicy()
 DEFAULT_FAIRNESS = FairnessPolicy()
 
@@ -185,24 +183,14 @@ class SegmentCalculator:
 
     def _reference(self, recipe: VersionRecipe, chosen: tuple[SegmentColumn, ...]) -> _SegmentReference:
         training = self._ctx.store.read(recipe.table, version=recipe.table_version)
-        edges: dict[str, list[float] | None] = {}
-        for segment in chosen:
-            if segment.column in training.columns:
-                series = training[segment.column]
-                edges[segment.column] = None if segment.buckets is None else quantile_edges(series, segment.buckets)
-        search = [s.column for s in chosen if s.column in edges]
-        for column in recipe.spec.columns:
-            if column in edges or column not in training.columns:
-                continue
-            series = training[column]
-            distinct = series.n_unique()
-            if series.dtype.is_numeric() and distinct > FEW_NUMBERS:
-                edges[column] = quantile_edges(series, self._policy.numeric_buckets)
-            elif distinct <= MAX_LEVELS:
-                edges[column] = None
-            else:
-                continue
-            search.append(column)
+        edges, search = slicing_edges(
+            training,
+            chosen=[(s.column, s.buckets) for s in chosen],
+            candidates=recipe.spec.columns,
+            numeric_buckets=self._policy.numeric_buckets,
+            max_levels=MAX_LEVELS,
+            max_columns=self._policy.max_columns,
+        )
         labels = training.select(segment_label(c, edges=e) for c, e in edges.items())
         profiles = {}
         for segment in chosen:
@@ -211,9 +199,7 @@ class SegmentCalculator:
             keyed = training.select(recipe.spec.columns).with_columns(labels[segment.column].alias("__segment"))
             for (level,), part in keyed.partition_by("__segment", as_dict=True).items():
                 profiles[segment.column, str(level)] = profile_reference(part.drop("__segment"), recipe.spec)
-        return _SegmentReference(
-            edges=edges, labels=labels, profiles=profiles, search_columns=tuple(search[: self._policy.max_columns])
-        )
+        return _SegmentReference(edges=edges, labels=labels, profiles=profiles, search_columns=tuple(search))
 
     def _chosen_rows(
         self,

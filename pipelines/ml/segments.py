@@ -38,6 +38,45 @@ def quantile_edges(values: pl.Series, buckets: int) -> list[float]:
     return sorted(float(e) for e in edges if e is not None and e > lowest)  # type: ignore[operator]
 
 
+# a numeric column with at most this many distinct values is sliced by value, not by buckets
+FEW_NUMBERS = 10
+
+
+def slicing_edges(
+    training: pl.DataFrame,
+    *,
+    chosen: Sequence[tuple[str, int | None]],
+    candidates: Sequence[str],
+    numeric_buckets: int,
+    max_levels: int,
+    max_columns: int,
+) -> tuple[dict[str, list[float] | None], list[str]]:
+    """How each column is sliced (quantile edges of `training`, or None: by value) and which columns the
+    search combines: the `chosen` (column, buckets) first, then `candidates` in order, up to
+    `max_columns`: numbers with more than FEW_NUMBERS values in `numeric_buckets` quantile buckets,
+    other columns by value when they have at most `max_levels` values."""
+    edges: dict[str, list[float] | None] = {}
+    for column, buckets in chosen:
+        if column in training.columns:
+            edges[column] = None if buckets is None else quantile_edges(training[column], buckets)
+    search = list(edges)[:max_columns]
+    for column in candidates:
+        if len(search) >= max_columns:
+            break
+        if column in edges or column not in training.columns:
+            continue
+        series = training[column]
+        distinct = series.n_unique()
+        if series.dtype.is_numeric() and distinct > FEW_NUMBERS:
+            edges[column] = quantile_edges(series, numeric_buckets)
+        elif distinct <= max_levels:
+            edges[column] = None
+        else:
+            continue
+        search.append(column)
+    return edges, search
+
+
 def segment_label(column: str, *, edges: Sequence[float] | None = None) -> pl.Expr:
     """A row's segment of `column` as text: its value, or its bucket "[a, b)" when `edges` are given."""
     if edges is None:

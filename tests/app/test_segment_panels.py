@@ -10,7 +10,7 @@ from app.text import plain
 from governance.roles import Role
 from lakehouse.schemas import FAIRNESS
 from tests.app.conftest import captions, chart_rows, open_app
-from tests.conftest import ADMIN, ANALYST, Seeded, context_for
+from tests.conftest import ADMIN, ANALYST, MAKER, REVIEWER_A, Seeded, context_for, train_loan_model
 
 
 @pytest.fixture
@@ -98,3 +98,26 @@ def test_without_chosen_segments_the_pages_say_how_to_choose_them(
     at = open_app(ANALYST, Role.ANALYST, page="views/drift.py")
     assert not at.exception
     assert plain("`mlgov model set loan_default --segment COLUMN[:BUCKETS]`") in captions(at)
+
+
+def test_a_reviewer_sees_the_candidates_fairness_in_its_evidence(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    from pipelines.jobs.models import set_model_policy
+    from pipelines.jobs.promote import request_promotion
+
+    ctx = context_for(seeded.home)
+    set_model_policy(ctx, model="loan_default", actor=ADMIN, protected=["home_ownership=RENT"], reason="lending")
+    trained = train_loan_model(ctx, seeded.dataset)
+    request_promotion(ctx, model="loan_default", version=trained.version, reason="retrained", actor=MAKER)
+    serve_home(seeded.home)
+
+    at = open_app(REVIEWER_A, Role.REVIEWER, page="views/approvals.py")
+
+    assert not at.exception
+    assert not at.error
+    assert f"**Fairness** · across {plain('home_ownership')}, on the holdout" in [m.value for m in at.markdown]
+    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert set(table["group"]) == {"MORTGAGE", "OWN"}  # against the declared reference group, RENT
+    assert len(table) == 10
+    assert table["verdict"].isin(["passes", "fails", "not judged"]).all()
