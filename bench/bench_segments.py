@@ -14,9 +14,8 @@ does them for one batch of a new version), interleaved, OMP_NUM_THREADS=1 on bot
 * `drift`: `profile_reference` of the reference + `profile_drift` of the batch, what the drift
   calculator does;
 * `segments`: what the segment and fairness calculators do for the same batch: slice the reference and
-  the batch (`slicing_edges`, `segment_label`), the share search against the reference and the error
-  search over the labelled rows (8 columns: 28 pairs and 56 triples each, `search_shares`,
-  `search_losses`), and fairness across `home` (`judge_attribute`: five metrics per group).
+  the batch (`slicing_edges`), the share search against the reference and the error
+  search over the labelled rows (8 columns: 28 pairs and 56 triples each, `search_segments`), and fairness across `home` (`judge_attribute`: five metrics per group).
 
 Goal: segments within 2x of drift.
 """
@@ -81,9 +80,7 @@ def _worker(method: str, folder: Path) -> dict[str, Any]:
     from pipelines.ml.segments import (
         LOSS,
         row_loss,
-        search_losses,
-        search_shares,
-        segment_label,
+        search_segments,
         slicing_edges,
         without_refinements,
     )
@@ -99,11 +96,13 @@ def _worker(method: str, folder: Path) -> dict[str, Any]:
         max_levels=MAX_LEVELS,
         max_columns=policy.max_columns,
     )
-    reference_labels = reference.select(segment_label(c, edges=edges[c]) for c in columns)
-    labels = current.select(segment_label(c, edges=edges[c]) for c in columns)
+    searched = {c: edges[c] for c in columns}
     loss = current.select(row_loss(Task.BINARY, label=LABEL))
-    shifted = search_shares(labels, reference_labels, columns, min_rows=policy.min_rows)
-    worse = search_losses(labels.with_columns(loss[LOSS]), columns, min_rows=policy.min_rows)
+    found = search_segments(
+        current.select(columns), reference.select(columns), searched, loss=loss[LOSS], min_rows=policy.min_rows
+    )
+    shifted, worse = found.shares, found.losses
+    assert worse is not None  # every row is labelled
     judged = judge_attribute(current, "home", declared=None, task=Task.BINARY, policy=FairnessPolicy())
 
     def reported(tested: pl.DataFrame) -> list[str]:

@@ -37,8 +37,7 @@ from pipelines.ml.segments import (
     level_losses,
     loss_name,
     row_loss,
-    search_losses,
-    search_shares,
+    search_segments,
     segment_label,
     slicing_edges,
     without_refinements,
@@ -129,9 +128,10 @@ class _SegmentReference:
     the training rows' segment labels, and a drift profile of each chosen column's segments."""
 
     edges: dict[str, list[float] | None]
-    labels: pl.DataFrame
+    labels: pl.DataFrame  # of the chosen columns
     profiles: dict[tuple[str, str], ReferenceProfile]
-    search_columns: tuple[str, ...]
+    search_edges: dict[str, list[float] | None]
+    search_rows: pl.DataFrame  # the training rows' searched columns
 
 
 class SegmentCalculator:
@@ -163,7 +163,7 @@ class SegmentCalculator:
             ("segment_reference", self._model, version, repr(chosen)), partial(self._reference, recipe, chosen)
         )
         frame = _batch_frame(self._ctx, self._model, batch, [*recipe.spec.columns, *reference.edges], self._truth)
-        sliced = [c for c in reference.edges if c in frame.columns]
+        sliced = [s.column for s in chosen if s.column in reference.labels.columns and s.column in frame.columns]
         labels = frame.select(segment_label(c, edges=reference.edges[c]) for c in sliced)
         loss = frame.select(row_loss(recipe.task, label=LABEL), pl.col(LABEL).is_not_null().alias("labelled"))
         labelled = int(loss["labelled"].sum())
@@ -177,8 +177,8 @@ class SegmentCalculator:
         for segment in chosen:
             if segment.column in sliced:
                 rows += self._chosen_rows(stamp, segment.column, frame, labels, loss, reference, recipe, kind)
-        search = [c for c in reference.search_columns if c in sliced]
-        rows += self._search_rows(stamp, search, labels, loss, reference, recipe.task)
+        search = {c: e for c, e in reference.search_edges.items() if c in frame.columns}
+        rows += self._search_rows(stamp, search, frame.select(list(search)), loss, reference, recipe.task)
         return rows
 
     def _reference(self, recipe: VersionRecipe, chosen: tuple[SegmentColumn, ...]) -> _SegmentReference:
@@ -191,7 +191,8 @@ class SegmentCalculator:
             max_levels=MAX_LEVELS,
             max_columns=self._policy.max_columns,
         )
-        labels = training.select(segment_label(c, edges=e) for c, e in edges.items())
+        chosen_columns = [s.column for s in chosen if s.column in edges]
+        labels = training.select(segment_label(c, edges=edges[c]) for c in chosen_columns)
         profiles = {}
         for segment in chosen:
             if segment.column not in edges:
@@ -199,7 +200,13 @@ class SegmentCalculator:
             keyed = training.select(recipe.spec.columns).with_columns(labels[segment.column].alias("__segment"))
             for (level,), part in keyed.partition_by("__segment", as_dict=True).items():
                 profiles[segment.column, str(level)] = profile_reference(part.drop("__segment"), recipe.spec)
-        return _SegmentReference(edges=edges, labels=labels, profiles=profiles, search_columns=tuple(search))
+        return _SegmentReference(
+            edges=edges,
+            labels=labels,
+            profiles=profiles,
+            search_edges={c: edges[c] for c in search},
+            search_rows=training.select(search),
+        )
 
     def _chosen_rows(
         self,
@@ -275,22 +282,22 @@ class SegmentCalculator:
     def _search_rows(
         self,
         stamp: Row,
-        columns: list[str],
-        labels: pl.DataFrame,
+        edges: dict[str, list[float] | None],
+        current: pl.DataFrame,
         loss: pl.DataFrame,
         reference: _SegmentReference,
         task: Task,
     ) -> list[Row]:
         policy = self._policy
         rows: list[Row] = []
-        shifted = search_shares(labels, reference.labels, columns, min_rows=policy.min_rows)
-        rows += self._findings(stamp, SegmentKind.SEARCH_SHIFT, "share", shifted, whole=1.0, rows=labels.height)
-        known = labels.with_columns(loss[LOSS]).filter(loss["labelled"])
-        if known.height >= 2 * policy.min_rows:
-            worse = search_losses(known, columns, min_rows=policy.min_rows)
+        before = reference.search_rows.select(list(edges))
+        found = search_segments(current, before, edges, loss=loss[LOSS], min_rows=policy.min_rows)
+        rows += self._findings(stamp, SegmentKind.SEARCH_SHIFT, "share", found.shares, whole=1.0, rows=current.height)
+        if found.losses is not None:
+            known = loss.filter(pl.col("labelled"))
             whole = float(known[LOSS].mean())  # type: ignore[arg-type]
             rows += self._findings(
-                stamp, SegmentKind.SEARCH_ERROR, loss_name(task), worse, whole=whole, rows=known.height
+                stamp, SegmentKind.SEARCH_ERROR, loss_name(task), found.losses, whole=whole, rows=known.height
             )
         return rows
 

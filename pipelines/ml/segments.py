@@ -13,7 +13,7 @@ p-values are Holm-adjusted over every segment tested. Which of them are reported
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from scipy.stats import norm
 from governance.tasks import Task
 
 MISSING = "(missing)"
+ALL_VALUES = "(all values)"
 LOSS = "loss"
 AND = " & "
 
@@ -81,9 +82,15 @@ def segment_label(column: str, *, edges: Sequence[float] | None = None) -> pl.Ex
     """A row's segment of `column` as text: its value, or its bucket "[a, b)" when `edges` are given."""
     if edges is None:
         labels = pl.col(column).cast(pl.String)
+    elif not edges:  # a constant column: one bucket
+        labels = pl.when(pl.col(column).is_not_null()).then(pl.lit(ALL_VALUES))
     else:
-        labels = pl.col(column).cast(pl.Float64).cut(list(edges), left_closed=True).cast(pl.String)
+        labels = _buckets(column, edges).cast(pl.String)
     return labels.fill_null(MISSING).alias(column)
+
+
+def _buckets(column: str, edges: Sequence[float]) -> pl.Expr:
+    return pl.col(column).cast(pl.Float64).cut(list(edges), left_closed=True)
 
 
 def row_loss(task: Task, *, label: str) -> pl.Expr:
@@ -121,15 +128,35 @@ class _Encoded:
     levels: dict[str, list[str]]
 
 
-def _encode(frames: Sequence[pl.DataFrame], columns: Sequence[str]) -> list[_Encoded]:
-    """Each label column as UInt64 codes into the sorted union of its levels across `frames`."""
-    levels = {c: sorted(set().union(*(frame.get_column(c).unique().to_list() for frame in frames))) for c in columns}
+def _bucket_labels(edges: Sequence[float]) -> list[str]:
+    """The labels `segment_label` gives the buckets of `edges`, in bucket order."""
+    inside = [edges[0] - 1.0, *edges]  # one value in each bucket: below the first edge, then at each edge
+    return pl.Series(inside, dtype=pl.Float64).cut(list(edges), left_closed=True).cast(pl.String).to_list()
+
+
+def _encode(frames: Sequence[pl.DataFrame], edges: Mapping[str, Sequence[float] | None]) -> list[_Encoded]:
+    """Each column of `edges` as UInt64 codes of its segments, shared by every frame: a numeric column's
+    bucket index (from polars' cut, no text made), another column's value among the sorted union of its
+    values across `frames`; missing values are the segment MISSING, the last."""
+    levels: dict[str, list[str]] = {}
+    codes: list[list[pl.Expr]] = [[] for _ in frames]
+    for column, cuts in edges.items():
+        if cuts is not None:
+            names = [*_bucket_labels(cuts), MISSING] if cuts else [ALL_VALUES, MISSING]
+            coded = _buckets(column, cuts).to_physical() if cuts else pl.col(column).is_null().cast(pl.UInt8)
+            expressions = [coded] * len(frames)
+        else:
+            values = [frame.get_column(column).cast(pl.String).unique().drop_nulls() for frame in frames]
+            present = sorted(set().union(*(v.to_list() for v in values)) - {MISSING})
+            names = [*present, MISSING]
+            as_level = pl.col(column).cast(pl.String).cast(pl.Enum(present)).to_physical()
+            expressions = [as_level] * len(frames)
+        levels[column] = names
+        for own, expression in zip(codes, expressions, strict=True):
+            own.append(expression.cast(pl.UInt64).fill_null(len(names) - 1).alias(column))
     return [
-        _Encoded(
-            codes=frame.with_columns(pl.col(c).cast(pl.Enum(levels[c])).to_physical().cast(pl.UInt64) for c in columns),
-            levels=levels,
-        )
-        for frame in frames
+        _Encoded(codes=frame.select(*own, *(c for c in frame.columns if c == LOSS)), levels=levels)
+        for frame, own in zip(frames, codes, strict=True)
     ]
 
 
@@ -152,17 +179,30 @@ def _decode(key: int, combo: tuple[str, ...], levels: dict[str, list[str]]) -> s
     return AND.join(reversed(parts))
 
 
-def _cells(encoded: _Encoded, combos: list[tuple[str, ...]], *, loss: bool) -> pl.DataFrame:
-    """One row per (combination, segment) present: its rows (and loss sums)."""
-    lazy = encoded.codes.lazy()
-    aggregates = [pl.len().alias("rows")]
-    if loss:
-        aggregates += [pl.col(LOSS).sum().alias("total"), (pl.col(LOSS) ** 2).sum().alias("squares")]
+def _cells(encoded: _Encoded, combos: list[tuple[str, ...]]) -> pl.DataFrame:
+    """One row per (combination, segment) present: its rows, and with LOSS its labelled rows and loss sums
+    (a null loss: an unlabelled row).
+
+    The rows are grouped once by every column together (at most as many cells as the product of the
+    columns' levels, far fewer than a million rows), and each combination is summed from those cells."""
+    columns = list(encoded.levels)
+    sums = [pl.len().alias("rows")]
+    if LOSS in encoded.codes.columns:
+        loss = pl.col(LOSS)
+        sums += [loss.count().alias("labelled"), loss.sum().alias("total"), (loss**2).sum().alias("squares")]
+    fine = encoded.codes.group_by(_key(tuple(columns), encoded.levels)).agg(sums)
+    stride, codes = 1, []
+    for column in reversed(columns):
+        size = len(encoded.levels[column])
+        codes.append(((pl.col("key") // stride) % size).alias(column))
+        stride *= size
+    cells = fine.with_columns(codes).drop("key").lazy()
+    totals = [pl.col(name).sum() for name in fine.columns if name != "key"]
     queries = [
-        lazy.group_by(_key(combo, encoded.levels)).agg(aggregates).with_columns(pl.lit(i, pl.UInt32).alias("combo"))
+        cells.group_by(_key(combo, encoded.levels)).agg(totals).with_columns(pl.lit(i, pl.UInt32).alias("combo"))
         for i, combo in enumerate(combos)
     ]
-    return pl.concat(pl.collect_all(queries)) if queries else pl.DataFrame()
+    return pl.concat(pl.collect_all(queries))
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
@@ -188,25 +228,95 @@ def _named(cells: pl.DataFrame, combos: list[tuple[str, ...]], levels: dict[str,
 
 
 SEARCH_COLUMNS = ("segment", "columns", "rows", "value", "rest", "gap", "std_error", "z", "p_value", "adjusted_p")
+_NO_SEGMENTS = dict.fromkeys(SEARCH_COLUMNS, pl.Float64) | {
+    "segment": pl.String,
+    "columns": pl.String,
+    "rows": pl.Int64,
+}
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What the search found in a batch: every segment tested for its share of rows and for its loss
+    (None when the batch has too few labelled rows), most significant first."""
+
+    shares: pl.DataFrame
+    losses: pl.DataFrame | None
+
+
+def search_segments(
+    current: pl.DataFrame,
+    reference: pl.DataFrame,
+    edges: Mapping[str, Sequence[float] | None],
+    *,
+    loss: pl.Series | None,
+    min_rows: int,
+    depths: Sequence[int] = (2, 3),
+) -> Searched:
+    """Every segment of `depths` of the columns of `edges` (sliced as `segment_label` slices them):
+
+    * its share of `current`'s rows against its share of `reference`'s (`search_shares`);
+    * with `loss` (one value per row of `current`, null where unlabelled, at least 2 x `min_rows`
+      labelled), its mean loss against the rest's (`search_losses`).
+
+    Both frames are encoded once and `current` grouped once for both searches."""
+    combos = _combinations(list(edges), depths)
+    if not combos or current.is_empty() or reference.is_empty():
+        return Searched(shares=pl.DataFrame(schema=_NO_SEGMENTS), losses=None)
+    scored = current.with_columns(loss.alias(LOSS)) if loss is not None else current
+    now, before = _encode([scored, reference], edges)
+    cells = _cells(now, combos)
+    shares = _share_stats(cells, _cells(before, combos), n=current.height, r=reference.height, min_rows=min_rows)
+    labelled = scored.height - (loss.null_count() if loss is not None else scored.height)
+    losses = None
+    if loss is not None and labelled >= 2 * min_rows:
+        total, squares = float(loss.sum()), float((loss**2).sum())
+        tested = cells.drop("rows").rename({"labelled": "rows"})
+        losses = _loss_stats(tested, n=labelled, total=total, squares=squares, min_rows=min_rows)
+    return Searched(
+        shares=_named(shares, combos, now.levels).select(SEARCH_COLUMNS),
+        losses=None if losses is None else _named(losses, combos, now.levels).select(SEARCH_COLUMNS),
+    )
 
 
 def search_losses(
-    frame: pl.DataFrame, columns: Sequence[str], *, min_rows: int, depths: Sequence[int] = (2, 3)
+    frame: pl.DataFrame,
+    edges: Mapping[str, Sequence[float] | None],
+    *,
+    min_rows: int,
+    depths: Sequence[int] = (2, 3),
 ) -> pl.DataFrame:
-    """Every segment of `depths` columns of `frame` (label columns beside LOSS) with at least `min_rows`
-    rows (and the rest too), against the rest of the frame: its mean loss (`value`), the rest's, their
-    gap (positive: the segment is worse), the segment mean's standard error, Welch's z and its one-sided
-    p-value, Holm-adjusted over every segment tested; sorted by z, most significant first."""
-    combos = _combinations(columns, depths)
+    """Every segment of `depths` of the columns of `edges` of `frame` (those columns beside LOSS) with at
+    least `min_rows` rows (and the rest too), against the rest of the frame: its mean loss (`value`), the
+    rest's, their gap (positive: the segment is worse), the segment mean's standard error, Welch's z and
+    its one-sided p-value, Holm-adjusted over every segment tested; sorted by z, most significant first."""
+    combos = _combinations(list(edges), depths)
     if not combos or frame.is_empty():
-        return pl.DataFrame(
-            schema=dict.fromkeys(SEARCH_COLUMNS, pl.Float64) | {"segment": pl.String, "columns": pl.String}
-        )
-    (encoded,) = _encode([frame], columns)
-    n, total, squares = frame.height, float(frame[LOSS].sum()), float((frame[LOSS] ** 2).sum())
-    cells = _cells(encoded, combos, loss=True).filter(
-        (pl.col("rows") >= min_rows) & (pl.lit(n) - pl.col("rows") >= min_rows)
-    )
+        return pl.DataFrame(schema=_NO_SEGMENTS)
+    (encoded,) = _encode([frame], edges)
+    total, squares = float(frame[LOSS].sum()), float((frame[LOSS] ** 2).sum())
+    cells = _cells(encoded, combos).drop("rows").rename({"labelled": "rows"})
+    tested = _loss_stats(cells, n=frame[LOSS].count(), total=total, squares=squares, min_rows=min_rows)
+    return _named(tested, combos, encoded.levels).select(SEARCH_COLUMNS)
+
+
+def search_shares(
+    current: pl.DataFrame,
+    reference: pl.DataFrame,
+    edges: Mapping[str, Sequence[float] | None],
+    *,
+    min_rows: int,
+    depths: Sequence[int] = (2, 3),
+) -> pl.DataFrame:
+    """Every segment of `depths` columns whose share of `current`'s rows differs from its share of
+    `reference`'s (frames with the columns of `edges`): `value` the share now, `rest` the reference's
+    share, `gap` their absolute difference, a two-proportion z and its two-sided p-value, Holm-adjusted.
+    A segment is tested when it has `min_rows` rows now or would have at the reference's share."""
+    return search_segments(current, reference, edges, loss=None, min_rows=min_rows, depths=depths).shares
+
+
+def _loss_stats(cells: pl.DataFrame, *, n: int, total: float, squares: float, min_rows: int) -> pl.DataFrame:
+    cells = cells.filter((pl.col("rows") >= min_rows) & (pl.lit(n) - pl.col("rows") >= min_rows))
     rows = cells["rows"].to_numpy().astype(np.float64)
     seg_total, seg_squares = cells["total"].to_numpy(), cells["squares"].to_numpy()
     rest_rows, rest_total, rest_squares = n - rows, total - seg_total, squares - seg_squares
@@ -216,7 +326,7 @@ def search_losses(
     gap = value - rest
     z = _z(gap, np.sqrt(seg_var / rows + rest_var / rest_rows))
     p = norm.sf(z)
-    stats = cells.with_columns(
+    return cells.with_columns(
         pl.Series("value", value),
         pl.Series("rest", rest),
         pl.Series("gap", gap),
@@ -225,42 +335,22 @@ def search_losses(
         pl.Series("p_value", p),
         pl.Series("adjusted_p", _holm(p)),
     ).sort("z", descending=True)
-    return _named(stats, combos, encoded.levels).select(SEARCH_COLUMNS)
 
 
-def search_shares(
-    current: pl.DataFrame,
-    reference: pl.DataFrame,
-    columns: Sequence[str],
-    *,
-    min_rows: int,
-    depths: Sequence[int] = (2, 3),
-) -> pl.DataFrame:
-    """Every segment of `depths` columns whose share of `current`'s rows differs from its share of
-    `reference`'s (both frames of label columns): `value` the share now, `rest` the reference's share,
-    `gap` their absolute difference, a two-proportion z and its two-sided p-value, Holm-adjusted.
-    A segment is tested when it has `min_rows` rows now or would have at the reference's share."""
-    combos = _combinations(columns, depths)
-    if not combos or current.is_empty() or reference.is_empty():
-        return pl.DataFrame(
-            schema=dict.fromkeys(SEARCH_COLUMNS, pl.Float64) | {"segment": pl.String, "columns": pl.String}
-        )
-    now, before = _encode([current.select(columns), reference.select(columns)], columns)
-    n, r = current.height, reference.height
+def _share_stats(now: pl.DataFrame, before: pl.DataFrame, *, n: int, r: int, min_rows: int) -> pl.DataFrame:
     cells = (
-        _cells(now, combos, loss=False)
-        .join(_cells(before, combos, loss=False), on=["combo", "key"], how="full", coalesce=True, suffix="_reference")
+        now.select("combo", "key", "rows")
+        .join(before, on=["combo", "key"], how="full", coalesce=True, suffix="_reference")
         .with_columns(pl.col("rows", "rows_reference").fill_null(0))
         .filter(pl.max_horizontal(pl.col("rows"), pl.col("rows_reference") * (n / r)) >= min_rows)
     )
     p1 = cells["rows"].to_numpy() / n
     p0 = cells["rows_reference"].to_numpy() / r
     pooled = (p1 * n + p0 * r) / (n + r)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / r))
     gap = np.abs(p1 - p0)
-    z = _z(gap, se)
+    z = _z(gap, np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / r)))
     p = 2 * norm.sf(z)
-    stats = cells.with_columns(
+    return cells.with_columns(
         pl.Series("value", p1),
         pl.Series("rest", p0),
         pl.Series("gap", gap),
@@ -269,7 +359,6 @@ def search_shares(
         pl.Series("p_value", p),
         pl.Series("adjusted_p", _holm(p)),
     ).sort("z", descending=True)
-    return _named(stats, combos, now.levels).select(SEARCH_COLUMNS)
 
 
 def conditions(segment: str) -> frozenset[str]:

@@ -65,6 +65,9 @@ def test_quantile_edges_and_bucket_labels() -> None:
     assert quantile_edges(pl.Series([1.0, 1.0, 1.0]), 4) == []
 
 
+BY_VALUE: dict[str, list[float] | None] = {"region": None, "age": None, "plan": None}
+
+
 def _planted(n: int, *, rng: np.random.Generator, planted: bool) -> pl.DataFrame:
     region = rng.choice(["north", "south", "east", "west"], n)
     age = rng.choice(["young", "middle", "old"], n)
@@ -86,7 +89,7 @@ def _reported(tested: pl.DataFrame) -> list[str]:
 
 def test_the_search_ranks_a_planted_intersection_first_and_keeps_its_refinements_out() -> None:
     frame = _planted(20_000, rng=np.random.default_rng(1), planted=True)
-    tested = search_losses(frame, ["region", "age", "plan"], min_rows=100)
+    tested = search_losses(frame, BY_VALUE, min_rows=100)
     assert tested.height > 60  # 4x3 + 4x5 + 3x5 pairs, 60 triples, all above 100 rows
     reported = _reported(tested)
     assert conditions(reported[0]) == {"region=west", "age=young"}
@@ -107,12 +110,12 @@ def test_the_search_ranks_a_planted_intersection_first_and_keeps_its_refinements
 def test_the_search_reports_nothing_where_the_loss_does_not_depend_on_the_segment() -> None:
     for seed in range(5):
         frame = _planted(20_000, rng=np.random.default_rng(seed), planted=False)
-        assert _reported(search_losses(frame, ["region", "age", "plan"], min_rows=100)) == []
+        assert _reported(search_losses(frame, BY_VALUE, min_rows=100)) == []
 
 
 def test_small_segments_are_not_tested() -> None:
     frame = _planted(2_000, rng=np.random.default_rng(3), planted=True)
-    tested = search_losses(frame, ["region", "age", "plan"], min_rows=100)
+    tested = search_losses(frame, BY_VALUE, min_rows=100)
     assert tested["rows"].min() >= 100  # type: ignore[operator]
     assert tested.filter(pl.col("columns") == "region,age,plan").is_empty()  # ~33 rows each
 
@@ -121,10 +124,10 @@ def test_the_share_search_finds_a_segment_that_grew() -> None:
     rng = np.random.default_rng(5)
     reference = _planted(10_000, rng=rng, planted=False).drop(LOSS)
     current = _planted(10_000, rng=rng, planted=False).drop(LOSS)
-    assert _reported(search_shares(current, reference, ["region", "age", "plan"], min_rows=100)) == []
+    assert _reported(search_shares(current, reference, BY_VALUE, min_rows=100)) == []
     surge = current.with_columns(
         pl.when(pl.int_range(pl.len()) < 800).then(pl.lit("east")).otherwise("region").alias("region"),
         pl.when(pl.int_range(pl.len()) < 800).then(pl.lit("old")).otherwise("age").alias("age"),
     )
-    tested = search_shares(surge, reference, ["region", "age", "plan"], min_rows=100)
+    tested = search_shares(surge, reference, BY_VALUE, min_rows=100)
     assert conditions(_reported(tested)[0]) == {"region=east", "age=old"}
