@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import click
 
@@ -70,6 +71,7 @@ def monitor(model: str, actor: str | None, retrain: bool, as_json: bool) -> None
         flag = " DRIFTED" if b.drifted else ""
         flag += f", {b.output_drift.feature} drifted" if b.output_drift and b.output_drift.drifted else ""
         alerts = f", {len(b.quality_alerts)} quality alerts" if b.quality_alerts else ""
+        alerts += _segment_summary(sliced.get(b.batch_id, {}))
         lines.append(
             f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}{alerts}"
         )
@@ -93,3 +95,10 @@ def shadow(model: str, as_json: bool) -> None:
         for b in batches
     ]
     emit({"model": model, "batches": batches}, as_json=as_json, lines=lines or ["no batch scored by a challenger yet"])
+
+
+def _segment_summary(batch: dict[str, Any]) -> str:
+    findings = len(batch.get("segment_findings", []))
+    failing = sum(f["passed"] is False for f in batch.get("fairness", []))
+    text = f", {findings} segment findings" if findings else ""
+    return text + (f", {failing} fairness checks fail" if failing else "")

@@ -79,6 +79,7 @@ def test_a_planted_failing_intersection_is_found_and_ranked_first(seeded: Seeded
     assert first["adjusted_p"] < 1e-6
     # no finding narrows or widens the planted one
     assert not any(conditions(f["segment"]) > conditions(first["segment"]) for f in errors[1:])
+    assert f"{len(findings)} segment findings" in cli("monitor", MODEL).stdout  # the text report counts them
 
 
 def test_nothing_is_reported_where_errors_do_not_depend_on_the_segment(seeded: Seeded, tmp_path: Path) -> None:
