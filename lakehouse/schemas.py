@@ -302,7 +302,7 @@ SCHEMAS[SEGMENTS] = _schema(
         "model": pl.String,
         "model_version": pl.String,
         "kind": pl.String,  # drift, realized, estimated (a chosen segment column); search_error, search_shift
-        "columns": pl.String,  # the segment's columns, comma-separated
+        "columns": pl.String,  # the segment's columns, comma-separated; on an "(all)" row, the search's kind
         "segment": pl.String,  # "region=west & age=[-inf, 25)"; "(all)" for the whole batch a search tested
         "metric": pl.String,
         "value": pl.Float64,
