@@ -14,8 +14,9 @@ import pytest
 
 from lakehouse.schemas import AUDIT, FAIRNESS, PREDICTIONS, SEGMENTS
 from pipelines.ml.segments import conditions, quantile_edges
-from tests.conftest import ADMIN, MAKER, START, Seeded, context_for, train_loan_model
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, Seeded, context_for, train_loan_model
 from tests.pipelines.test_cli import Cli
+from tests.task_data import T0, features, price
 
 MODEL = "loan_default"
 WEEK = timedelta(weeks=1)
@@ -197,3 +198,46 @@ def test_fairness_verdicts_are_attached_to_promotion_evidence(seeded: Seeded) ->
     assert parity["value"] == pytest.approx(parity["group_rate"] - parity["reference_rate"])
     assert attribute["failing"] == sum(c["passed"] is False for c in attribute["checks"])
     assert attribute["rows"] == 300  # the candidate's holdout: the latest 20% of 1,500 rows
+
+
+@pytest.mark.slow
+def test_error_parity_and_segments_of_a_regression_model(seeded: Seeded, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    history = features(rng, 2000, start=T0, shift=0.0).with_columns(country=pl.lit("FR"))
+    history = history.with_columns(pl.Series("price", price(history, rng)))
+    week = features(rng, 900, start=T0 + timedelta(days=30), shift=0.0).with_columns(country=pl.lit("FR"))
+    truth = week.select("id", pl.Series("price", price(week, rng)))
+    cli = Cli(seeded.home)
+    for name, frame in (("houses", history), ("houses_week", week)):
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+        cli("ingest", name, str(tmp_path / f"{name}.parquet"), "--key", "id", "--timestamp", "at", "--actor", MAKER)
+    version = cli.json("train", "house", "--table", "houses", "--target", "price", "--actor", MAKER)["version"]
+    cli.refused("model", "set", "house", "--protected", "country", "--actor", ADMIN, needle="has a single value ('FR')")
+    cli("model", "set", "house", "--protected", "region=east", "--segment", "region", "--actor", ADMIN)
+    rid = cli.json("promote", "request", "house", version, "--actor", MAKER, "--reason", "first")["request_id"]
+    cli("promote", "approve", rid, "--actor", REVIEWER_A, "--reason", "ok")
+    cli("promote", "approve", rid, "--actor", REVIEWER_B, "--reason", "ok")
+    batch_id = cli.json("score", "house", "--table", "houses_week", "--actor", MAKER)["batch_id"]
+    truth.write_parquet(tmp_path / "truth.parquet")
+    cli("labels", "house", str(tmp_path / "truth.parquet"), "--key", "id", "--label", "price", "--actor", MAKER)
+
+    (batch,) = cli.json("monitor", "house")["batches"]
+    assert batch["batch_id"] == batch_id
+    predictions = context_for(seeded.home).store.read(PREDICTIONS).filter(pl.col("batch_id") == batch_id)
+    errors = (
+        week.join(truth, on="id")
+        .join(predictions.select(pl.col("entity_key").alias("id"), "prediction"), on="id")
+        .group_by("region")
+        .agg((pl.col("prediction") - pl.col("price")).abs().mean().alias("mae"))
+    )
+    mae = dict(errors.iter_rows())
+    parity = {f["group"]: f for f in batch["fairness"]}
+    assert set(parity) == {"north", "south"}
+    assert {f["metric"] for f in batch["fairness"]} == {"error_parity_ratio"}
+    assert parity["north"]["value"] == pytest.approx(mae["north"] / mae["east"])
+    assert parity["north"]["passed"] == (0.8 <= parity["north"]["value"] <= 1.25)
+    realized = {(s["segment"], s["metric"]): s["value"] for s in batch["segments"] if s["kind"] == "realized"}
+    assert realized["region=south", "mean_absolute_error"] == pytest.approx(mae["south"])
+    assert realized["region=south", "mae"] == pytest.approx(mae["south"])
+    estimated = {(s["segment"], s["metric"]) for s in batch["segments"] if s["kind"] == "estimated"}
+    assert ("region=south", "mae") in estimated  # direct loss estimation reads each segment's features
