@@ -100,6 +100,7 @@ def test_without_chosen_segments_the_pages_say_how_to_choose_them(
     assert plain("`mlgov model set loan_default --segment COLUMN[:BUCKETS]`") in captions(at)
 
 
+@pytest.mark.slow
 def test_a_reviewer_sees_the_candidates_fairness_in_its_evidence(
     seeded: Seeded, serve_home: Callable[[Path], None]
 ) -> None:

@@ -183,6 +183,7 @@ def test_bad_segments_and_protected_attributes_are_one_line(seeded: Seeded, args
     assert context_for(seeded.home).store.read(AUDIT).filter(pl.col("action") == "set_model_policy").is_empty()
 
 
+@pytest.mark.slow
 def test_fairness_verdicts_are_attached_to_promotion_evidence(seeded: Seeded) -> None:
     cli = Cli(seeded.home)
     cli("model", "set", MODEL, "--protected", "home_ownership", "--reason", "lending rules", "--actor", ADMIN)
