@@ -10,8 +10,10 @@ import streamlit as st
 
 from app import queries
 from app.text import plain
+from governance.segments import SearchPolicy
 from pipelines.reads import segments as reads
 
+SEARCH = SearchPolicy()  # the thresholds monitoring applies, shown in the captions
 VERDICT_COLORS = alt.Scale(domain=["passes", "fails", "not judged"], range=["#4c78a8", "#e45756", "#bab0ac"])
 
 FINDING_COLUMNS = {
@@ -79,7 +81,8 @@ def render_segment_performance(home: str, model: str, *, metrics: list[str]) -> 
         st.caption(
             plain(
                 "Realized metrics over each segment's labelled rows (the error with its standard error and 95% "
-                "interval), and estimated from the model's outputs alone for segments of at least 100 rows."
+                "interval), and estimated from the model's outputs alone for segments of at least "
+                f"{SEARCH.min_rows} rows."
             )
         )
         st.dataframe(
@@ -108,8 +111,8 @@ def _findings(rows: pl.DataFrame, *, kind: str, what: str) -> None:
     st.markdown(f"**Segments whose {what}** · searched over two and three columns")
     if found.is_empty():
         st.caption(
-            f"None in {searched} searched batches: no segment of at least 100 rows differs significantly "
-            "(Holm-corrected, 5%) from the rest."
+            f"None in {searched} searched batches: no segment of at least {SEARCH.min_rows} rows differs "
+            f"significantly (Holm-corrected, {SEARCH.alpha:.0%}) from the rest."
         )
         return
     st.caption(

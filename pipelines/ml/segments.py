@@ -184,25 +184,41 @@ def _cells(encoded: _Encoded, combos: list[tuple[str, ...]]) -> pl.DataFrame:
     (a null loss: an unlabelled row).
 
     The rows are grouped once by every column together (at most as many cells as the product of the
-    columns' levels, far fewer than a million rows), and each combination is summed from those cells."""
+    columns' levels, far fewer than a million rows); each combination is then summed from those cells by
+    a weighted bincount over its key, which costs the same for a thousand cells as one small query."""
     columns = list(encoded.levels)
-    sums = [pl.len().alias("rows")]
+    sums = [pl.len().cast(pl.Float64).alias("rows")]
     if LOSS in encoded.codes.columns:
         loss = pl.col(LOSS)
-        sums += [loss.count().alias("labelled"), loss.sum().alias("total"), (loss**2).sum().alias("squares")]
+        sums += [
+            loss.count().cast(pl.Float64).alias("labelled"),
+            loss.sum().alias("total"),
+            (loss**2).sum().alias("squares"),
+        ]
     fine = encoded.codes.group_by(_key(tuple(columns), encoded.levels)).agg(sums)
-    stride, codes = 1, []
+    keys = fine["key"].to_numpy().astype(np.int64)
+    sizes = {c: len(encoded.levels[c]) for c in columns}
+    codes, stride = {}, 1
     for column in reversed(columns):
-        size = len(encoded.levels[column])
-        codes.append(((pl.col("key") // stride) % size).alias(column))
-        stride *= size
-    cells = fine.with_columns(codes).drop("key").lazy()
-    totals = [pl.col(name).sum() for name in fine.columns if name != "key"]
-    queries = [
-        cells.group_by(_key(combo, encoded.levels)).agg(totals).with_columns(pl.lit(i, pl.UInt32).alias("combo"))
-        for i, combo in enumerate(combos)
-    ]
-    return pl.concat(pl.collect_all(queries))
+        codes[column] = (keys // stride) % sizes[column]
+        stride *= sizes[column]
+    weights = {name: fine[name].to_numpy() for name in fine.columns if name != "key"}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("combo", "key", *weights)}
+    for i, combo in enumerate(combos):
+        key = np.zeros(len(keys), dtype=np.int64)
+        for column in combo:
+            key = key * sizes[column] + codes[column]
+        span = int(np.prod([sizes[c] for c in combo]))
+        rows = np.bincount(key, weights=weights["rows"], minlength=span)
+        present = np.flatnonzero(rows)
+        parts["combo"].append(np.full(present.size, i, dtype=np.uint32))
+        parts["key"].append(present.astype(np.uint64))
+        for name, values in weights.items():
+            summed = rows if name == "rows" else np.bincount(key, weights=values, minlength=span)
+            parts[name].append(summed[present])
+    cells = pl.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
+    counts = [c for c in ("rows", "labelled") if c in cells.columns]
+    return cells.with_columns(pl.col(counts).round().cast(pl.Int64))
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
