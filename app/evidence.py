@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import charts
 from app.text import plain
-from pipelines.reads import reviews
+from pipelines.reads import reviews, segments
 from pipelines.reads.task_metrics import MetricScale, task_metrics
 
 
@@ -29,6 +29,9 @@ def render_evidence(evidence: Mapping[str, Any], *, version: str, gates: Sequenc
         _quality(evidence["quality"])
     with right.container(border=True):
         _model_card(evidence["model_card"])
+    for attribute in evidence.get("fairness") or []:  # evidence before fairness has none
+        with st.container(border=True):
+            _fairness(attribute)
 
 
 def _metrics(evidence: Mapping[str, Any], *, version: str, gates: Sequence[Mapping[str, Any]]) -> None:
@@ -126,3 +129,27 @@ def _model_card(card: Mapping[str, Any]) -> None:
     st.text("\n".join(f"{field}: {value}" for field, value in reviews.model_card_table(card).iter_rows()))
     st.caption("Limitations")
     st.text("\n".join(f"• {limitation}" for limitation in card.get("limitations", [])))
+
+
+def _fairness(attribute: Mapping[str, Any]) -> None:
+    st.markdown(f"**Fairness** · across {plain(attribute['attribute'])}, on the holdout")
+    failing = attribute["failing"]
+    summary = (
+        f"{failing} of {len(attribute['checks'])} checks fail"
+        if failing
+        else f"all {len(attribute['checks'])} checks pass or are not judged"
+    )
+    st.caption(plain(f"Every group against {attribute['reference_group']} over {attribute['rows']} rows: {summary}."))
+    st.dataframe(
+        segments.fairness_checks(attribute),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "group": st.column_config.TextColumn("Group"),
+            "metric": st.column_config.TextColumn("Metric"),
+            "value": st.column_config.NumberColumn("Value", format="%.3f"),
+            "verdict": st.column_config.TextColumn("Verdict"),
+            "rule": st.column_config.TextColumn("Rule", width="large"),
+            "support": st.column_config.NumberColumn("Support"),
+        },
+    )

@@ -23,6 +23,7 @@ from pipelines.reads import (
     overview,
     promotions,
     reviews,
+    segments,
     shadow,
     sql,
 )
@@ -208,3 +209,16 @@ def console_tables(home: str, roles: tuple[str, ...]) -> list[sql.ConsoleTable]:
 def open_alerts(home: str) -> list[alerts.AlertView]:
     """Alerts not resolved yet, newest first (cleared by the alerts panel after it acknowledges or resolves)."""
     return alerts.list_alerts(services.get_context(), states=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
+
+
+# --- Segments and fairness (Drift and Performance pages) -------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def segment_rows(home: str, model: str) -> pl.DataFrame:
+    return segments.segment_rows(services.get_context(), model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def fairness_rows(home: str, model: str) -> pl.DataFrame:
+    return segments.fairness_rows(services.get_context(), model)

@@ -32,6 +32,8 @@ VERSIONS = "governance/versions"
 POLICIES = "governance/policies"
 ALERTS = "governance/alerts"
 ALERT_RULES = "governance/alert_rules"
+SEGMENTS = "monitoring/segments"  # per batch: drift and performance per segment, and the segment search's findings
+FAIRNESS = "monitoring/fairness"  # per batch: fairness metrics per group of a protected attribute
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -338,6 +340,48 @@ SCHEMAS[ALERT_RULES] = _schema(
     }
 )
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
+SCHEMAS[SEGMENTS] = _schema(
+    {
+        "batch_id": pl.String,
+        "model": pl.String,
+        "model_version": pl.String,
+        "kind": pl.String,  # drift, realized, estimated (a chosen segment column); search_error, search_shift
+        "columns": pl.String,  # the segment's columns, comma-separated; on an "(all)" row, the search's kind
+        "segment": pl.String,  # "region=west & age=[-inf, 25)"; "(all)" for the whole batch a search tested
+        "metric": pl.String,
+        "value": pl.Float64,
+        "whole": pl.Float64,  # the same metric over the rest of the batch (search) or the reference (share)
+        "std_error": pl.Float64,  # the segment value's sampling error
+        "adjusted_p": pl.Float64,  # search: Holm-adjusted p-value
+        "rows": pl.Int64,
+        "labelled_rows": pl.Int64,  # the batch's labelled rows when computed
+        "reported": pl.Boolean,  # search: a finding the policy reports
+        "computed_at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+SCHEMAS[FAIRNESS] = _schema(
+    {
+        "batch_id": pl.String,
+        "model": pl.String,
+        "model_version": pl.String,
+        "attribute": pl.String,
+        "group": pl.String,
+        "reference_group": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "group_rate": pl.Float64,
+        "reference_rate": pl.Float64,
+        "threshold": pl.Float64,
+        "passed": pl.Boolean,  # null: too few rows to judge
+        "rule": pl.String,
+        "support": pl.Int64,
+        "rows": pl.Int64,
+        "labelled_rows": pl.Int64,  # the batch's labelled rows when computed
+        "computed_at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
 PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses

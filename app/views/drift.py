@@ -2,7 +2,7 @@ import polars as pl
 import streamlit as st
 import streamlit.components.v1 as html_components
 
-from app import charts, components, page, queries, services
+from app import charts, components, page, queries, segment_panels, services
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
@@ -229,3 +229,5 @@ else:
             column_order=list(QUALITY_COLUMNS),
             column_config=QUALITY_COLUMNS,
         )
+
+segment_panels.render_segment_drift(home, model, batch_id=batch_id, batch_label=labels[batch_id].split(" · ")[0])

@@ -1,7 +1,7 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, components, page, queries
+from app import charts, components, page, queries, segment_panels
 from app.text import plain
 from governance.promotion import PRODUCTION_ALIAS
 from governance.screens import Screen
@@ -185,3 +185,5 @@ if by_version.height:
             },
         },
     )
+
+segment_panels.render_segment_performance(home, model, metrics=list(shown.defaults))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import click
 
@@ -23,11 +24,13 @@ def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as
     from governance.tasks import Task, health_metric
     from pipelines.jobs.engines import open_engine
     from pipelines.jobs.monitor import monitor as run_monitor
+    from pipelines.reads.segments import segment_documents
 
     if retrain and actor is None:
         raise InputError("--retrain needs --actor: the user the new version is trained and requested by")
     ctx = load_context()
     report = run_monitor(ctx, model=model, actor=actor, retrain=retrain, engine=open_engine(ctx, engine))
+    sliced = segment_documents(ctx, model)
     trigger = report.trigger
     document = {
         "model": report.model,
@@ -49,6 +52,7 @@ def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as
                 "output_drift": None
                 if b.output_drift is None
                 else {"output": b.output_drift.feature, **asdict(b.output_drift)},
+                **sliced.get(b.batch_id, {"segments": [], "segment_findings": [], "fairness": []}),
             }
             for b in report.batches
         ],
@@ -70,6 +74,7 @@ def monitor(model: str, actor: str | None, retrain: bool, engine: str | None, as
         flag = " DRIFTED" if b.drifted else ""
         flag += f", {b.output_drift.feature} drifted" if b.output_drift and b.output_drift.drifted else ""
         alerts = f", {len(b.quality_alerts)} quality alerts" if b.quality_alerts else ""
+        alerts += _segment_summary(sliced.get(b.batch_id, {}))
         lines.append(
             f"  {b.batch_id} v{b.model_version} {b.rows} rows: drift share {b.drift_share:.2f}{flag}{perf}{alerts}"
         )
@@ -94,3 +99,10 @@ def shadow(model: str, as_json: bool) -> None:
         for b in batches
     ]
     emit({"model": model, "batches": batches}, as_json=as_json, lines=lines or ["no batch scored by a challenger yet"])
+
+
+def _segment_summary(batch: dict[str, Any]) -> str:
+    findings = len(batch.get("segment_findings", []))
+    failing = sum(f["passed"] is False for f in batch.get("fairness", []))
+    text = f", {findings} segment findings" if findings else ""
+    return text + (f", {failing} fairness checks fail" if failing else "")

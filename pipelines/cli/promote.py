@@ -193,7 +193,7 @@ def history(model: str, alias: str, at_text: str | None, as_json: bool) -> None:
 
 @click.group()
 def model() -> None:
-    """Registered-model settings: risk tier, purpose and fixed data-quality limits."""
+    """Registered-model settings: risk tier, purpose, fixed data-quality limits, segments and protected attributes."""
 
 
 @model.command("set")
@@ -208,17 +208,48 @@ def model() -> None:
     help="Fix a data-quality limit instead of the derived or default one, e.g. missing_share:income=0.2 "
     "(checks: missing_share, out_of_range, unseen; MAX a share from 0 to 1). Repeatable.",
 )
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    metavar="COLUMN[:BUCKETS]",
+    help="Slice monitoring by a column: its values (at most 50), or BUCKETS quantile buckets of a numeric one, "
+    "e.g. region or age:4. Repeatable.",
+)
+@click.option(
+    "--protected",
+    multiple=True,
+    metavar="COLUMN[=REFERENCE]",
+    help="A protected attribute judged for fairness per batch, against REFERENCE (default: its largest group). "
+    "Repeatable.",
+)
 @click.option("--reason", default="", help="Why, recorded on the audit trail.")
 @actor_option
 @json_option
 def model_set(
-    name: str, tier: str | None, purpose: str | None, quality: tuple[str, ...], reason: str, actor: str, as_json: bool
+    name: str,
+    tier: str | None,
+    purpose: str | None,
+    quality: tuple[str, ...],
+    segments: tuple[str, ...],
+    protected: tuple[str, ...],
+    reason: str,
+    actor: str,
+    as_json: bool,
 ) -> None:
-    """Classify NAME's risk tier, state its purpose and/or fix data-quality limits (admins only)."""
+    """Set NAME's risk tier, purpose, data-quality limits, segments and protected attributes (admins only)."""
     from pipelines.jobs.models import set_model_policy
 
     changes = set_model_policy(
-        load_context(), model=name, actor=actor, tier=tier, purpose=purpose, quality=quality, reason=reason
+        load_context(),
+        model=name,
+        actor=actor,
+        tier=tier,
+        purpose=purpose,
+        quality=quality,
+        segments=segments,
+        protected=protected,
+        reason=reason,
     )
     emit(
         {"model": name, **changes},

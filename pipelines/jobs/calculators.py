@@ -75,12 +75,15 @@ def compute_pending(run: JobRun, calculators: Sequence[BatchCalculator], batches
 
 def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalculator]:
     """Every monitor metric; drift and quality, the ones over a batch's feature rows, on `engine`."""
+    from pipelines.jobs.segment_calculators import segment_calculators  # it builds on this module's calculators
+
     return [
         DriftCalculator(ctx, model, engine),
         OutputDriftCalculator(ctx, model),
         RealizedPerformance(ctx, model),
         QualityCalculator(ctx, model, engine),
         EstimatedPerformance(ctx, model),
+        *segment_calculators(ctx, model),
     ]
 
 
@@ -298,7 +301,7 @@ class EstimatedPerformance:
         version = batch["model_version"]
         recipe = version_recipe(self._ctx, self._model, version)
         kind = kind_for(recipe)
-        calibration = self._ctx.remember(("calibration", self._model, version), partial(self._calibration, version))
+        calibration = self._ctx.remember(("calibration", self._model, version), partial(self.calibration, version))
         predictions = self._predictions.filter(pl.col("batch_id") == batch["batch_id"])
         features = self._features(batch, predictions, recipe) if kind.estimate_reads_features else None
         estimate = kind.estimate(kind.stored_outputs(predictions), calibration=calibration, rows=features)
@@ -314,7 +317,7 @@ class EstimatedPerformance:
         rows = rows.with_columns(pl.col(key).cast(pl.String).alias("entity_key"))
         return predictions.select("entity_key").join(rows, on="entity_key", how="left", maintain_order="left")
 
-    def _calibration(self, version: str) -> Calibration:
+    def calibration(self, version: str) -> Calibration:
         """The label-free estimator fitted when the version was trained, checked against the digest on
         the governed record; versions registered before it was stored get one fitted now (once)."""
         registered = registered_versions(self._ctx.ledger, model=self._model)[self._model, version]

@@ -18,6 +18,7 @@ from pipelines.context import Change, Context, job_run
 from pipelines.jobs.promote import require_reason
 from pipelines.jobs.registry import mirror_model
 from pipelines.reads.governed import PURPOSE_TAG, TIER_TAG, approval_policy
+from pipelines.reads.segments import slicing_settings
 from pipelines.reads.versions import latest_recipe
 
 MAX_APPROVALS = 10
@@ -31,12 +32,15 @@ def set_model_policy(
     tier: str | None = None,
     purpose: str | None = None,
     quality: Sequence[str] = (),
+    segments: Sequence[str] = (),
+    protected: Sequence[str] = (),
     reason: str = "",
 ) -> dict[str, str]:
     """Classify a model's risk tier, state its purpose and fix data-quality limits per check and column
-    (`CHECK:COLUMN=MAX`, which monitoring then holds that column to instead of the derived or default
-    threshold); admins only, audited. Returns the settings as the mirrored MLflow tags name them (tier,
-    purpose) and as the policy names them (`quality:<check>:<column>`)."""
+        (`CHECK:COLUMN=MAX`, which monitoring then holds that column to instead of the derived or default
+        threshold), the columns its batches are sliced by (`--segment`) and its protected attributes
+    (`--protected`); admins only, audited. Returns the settings as the mirrored MLflow tags name them (tier,
+        purpose) and as the policy names them (`quality:<check>:<column>`)."""
     with job_run(ctx, job="model_set", actor=actor, model=model) as run:
         run.authorize(Action.SET_RISK_TIER, object_type="model", object_id=model)
         ctx.registry.require_model(model)
@@ -49,8 +53,10 @@ def set_model_policy(
             columns = frozenset(latest_recipe(ctx, model).spec.columns)
             limits = [parse_quality_limit(text, columns=columns) for text in quality]
             settings |= {limit.setting: f"{limit.limit:g}" for limit in limits}
+        if segments or protected:
+            settings |= slicing_settings(ctx, model, segments=segments, protected=protected)
         if not settings:
-            raise InputError("nothing to set: pass --tier, --purpose and/or --quality")
+            raise InputError("nothing to set: pass --tier, --purpose, --quality, --segment and/or --protected")
         tags = {_shown(name): value for name, value in settings.items()}
         rows = policy_frame(
             scope=PolicyScope.MODEL,

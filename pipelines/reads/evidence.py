@@ -26,6 +26,7 @@ from pipelines.context import Context
 from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
 from pipelines.reads.governed import alias_holder, model_settings
+from pipelines.reads.segments import holdout_fairness
 from pipelines.reads.shadow import shadow_comparison
 from pipelines.reads.versions import VersionRecipe, kind_for, version_model, version_recipe
 
@@ -103,6 +104,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
         "evaluation_digest": evaluation_digest,
         "trigger": trigger,
         "shadow": shadow_comparison(ctx, model=model, version=version),
+        "fairness": holdout_fairness(ctx, model=model, version=version, recipe=recipe, holdout=holdout),
     }
     return Evidence(payload=payload, digest=evaluation_digest)
 

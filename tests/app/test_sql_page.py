@@ -90,9 +90,11 @@ def test_an_analyst_queries_monitoring_but_not_the_audit_trail(
     assert set(at.dataframe[0].value["SQL name"]) == {
         "catalog_tables",
         "monitoring_drift",
+        "monitoring_fairness",
         "monitoring_output_drift",
         "monitoring_performance",
         "monitoring_quality",
+        "monitoring_segments",
         "ops_runs",
         "scoring_batches",
     }
