@@ -66,7 +66,10 @@ class RayEngine:
                 return pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width)
             return pa.array(values)
 
-        frame = _window(daft.read_deltalake(self._storage.uri(rows.table), version=rows.version), rows)
+        source = daft.read_deltalake(
+            self._storage.uri(rows.table), version=rows.version, io_config=_io_config(self._storage)
+        )
+        frame = _window(source, rows)
         scored = frame.select(*keep, outputs(*(col(name) for name in names)).alias(_OUTPUT))
         parts = [pl.from_arrow(batch) for batch in scored.to_arrow_iter()]
         if not parts:
@@ -141,6 +144,27 @@ class RayEngine:
             # the value is kept beside its reference: an id() key must not be reused by another object
             self._shipped[key] = (ray.put(value), value)
         return self._shipped[key][0]
+
+
+def _io_config(storage: Storage) -> Any:
+    """Daft's view of the lakehouse's object store, from the same delta-rs options (AWS_*) the tables
+    are opened with; None on local disk. GCS and Azure are found by Daft from the same environment."""
+    from daft.io import IOConfig, S3Config
+
+    options = {key.upper(): value for key, value in storage.options.items()}
+    if not storage.is_remote or not storage.root.startswith(("s3://", "s3a://")):
+        return None
+    endpoint = options.get("AWS_ENDPOINT_URL") or options.get("AWS_ENDPOINT")
+    return IOConfig(
+        s3=S3Config(
+            endpoint_url=endpoint,
+            region_name=options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
+            key_id=options.get("AWS_ACCESS_KEY_ID"),
+            access_key=options.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=options.get("AWS_SESSION_TOKEN"),
+            use_ssl=not (endpoint or "").startswith("http://"),
+        )
+    )
 
 
 def _connect(address: str | None) -> None:
