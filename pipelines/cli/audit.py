@@ -53,7 +53,7 @@ def _alert_failed_verify(verdict: AuditVerdict, *, problem: str) -> list[str]:
         # the full context (MLflow included) only now: a chain that holds is verified without it
         ctx = load_context(allow_unmigrated=True)
         outcome = alert_on_failed_verify(ctx, first_bad_seq=verdict.first_bad_seq, problem=problem)
-    except MlgovError as error:
+    except (MlgovError, OSError) as error:  # the trail is damaged: reading it may fail in any way a file can
         return [f"the alert could not be recorded: {error}"]
     return [f"alert {a.alert_id} ({a.severity.value}): {a.summary}" for a in outcome.fired]
 

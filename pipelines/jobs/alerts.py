@@ -211,7 +211,7 @@ def alert_on_failed_verify(ctx: Context, *, first_bad_seq: int | None, problem: 
     can still be read, else as their table shows them."""
     try:
         rules = alert_rules(ctx)
-    except MlgovError:
+    except (MlgovError, OSError):  # a damaged trail can fail to read at all (a data file gone)
         rules = projected_alert_rules(ctx)
     alert = audit_verify_alert(first_bad_seq=first_bad_seq, problem=problem, rules=rules)
     if alert is None:
