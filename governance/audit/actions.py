@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
     LOGIN = "login"
     LOCK_ACCOUNT = "lock_account"
     UNLOCK_ACCOUNT = "unlock_account"
+    FILL_FEATURE_TABLE = "fill_feature_table"  # created or refilled from its source table (features create)
 
 
 class AuditOutcome(StrEnum):

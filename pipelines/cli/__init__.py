@@ -11,6 +11,7 @@ from pipelines.cli.access import access, init, migrate
 from pipelines.cli.app import app, demo
 from pipelines.cli.audit import audit
 from pipelines.cli.data import ingest, labels
+from pipelines.cli.features import features
 from pipelines.cli.lineage import evidence, lineage
 from pipelines.cli.monitoring import monitor, shadow
 from pipelines.cli.promote import history, model, promote
@@ -30,3 +31,4 @@ for command in (init, access, users, login, ingest, labels, train, register, ret
     main.add_command(command)
 for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app):
     main.add_command(command)
+main.add_command(features)

@@ -30,6 +30,7 @@ from pipelines.ml.modeling import Algorithm, build_estimator
 from pipelines.ml.quality import batch_quality, reference_chunk_stats
 from pipelines.ml.tasks import PREDICTION_SCHEMA
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
+from pipelines.reads.feature_tables import reference_id, training_frame
 from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import CALIBRATION_ARTIFACT, VersionRecipe, kind_for, latest_recipe, version_recipe
 
@@ -99,7 +100,7 @@ class _Reference:
 
     @property
     def reference_id(self) -> str:
-        return f"{self.recipe.table}@{self.recipe.table_version}#{self.profile.id}"
+        return f"{reference_id(self.recipe)}#{self.profile.id}"
 
 
 class DriftCalculator:
@@ -119,7 +120,7 @@ class DriftCalculator:
 
     def _reference(self, version: str) -> _Reference:
         recipe = version_recipe(self._ctx, self._model, version)
-        frame = self._ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
+        frame = training_frame(self._ctx, recipe, columns=list(recipe.spec.columns))
         return _Reference(recipe=recipe, profile=profile_reference(frame, recipe.spec))
 
 
@@ -226,7 +227,7 @@ class QualityCalculator:
 
     def _training_data(self, version: str) -> tuple[VersionRecipe, pl.DataFrame]:
         recipe = version_recipe(self._ctx, self._model, version)
-        return recipe, self._ctx.store.read(recipe.table, version=recipe.table_version)
+        return recipe, training_frame(self._ctx, recipe)
 
     def _chunk_stats(
         self, recipe: VersionRecipe, reference: pl.DataFrame
@@ -302,7 +303,7 @@ class EstimatedPerformance:
                     "with it (its digest differs): nothing is estimated from it"
                 )
             return calibration_from_json(text)
-        training = self._ctx.store.read(recipe.table, version=recipe.table_version)
+        training = training_frame(self._ctx, recipe)
         estimator = build_estimator(Algorithm(recipe.algorithm), recipe.spec, task=recipe.task)
         return kind_for(recipe).calibrate(estimator, training, recipe.spec, recipe.target)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
@@ -11,14 +12,18 @@ import polars as pl
 from governance.audit.actions import AuditAction
 from governance.audit.canonical import utc_text
 from governance.errors import InputError, NotFoundError
+from governance.feature_tables import FeatureTableRef
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action
-from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
-from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
+from lakehouse.feature_catalog import feature_table_definition
+from lakehouse.records import LineageEdge, feature_tables_json, lineage_frame, require_table_identity
+from lakehouse.schemas import BATCHES, FEATURE_SKEW, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.registry import served_version
+from pipelines.ml.point_in_time import latest_values, skew_shares
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
+from pipelines.reads.feature_tables import current_versions, join_feature_tables
 from pipelines.reads.versions import kind_for, version_model, version_recipe
 
 
@@ -30,14 +35,25 @@ class ScoreResult:
     already_scored: bool
     challenger_batch_id: str | None = None
     challenger_version: str | None = None
+    # the champion batch's joined features: the share of rows whose as-of value differs from the latest
+    feature_skew: dict[str, float] = field(default_factory=dict)
 
 
 def batch_identity(
-    *, model: str, version: str, table: str, table_version: int, start: datetime | None, end: datetime | None
+    *,
+    model: str,
+    version: str,
+    table: str,
+    table_version: int,
+    start: datetime | None,
+    end: datetime | None,
+    feature_tables: Sequence[FeatureTableRef] = (),
 ) -> str:
-    """The same model version over the same rows of the same table version is the same batch."""
+    """The same model version over the same rows of the same table version (joined with the same
+    feature table versions) is the same batch."""
     window = f"{utc_text(start) if start else '-'}|{utc_text(end) if end else '-'}"
     text = f"{model}|{version}|{table}|{table_version}|{window}"
+    text += "".join(f"|{ref.table}@{ref.version}" for ref in feature_tables)
     return "b-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -59,9 +75,19 @@ def score(
             roles[SHADOW_ALIAS] = challenger
         identity = require_table_identity(ctx.store, name)
         table_version = ctx.store.version(name)
+        joins = {
+            role: current_versions(ctx, version_recipe(ctx, model, version).feature_tables)
+            for role, version in roles.items()
+        }
         batch_ids = {
             role: batch_identity(
-                model=model, version=version, table=name, table_version=table_version, start=start, end=end
+                model=model,
+                version=version,
+                table=name,
+                table_version=table_version,
+                start=start,
+                end=end,
+                feature_tables=joins[role],
             )
             for role, version in roles.items()
         }
@@ -69,6 +95,7 @@ def score(
         done_rows = dict(zip(done["batch_id"], done["rows"], strict=True))
         todo = {role: version for role, version in roles.items() if batch_ids[role] not in done_rows}
         rows = None
+        skew: dict[str, float] = {}
         if todo:
             selected = select_window(
                 ctx.store.scan(name, version=table_version), timestamp=identity.timestamp, start=start, end=end
@@ -78,7 +105,7 @@ def score(
                 raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
         for role, version in todo.items():
             assert rows is not None
-            _score_batch(
+            shares = _score_batch(
                 run,
                 model=model,
                 version=version,
@@ -89,7 +116,10 @@ def score(
                 key=identity.key,
                 timestamp=identity.timestamp,
                 window=(start, end),
+                feature_tables=joins[role],
             )
+            if role == PRODUCTION_ALIAS:
+                skew = shares
     champion_batch = batch_ids[PRODUCTION_ALIAS]
     return ScoreResult(
         batch_id=champion_batch,
@@ -98,6 +128,7 @@ def score(
         already_scored=PRODUCTION_ALIAS not in todo,
         challenger_batch_id=batch_ids.get(SHADOW_ALIAS),
         challenger_version=roles.get(SHADOW_ALIAS),
+        feature_skew=skew,
     )
 
 
@@ -113,13 +144,16 @@ def _score_batch(
     key: str,
     timestamp: str | None,
     window: tuple[datetime | None, datetime | None],
-) -> None:
+    feature_tables: Sequence[FeatureTableRef],
+) -> dict[str, float]:
     """Score `rows` with one version and write its predictions, lineage, audit record and, last, its
     batch record, the mark of a finished batch. Each is written once: a run killed at any point is
-    completed by rerunning it, and two scorers of the same batch write it once."""
+    completed by rerunning it, and two scorers of the same batch write it once. The version's feature
+    tables are joined as of each row's event time; returns the joined features' skew (see `_skew`)."""
     ctx = run.ctx
     name, table_version = source
     recipe = version_recipe(ctx, model, version)
+    rows = join_feature_tables(ctx, rows, spine_table=name, spine_time=timestamp, refs=feature_tables)
     missing = [c for c in recipe.spec.columns if c not in rows.columns]
     if missing:
         raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
@@ -154,6 +188,7 @@ def _score_batch(
     edges = [
         LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
         LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
+        *(LineageEdge("table", f"{ref.table}@{ref.version}", "joined_in", "batch", batch_id) for ref in feature_tables),
     ]
     run.append_once(
         LINEAGE,
@@ -170,8 +205,10 @@ def _score_batch(
             "role": role,
             "table": f"{name}@{table_version}",
             "rows": rows.height,
+            **({"feature_tables": [f"{ref.table}@{ref.version}" for ref in feature_tables]} if feature_tables else {}),
         },
     )
+    skew = _skew(run, rows, feature_tables, batch=(batch_id, model, version), at=scored_at)
     batch = {
         "batch_id": batch_id,
         "model": model,
@@ -185,6 +222,7 @@ def _score_batch(
         "scored_at": scored_at,
         "actor": run.actor,
         "run_id": run.run_id,
+        "feature_tables": feature_tables_json(feature_tables),
     }
     utc = pl.Datetime("us", "UTC")
     run.append_once(
@@ -192,6 +230,49 @@ def _score_batch(
         pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}),
         present=lambda table: _holds(table, pl.col("batch_id") == batch_id),
     )
+    return skew
+
+
+def _skew(
+    run: JobRun,
+    rows: pl.DataFrame,
+    feature_tables: Sequence[FeatureTableRef],
+    *,
+    batch: tuple[str, str, str],
+    at: datetime,
+) -> dict[str, float]:
+    """Training/serving skew of the batch's joined features: per feature, the share of rows whose as-of
+    value (what training-style joins see) differs from the key's latest value in the same table version
+    (what a real-time lookup by key serves). Written to monitoring/feature_skew once per batch."""
+    if not feature_tables:
+        return {}
+    batch_id, model, version = batch
+    found, shares = [], {}
+    for ref in feature_tables:
+        definition = feature_table_definition(run.ctx.store, ref.table)
+        latest = latest_values(run.ctx.store.scan(ref.table, version=ref.version), definition=definition).collect()
+        for feature, (differing, total) in skew_shares(
+            rows, latest, key=definition.key, columns=definition.columns
+        ).items():
+            shares[feature] = differing / total if total else 0.0
+            found.append(
+                {
+                    "batch_id": batch_id,
+                    "model": model,
+                    "model_version": version,
+                    "feature_table": f"{ref.table}@{ref.version}",
+                    "feature": feature,
+                    "rows": total,
+                    "differing_rows": differing,
+                    "share": shares[feature],
+                    "computed_at": at,
+                    "run_id": run.run_id,
+                }
+            )
+    run.append_once(
+        FEATURE_SKEW, pl.DataFrame(found), present=lambda table: _holds(table, pl.col("batch_id") == batch_id)
+    )
+    return shares
 
 
 def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:
