@@ -13,6 +13,7 @@ from governance.roles import Role
 from governance.tasks import Task
 from pipelines.jobs import users
 from pipelines.reads import audit, costs, lineage, models, monitoring, overview, promotions, reviews, shadow, sql
+from pipelines.reads import feature_tables as features
 from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
@@ -189,3 +190,21 @@ def shadow_comparison(home: str, model: str, version: str) -> list[dict[str, Any
 def console_tables(home: str, roles: tuple[str, ...]) -> list[sql.ConsoleTable]:
     """The tables holders of `roles` (role names) may query in the SQL console."""
     return sql.console_tables(services.get_context(), roles=[Role(role) for role in roles])
+
+
+# --- Features page ---------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the feature tables…")
+def feature_tables(home: str) -> list[dict[str, Any]]:
+    return [features.summary_document(s) for s in features.feature_table_summaries(services.get_context())]
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_table(home: str, name: str) -> dict[str, Any]:
+    return features.feature_table_document(services.get_context(), name=name)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_skew(home: str, table: str) -> pl.DataFrame:
+    return features.feature_skew(services.get_context(), table=table)

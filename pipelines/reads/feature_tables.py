@@ -28,7 +28,7 @@ from governance.feature_tables import (
 from governance.versions import VersionRecipe
 from lakehouse.feature_catalog import feature_table_definition, feature_table_fills
 from lakehouse.records import registered_versions, require_table_identity
-from lakehouse.schemas import feature_table
+from lakehouse.schemas import FEATURE_SKEW, feature_table
 from pipelines.context import Context
 from pipelines.ml.point_in_time import FeatureRows, as_of_join, check_overlap, latest_values
 
@@ -261,3 +261,31 @@ class FeatureLookup:
             frame = frame.join(right.drop(definition.timestamp), on=definition.key, how="left", maintain_order="left")
         assert frame.height == width
         return frame.sort("__row").drop("__row", *keys)
+
+
+def feature_skew(ctx: Context, *, table: str) -> pl.DataFrame:
+    """Training/serving skew measured per scored batch for the features of `table` (any version), newest first."""
+    return (
+        ctx.store.scan(FEATURE_SKEW)
+        .filter(pl.col("feature_table").str.starts_with(f"{table}@"))
+        .select("computed_at", "model", "model_version", "batch_id", "feature_table", "feature", "rows", "share")
+        .sort("computed_at", "feature", descending=[True, False])
+        .collect()
+    )
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration in its largest unit and the next one ("3d 4h", "12h", "45m 10s"); "-" when unknown."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units):
+        if whole >= size or unit == "s":
+            text = f"{whole // size}{unit}"
+            if index + 1 < len(units):
+                next_unit, next_size = units[index + 1]
+                if whole % size >= next_size:
+                    text += f" {whole % size // next_size}{next_unit}"
+            return text
+    return "-"  # pragma: no cover - the loop returns at "s" at the latest

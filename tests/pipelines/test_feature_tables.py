@@ -414,3 +414,35 @@ def test_bad_joins_are_refused_before_training(home_copy: Path) -> None:
     # a feature table that does not exist, and an empty name
     _refused_training(home_copy, *LOANS, "--feature-tables", "nope", needle="does not exist")
     _refused_training(home_copy, *LOANS, "--feature-tables", "spend,", needle="empty name")
+
+
+def test_register_joins_feature_tables_like_train(home_copy: Path, tmp_path: Path) -> None:
+    """A model fitted outside mlgov on the same point-in-time join is registered with the tables it was
+    trained with: judged on their as-of join, recorded in its recipe and lineage."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    ctx = context_for(home_copy)
+    loans = ctx.store.read("raw/loans").sort("applied_at")
+    spend = ctx.store.read("features/spend", version=0).rename({"as_of": "applied_at"})
+    risk = ctx.store.read("features/risk", version=0).rename({"as_of": "applied_at"})
+    joined = loans.join_asof(spend.sort("applied_at"), on="applied_at", by="customer_id").join_asof(
+        risk.sort("applied_at"), on="applied_at", by="customer_id", tolerance=timedelta(days=3)
+    )
+    inputs = joined.select("amount", "spend_30d", "risk_score").to_pandas()
+    fitted = make_pipeline(SimpleImputer(), LogisticRegression()).fit(inputs, joined["defaulted"].to_numpy())
+    path = tmp_path / "outside"
+    signature = infer_signature(inputs, fitted.predict_proba(inputs))
+    mlflow.sklearn.save_model(fitted, path, signature=signature, serialization_format="cloudpickle")
+    # raw/spend and raw/risk have moved on since: the feature tables are pinned at their current versions
+    args = ["register", "outside", "--model-uri", str(path), "--table", "loans", "--target", "defaulted"]
+    registered = Cli(home_copy).json(*args, "--feature-tables", "spend,risk", "--actor", MAKER)
+    assert registered["feature_tables"] == ["features/spend@1", "features/risk@1"]
+    assert registered["features"] == ["amount", "spend_30d", "risk_score"]
+    recipe = version_recipe(context_for(home_copy), "outside", registered["version"])
+    assert [(r.table, r.version) for r in recipe.feature_tables] == [("features/spend", 1), ("features/risk", 1)]
+    edges = context_for(home_copy).store.read(LINEAGE).filter(pl.col("dst_id") == registered["run_id"])
+    assert {"features/spend@1", "features/risk@1", "raw/loans@0"} <= set(edges["src_id"].to_list())
