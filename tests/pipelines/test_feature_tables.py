@@ -446,3 +446,9 @@ def test_register_joins_feature_tables_like_train(home_copy: Path, tmp_path: Pat
     assert [(r.table, r.version) for r in recipe.feature_tables] == [("features/spend", 1), ("features/risk", 1)]
     edges = context_for(home_copy).store.read(LINEAGE).filter(pl.col("dst_id") == registered["run_id"])
     assert {"features/spend@1", "features/risk@1", "raw/loans@0"} <= set(edges["src_id"].to_list())
+
+
+def test_scoring_the_same_rows_with_the_same_feature_versions_again_adds_nothing(home_copy: Path) -> None:
+    again = Cli(home_copy).json("score", "credit", "--table", "applications", "--actor", MAKER)
+    assert again["already_scored"] is True
+    assert context_for(home_copy).store.read(FEATURE_SKEW).height == 2  # one row per feature, written once
