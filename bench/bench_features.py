@@ -10,14 +10,15 @@ raw tables (each --rows-per-key rows per customer at different times, one number
 then `features create` of each (one with a 30-day TTL). Every timed run is a fresh interpreter that reads
 the Delta tables and builds the training frame:
 
-* `ours`: `pipelines.reads.feature_tables.join_feature_tables` as `mlgov train --feature-tables` calls it
-  (its checks of names, keys and time overlap included);
+* `ours`: `pin_feature_tables` + `join_feature_tables` (`pipelines.reads.feature_tables`) as `mlgov train
+  --feature-tables` calls them (reading the definitions, the checks of names, keys and time overlap included);
 * `polars`: the same join written by hand: read each table with `pl.read_delta`, sort, three
   `join_asof(..., by="customer_id", strategy="backward")`, the TTL as tolerance;
 * `pandas`: `pd.merge_asof` three times on the same frames (read with polars and converted, untimed).
 
-Each run reports the read and the join separately; the goal compares the join (the reads are the same
-Delta scans). All three must give the same rows: the script compares their feature columns row for row
+Each run reads the spine untimed, then times the build: reading the three feature tables and joining
+them (pandas: its three merge_asof only, on frames read and converted beforehand, which flatters it). The
+goal compares ours with polars by the build's median. All three must give the same rows: the script compares their feature columns row for row
 (sorted by loan key) on the first run.
 """
 
@@ -109,9 +110,9 @@ def build(spine_rows: int, keys: int, rows_per_key: int) -> Path:
 
 
 def worker(method: str, home: Path, out: Path | None) -> dict[str, Any]:
+    """Read the spine (untimed), then time the build: reading the three feature tables and joining them."""
     import polars as pl
 
-    started = time.perf_counter()
     lake = home / "lakehouse"
     if method == "ours":
         from pipelines.context import build_context
@@ -119,21 +120,24 @@ def worker(method: str, home: Path, out: Path | None) -> dict[str, Any]:
 
         ctx = build_context({"MLGOV_HOME": str(home)}, cwd=home)
         spine = ctx.store.read("raw/loans")
+        started = time.perf_counter()
         refs = pin_feature_tables(ctx, [f"features/{name}" for name in TABLES])
-        read = time.perf_counter()
         frame = join_feature_tables(ctx, spine, spine_table="raw/loans", spine_time="applied_at", refs=refs)
         joined = time.perf_counter()
+        read = started  # ours reads the feature tables inside its build
     else:
         spine = pl.read_delta(str(lake / "raw" / "loans"))
+        started = time.perf_counter()
         features = {
             name: pl.read_delta(str(lake / "features" / name)).rename({"as_of": "applied_at"}) for name in TABLES
         }
+        read = time.perf_counter()
         if method == "pandas":
-            spine_pd = spine.to_pandas()
-            features_pd = {name: f.to_pandas() for name, f in features.items()}
-            read = time.perf_counter()
             import pandas as pd
 
+            spine_pd = spine.to_pandas()
+            features_pd = {name: f.to_pandas() for name, f in features.items()}
+            read = time.perf_counter()  # pandas is timed from frames already converted: its join only
             result = spine_pd.sort_values("applied_at")
             for name in TABLES:
                 result = pd.merge_asof(
@@ -147,7 +151,6 @@ def worker(method: str, home: Path, out: Path | None) -> dict[str, Any]:
             joined = time.perf_counter()
             frame = pl.from_pandas(result)
         else:
-            read = time.perf_counter()
             frame = spine.sort("applied_at")
             for name in TABLES:
                 frame = frame.join_asof(
@@ -156,6 +159,7 @@ def worker(method: str, home: Path, out: Path | None) -> dict[str, Any]:
                     by="customer_id",
                     strategy="backward",
                     tolerance=TTL.get(name),
+                    check_sortedness=False,
                 )
             joined = time.perf_counter()
     if out is not None:
@@ -163,7 +167,7 @@ def worker(method: str, home: Path, out: Path | None) -> dict[str, Any]:
         frame.select(columns).sort("loan_id").write_parquet(out)
     return {
         "method": method,
-        "read_s": read - started,
+        "build_s": joined - started,  # reading the feature tables (pandas: converting them) and joining
         "join_s": joined - read,
         "rows": frame.height,
         "peak_mb": peak_rss_mb(),
@@ -209,13 +213,13 @@ def main() -> None:
             raise SystemExit(f"{method} built other rows than the hand-written polars join")
     summary = {
         method: {
+            "build_s": median([r["build_s"] for r in results]),
             "join_s": median([r["join_s"] for r in results]),
-            "read_s": median([r["read_s"] for r in results]),
             "peak_mb": max(r["peak_mb"] for r in results),
         }
         for method, results in runs.items()
     }
-    ratio = summary["ours"]["join_s"] / summary["polars"]["join_s"]
+    ratio = summary["ours"]["build_s"] / summary["polars"]["build_s"]
     document: dict[str, Any] = {
         "machine": about,
         "spine_rows": args.spine_rows,
@@ -226,7 +230,8 @@ def main() -> None:
         "runs": runs,
     }
     if "pandas" in summary:
-        document["pandas_vs_ours"] = summary["pandas"]["join_s"] / summary["ours"]["join_s"]
+        # pandas' merge_asof alone against our whole build (reads included): a ratio that flatters pandas
+        document["pandas_vs_ours"] = summary["pandas"]["join_s"] / summary["ours"]["build_s"]
     text = json.dumps(document, indent=2)
     print(text)
     if args.json:

@@ -140,12 +140,12 @@ LATE_AFTER_INTERVALS = 2
 class FreshnessVerdict:
     state: Freshness
     age_seconds: float | None  # of the newest row, at `now`
-    cadence_seconds: float | None  # the median interval between the table's distinct event times
+    cadence_seconds: float | None  # the table's usual interval between a key's consecutive rows
 
 
 def freshness(*, newest: datetime | None, cadence_seconds: float | None, now: datetime) -> FreshnessVerdict:
     """How fresh a table is: the age of its newest row against its usual cadence (late beyond
-    LATE_AFTER_INTERVALS of it; a table with one event time has no cadence and is fresh)."""
+    LATE_AFTER_INTERVALS of it; a table without a cadence is fresh)."""
     if newest is None:
         return FreshnessVerdict(state=Freshness.EMPTY, age_seconds=None, cadence_seconds=None)
     age = max((now - newest).total_seconds(), 0.0)

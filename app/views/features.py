@@ -13,7 +13,7 @@ visit = page.start(
     caption=(
         "Feature tables shared across models: each joined as of every row's event time at training and "
         "scoring, never with a later value. Freshness is the age of the newest row against the table's "
-        "usual interval between event times (late beyond two intervals)."
+        "usual interval between a key's consecutive rows (late beyond two intervals)."
     ),
 )
 home = visit.home

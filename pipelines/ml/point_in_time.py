@@ -24,7 +24,7 @@ class FeatureRows:
     """A feature table's rows (its key, timestamp and feature columns) and the TTL to join it with."""
 
     definition: FeatureTableDefinition
-    rows: pl.LazyFrame
+    rows: pl.DataFrame
     ttl_seconds: int | None
 
 
@@ -33,19 +33,19 @@ def duplicated_keys(rows: pl.DataFrame, *, key: str, timestamp: str) -> pl.DataF
     return rows.group_by(key, timestamp).len().filter(pl.col("len") > 1)
 
 
-def as_of_join(spine: pl.LazyFrame, *, spine_time: str, tables: Sequence[FeatureRows]) -> pl.LazyFrame:
+def as_of_join(spine: pl.DataFrame, *, spine_time: str, tables: Sequence[FeatureRows]) -> pl.DataFrame:
     """`spine` with every table's feature columns joined as of each row's `spine_time`, ordered by
     `spine_time` (the order a backward as-of join needs; training and scoring do not depend on it)."""
-    schema = spine.collect_schema()
     frame = spine.sort(spine_time)
+    time_type = spine.schema[spine_time]
     for table in tables:
         definition = table.definition
-        key, time_type = definition.key, schema[spine_time]
+        key = definition.key
         right = table.rows.select(
             pl.col(key), pl.col(definition.timestamp).cast(time_type).alias(spine_time), *definition.columns
         )
         by = key
-        if right.collect_schema()[key] != schema[key]:  # e.g. an integer key in one, text in the other
+        if right.schema[key] != spine.schema[key]:  # e.g. an integer key in one, text in the other
             frame = frame.with_columns(pl.col(key).cast(pl.String).alias(_JOIN_KEY))
             right = right.with_columns(pl.col(key).cast(pl.String).alias(_JOIN_KEY)).drop(key)
             by = _JOIN_KEY

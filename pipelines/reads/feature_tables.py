@@ -85,11 +85,12 @@ def join_feature_tables(
     span = (spine[spine_time].min(), spine[spine_time].max()) if spine.height else (None, None)
     rows = []
     for ref, definition in zip(refs, definitions, strict=True):
-        scan = ctx.store.scan(ref.table, version=ref.version)
-        first = scan.select(pl.col(definition.timestamp).min()).collect().item()
+        columns = [definition.key, definition.timestamp, *definition.columns]
+        loaded = ctx.store.read(ref.table, version=ref.version, columns=columns)
+        first = loaded[definition.timestamp].min() if loaded.height else None
         check_overlap(spine_table=spine_table, spine_span=span, table=ref.table, first_feature_time=first)
-        rows.append(FeatureRows(definition=definition, rows=scan, ttl_seconds=ref.ttl_seconds))
-    return as_of_join(spine.lazy(), spine_time=spine_time, tables=rows).collect()
+        rows.append(FeatureRows(definition=definition, rows=loaded, ttl_seconds=ref.ttl_seconds))
+    return as_of_join(spine, spine_time=spine_time, tables=rows)
 
 
 def training_frame(ctx: Context, recipe: VersionRecipe, *, columns: Sequence[str] | None = None) -> pl.DataFrame:
@@ -126,13 +127,20 @@ class FeatureTableSummary:
     models: tuple[str, ...]  # "model/version" of every version trained with it
 
 
-def _cadence(times: pl.Series) -> float | None:
-    """The median interval between the table's distinct event times, in seconds (None with fewer than two)."""
-    distinct = times.unique().sort()
-    if distinct.len() < 2:
-        return None
-    value = distinct.diff().drop_nulls().dt.total_seconds().median()
-    return float(value) if value is not None else None  # type: ignore[arg-type]
+def _cadence(frame: pl.DataFrame, *, key: str, timestamp: str) -> float | None:
+    """The table's usual cadence: the median interval between consecutive rows of the same key, in
+    seconds (None when no key has two rows). Per key, so a table of many keys updated at scattered
+    times is not judged by the tiny gaps between different keys' rows."""
+    gaps = (
+        frame.lazy()
+        .sort(key, timestamp)
+        .select(pl.col(timestamp).diff().over(key).dt.total_seconds().alias("gap"))
+        .drop_nulls()
+        .select(pl.col("gap").median())
+        .collect()
+        .item()
+    )
+    return float(gaps) if gaps is not None else None
 
 
 def _users(ctx: Context) -> dict[str, list[str]]:
@@ -152,7 +160,7 @@ def feature_table_summaries(ctx: Context) -> list[FeatureTableSummary]:
         frame = ctx.store.read(table, columns=[definition.key, definition.timestamp])
         times = frame[definition.timestamp]
         newest = times.max() if frame.height else None
-        cadence = _cadence(times)
+        cadence = _cadence(frame, key=definition.key, timestamp=definition.timestamp)
         verdict = freshness(newest=newest, cadence_seconds=cadence, now=now)  # type: ignore[arg-type]
         summaries.append(
             FeatureTableSummary(

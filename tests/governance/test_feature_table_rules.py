@@ -78,7 +78,7 @@ def test_a_refill_may_not_change_the_definition() -> None:
         (None, None, Freshness.EMPTY),
         (NOW - timedelta(days=1), 86400.0, Freshness.FRESH),
         (NOW - timedelta(days=3), 86400.0, Freshness.LATE),  # more than two usual intervals
-        (NOW - timedelta(days=300), None, Freshness.FRESH),  # one event time: no cadence to be late against
+        (NOW - timedelta(days=300), None, Freshness.FRESH),  # no key with two rows: no cadence to be late against
     ],
 )
 def test_freshness_is_age_against_cadence(newest: datetime | None, cadence: float | None, state: Freshness) -> None:
