@@ -21,6 +21,7 @@ PAGES: dict[Screen, tuple[str, str, str]] = {
     Screen.COST: ("views/cost.py", "Cost vs model count", ":material/payments:"),
     Screen.SQL: ("views/sql.py", "SQL console", ":material/terminal:"),
     Screen.ACCESS: ("views/access.py", "Access", ":material/admin_panel_settings:"),
+    Screen.FEATURES: ("views/features.py", "Features", ":material/table_chart:"),
 }
 
 

@@ -27,6 +27,7 @@ from pipelines.reads import (
     shadow,
     sql,
 )
+from pipelines.reads import feature_tables as features
 from pipelines.reads.task_metrics import task_metrics
 
 TTL_SECONDS = 30
@@ -222,3 +223,21 @@ def segment_rows(home: str, model: str) -> pl.DataFrame:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def fairness_rows(home: str, model: str) -> pl.DataFrame:
     return segments.fairness_rows(services.get_context(), model)
+
+
+# --- Features page ---------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the feature tables…")
+def feature_tables(home: str) -> list[dict[str, Any]]:
+    return [features.summary_document(s) for s in features.feature_table_summaries(services.get_context())]
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_table(home: str, name: str) -> dict[str, Any]:
+    return features.feature_table_document(services.get_context(), name=name)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_skew(home: str, table: str) -> pl.DataFrame:
+    return features.feature_skew(services.get_context(), table=table)

@@ -21,6 +21,7 @@ class Screen(StrEnum):
     COST = "cost"
     SQL = "sql"
     ACCESS = "access"
+    FEATURES = "features"
 
 
 _EVERYONE = frozenset(Role)
@@ -38,6 +39,8 @@ SCREEN_ROLES: Mapping[Screen, frozenset[Role]] = {
     # the roles that may query some table; which ones is decided in governance.sql_access
     Screen.SQL: frozenset(role for role, classes in QUERY_CLASSES.items() if classes),
     Screen.ACCESS: frozenset({Role.ADMIN}),
+    # feature tables' definitions, freshness, users and lineage (no feature values): every role works with them
+    Screen.FEATURES: _EVERYONE,
 }
 
 

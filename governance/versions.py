@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.feature_tables import FeatureTableRef
 from governance.features import FeatureSpec
 from governance.tasks import Task
 
@@ -22,3 +23,5 @@ class VersionRecipe:
     algorithm: str
     task: Task = Task.BINARY
     classes: tuple[str, ...] = ()  # multiclass: the classes, in the order of the model's probabilities
+    # feature tables joined onto `table` as of each row's event time, pinned at the versions trained on
+    feature_tables: tuple[FeatureTableRef, ...] = ()

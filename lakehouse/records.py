@@ -12,6 +12,7 @@ import polars as pl
 
 from governance.aliases import AliasMove, MoveKind
 from governance.errors import NotFoundError
+from governance.feature_tables import FeatureTableRef
 from governance.features import FeatureSpec
 from governance.promotion import PromotionEvent, PromotionEventKind
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
@@ -236,8 +237,18 @@ def version_frame(registered: RegisteredVersion, *, run_id: str) -> pl.DataFrame
         "run_id": run_id,
         "classes": json.dumps(list(recipe.classes), ensure_ascii=False) if recipe.classes else None,
         "calibration_digest": registered.calibration_digest,
+        "feature_tables": feature_tables_json(recipe.feature_tables),
     }
     return pl.DataFrame([row], schema={k: v for k, v in SCHEMAS[VERSIONS].items() if k != "audit_seq"})
+
+
+def feature_tables_json(refs: Sequence[FeatureTableRef]) -> str | None:
+    """Feature tables as the versions and batches tables record them (None when there are none)."""
+    return json.dumps([ref.document() for ref in refs], ensure_ascii=False) if refs else None
+
+
+def feature_tables_from_json(text: str | None) -> tuple[FeatureTableRef, ...]:
+    return tuple(FeatureTableRef.from_document(item) for item in json.loads(text)) if text else ()
 
 
 def registered_versions(
@@ -261,6 +272,7 @@ def registered_versions(
             algorithm=row["algorithm"],
             task=Task(row["task"]),
             classes=tuple(json.loads(row["classes"])) if row["classes"] else (),
+            feature_tables=feature_tables_from_json(row["feature_tables"]),
         )
         found[row["model"], row["version"]] = RegisteredVersion(
             model=row["model"],

@@ -78,6 +78,8 @@ SCHEMAS: dict[str, pl.Schema] = {
             "scored_at": UTC_TS,
             "actor": pl.String,
             "run_id": pl.String,
+            # JSON list of the feature tables joined into the scored rows, as in governance/versions (nullable)
+            "feature_tables": pl.String,
         }
     ),
     LABELS: _schema(
@@ -254,6 +256,8 @@ SCHEMAS: dict[str, pl.Schema] = {
             "audit_seq": pl.Int64,
             "classes": pl.String,  # multiclass: JSON list, in the model's probability order
             "calibration_digest": pl.String,  # SHA-256 of the label-free estimator stored with the run
+            # JSON list of the feature tables joined as of each row: {table, version, ttl_seconds} (nullable)
+            "feature_tables": pl.String,
         }
     ),
     # Policy settings changed by admins: a model's risk tier and purpose, the approvals each tier needs.
@@ -339,6 +343,41 @@ SCHEMAS[ALERT_RULES] = _schema(
         "audit_seq": pl.Int64,
     }
 )
+# Feature tables: each definition and fill (one row per `mlgov features create` that wrote rows), and
+# per scored batch x joined feature, how many rows' as-of value differed from the key's latest value.
+FEATURE_TABLES = "catalog/feature_tables"
+FEATURE_SKEW = "monitoring/feature_skew"
+SCHEMAS[FEATURE_TABLES] = _schema(
+    {
+        "table": pl.String,  # features/<name>
+        "version": pl.Int64,  # the feature table's Delta version this fill made
+        "source": pl.String,  # raw/<name>
+        "source_version": pl.Int64,
+        "key": pl.String,
+        "timestamp": pl.String,
+        "columns": pl.String,  # JSON list
+        "ttl_seconds": pl.Int64,  # null: no TTL
+        "rows": pl.Int64,  # rows this fill added
+        "actor": pl.String,
+        "at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+SCHEMAS[FEATURE_SKEW] = _schema(
+    {
+        "batch_id": pl.String,
+        "model": pl.String,
+        "model_version": pl.String,
+        "feature_table": pl.String,  # features/<name>@<version>
+        "feature": pl.String,
+        "rows": pl.Int64,
+        "differing_rows": pl.Int64,
+        "share": pl.Float64,
+        "computed_at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
 SCHEMAS[SEGMENTS] = _schema(
     {
@@ -387,7 +426,8 @@ PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).
 APPEND_ONLY = frozenset(
-    {ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES, ALERTS, ALERT_RULES}
+    {ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES}
+    | {ALERTS, ALERT_RULES, FEATURE_TABLES}
 )
 # Governance tables whose rows the audit chain carries and vouches for: decisions read those rows from
 # the chain; the tables are projections of it for pages, SQL and other engines.
@@ -410,3 +450,12 @@ def check_model_name(name: str) -> str:
     if not _MODEL_NAME.fullmatch(name):
         raise InputError(f"model name {name!r} is not valid: expected letters, digits, _ or - and no path separators")
     return name
+
+
+def feature_table(name: str) -> str:
+    """The lakehouse table of feature table `name`; refuses names that are not plain."""
+    if not _DATA_NAME.fullmatch(name):
+        raise InputError(
+            f"feature table name {name!r} is not valid: expected lowercase letters, digits and _ (no path separators)"
+        )
+    return f"features/{name}"

@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     REMOVE_ALERT_RULE = "remove_alert_rule"
     ACKNOWLEDGE_ALERT = "acknowledge_alert"
     RESOLVE_ALERT = "resolve_alert"
+    FILL_FEATURE_TABLE = "fill_feature_table"  # created or refilled from its source table (features create)
 
 
 class AuditOutcome(StrEnum):

@@ -12,6 +12,7 @@ from pipelines.cli.alerts import alerts
 from pipelines.cli.app import app, demo
 from pipelines.cli.audit import audit
 from pipelines.cli.data import ingest, labels
+from pipelines.cli.features import features
 from pipelines.cli.lineage import evidence, lineage
 from pipelines.cli.maintain import maintain
 from pipelines.cli.monitoring import monitor, shadow
@@ -33,3 +34,4 @@ for command in (init, access, users, login, ingest, labels, train, register, ret
 for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app, alerts):
     main.add_command(command)
 main.add_command(maintain)
+main.add_command(features)

@@ -14,6 +14,11 @@ from pipelines.cli.support import actor_option, emit, json_option, load_context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+feature_tables_option = click.option(
+    "--feature-tables",
+    help="Comma-separated feature tables (features/<name>) joined as of each row's event time, within their TTL.",
+)
+
 
 def task_option(default: str) -> Callable[[F], F]:
     """--task: what the model predicts, one of the tasks governance names; `default` says what happens without it."""
@@ -30,6 +35,7 @@ def task_option(default: str) -> Callable[[F], F]:
     "default: read from the target: two values binary, text or few whole numbers multiclass, other numbers regression"
 )
 @click.option("--features", help="Comma-separated feature columns (default: every other column).")
+@feature_tables_option
 @click.option(
     "--algorithm",
     type=click.Choice(["hgb", "logreg", "rf", "lightgbm", "xgboost"]),
@@ -45,6 +51,7 @@ def train(
     target: str,
     task: str | None,
     features: str | None,
+    feature_tables: str | None,
     algorithm: str,
     actor: str,
     as_json: bool,
@@ -52,6 +59,7 @@ def train(
     """Train MODEL on TABLE and register a new version in MLflow."""
     from pipelines.jobs.train import train as run_train
     from pipelines.ml.modeling import Algorithm
+    from pipelines.reads.feature_tables import feature_table_names
 
     names = _feature_names(features)
     result = run_train(
@@ -63,6 +71,7 @@ def train(
         algorithm=Algorithm(algorithm),
         actor=actor,
         task=Task(task) if task else None,
+        feature_tables=feature_table_names(feature_tables) or (),
     )
     holdout = _holdout_text(result.task, result.metrics)
     how = "read from the target" if result.task_inferred else "as asked"
@@ -107,6 +116,7 @@ def _feature_names(features: str | None) -> list[str] | None:
     "default: read from its output: probabilities of two classes binary, of more multiclass, numbers regression"
 )
 @click.option("--features", help="Comma-separated feature columns, for a model without a signature.")
+@feature_tables_option
 @click.option(
     "--source-tracking-uri",
     help="The tracking server a runs:/ or models:/ URI is on, when it is not mlgov's (e.g. sqlite:///other.db).",
@@ -121,12 +131,14 @@ def register(
     target: str,
     task: str | None,
     features: str | None,
+    feature_tables: str | None,
     source_tracking_uri: str | None,
     actor: str,
     as_json: bool,
 ) -> None:
     """Register a model trained elsewhere as a new version of MODEL, judged on TABLE's holdout."""
     from pipelines.jobs.register import register as run_register
+    from pipelines.reads.feature_tables import feature_table_names
 
     result = run_register(
         load_context(),
@@ -139,10 +151,11 @@ def register(
         features=_feature_names(features),
         source_tracking_uri=source_tracking_uri,
         actor=actor,
+        feature_tables=feature_table_names(feature_tables) or (),
     )
     holdout = _holdout_text(result.task, result.metrics)
     how = "read from the model's output" if result.task_inferred else "as asked"
-    document = asdict(result) | {"features": list(result.features)}
+    document = asdict(result) | {"features": list(result.features), "feature_tables": list(result.feature_tables)}
     emit(
         document,
         as_json=as_json,

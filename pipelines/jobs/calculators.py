@@ -22,7 +22,14 @@ from governance.drift import FeatureDrift
 from governance.errors import MlgovError
 from governance.features import FeatureSpec
 from governance.quality import ChunkStats, QualityCheck, QualityLimits, fixed_quality_limits
-from lakehouse.records import PolicyScope, policy_settings, registered_versions, require_table_identity, table_identity
+from lakehouse.records import (
+    PolicyScope,
+    feature_tables_from_json,
+    policy_settings,
+    registered_versions,
+    require_table_identity,
+    table_identity,
+)
 from lakehouse.schemas import DRIFT, ESTIMATED, OUTPUT_DRIFT, PERFORMANCE, PREDICTIONS, QUALITY, REALIZED, SCHEMAS
 from pipelines.context import Context, JobRun
 from pipelines.jobs.engines import BatchRows, Engine
@@ -32,6 +39,7 @@ from pipelines.ml.modeling import Algorithm, build_estimator
 from pipelines.ml.quality import reference_chunk_stats
 from pipelines.ml.tasks import PREDICTION_SCHEMA
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
+from pipelines.reads.feature_tables import reference_id, training_frame
 from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import CALIBRATION_ARTIFACT, VersionRecipe, kind_for, latest_recipe, version_recipe
 
@@ -87,6 +95,16 @@ def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalcu
     ]
 
 
+def _engine_for(batch: dict[str, Any], engine: Engine, ctx: Context) -> Engine:
+    """`engine`, or the in-process one for a batch whose rows are joined with feature tables (the join
+    runs in process; engines read a table's own rows)."""
+    if engine.name == "local" or not feature_tables_from_json(batch.get("feature_tables")):
+        return engine
+    from pipelines.jobs.engines.local import LocalEngine
+
+    return LocalEngine(ctx)
+
+
 def _without(table: str, ctx: Context, model: str, batches: pl.DataFrame, *, kind: str | None = None) -> pl.DataFrame:
     """`batches` that have no row of `model` in `table` yet (of `kind`, for monitoring/performance)."""
     done = ctx.store.scan(table).filter(pl.col("model") == model)
@@ -105,7 +123,7 @@ class _Reference:
 
     @property
     def reference_id(self) -> str:
-        return f"{self.recipe.table}@{self.recipe.table_version}#{self.profile.id}"
+        return f"{reference_id(self.recipe)}#{self.profile.id}"
 
 
 class DriftCalculator:
@@ -120,7 +138,9 @@ class DriftCalculator:
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         reference = self._ctx.remember(("drift_profile", self._model, version), partial(self._reference, version))
-        found = self._engine.drift(reference.profile, BatchRows.of_batch(self._ctx, batch))
+        found = _engine_for(batch, self._engine, self._ctx).drift(
+            reference.profile, BatchRows.of_batch(self._ctx, batch)
+        )
         return _drift_rows(
             batch,
             self._model,
@@ -132,7 +152,7 @@ class DriftCalculator:
 
     def _reference(self, version: str) -> _Reference:
         recipe = version_recipe(self._ctx, self._model, version)
-        frame = self._ctx.store.read(recipe.table, version=recipe.table_version, columns=list(recipe.spec.columns))
+        frame = training_frame(self._ctx, recipe, columns=list(recipe.spec.columns))
         return _Reference(recipe=recipe, profile=profile_reference(frame, recipe.spec))
 
 
@@ -235,7 +255,7 @@ class QualityCalculator:
         )
         limits = QualityLimits(derived=derived, fixed=self._fixed)
         key = require_table_identity(self._ctx.store, batch["input_table"]).key
-        results = self._engine.quality(
+        results = _engine_for(batch, self._engine, self._ctx).quality(
             reference, BatchRows.of_batch(self._ctx, batch), spec=recipe.spec, key=key, limits=limits
         )
         return [
@@ -254,7 +274,7 @@ class QualityCalculator:
 
     def _training_data(self, version: str) -> tuple[VersionRecipe, pl.DataFrame]:
         recipe = version_recipe(self._ctx, self._model, version)
-        return recipe, self._ctx.store.read(recipe.table, version=recipe.table_version)
+        return recipe, training_frame(self._ctx, recipe)
 
     def _chunk_stats(
         self, recipe: VersionRecipe, reference: pl.DataFrame
@@ -330,7 +350,7 @@ class EstimatedPerformance:
                     "with it (its digest differs): nothing is estimated from it"
                 )
             return calibration_from_json(text)
-        training = self._ctx.store.read(recipe.table, version=recipe.table_version)
+        training = training_frame(self._ctx, recipe)
         estimator = build_estimator(Algorithm(recipe.algorithm), recipe.spec, task=recipe.task)
         return kind_for(recipe).calibrate(estimator, training, recipe.spec, recipe.target)
 

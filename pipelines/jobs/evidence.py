@@ -136,6 +136,15 @@ def export_evidence(ctx: Context, *, model: str, version: str, out: Path, actor:
         lineage = {
             "training": table_lineage(ctx, table=recipe.table, version=recipe.table_version),
             "batches_scored": batch_ids,
+            **(
+                {
+                    "feature_tables": [
+                        table_lineage(ctx, table=ref.table, version=ref.version) for ref in recipe.feature_tables
+                    ]
+                }
+                if recipe.feature_tables
+                else {}
+            ),
         }
         verdict = ctx.audit.verify()
         records = ctx.audit.records()

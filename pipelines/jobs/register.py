@@ -31,6 +31,7 @@ from pipelines.ml.estimation import calibration_to_json
 from pipelines.ml.foreign import ForeignModel, check_binary_numbers, check_outputs, wrap
 from pipelines.ml.modeling import feature_spec, model_frame, split_holdout
 from pipelines.ml.tasks import classes_of, kind_of, summarize_target
+from pipelines.reads.feature_tables import join_feature_tables, pin_feature_tables, spine_excluded
 from pipelines.reads.versions import (
     CALIBRATION_ARTIFACT,
     FOREIGN_PREFIX,
@@ -56,6 +57,7 @@ class RegisterResult:
     source: str = ""
     table: str = ""
     features: Sequence[str] = field(default_factory=tuple)
+    feature_tables: Sequence[str] = field(default_factory=tuple)  # "features/<name>@<version>"
 
 
 def register(
@@ -70,9 +72,11 @@ def register(
     task: Task | None = None,
     features: Sequence[str] | None = None,
     source_tracking_uri: str | None = None,
+    feature_tables: Sequence[str] = (),
 ) -> RegisterResult:
     """Register the MLflow model at `model_uri` as a new version of `model`, trained (so its maker says)
-    on `table` at `table_version` (default: now) to predict `target`. The actor is its maker."""
+    on `table` at `table_version` (default: now) to predict `target`. The actor is its maker.
+    `feature_tables` are joined onto the table as `train` joins them, at their current versions."""
     check_model_name(model)
     name = raw_table(table)
     with job_run(ctx, job="register", actor=actor, model=model) as run:
@@ -82,10 +86,12 @@ def register(
         frame = ctx.store.read(name, version=pinned)
         if target not in frame.columns:
             raise InputError(f"target column {target!r} is not in table {name!r} (columns: {', '.join(frame.columns)})")
+        refs = pin_feature_tables(ctx, feature_tables)
+        frame = join_feature_tables(ctx, frame, spine_table=name, spine_time=identity.timestamp, refs=refs)
         _, holdout = split_holdout(frame, timestamp=identity.timestamp, key=identity.key)
         with mlflow_models.fetched(model_uri, tracking_uri=source_tracking_uri or ctx.registry.tracking_uri) as path:
             flavors, inputs = mlflow_models.describe(path)
-            excluded = [c for c in (identity.key, identity.timestamp, target) if c]
+            excluded = [c for c in (identity.key, identity.timestamp, target, *spine_excluded(ctx, refs)) if c]
             spec = _features(frame.schema, inputs, requested=features, excluded=excluded, table=name)
             loaded = mlflow_models.load(path, flavors=flavors, inputs=inputs)
             foreign = wrap(
@@ -109,6 +115,7 @@ def register(
                 algorithm=f"{FOREIGN_PREFIX}{loaded.flavor}",
                 task=chosen,
                 classes=classes,
+                feature_tables=refs,
             )
             kind = kind_for(recipe)
             labels = kind.target(holdout[target])  # refuses a class the model never saw
@@ -140,6 +147,7 @@ def register(
         source=model_uri,
         table=f"{name}@{pinned}",
         features=spec.columns,
+        feature_tables=tuple(f"{ref.table}@{ref.version}" for ref in refs),
     )
 
 
@@ -222,6 +230,10 @@ def _record(
     edges = [
         LineageEdge("table", f"{recipe.table}@{recipe.table_version}", "trained", "mlflow_run", mlflow_run_id),
         LineageEdge("mlflow_run", mlflow_run_id, "registered", "model_version", version_id),
+        *(
+            LineageEdge("table", f"{ref.table}@{ref.version}", "joined", "mlflow_run", mlflow_run_id)
+            for ref in recipe.feature_tables
+        ),
     ]
     run.append(LINEAGE, lineage_frame(edges, at=run.now(), run_id=run.run_id))
     gate = gate_metric(recipe.task)
@@ -243,5 +255,10 @@ def _record(
             "mlflow_run_id": mlflow_run_id,
             "source": source,
             gate.name: f"{metrics.get(gate.name, float('nan')):.6f}",
+            **(
+                {"feature_tables": [f"{ref.table}@{ref.version}" for ref in recipe.feature_tables]}
+                if recipe.feature_tables
+                else {}
+            ),
         },
     )

@@ -48,6 +48,7 @@ def retrain(ctx: Context, *, model: str, actor: str, trigger: RetrainTrigger | N
         algorithm=Algorithm(recipe.algorithm),
         actor=actor,
         task=recipe.task,
+        feature_tables=[ref.table for ref in recipe.feature_tables],
     )
     why = trigger.reason if trigger else "retrained by hand"
     request = request_promotion(

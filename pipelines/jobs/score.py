@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
@@ -12,15 +13,19 @@ import polars as pl
 from governance.audit.actions import AuditAction
 from governance.audit.canonical import utc_text
 from governance.errors import InputError, NotFoundError
+from governance.feature_tables import FeatureTableRef
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action
-from lakehouse.records import LineageEdge, lineage_frame, require_table_identity
-from lakehouse.schemas import BATCHES, LINEAGE, PREDICTIONS, check_model_name, raw_table
+from lakehouse.feature_catalog import feature_table_definition
+from lakehouse.records import LineageEdge, feature_tables_json, lineage_frame, require_table_identity
+from lakehouse.schemas import BATCHES, FEATURE_SKEW, LINEAGE, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.jobs.engines import BatchRows, Engine, open_engine
+from pipelines.jobs.engines import BatchRows, Engine, Predict, Scored, open_engine
 from pipelines.jobs.registry import served_version
+from pipelines.ml.point_in_time import latest_values, skew_shares
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
+from pipelines.reads.feature_tables import current_versions, join_feature_tables
 from pipelines.reads.versions import kind_for, version_model, version_recipe
 
 
@@ -32,14 +37,25 @@ class ScoreResult:
     already_scored: bool
     challenger_batch_id: str | None = None
     challenger_version: str | None = None
+    # the champion batch's joined features: the share of rows whose as-of value differs from the latest
+    feature_skew: dict[str, float] = field(default_factory=dict)
 
 
 def batch_identity(
-    *, model: str, version: str, table: str, table_version: int, start: datetime | None, end: datetime | None
+    *,
+    model: str,
+    version: str,
+    table: str,
+    table_version: int,
+    start: datetime | None,
+    end: datetime | None,
+    feature_tables: Sequence[FeatureTableRef] = (),
 ) -> str:
-    """The same model version over the same rows of the same table version is the same batch."""
+    """The same model version over the same rows of the same table version (joined with the same
+    feature table versions) is the same batch."""
     window = f"{utc_text(start) if start else '-'}|{utc_text(end) if end else '-'}"
     text = f"{model}|{version}|{table}|{table_version}|{window}"
+    text += "".join(f"|{ref.table}@{ref.version}" for ref in feature_tables)
     return "b-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -70,9 +86,19 @@ def score(
             roles[SHADOW_ALIAS] = challenger
         identity = require_table_identity(ctx.store, name)
         table_version = ctx.store.version(name)
+        joins = {
+            role: current_versions(ctx, version_recipe(ctx, model, version).feature_tables)
+            for role, version in roles.items()
+        }
         batch_ids = {
             role: batch_identity(
-                model=model, version=version, table=name, table_version=table_version, start=start, end=end
+                model=model,
+                version=version,
+                table=name,
+                table_version=table_version,
+                start=start,
+                end=end,
+                feature_tables=joins[role],
             )
             for role, version in roles.items()
         }
@@ -92,17 +118,19 @@ def score(
                 batch_id=batch_ids[role],
                 source=source,
                 key=identity.key,
+                feature_tables=joins[role],
             )
             for role, version in todo.items()
         }
     champion_batch = batch_ids[PRODUCTION_ALIAS]
     return ScoreResult(
         batch_id=champion_batch,
-        rows=int(done_rows[champion_batch]) if champion_batch in done_rows else scored[PRODUCTION_ALIAS],
+        rows=int(done_rows[champion_batch]) if champion_batch in done_rows else scored[PRODUCTION_ALIAS][0],
         model_version=champion,
         already_scored=PRODUCTION_ALIAS not in todo,
         challenger_batch_id=batch_ids.get(SHADOW_ALIAS),
         challenger_version=roles.get(SHADOW_ALIAS),
+        feature_skew=scored[PRODUCTION_ALIAS][1] if PRODUCTION_ALIAS in scored else {},
     )
 
 
@@ -116,26 +144,37 @@ def _score_batch(
     batch_id: str,
     source: BatchRows,
     key: str,
-) -> int:
+    feature_tables: Sequence[FeatureTableRef],
+) -> tuple[int, dict[str, float]]:
     """Score `source`'s rows with one version and write its predictions, lineage, audit record and,
     last, its batch record, the mark of a finished batch. Each is written once: a run killed at any
-    point is completed by rerunning it, and two scorers of the same batch write it once. Returns the
-    rows scored."""
+    point is completed by rerunning it, and two scorers of the same batch write it once. The version's
+    feature tables are joined as of each row's event time. Returns the rows scored and the joined
+    features' skew (see `_skew`)."""
     ctx = run.ctx
     name, table_version, timestamp = source.table, source.version, source.timestamp
     recipe = version_recipe(ctx, model, version)
-    columns = ctx.store.scan(name, version=table_version).collect_schema().names()
-    missing = [c for c in recipe.spec.columns if c not in columns]
-    if missing:
-        raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
     estimator = version_model(ctx, model, version, recipe)
     kind = kind_for(recipe)
-    scored = engine.score(
-        source,
-        predict=partial(kind.outputs, estimator, spec=recipe.spec, chunk_rows=ctx.settings.score_chunk_rows),
-        features=recipe.spec.columns,
-        keep=list(dict.fromkeys([key, *([timestamp] if timestamp else [])])),
-    )
+    predict = partial(kind.outputs, estimator, spec=recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
+    keep = list(dict.fromkeys([key, *([timestamp] if timestamp else [])]))
+    if feature_tables:
+        scored, joined = _score_joined(
+            ctx,
+            engine,
+            source,
+            predict=predict,
+            needs=recipe.spec.columns,
+            keep=keep,
+            refs=feature_tables,
+            who=f"{model} v{version}",
+        )
+    else:
+        columns = ctx.store.scan(name, version=table_version).collect_schema().names()
+        missing = [c for c in recipe.spec.columns if c not in columns]
+        if missing:
+            raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
+        scored, joined = engine.score(source, predict=predict, features=recipe.spec.columns, keep=keep), None
     rows, outputs = scored.rows, scored.outputs
     if rows.height == 0:
         raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
@@ -167,6 +206,7 @@ def _score_batch(
     edges = [
         LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
         LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
+        *(LineageEdge("table", f"{ref.table}@{ref.version}", "joined_in", "batch", batch_id) for ref in feature_tables),
     ]
     run.append_once(
         LINEAGE,
@@ -183,7 +223,11 @@ def _score_batch(
             "role": role,
             "table": f"{name}@{table_version}",
             "rows": rows.height,
+            **({"feature_tables": [f"{ref.table}@{ref.version}" for ref in feature_tables]} if feature_tables else {}),
         },
+    )
+    skew = _skew(
+        run, rows if joined is None else joined, feature_tables, batch=(batch_id, model, version), at=scored_at
     )
     batch = {
         "batch_id": batch_id,
@@ -198,6 +242,7 @@ def _score_batch(
         "scored_at": scored_at,
         "actor": run.actor,
         "run_id": run.run_id,
+        "feature_tables": feature_tables_json(feature_tables),
     }
     utc = pl.Datetime("us", "UTC")
     run.append_once(
@@ -205,7 +250,80 @@ def _score_batch(
         pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}),
         present=lambda table: _holds(table, pl.col("batch_id") == batch_id),
     )
-    return rows.height
+    return rows.height, skew
+
+
+def _skew(
+    run: JobRun,
+    rows: pl.DataFrame,
+    feature_tables: Sequence[FeatureTableRef],
+    *,
+    batch: tuple[str, str, str],
+    at: datetime,
+) -> dict[str, float]:
+    """Training/serving skew of the batch's joined features: per feature, the share of rows whose as-of
+    value (what training-style joins see) differs from the key's latest value in the same table version
+    (what a real-time lookup by key serves). Written to monitoring/feature_skew once per batch."""
+    if not feature_tables:
+        return {}
+    batch_id, model, version = batch
+    found, shares = [], {}
+    for ref in feature_tables:
+        definition = feature_table_definition(run.ctx.store, ref.table)
+        latest = latest_values(run.ctx.store.scan(ref.table, version=ref.version), definition=definition).collect()
+        for feature, (differing, total) in skew_shares(
+            rows, latest, key=definition.key, columns=definition.columns
+        ).items():
+            shares[feature] = differing / total if total else 0.0
+            found.append(
+                {
+                    "batch_id": batch_id,
+                    "model": model,
+                    "model_version": version,
+                    "feature_table": f"{ref.table}@{ref.version}",
+                    "feature": feature,
+                    "rows": total,
+                    "differing_rows": differing,
+                    "share": shares[feature],
+                    "computed_at": at,
+                    "run_id": run.run_id,
+                }
+            )
+    run.append_once(
+        FEATURE_SKEW, pl.DataFrame(found), present=lambda table: _holds(table, pl.col("batch_id") == batch_id)
+    )
+    return shares
+
+
+def _score_joined(
+    ctx: Context,
+    engine: Engine,
+    source: BatchRows,
+    *,
+    predict: Predict,
+    needs: Sequence[str],
+    keep: list[str],
+    refs: Sequence[FeatureTableRef],
+    who: str,
+) -> tuple[Scored, pl.DataFrame]:
+    """Score `source`'s rows joined as of their event time with the feature tables `refs`; the scored
+    rows and the joined frame (for the skew). The join needs the whole spine in one place: in process."""
+    if engine.name != "local":
+        raise InputError(
+            f"{who} joins feature tables, which the {engine.name} engine does not "
+            "join yet: score it with --engine local"
+        )
+    spine = select_window(
+        ctx.store.scan(source.table, version=source.version),
+        timestamp=source.timestamp,
+        start=source.start,
+        end=source.end,
+    ).collect()
+    joined = join_feature_tables(ctx, spine, spine_table=source.table, spine_time=source.timestamp, refs=refs)
+    missing = [c for c in needs if c not in joined.columns]
+    if missing:
+        raise InputError(f"table {source.table!r} lacks feature column {missing[0]!r} that {who} needs")
+    return Scored(rows=joined.select(keep), outputs=predict(joined)), joined
 
 
 def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:

@@ -27,6 +27,7 @@ from pipelines.context import Change, Context, JobRun, job_run
 from pipelines.ml.estimation import calibration_to_json
 from pipelines.ml.modeling import Algorithm, build_estimator, feature_spec, model_frame, split_holdout
 from pipelines.ml.tasks import classes_of, kind_of, summarize_target
+from pipelines.reads.feature_tables import join_feature_tables, pin_feature_tables, spine_excluded
 from pipelines.reads.versions import CALIBRATION_ARTIFACT, kind_for, recipe_tags
 
 
@@ -38,6 +39,7 @@ class TrainResult:
     metrics: Mapping[str, float]
     task: str = Task.BINARY.value
     task_inferred: bool = False  # no --task: the task was read from the target (see governance.tasks)
+    feature_tables: Sequence[str] = ()  # "features/<name>@<version>" joined as of each row's time
 
 
 def train(
@@ -50,8 +52,12 @@ def train(
     algorithm: Algorithm,
     actor: str,
     task: Task | None = None,
+    feature_tables: Sequence[str] = (),
 ) -> TrainResult:
     """Train `model` on `table` pinned at its current version and register the version.
+
+    With `feature_tables` (features/<name>), each is pinned at its current version and joined onto the
+    table as of each row's event time (within its TTL, never a later value); the recipe records them.
 
     Without `task`, it is inferred from the target (two values: binary; text or few whole numbers:
     multiclass; other numbers: regression) and recorded, never guessed again. A model's versions all
@@ -67,7 +73,10 @@ def train(
         frame = ctx.store.read(name, version=table_version)
         if target not in frame.columns:
             raise InputError(f"target column {target!r} is not in table {name!r} (columns: {', '.join(frame.columns)})")
-        spec = feature_spec(frame.schema, exclude=[c for c in (key, timestamp, target) if c], requested=features)
+        refs = pin_feature_tables(ctx, feature_tables)
+        frame = join_feature_tables(ctx, frame, spine_table=name, spine_time=timestamp, refs=refs)
+        excluded = [c for c in (key, timestamp, target, *spine_excluded(ctx, refs)) if c]
+        spec = feature_spec(frame.schema, exclude=excluded, requested=features)
         chosen = choose_task(ctx, model=model, target=frame[target], task=task)
         fit_rows, holdout_rows = split_holdout(frame, timestamp=timestamp, key=key)
         checks = kind_of(chosen)  # validates targets; a multiclass one reads outputs only with its classes
@@ -83,6 +92,7 @@ def train(
             algorithm=algorithm.value,
             task=chosen,
             classes=classes_of(estimator) if chosen is Task.MULTICLASS else (),
+            feature_tables=refs,
         )
         kind = kind_for(recipe)
         outputs = kind.outputs(estimator, holdout_rows, spec, chunk_rows=max(holdout_rows.height, 1))
@@ -92,7 +102,10 @@ def train(
             kind.calibrate(build_estimator(algorithm, spec, task=chosen), frame, spec, target)
         )
         tags = {**recipe_tags(recipe), "mlgov.run_id": run.run_id}
+        joined = [f"{ref.table}@{ref.version}" for ref in refs]
         params = {"algorithm": algorithm.value, "table": f"{name}@{table_version}", "target": target}
+        if joined:
+            params["feature_tables"] = ",".join(joined)
         info = ctx.registry.log_model(
             model=model,
             estimator=estimator,
@@ -113,6 +126,7 @@ def train(
         edges = [
             LineageEdge("table", f"{name}@{table_version}", "trained", "mlflow_run", info.run_id),
             LineageEdge("mlflow_run", info.run_id, "registered", "model_version", version_id),
+            *(LineageEdge("table", joined_table, "joined", "mlflow_run", info.run_id) for joined_table in joined),
         ]
         run.append(LINEAGE, lineage_frame(edges, at=run.now(), run_id=run.run_id))
         register_version(
@@ -132,6 +146,7 @@ def train(
                 "task": chosen.value,
                 "mlflow_run_id": info.run_id,
                 gate.name: f"{metrics.get(gate.name, float('nan')):.6f}",
+                **({"feature_tables": joined} if joined else {}),
             },
         )
     return TrainResult(
@@ -141,6 +156,7 @@ def train(
         metrics=metrics,
         task=chosen.value,
         task_inferred=task is None,
+        feature_tables=tuple(joined),
     )
 
 

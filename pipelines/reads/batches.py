@@ -10,8 +10,9 @@ import polars as pl
 
 from governance.audit.canonical import utc_text
 from governance.errors import InputError
-from lakehouse.records import require_table_identity
+from lakehouse.records import feature_tables_from_json, require_table_identity
 from pipelines.context import Context
+from pipelines.reads.feature_tables import join_feature_tables
 
 # Batches in the order they were scored. Scoring is stamped by a clock that may be fixed (tests, the
 # demo), so the data window, then the id, break ties.
@@ -37,12 +38,18 @@ def select_window(
 
 def batch_rows(ctx: Context, batch: Mapping[str, Any], columns: Sequence[str]) -> pl.DataFrame:
     """The rows a batch scored (`columns` of them), re-read from its input table at the version and
-    window it was scored from. `batch` is a row of scoring/batches."""
+    window it was scored from. `batch` is a row of scoring/batches; the feature tables it joined are
+    joined again, at the versions it was scored with."""
     table = str(batch["input_table"])
+    timestamp = require_table_identity(ctx.store, table).timestamp
     window = select_window(
         ctx.store.scan(table, version=int(batch["input_version"])),
-        timestamp=require_table_identity(ctx.store, table).timestamp,
+        timestamp=timestamp,
         start=batch["window_start"],
         end=batch["window_end"],
     )
-    return window.select(columns).collect()
+    refs = feature_tables_from_json(batch.get("feature_tables"))
+    if not refs:
+        return window.select(columns).collect()
+    joined = join_feature_tables(ctx, window.collect(), spine_table=table, spine_time=timestamp, refs=refs)
+    return joined.select(columns)

@@ -20,11 +20,12 @@ from governance.drift import dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, Subject
 from governance.tasks import Task
 from lakehouse.evidently_drift import evidently_drift
-from lakehouse.records import require_table_identity
+from lakehouse.records import feature_tables_from_json, require_table_identity
 from lakehouse.schemas import BATCHES
 from pipelines.context import Context
 from pipelines.ml.modeling import HOLDOUT_SHARE, split_holdout
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
+from pipelines.reads.feature_tables import joined_columns, reference_id, training_frame
 from pipelines.reads.governed import alias_holder, model_settings
 from pipelines.reads.segments import holdout_fairness
 from pipelines.reads.shadow import shadow_comparison
@@ -59,7 +60,7 @@ def compute_evidence(ctx: Context, *, model: str, version: str, trigger: dict[st
     """Everything a reviewer needs about `version`, computed from the lakehouse and registry."""
     recipe = version_recipe(ctx, model, version)
     identity = require_table_identity(ctx.store, recipe.table)
-    training = ctx.store.read(recipe.table, version=recipe.table_version)
+    training = training_frame(ctx, recipe)
     _, holdout = split_holdout(training, timestamp=identity.timestamp, key=identity.key)
     candidate = _evaluate(ctx, model, version, recipe, holdout)
 
@@ -142,7 +143,10 @@ def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: 
     if batches.height == 0:
         return None
     batch = batches.row(-1, named=True)
-    available = ctx.store.scan(batch["input_table"], version=batch["input_version"]).collect_schema()
+    available = [
+        *ctx.store.scan(batch["input_table"], version=batch["input_version"]).collect_schema(),
+        *joined_columns(ctx, feature_tables_from_json(batch.get("feature_tables"))),
+    ]
     missing = [c for c in recipe.spec.columns if c not in available]
     if missing:
         return {"batch_id": batch["batch_id"], "note": f"the latest batch lacks feature {missing[0]!r}"}
@@ -152,7 +156,7 @@ def _recent_drift(ctx: Context, *, model: str, recipe: VersionRecipe, training: 
     share = drift_share(features)
     return {
         "batch_id": batch["batch_id"],
-        "reference": f"{recipe.table}@{recipe.table_version}",
+        "reference": reference_id(recipe),
         "rows": current.height,
         "share": share,
         "drifted": dataset_drifted(share),
@@ -195,7 +199,16 @@ def _model_card(
         "task": recipe.task.value,
         "target": recipe.target,
         "features": {"numeric": list(recipe.spec.numeric), "categorical": list(recipe.spec.categorical)},
-        "training_data": {"table": f"{recipe.table}@{recipe.table_version}", "rows": training.height, "span": span},
+        "training_data": {
+            "table": f"{recipe.table}@{recipe.table_version}",
+            "rows": training.height,
+            "span": span,
+            **(
+                {"feature_tables": [f"{ref.table}@{ref.version}" for ref in recipe.feature_tables]}
+                if recipe.feature_tables
+                else {}
+            ),
+        },
         "metrics": metrics,
         "limitations": limitations,
     }

@@ -79,6 +79,11 @@ def prediction_lineage(ctx: Context, *, prediction_id: str) -> dict[str, Any]:
         "training_table": _table_at(training) if training else None,
         "features": {"numeric": list(recipe.spec.numeric), "categorical": list(recipe.spec.categorical)},
         "target": recipe.target,
+        **(
+            {"feature_tables": [_table_at(f"{ref.table}@{ref.version}") for ref in recipe.feature_tables]}
+            if recipe.feature_tables
+            else {}
+        ),
         "edges": [_edge_document(e) for e in edges],
     }
 

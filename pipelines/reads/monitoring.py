@@ -34,6 +34,7 @@ from lakehouse.schemas import (
 from pipelines.context import Context
 from pipelines.ml.drift import FEW_VALUES  # a number drift compares per value is drawn per value
 from pipelines.reads.batches import BATCH_ORDER, batch_rows
+from pipelines.reads.feature_tables import reference_id, training_frame
 from pipelines.reads.task_metrics import ModelOutput, TaskMetrics
 from pipelines.reads.versions import latest_recipe, version_recipe
 
@@ -130,7 +131,7 @@ def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
     batch = found.row(0, named=True)
     recipe = version_recipe(ctx, model, batch["model_version"])
     columns = list(recipe.spec.columns)
-    reference = ctx.store.read(recipe.table, version=recipe.table_version, columns=columns)
+    reference = training_frame(ctx, recipe, columns=columns)
     current = batch_rows(ctx, batch, columns)
     return BatchFrames(
         batch_id=batch_id,
@@ -138,7 +139,7 @@ def batch_frames(ctx: Context, *, model: str, batch_id: str) -> BatchFrames:
         reference=reference,
         current=current,
         spec=recipe.spec,
-        reference_id=f"{recipe.table}@{recipe.table_version}",
+        reference_id=reference_id(recipe),
     )
 
 

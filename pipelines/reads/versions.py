@@ -28,6 +28,7 @@ TAG_TARGET = "mlgov.target"
 TAG_ALGORITHM = "mlgov.algorithm"
 TAG_TASK = "mlgov.task"  # absent on versions made before tasks existed: those are binary
 TAG_CLASSES = "mlgov.classes"  # multiclass only
+TAG_FEATURE_TABLES = "mlgov.feature_tables"  # "features/<name>@<version>,..." joined as of each row's time
 TAG_SOURCE = "mlgov.source_uri"  # where a version registered from outside mlgov came from
 # A version registered from outside mlgov records its algorithm as the MLflow flavor it is called through.
 FOREIGN_PREFIX = "mlflow:"
@@ -47,6 +48,11 @@ def recipe_tags(recipe: VersionRecipe) -> dict[str, str]:
         TAG_ALGORITHM: recipe.algorithm,
         TAG_TASK: recipe.task.value,
         **({TAG_CLASSES: json.dumps(list(recipe.classes), ensure_ascii=False)} if recipe.classes else {}),
+        **(
+            {TAG_FEATURE_TABLES: ",".join(f"{ref.table}@{ref.version}" for ref in recipe.feature_tables)}
+            if recipe.feature_tables
+            else {}
+        ),
     }
 
 

@@ -89,8 +89,10 @@ def test_an_analyst_queries_monitoring_but_not_the_audit_trail(
     at = open_app(ANALYST, Role.ANALYST, page=PAGE)
     assert set(at.dataframe[0].value["SQL name"]) == {
         "catalog_tables",
+        "catalog_feature_tables",
         "monitoring_drift",
         "monitoring_fairness",
+        "monitoring_feature_skew",
         "monitoring_output_drift",
         "monitoring_performance",
         "monitoring_quality",

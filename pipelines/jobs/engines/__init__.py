@@ -18,9 +18,10 @@ import numpy as np
 import polars as pl
 
 from governance.drift import FeatureDrift
+from governance.feature_tables import FeatureTableRef
 from governance.features import FeatureSpec
 from governance.quality import QualityLimits, QualityResult
-from lakehouse.records import require_table_identity
+from lakehouse.records import feature_tables_from_json, require_table_identity
 from pipelines.context import Context
 from pipelines.ml.drift import ReferenceProfile
 
@@ -38,6 +39,8 @@ class BatchRows:
     timestamp: str | None
     start: datetime | None
     end: datetime | None
+    # feature tables joined as of each row's event time (only the local engine joins them)
+    feature_tables: tuple[FeatureTableRef, ...] = ()
 
     @classmethod
     def of_batch(cls, ctx: Context, batch: Mapping[str, Any]) -> BatchRows:
@@ -49,6 +52,7 @@ class BatchRows:
             timestamp=require_table_identity(ctx.store, table).timestamp,
             start=batch["window_start"],
             end=batch["window_end"],
+            feature_tables=tuple(feature_tables_from_json(batch.get("feature_tables"))),
         )
 
 

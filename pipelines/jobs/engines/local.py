@@ -28,20 +28,32 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, ctx: Context) -> None:
-        self._store = ctx.store
+        self._ctx, self._store = ctx, ctx.store
+
+    def _read(self, rows: BatchRows, columns: Sequence[str]) -> pl.DataFrame:
+        """`columns` of `rows`, joined with their feature tables as of each row's event time if any."""
+        if not rows.feature_tables:
+            return read_rows(self._store, rows, columns)
+        from pipelines.reads.feature_tables import join_feature_tables
+
+        spine = read_rows(self._store, rows, self._store.scan(rows.table).collect_schema().names())
+        joined = join_feature_tables(
+            self._ctx, spine, spine_table=rows.table, spine_time=rows.timestamp, refs=rows.feature_tables
+        )
+        return joined.select(columns)
 
     def score(self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]) -> Scored:
-        frame = read_rows(self._store, rows, list(dict.fromkeys([*keep, *features])))
+        frame = self._read(rows, list(dict.fromkeys([*keep, *features])))
         return Scored(rows=frame.select(keep), outputs=predict(frame))
 
     def drift(self, profile: ReferenceProfile, rows: BatchRows) -> BatchDrift:
-        current = read_rows(self._store, rows, [column.name for column in profile.columns])
+        current = self._read(rows, [column.name for column in profile.columns])
         return BatchDrift(drifts=profile_drift(profile, current), rows=current.height)
 
     def quality(
         self, reference: pl.DataFrame, rows: BatchRows, *, spec: FeatureSpec, key: str, limits: QualityLimits
     ) -> list[QualityResult]:
-        current = read_rows(self._store, rows, list(dict.fromkeys([key, *spec.columns])))
+        current = self._read(rows, list(dict.fromkeys([key, *spec.columns])))
         return batch_quality(reference, current, spec=spec, key=key, thresholds=limits)
 
     def cpu_seconds(self) -> float:
