@@ -3,7 +3,7 @@ from functools import partial
 
 import streamlit as st
 
-from app import components, page, promotion_forms, queries, services
+from app import components, links, page, promotion_forms, queries, services
 from app.components import FormAction, Outcome, Tone
 from app.evidence import render_evidence
 from app.text import plain
@@ -127,6 +127,7 @@ if Action.REQUEST_PROMOTION in actions:
     else:
         st.caption("You have not requested a promotion yet.")
 
+links.preselect("request", [q.request_id for q in queue], key=REQUEST_KEY, noun="promotion request")
 show_decided = st.toggle("Show decided requests", key="approvals.show_decided")
 selected = st.session_state.get(REQUEST_KEY)  # stays listed once decided, so its outcome can be read
 listed = [q for q in queue if show_decided or q.open or q.request_id == selected]
@@ -143,6 +144,7 @@ request_id = st.selectbox(
     format_func=lambda rid: f"{rid} · {by_id[rid].model} version {by_id[rid].version} · {by_id[rid].status.value}",
     key=REQUEST_KEY,
 )
+links.follow("request", request_id, key=REQUEST_KEY)
 if request_id is None:
     st.stop()
 with page.reading():
