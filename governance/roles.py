@@ -35,6 +35,7 @@ class Action(StrEnum):
     FORCE_PROMOTION = "force_promotion"
     SET_RISK_TIER = "set_risk_tier"
     EXPORT_EVIDENCE = "export_evidence"
+    SEAL_AUDIT = "seal_audit"  # sign the audit chain's tip with the audit key, from the app
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -51,7 +52,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
         }
     ),
     Role.REVIEWER: frozenset({Action.APPROVE, Action.REJECT, Action.ROLLBACK, Action.READ_MONITORING}),
-    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE}),
+    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE, Action.SEAL_AUDIT}),
     Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR}),
     Role.ADMIN: frozenset(
         {

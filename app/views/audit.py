@@ -4,13 +4,14 @@ import polars as pl
 import streamlit as st
 
 from app import links, page, queries
-from app.audit_panels import render_verification
+from app.audit_panels import render_seal, render_verification
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.reads.audit import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
 
-home = page.start(Screen.AUDIT, title="Audit trail").home
+visit = page.start(Screen.AUDIT, title="Audit trail")
+home = visit.home
 
 # Rows tinted by a pandas Styler: it styles cell by cell, so a long trail is flagged by its column only.
 TINT_ROW_LIMIT = 2_000
@@ -37,6 +38,7 @@ except MlgovError as error:
 
 st.subheader("Chain integrity")
 render_verification(key="audit.verify", records=trail.records if trail else None)
+render_seal(key="audit.seal", user=visit.user)
 
 st.subheader("Records")
 if trail is None:

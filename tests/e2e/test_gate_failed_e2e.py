@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from pipelines.jobs.promote import approve, request_promotion
 from pipelines.jobs.train import train
 from pipelines.ml.modeling import Algorithm
-from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, START, FixedClock, Seeded, context_for
+from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, FixedClock, Seeded, context_for
 from tests.e2e.conftest import ServedApp, serve_app, sign_in, wait_for_app
 from tests.review_setup import PASSWORDS, give_passwords
 
@@ -24,7 +24,8 @@ def gate_failed(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactor
     home = folder / "home"
     shutil.copytree(seeded_template.home, home)
     give_passwords(home)
-    ctx = context_for(home, clock=FixedClock(START + timedelta(days=1)))
+    # today, as the server's clock reads it: approvals given at the seeded lakehouse's time would have expired
+    ctx = context_for(home, clock=FixedClock(datetime.now(UTC)))
     # the seeded champion is a logistic regression; a boosted model is clearly worse on the same holdout
     worse = train(
         ctx,
