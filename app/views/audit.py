@@ -85,7 +85,13 @@ st.subheader("Filter the trail")
 who, what, which, when = st.columns([2, 2, 2, 2])
 actors = who.multiselect("Actor", trail.actors, key="audit.actors", placeholder="Anyone")
 actions = what.multiselect("Action", trail.actions, key="audit.actions", placeholder="Any action")
-object_text = which.text_input("Object contains", key="audit.object", placeholder="e.g. loan_default/1")
+object_text = which.text_input(
+    "Object or model contains",
+    key="audit.object",
+    placeholder="e.g. loan_default",
+    help="Matches the record's object (such as a request id) and the model its details name, so a model's "
+    "approvals are found by the model's name",
+)
 # No default range: one fixed when the page opened would hide the records of a later day.
 picked = when.date_input(
     "Between (UTC days)",
