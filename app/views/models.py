@@ -29,7 +29,7 @@ if model is None:
     st.stop()
 with page.reading():
     detail = queries.model_detail(home, model)
-    rollback_refusal = queries.rollback_refusal(home, user.user)
+    rollback_refusal = queries.rollback_refusal(home, user.user, model)
 
 champion, challenger, tier, task, count = st.columns(5)
 champion.metric("Champion", f"v{detail.champion}" if detail.champion else "none")

@@ -5,11 +5,12 @@ Reads only; the commands that change these are in `pipelines.jobs.promote`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from governance.aliases import AliasInterval, holder_at, timeline
+from governance.aliases import AliasInterval, AliasMove, MoveKind, holder_at, timeline
 from governance.errors import NotFoundError
 from governance.promotion import (
     PRODUCTION_ALIAS,
@@ -202,4 +203,20 @@ def promotion_result(
         required=verdict.required,
         alias_moved=alias_moved,
         blocked_by=verdict.reasons,
+    )
+
+
+def approved_champions(
+    ctx: Context, model: str, moves: Sequence[AliasMove], *, version: int | None = None
+) -> frozenset[str]:
+    """The versions whose move to champion met the policy (break-glass ones once reviewed after the fact)."""
+    requests = fold_requests(promotion_events(ctx.ledger, model=model, version=version))
+    return frozenset(
+        m.version
+        for m in moves
+        if m.alias == PRODUCTION_ALIAS
+        and (
+            m.kind is MoveKind.PROMOTED
+            or (m.kind is MoveKind.BREAK_GLASS and requests[m.request_id].status is PromotionStatus.PROMOTED)
+        )
     )
