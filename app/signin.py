@@ -16,6 +16,7 @@ import secrets
 from html import escape
 from urllib.parse import quote
 
+import streamlit as st
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -32,6 +33,8 @@ CSRF_COOKIE = "mlgov_signin"
 SIGN_IN_PATH = "/signin"
 # Streamlit's own cookie after single sign-on (st.login): its identity is adopted by app.auth.
 SSO_COOKIE = "_streamlit_user"
+# The app's own page for single sign-on (st.login starts from a script): let through without a session.
+SSO_PARAM = "sso"
 # What the browser fetches besides pages: Streamlit's endpoints, scripts, media and components.
 _NOT_PAGES = ("/_stcore/", "/static/", "/media/", "/component/", "/auth/", "/oauth2callback", "/favicon")
 
@@ -68,6 +71,7 @@ class SignInGate:
                 path != SIGN_IN_PATH
                 and not path.startswith(_NOT_PAGES)
                 and SSO_COOKIE not in request.cookies
+                and SSO_PARAM not in request.query_params
                 and not _has_session(request)
             ):
                 asked = path + (f"?{request.url.query}" if request.url.query else "")
@@ -78,8 +82,16 @@ class SignInGate:
         await self.app(scope, receive, send)
 
 
+def _sso_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):  # no secrets.toml at all
+        return False
+
+
 def _form_page(*, next_path: str, csrf: str, message: str | None, user: str = "") -> str:
     error = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+    sso = f'<p><a href="/?{SSO_PARAM}=1">Sign in with single sign-on</a></p>' if _sso_configured() else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in · mlgov</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -107,6 +119,7 @@ button {{ margin-top: 1.5rem; padding: .55rem 1.2rem; font-size: 1rem; border: 0
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+{sso}
 </main></body></html>"""
 
 
