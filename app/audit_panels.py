@@ -37,11 +37,11 @@ def render_seal(*, key: str, user: SignedIn) -> None:
     except MlgovError as error:
         st.caption(plain(f"Seals are not configured: {error}"))
         return
-    if published is None:
+    if published is None:  # nothing could sign a seal yet: no button that can only fail
         st.caption("No audit key is published beside the seals yet: an operator runs `mlgov audit keygen` once.")
-    else:
-        st.text(f"Audit key fingerprint: {published}")
-        st.caption("Compare it with the fingerprint the key's owner gave you: seals signed by any other key are void.")
+        return
+    st.text(f"Audit key fingerprint: {published}")
+    st.caption("Compare it with the fingerprint the key's owner gave you: seals signed by any other key are void.")
     if Action.SEAL_AUDIT not in permitted_actions(user.roles):
         return
     if st.button("Seal the chain", key=f"{key}.run", icon=":material/lock:"):

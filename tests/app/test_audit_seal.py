@@ -52,3 +52,4 @@ def test_without_a_published_key_the_page_says_how_to_make_one(
     at = open_app("aiko", Role.AUDITOR, page=PAGE)
 
     assert any("mlgov audit keygen" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "audit.seal.run"]
