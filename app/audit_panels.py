@@ -22,8 +22,44 @@ from app.text import plain
 from governance.audit.verify import AuditVerdict
 from governance.errors import MlgovError
 from governance.identity import SignedIn
-from governance.roles import PERMISSIONS, Action
+from governance.roles import PERMISSIONS, Action, permitted_actions
 from pipelines.jobs.evidence import export_evidence
+
+# --- sealing the audit chain --------------------------------------------------------------------
+
+
+def render_seal(*, key: str, user: SignedIn) -> None:
+    """The audit key's fingerprint, and for auditors a button that seals the chain's tip now, as
+    `mlgov audit seal` does (it verifies the whole trail first and refuses to seal a broken one)."""
+    context = services.get_context()
+    try:
+        published = context.audit.seals.published_fingerprint()
+    except MlgovError as error:
+        st.caption(plain(f"Seals are not configured: {error}"))
+        return
+    if published is None:  # nothing could sign a seal yet: no button that can only fail
+        st.caption("No audit key is published beside the seals yet: an operator runs `mlgov audit keygen` once.")
+        return
+    st.text(f"Audit key fingerprint: {published}")
+    st.caption("Compare it with the fingerprint the key's owner gave you: seals signed by any other key are void.")
+    if Action.SEAL_AUDIT not in permitted_actions(user.roles):
+        return
+    if st.button("Seal the chain", key=f"{key}.run", icon=":material/lock:"):
+        try:
+            with st.spinner("Verifying the trail and signing its tip…"):
+                seal = context.audit.seal(at=context.clock())
+        except MlgovError as error:
+            st.error(plain(str(error)))
+            return
+        checkpoint = seal.checkpoint
+        st.session_state[key] = (
+            f"Sealed record {checkpoint.seq} (Delta version {checkpoint.delta_version}) as {seal.name}, "
+            f"signed by the key {context.audit.seals.published_fingerprint()}."
+        )
+    done = st.session_state.get(key)
+    if isinstance(done, str):
+        st.success(plain(done))
+
 
 # --- verifying the audit chain ------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """Who is signed in, and the guard every page calls first.
 
-Local accounts are checked by pipelines.jobs.users (Argon2id hashes, lockout, audited failures). When
-secrets.toml configures [auth], single sign-on through st.login is offered too, and the identity
-it returns is mapped to roles by the same access policy.
+A browser signs in on the server's own form (app.signin), which hands it the session token in an
+HttpOnly cookie; each script run reads it from the request that opened the page (st.context.cookies)
+and checks it again, so a session signed out in one tab is over in every tab. When secrets.toml
+configures [auth], single sign-on through st.login is offered too, and the identity it returns is
+mapped to roles by the same access policy. Without a cookie (AppTest), the identity the session
+state holds is used as it is.
 """
 
 from __future__ import annotations
@@ -10,21 +13,49 @@ from __future__ import annotations
 import streamlit as st
 
 from app import services
+from app.signin import SESSION_COOKIE
 from app.text import plain
 from governance.errors import MlgovError, PermissionDenied
 from governance.identity import SignedIn
-from governance.screens import Screen, may_open
+from governance.screens import Screen, open_refusal
 
 SESSION_KEY = "mlgov.signed_in"
+SESSION_ID_KEY = "mlgov.session_id"  # the session whose identity SESSION_KEY holds
+ENDED_KEY = "mlgov.session_ended"  # why the session this browser carries no longer holds
+
+
+def _session_token() -> str | None:
+    token = st.context.cookies.get(SESSION_COOKIE)
+    return token if isinstance(token, str) else None  # AppTest has no request: its cookies are stand-ins
 
 
 def current_user() -> SignedIn | None:
+    from pipelines.jobs.sessions import resume_session, session_claims
+
+    token = _session_token()
+    if token is not None:
+        try:
+            claims = session_claims(services.get_context(), token)
+            if st.session_state.get(SESSION_ID_KEY) != claims.session_id:
+                # a new tab or a refresh: the roles as the access policy gives them now
+                st.session_state[SESSION_KEY] = resume_session(services.get_context(), token)
+                st.session_state[SESSION_ID_KEY] = claims.session_id
+        except MlgovError as ended:
+            st.session_state[ENDED_KEY] = str(ended)
+            st.session_state.pop(SESSION_KEY, None)
+            st.session_state.pop(SESSION_ID_KEY, None)
     user = st.session_state.get(SESSION_KEY)
     return user if isinstance(user, SignedIn) else None
 
 
 def sign_out() -> None:
+    from pipelines.jobs.sessions import end_session
+
+    token = _session_token()
+    if token is not None:
+        end_session(services.get_context(), token)
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(SESSION_ID_KEY, None)
     if sso_configured() and st.user.is_logged_in:
         st.logout()
 
@@ -34,17 +65,6 @@ def sso_configured() -> bool:
         return "auth" in st.secrets
     except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):  # no secrets.toml at all
         return False
-
-
-def sign_in_with_password(user: str, password: str) -> str | None:
-    """Sign in; returns the one-line reason when refused."""
-    from pipelines.jobs.users import authenticate
-
-    try:
-        st.session_state[SESSION_KEY] = authenticate(services.get_context(), user=user.strip(), password=password)
-    except MlgovError as refusal:
-        return str(refusal)
-    return None
 
 
 def adopt_sso_identity() -> str | None:
@@ -68,9 +88,9 @@ def require(screen: Screen) -> SignedIn:
         st.error("Sign in first.")
         st.stop()
         raise PermissionDenied("sign in first")  # st.stop() only stops inside a Streamlit runtime
-    if not may_open(user.roles, screen):
-        roles = ", ".join(sorted(r.value for r in user.roles))
-        st.error(plain(f"{user.user} ({roles}) may not open the {screen.value} page."))
+    refusal = open_refusal(user.roles, screen)
+    if refusal is not None:
+        st.error(plain(refusal[:1].upper() + refusal[1:] + "."))
         st.stop()
-        raise PermissionDenied(f"{user.user} may not open the {screen.value} page")
+        raise PermissionDenied(refusal)
     return user

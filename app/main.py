@@ -8,7 +8,7 @@ from streamlit.navigation.page import StreamlitPage
 from app import auth
 from app.text import plain
 from governance.identity import SignedIn
-from governance.screens import Screen, screens_for
+from governance.screens import Screen, parse_screen, screens_for
 
 PAGES: dict[Screen, tuple[str, str, str]] = {
     Screen.OVERVIEW: ("views/overview.py", "Overview", ":material/dashboard:"),
@@ -25,14 +25,36 @@ PAGES: dict[Screen, tuple[str, str, str]] = {
 }
 
 
-def build_pages(user: SignedIn | None) -> list[StreamlitPage]:
-    """Sign-in until someone is signed in; then the pages their roles may open, in menu order."""
+def build_pages(user: SignedIn | None) -> dict[Screen, StreamlitPage]:
+    """Sign-in until someone is signed in; then every page, in menu order, listing only those their roles
+    may open: a link to another opens it, and the page refuses with its reason instead of "not found"."""
     if user is None:
-        return [st.Page("views/login.py", title="Sign in", icon=":material/login:", default=True)]
-    return [
-        st.Page(PAGES[screen][0], title=PAGES[screen][1], icon=PAGES[screen][2], default=screen is Screen.OVERVIEW)
-        for screen in screens_for(user.roles)
-    ]
+        return {Screen.OVERVIEW: st.Page("views/login.py", title="Sign in", icon=":material/login:", default=True)}
+    allowed = screens_for(user.roles)
+    return {
+        screen: st.Page(
+            PAGES[screen][0],
+            title=PAGES[screen][1],
+            icon=PAGES[screen][2],
+            default=screen is Screen.OVERVIEW,
+            visibility="visible" if screen in allowed else "hidden",
+        )
+        for screen in Screen
+    }
+
+
+def follow_page_link(pages: dict[Screen, StreamlitPage]) -> None:
+    """A link naming its page by parameter (`/?page=approvals&request=...`) opens that page with the rest."""
+    named = st.query_params.get("page")
+    if named is None:
+        return
+    screen = parse_screen(named)
+    if screen is None:
+        st.error(plain(f"The link names no page called {named!r}: expected one of {', '.join(Screen)}."))
+        st.query_params.pop("page")
+        return
+    rest = {key: st.query_params[key] for key in st.query_params if key != "page"}
+    st.switch_page(pages[screen], query_params=rest)
 
 
 # A page icon of its own: without one, the browser tab takes each page's Material icon, which Streamlit
@@ -50,4 +72,8 @@ if user is not None:
         if st.button("Sign out", key="sign_out"):
             auth.sign_out()
             st.rerun()
-st.navigation(build_pages(user)).run()
+pages = build_pages(user)
+navigation = st.navigation(list(pages.values()))
+if user is not None:
+    follow_page_link(pages)
+navigation.run()

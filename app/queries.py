@@ -169,8 +169,8 @@ def model_detail(home: str, model: str) -> models.ModelDetail:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def rollback_refusal(home: str, actor: str) -> str | None:
-    return models.rollback_refusal(services.get_context(), actor=actor)
+def rollback_refusal(home: str, actor: str, model: str) -> str | None:
+    return models.rollback_refusal(services.get_context(), actor=actor, model=model)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the accounts…")

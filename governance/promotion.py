@@ -258,6 +258,7 @@ class ReviewContext:
     subject_hash: str  # the subject as it is now
     now: datetime
     gates: tuple[GateResult, ...] = ()
+    superseded_by: str | None = None  # a newer request for the same model and alias (see `superseding`)
 
 
 def _eligible(request: PromotionRequest, actor: str, access: AccessPolicy) -> str | None:
@@ -299,7 +300,102 @@ def approval_refusal(request: PromotionRequest, *, actor: str, review: ReviewCon
     refusal = _eligible(request, actor, review.access)
     if refusal is None and actor in counted_approvals(request, review=review):
         return f"{actor} has already approved request {request.request_id}"
+    if refusal is None and request.status is PromotionStatus.PENDING:
+        return _dead_end(request, review=review)
     return refusal
+
+
+def _dead_end(request: PromotionRequest, *, review: ReviewContext) -> str | None:
+    """Why no approval can move the alias for a pending request any more, or None while one can."""
+    if review.superseded_by is not None:
+        return f"superseded by request {review.superseded_by} for the same model and alias: reject it"
+    failed = [gate for gate in review.gates if not gate.passed]
+    if failed and len(counted_approvals(request, review=review)) >= review.policy.required_approvals:
+        return f"gate failed: {_gate_failure(failed[0])}: reject it, or ask for a new version"
+    return None
+
+
+def _gate_failure(gate: GateResult) -> str:
+    direction = "below" if gate.higher_is_better else "above"
+    return (
+        f"{gate.metric} {gate.candidate:.4f} is more than {gate.margin} {direction} "
+        f"the champion's {gate.champion:.4f} on the same holdout"
+    )
+
+
+def superseding(request: PromotionRequest, requests: Iterable[PromotionRequest]) -> str | None:
+    """The newest request for the same model and alias filed after `request` and not withdrawn or
+    rejected, when `request` is still pending: that one is what reviewers decide now."""
+    if request.status is not PromotionStatus.PENDING:
+        return None
+    newer = [
+        other
+        for other in requests
+        if other.model == request.model
+        and other.alias == request.alias
+        and other.requested_at > request.requested_at
+        and other.status not in (PromotionStatus.WITHDRAWN, PromotionStatus.REJECTED)
+    ]
+    return max(newer, key=lambda other: other.requested_at).request_id if newer else None
+
+
+class RequestState(StrEnum):
+    AWAITING_APPROVALS = "awaiting approvals"
+    BLOCKED = "blocked by a failed gate"
+    SUPERSEDED = "superseded"
+    AWAITING_REVIEW = "break-glass, awaiting review"
+    PROMOTED = "approved and promoted"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class RequestStanding:
+    """Where a request stands, as every page and command shows it: its state, whether anything is left
+    to decide, why, and its approvals counted once (`counted` of `required`)."""
+
+    state: RequestState
+    final: bool  # nothing moves the alias any more: only a reject (blocked, superseded) or nothing is left
+    explanation: str
+    counted: tuple[str, ...]
+    required: int
+
+
+def request_standing(request: PromotionRequest, *, review: ReviewContext) -> RequestStanding:
+    """The standing of `request` judged against `review` (for a decided request: as it was decided)."""
+    counted = counted_approvals(request, review=review)
+    required = review.policy.required_approvals
+
+    def standing(state: RequestState, explanation: str, *, final: bool) -> RequestStanding:
+        return RequestStanding(state=state, final=final, explanation=explanation, counted=counted, required=required)
+
+    match request.status:
+        case PromotionStatus.PROMOTED:
+            return standing(
+                RequestState.PROMOTED, f"{request.model} version {request.version} was promoted", final=True
+            )
+        case PromotionStatus.REJECTED:
+            by = request.rejection.actor if request.rejection else "a reviewer"
+            return standing(RequestState.REJECTED, f"rejected by {by}", final=True)
+        case PromotionStatus.WITHDRAWN:
+            by = request.withdrawal.actor if request.withdrawal else request.requester
+            return standing(RequestState.WITHDRAWN, f"withdrawn by {by}", final=True)
+        case PromotionStatus.BREAK_GLASS:
+            return standing(
+                RequestState.AWAITING_REVIEW,
+                "promoted by break-glass: reviewers approve or reject it after the fact",
+                final=False,
+            )
+    dead_end = _dead_end(request, review=review)
+    if dead_end is not None:
+        state = RequestState.SUPERSEDED if review.superseded_by is not None else RequestState.BLOCKED
+        return standing(state, dead_end, final=True)
+    return standing(RequestState.AWAITING_APPROVALS, f"{len(counted)} of {required} approvals", final=False)
+
+
+def approval_expires_at(vote: Vote, *, policy: TierPolicy) -> datetime:
+    """When an approval stops counting under the tier's time limit."""
+    return vote.at + policy.approval_ttl
 
 
 def rejection_refusal(request: PromotionRequest, *, actor: str, review: ReviewContext) -> str | None:
@@ -406,13 +502,7 @@ def policy_verdict(
             f"{len(counted)} of {review.policy.required_approvals} approvals from distinct eligible reviewers "
             f"({review.policy.tier.value} risk tier)"
         )
-    for gate in review.gates:
-        if not gate.passed:
-            direction = "below" if gate.higher_is_better else "above"
-            reasons.append(
-                f"{gate.metric} {gate.candidate:.4f} is more than {gate.margin} {direction} "
-                f"the champion's {gate.champion:.4f} on the same holdout"
-            )
+    reasons.extend(_gate_failure(gate) for gate in review.gates if not gate.passed)
     return PolicyVerdict(
         required=review.policy.required_approvals,
         counted=tuple(counted),

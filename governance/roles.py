@@ -38,6 +38,7 @@ class Action(StrEnum):
     MAINTAIN_TABLES = "maintain_tables"  # compact, checkpoint and vacuum the lakehouse's tables
     MANAGE_ALERT_RULES = "manage_alert_rules"
     HANDLE_ALERTS = "handle_alerts"  # acknowledge and resolve
+    SEAL_AUDIT = "seal_audit"  # sign the audit chain's tip with the audit key, from the app
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -58,7 +59,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     Role.REVIEWER: frozenset(
         {Action.APPROVE, Action.REJECT, Action.ROLLBACK, Action.READ_MONITORING, Action.HANDLE_ALERTS}
     ),
-    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE}),
+    Role.AUDITOR: frozenset({Action.READ_AUDIT, Action.READ_MONITORING, Action.EXPORT_EVIDENCE, Action.SEAL_AUDIT}),
     Role.ANALYST: frozenset({Action.READ_MONITORING, Action.MONITOR, Action.HANDLE_ALERTS}),
     Role.ADMIN: frozenset(
         {

@@ -44,8 +44,46 @@ SCREEN_ROLES: Mapping[Screen, frozenset[Role]] = {
 }
 
 
+# How a refusal names a screen (the menu may word it at more length).
+SCREEN_NAMES: Mapping[Screen, str] = {
+    Screen.OVERVIEW: "Overview",
+    Screen.APPROVALS: "Approvals",
+    Screen.MODELS: "Models",
+    Screen.LINEAGE: "Lineage",
+    Screen.AUDIT: "Audit",
+    Screen.DRIFT: "Drift",
+    Screen.PERFORMANCE: "Performance",
+    Screen.COST: "Cost",
+    Screen.SQL: "SQL console",
+    Screen.ACCESS: "Access",
+}
+
+
 def may_open(roles: Iterable[Role], screen: Screen) -> bool:
     return bool(SCREEN_ROLES[screen] & frozenset(roles))
+
+
+def screen_title(screen: Screen) -> str:
+    return SCREEN_NAMES[screen]
+
+
+def open_refusal(roles: Iterable[Role], screen: Screen) -> str | None:
+    """Why someone holding `roles` may not open `screen` (naming the roles that may), or None."""
+    held = frozenset(roles)
+    if SCREEN_ROLES[screen] & held:
+        return None
+    allowed = sorted(role.value for role in SCREEN_ROLES[screen])
+    needs = f"the {allowed[0]} role" if len(allowed) == 1 else f"one of the roles {', '.join(allowed)}"
+    yours = ", ".join(sorted(role.value for role in held)) or "no role"
+    return f"you may not open {SCREEN_NAMES[screen]}: it needs {needs}, and you hold {yours}"
+
+
+def parse_screen(text: str) -> Screen | None:
+    """The screen a link names (`?page=audit`), or None when it names none."""
+    try:
+        return Screen(text.strip().lower())
+    except ValueError:
+        return None
 
 
 def screens_for(roles: Iterable[Role]) -> tuple[Screen, ...]:

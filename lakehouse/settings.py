@@ -66,6 +66,11 @@ class Settings:
         return self.home / "locks"
 
     @property
+    def sessions_root(self) -> Path:
+        """The app's session secret and its signed-out sessions: never in the lakehouse, never committed."""
+        return self.home / "sessions"
+
+    @property
     def audit_seals_root(self) -> Path:
         """Beside MLGOV_HOME, not in it: deleting, copying or restoring the lakehouse leaves the seals be."""
         return self.audit_seals or self.home.parent / f"{self.home.name}-seals"

@@ -56,14 +56,17 @@ left, right = st.columns(2, gap="medium")
 
 with left, st.form("access.roles", clear_on_submit=True):
     st.markdown("**Grant or revoke a role**")
-    user = st.selectbox("User", names, key="access.roles.user")
+    # nobody preselected: a change to the wrong account is worse than one more click
+    user = st.selectbox("User", names, index=None, placeholder="Choose a user", key="access.roles.user")
     role = st.selectbox("Role", ROLES, key="access.roles.role")
     change = st.radio("Change", [c.value for c in GrantChange], horizontal=True, key="access.roles.change")
     reason = st.text_input("Reason (required, kept in the audit trail)", key="access.roles.reason")
     if st.form_submit_button("Apply", type="primary", key="access.roles.apply"):
-        if not reason.strip():
+        if user is None:
+            st.error("Choose the user whose role changes.")
+        elif not reason.strip():
             st.error("A reason is required: say why this role changes.")
-        elif user is not None:
+        else:
             try:
                 granted = change_role(
                     ctx, user=user, role=role, change=GrantChange(change), actor=admin.user, reason=reason.strip()
@@ -102,11 +105,13 @@ left, right = st.columns(2, gap="medium")
 
 with left, st.form("access.password", clear_on_submit=True):
     st.markdown("**Reset a password**")
-    reset_user = st.selectbox("User", names, key="access.password.user")
+    reset_user = st.selectbox("User", names, index=None, placeholder="Choose a user", key="access.password.user")
     password = st.text_input("New password", type="password", key="access.password.new")
     confirm = st.text_input("New password, again", type="password", key="access.password.confirm")
-    if st.form_submit_button("Reset password", key="access.password.submit") and reset_user is not None:
-        if password != confirm:
+    if st.form_submit_button("Reset password", key="access.password.submit"):
+        if reset_user is None:
+            st.error("Choose the user whose password is reset.")
+        elif password != confirm:
             st.error("The two passwords differ: type the same password twice.")
         else:
             try:
@@ -121,7 +126,13 @@ with right, st.form("access.unlock"):
     st.markdown("**Unlock an account**")
     locked = [a.user for a in accounts if a.locked_until is not None]
     st.caption(plain(f"Locked now: {', '.join(locked)}") if locked else "No account is locked now.")
-    unlock = st.selectbox("User", locked + [n for n in names if n not in locked], key="access.unlock.user")
+    unlock = st.selectbox(
+        "User",
+        locked + [n for n in names if n not in locked],
+        index=0 if locked else None,  # the first locked account, else nobody
+        placeholder="Choose a user",
+        key="access.unlock.user",
+    )
     if st.form_submit_button("Unlock", key="access.unlock.submit") and unlock is not None:
         try:
             unlocked = unlock_user(ctx, user=unlock, actor=admin.user)

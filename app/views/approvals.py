@@ -3,7 +3,7 @@ from functools import partial
 
 import streamlit as st
 
-from app import components, page, promotion_forms, queries, services
+from app import components, links, page, promotion_forms, queries, services
 from app.components import FormAction, Outcome, Tone
 from app.evidence import render_evidence
 from app.text import plain
@@ -127,6 +127,7 @@ if Action.REQUEST_PROMOTION in actions:
     else:
         st.caption("You have not requested a promotion yet.")
 
+links.preselect("request", [q.request_id for q in queue], key=REQUEST_KEY, noun="promotion request")
 show_decided = st.toggle("Show decided requests", key="approvals.show_decided")
 selected = st.session_state.get(REQUEST_KEY)  # stays listed once decided, so its outcome can be read
 listed = [q for q in queue if show_decided or q.open or q.request_id == selected]
@@ -143,25 +144,32 @@ request_id = st.selectbox(
     format_func=lambda rid: f"{rid} · {by_id[rid].model} version {by_id[rid].version} · {by_id[rid].status.value}",
     key=REQUEST_KEY,
 )
+links.follow("request", request_id, key=REQUEST_KEY)
 if request_id is None:
     st.stop()
 with page.reading():
     detail = queries.request_detail(home, request_id)
     permissions = queries.review_permissions(home, request_id, user.user)
-request, policy = detail["request"], detail["policy"]
+request, policy, standing = detail["request"], detail["policy"], detail["standing"]
 task = reviews.evidence_task(detail["evidence"])
-counted = f"{len(policy['counted'])}/{policy['required']}"
+counted = standing["approvals"]  # the queue shows the same count: one computation (request_standing)
 
 st.subheader(plain(f"{request['model']} version {request['version']} → {request['alias']}"))
 status, tier, approvals, requester = st.columns(4)
-status.metric("Status", request["status"].replace("_", "-"))
+status.metric(
+    "Status",
+    standing["state"],
+    help="Final states: approved and promoted, rejected, withdrawn, superseded, blocked by a failed gate",
+)
 tier.metric("Risk tier", request["risk_tier"])
 approvals.metric("Approvals", counted, help="Approvals that count now / approvals the risk tier requires")
 requester.metric("Requested by", request["requester"])
 st.text(f"Reason given: {request['reason']}")
 if request["break_glass"]:
     st.warning("Break-glass: an admin forced this promotion; it awaits review after the fact.")
-if request["status"] == "pending" and policy["promotable"]:
+if standing["state"] in ("blocked by a failed gate", "superseded"):
+    st.error(plain(standing["explanation"][:1].upper() + standing["explanation"][1:] + "."))
+elif request["status"] == "pending" and policy["promotable"]:
     st.success("Policy met: the alias moves with the next approval.")
 elif request["status"] == "pending":
     st.warning(plain("The alias may not move yet: " + "; ".join(policy["blocked_by"]) + "."))
@@ -239,8 +247,15 @@ if detail["approvals"]:
             "at": st.column_config.DatetimeColumn("At", format="YYYY-MM-DD HH:mm z"),
             "reason": st.column_config.TextColumn("Reason"),
             "counts": st.column_config.CheckboxColumn("Counts", help="Same subject, same roles, not stale"),
+            "expires_at": st.column_config.DatetimeColumn(
+                "Expires", format="YYYY-MM-DD HH:mm z", help="An approval stops counting after the tier's time limit"
+            ),
         },
     )
+    for expired in (a for a in detail["approvals"] if a["expired"]):
+        st.caption(
+            plain(f"{expired['actor']}'s approval expired on {expired['expires_at'][:10]}: it no longer counts.")
+        )
 else:
     st.caption("Nobody has approved this request yet.")
 if detail["rejection"]:
@@ -256,7 +271,7 @@ refusals = {APPROVE: permissions.approve_refusal, REJECT: permissions.reject_ref
 if permissions.requester:
     refusals[WITHDRAW] = permissions.withdraw_refusal
 if request["status"] not in ("pending", "break_glass"):
-    st.caption(plain(f"This request is {request['status'].replace('_', '-')}: there is nothing left to decide."))
+    st.caption(plain(f"This request is {standing['state']}: there is nothing left to decide."))
     st.stop()
 for label, refusal in refusals.items():
     if refusal is not None:

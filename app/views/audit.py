@@ -3,14 +3,15 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from app import page, queries
-from app.audit_panels import render_verification
+from app import links, page, queries
+from app.audit_panels import render_seal, render_verification
 from app.text import plain
 from governance.errors import MlgovError
 from governance.screens import Screen
 from pipelines.reads.audit import BREAK_GLASS, REFUSED, AuditFilter, AuditTrail, audit_csv, audit_json, filter_audit
 
-home = page.start(Screen.AUDIT, title="Audit trail").home
+visit = page.start(Screen.AUDIT, title="Audit trail")
+home = visit.home
 
 # Rows tinted by a pandas Styler: it styles cell by cell, so a long trail is flagged by its column only.
 TINT_ROW_LIMIT = 2_000
@@ -37,6 +38,7 @@ except MlgovError as error:
 
 st.subheader("Chain integrity")
 render_verification(key="audit.verify", records=trail.records if trail else None)
+render_seal(key="audit.seal", user=visit.user)
 
 st.subheader("Records")
 if trail is None:
@@ -48,10 +50,48 @@ if trail.days is None:
 
 records = trail.records
 first_day, last_day = trail.days
+st.subheader("Record detail")
+RECORD_KEY = "audit.record"
+seqs: list[int] = records["seq"].to_list()
+first_seq, last_seq = min(seqs), max(seqs)
+links.preselect("record", seqs, key=RECORD_KEY, noun="audit record")
+seq = st.number_input(
+    "Sequence number",
+    min_value=first_seq,
+    max_value=last_seq,
+    value=None,
+    step=1,
+    key=RECORD_KEY,
+    placeholder=f"{first_seq} to {last_seq}",
+    help="The record's Seq in the table below; the address bar then links to it.",
+)
+links.follow("record", seq, key=RECORD_KEY)
+chosen = records.filter(pl.col("seq") == seq) if seq is not None else records.clear()
+if not chosen.is_empty():
+    record = chosen.row(0, named=True)
+    at, actor, outcome = st.columns(3)
+    at.metric("At (UTC)", f"{record['at']:%Y-%m-%d %H:%M:%S}")
+    actor.metric("Actor", record["actor"])
+    outcome.metric("Outcome", record["outcome"])
+    st.text(f"Action: {record['action']}")
+    st.text(f"Object: {record['object']}")
+    st.text(f"Reason: {record['reason'] or '(none given)'}")
+    st.text("Details:")
+    st.code(record["details"] or "{}", language="json", wrap_lines=True)
+    st.text(f"Event id: {record['event_id']}")
+    st.text(f"Hash: {record['hash']}")
+
+st.subheader("Filter the trail")
 who, what, which, when = st.columns([2, 2, 2, 2])
 actors = who.multiselect("Actor", trail.actors, key="audit.actors", placeholder="Anyone")
 actions = what.multiselect("Action", trail.actions, key="audit.actions", placeholder="Any action")
-object_text = which.text_input("Object contains", key="audit.object", placeholder="e.g. loan_default/1")
+object_text = which.text_input(
+    "Object or model contains",
+    key="audit.object",
+    placeholder="e.g. loan_default",
+    help="Matches the record's object (such as a request id) and the model its details name, so a model's "
+    "approvals are found by the model's name",
+)
 # No default range: one fixed when the page opened would hide the records of a later day.
 picked = when.date_input(
     "Between (UTC days)",

@@ -2,7 +2,7 @@ import polars as pl
 import streamlit as st
 import streamlit.components.v1 as html_components
 
-from app import charts, components, page, queries, segment_panels, services
+from app import charts, components, links, page, queries, segment_panels, services
 from app.text import plain
 from governance.drift import DEFAULT_DATASET_DRIFT_SHARE
 from governance.errors import MlgovError
@@ -20,7 +20,9 @@ page.require_models(names)
 
 # open on the first model whose latest batch drifted: that is what someone comes here to look at
 drifted_now = [summary.name for summary in summaries if summary.latest_drifted]
+links.preselect("model", names, key="drift.model", noun="model")
 model = st.selectbox("Model", names, index=names.index(drifted_now[0]) if drifted_now else 0, key="drift.model")
+links.follow("model", model, key="drift.model")
 with page.reading():
     cells = queries.drift_cells(home, model)
     history = queries.drift_history(home, model)
@@ -84,12 +86,14 @@ labels = {
     for row in batches.iter_rows(named=True)
 }
 pick_batch, pick_feature = st.columns(2)
+links.preselect("batch", list(labels), key=f"drift.batch.{model}", noun=f"checked batch of {model} in these days")
 batch_id = pick_batch.selectbox(
     "Batch",
     list(reversed(labels)),
     format_func=labels.__getitem__,
     key=f"drift.batch.{model}",
 )
+links.follow("batch", batch_id, key=f"drift.batch.{model}")
 cell_rows = cells.filter(pl.col("batch_id") == batch_id)
 first_drifted = cell_rows.filter(pl.col("drifted"))["feature"].to_list()
 feature = pick_feature.selectbox(

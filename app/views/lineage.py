@@ -3,7 +3,7 @@ import re
 
 import streamlit as st
 
-from app import graphs, page, queries
+from app import graphs, links, page, queries
 from app.audit_panels import render_evidence_pack
 from app.text import plain
 from governance.errors import MlgovError
@@ -29,6 +29,14 @@ STARTS = {
     StartKind.MODEL_VERSION: "Model version",
     StartKind.TABLE_VERSION: "Table version",
 }
+# A link names one node: `?batch=...`, `?model_version=name/3`, `?table_version=...` or `?prediction=...`.
+LINK_PARAMS = {kind: kind.value for kind in STARTS}
+linked_kind = next((kind for kind, param in LINK_PARAMS.items() if links.linked(param) is not None), None)
+if linked_kind is not None and st.session_state.get("lineage.linked") != links.linked(LINK_PARAMS[linked_kind]):
+    st.session_state["lineage.start"] = linked_kind
+    st.session_state["lineage.linked"] = links.linked(LINK_PARAMS[linked_kind])
+    if linked_kind is StartKind.PREDICTION:
+        st.session_state["lineage.prediction"] = links.linked(LINK_PARAMS[linked_kind])
 start = st.segmented_control(
     "Start from",
     list(STARTS),
@@ -50,6 +58,7 @@ if start is StartKind.PREDICTION:
     if not ref:
         st.caption(plain(f"Enter a prediction id to trace it back, e.g. {example}." if example else ""))
 elif start is StartKind.BATCH:
+    links.preselect(LINK_PARAMS[start], list(batches), key="lineage.batch", noun="batch")
     ref = st.selectbox(
         "Batch",
         list(batches),
@@ -61,13 +70,26 @@ elif start is StartKind.BATCH:
         placeholder="No batch has been scored yet",
     )
 elif start is StartKind.TABLE_VERSION:
+    links.preselect(LINK_PARAMS[start], choices.table_versions, key="lineage.table_version", noun="table version")
     ref = st.selectbox(
         "Table version", choices.table_versions, key="lineage.table_version", placeholder="No table version yet"
     )
 else:
+    links.preselect(LINK_PARAMS[start], choices.model_versions, key="lineage.model_version", noun="model version")
     ref = st.selectbox(
         "Model version", choices.model_versions, key="lineage.model_version", placeholder="No model version yet"
     )
+WIDGET_KEYS = {
+    StartKind.PREDICTION: "lineage.prediction",
+    StartKind.BATCH: "lineage.batch",
+    StartKind.MODEL_VERSION: "lineage.model_version",
+    StartKind.TABLE_VERSION: "lineage.table_version",
+}
+for kind, param in LINK_PARAMS.items():  # the address bar links to the node on screen, and only to it
+    if kind is not start:
+        st.query_params.pop(param, None)
+links.follow(LINK_PARAMS[start], ref or None, key=WIDGET_KEYS[start])
+st.session_state["lineage.linked"] = ref or None
 
 if ref:
     try:

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from app import charts, components, page, queries, services
+from app import charts, components, links, page, queries, services
 from app.components import FormAction, Outcome, Tone
 from app.text import plain
 from governance.errors import MlgovError
@@ -22,12 +22,14 @@ user, home = visit.user, visit.home
 with page.reading():
     names = [summary.name for summary in queries.model_summaries(home)]
 page.require_models(names)
+links.preselect("model", names, key="models.model", noun="model")
 model = st.selectbox("Model", names, key="models.model")
+links.follow("model", model, key="models.model")
 if model is None:
     st.stop()
 with page.reading():
     detail = queries.model_detail(home, model)
-    rollback_refusal = queries.rollback_refusal(home, user.user)
+    rollback_refusal = queries.rollback_refusal(home, user.user, model)
 
 champion, challenger, tier, task, count = st.columns(5)
 champion.metric("Champion", f"v{detail.champion}" if detail.champion else "none")
@@ -86,8 +88,11 @@ if not linked:
     st.caption("Set MLGOV\\_MLFLOW\\_UI\\_URL to the MLflow UI's address to link each version to its run.")
 
 by_version = {v.version: v for v in detail.versions}
-with st.expander("Tags and parameters of a version"):
-    chosen = st.selectbox("Version", sorted(by_version, key=int, reverse=True), key="models.version")
+version_choices = sorted(by_version, key=int, reverse=True)
+linked_version = links.preselect("version", version_choices, key="models.version", noun=f"version of {model}")
+with st.expander("Tags and parameters of a version", expanded=linked_version is not None):
+    chosen = st.selectbox("Version", version_choices, key="models.version")
+    links.follow("version", chosen, key="models.version")
     if chosen is not None:
         st.dataframe(models.tags_frame(by_version[chosen]), hide_index=True, width="stretch")
 

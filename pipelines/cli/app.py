@@ -31,7 +31,8 @@ def demo(as_json: bool) -> None:
 @click.option("--address", default="127.0.0.1", show_default=True)
 def app(port: int, address: str) -> None:
     """Serve the Streamlit app."""
-    script = Path(__file__).resolve().parents[2] / "app" / "main.py"
+    # The server with the sign-in form in front of the app's pages (app/web.py runs app/main.py).
+    script = Path(__file__).resolve().parents[2] / "app" / "web.py"
     # The security settings are passed here too, so they hold whatever directory mlgov runs from.
     settings = {
         "server.port": str(port),

@@ -11,7 +11,6 @@ mlgov's back, production still follows the chain (`mlgov registry check` reports
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +51,7 @@ from pipelines.reads.evidence import Evidence, compute_evidence, current_subject
 from pipelines.reads.governed import alias_holder
 from pipelines.reads.promotions import (
     PromotionResult,
+    approved_champions,
     find_request,
     promotion_result,
     review_context,
@@ -501,19 +501,3 @@ def rollback(ctx: Context, *, model: str, reason: str, actor: str) -> AliasMove:
         move = decided[0]
         mirror_model(ctx, model, version_tags={move.version: {"mlgov.rolled_back_from": move.previous or ""}})
     return move
-
-
-def approved_champions(
-    ctx: Context, model: str, moves: Sequence[AliasMove], *, version: int | None = None
-) -> frozenset[str]:
-    """The versions whose move to champion met the policy (break-glass ones once reviewed after the fact)."""
-    requests = fold_requests(promotion_events(ctx.ledger, model=model, version=version))
-    return frozenset(
-        m.version
-        for m in moves
-        if m.alias == PRODUCTION_ALIAS
-        and (
-            m.kind is MoveKind.PROMOTED
-            or (m.kind is MoveKind.BREAK_GLASS and requests[m.request_id].status is PromotionStatus.PROMOTED)
-        )
-    )

@@ -80,7 +80,7 @@ class AuditFilter:
 
     actors: Sequence[str] = ()
     actions: Sequence[str] = ()
-    object_text: str = ""  # found anywhere in "type id", ignoring case
+    object_text: str = ""  # found anywhere in "type id", or in the model its details name, ignoring case
     since: date | None = None
     until: date | None = None
     flagged_only: bool = False
@@ -94,7 +94,12 @@ def filter_audit(frame: pl.DataFrame, *, where: AuditFilter) -> pl.DataFrame:
     if where.actions:
         keep &= pl.col("action").is_in(list(where.actions))
     if where.object_text.strip():
-        keep &= pl.col("object").str.to_lowercase().str.contains(where.object_text.strip().lower(), literal=True)
+        # an approval's object is its request; the model it concerns is in its details
+        wanted = where.object_text.strip().lower()
+        model = pl.col("details").str.json_path_match("$.model").fill_null("")
+        keep &= pl.col("object").str.to_lowercase().str.contains(
+            wanted, literal=True
+        ) | model.str.to_lowercase().str.contains(wanted, literal=True)
     day = pl.col("at").dt.convert_time_zone("UTC").dt.date()
     if where.since is not None:
         keep &= day >= where.since

@@ -9,19 +9,19 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from governance.aliases import AliasInterval, MoveKind
+from governance.aliases import AliasInterval, MoveKind, rollback_target
 from governance.errors import NotFoundError, PermissionDenied
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action, authorize
 from governance.tasks import Task
-from lakehouse.records import access_policy
+from lakehouse.records import access_policy, alias_moves
 from lakehouse.registry import ModelVersionInfo
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
 from pipelines.reads.governed import alias_holder, risk_tier
 from pipelines.reads.monitoring import model_task
 from pipelines.reads.overview import latest_activity
-from pipelines.reads.promotions import alias_history
+from pipelines.reads.promotions import alias_history, approved_champions
 from pipelines.reads.task_metrics import order_metrics
 
 # Version tags worth a column of their own; every tag is listed in the version's details.
@@ -84,12 +84,19 @@ def _task(ctx: Context, model: str) -> Task | None:
         return None
 
 
-def rollback_refusal(ctx: Context, *, actor: str) -> str | None:
-    """Why `actor` may not roll a champion back, or None if their roles allow it (checked again on rollback)."""
+def rollback_refusal(ctx: Context, *, actor: str, model: str | None = None) -> str | None:
+    """Why `actor` may not roll `model`'s champion back now, or None; judged as `rollback` judges it
+    (their roles; and, given a model, whether an earlier approved champion exists to return to)."""
     try:
         authorize(access_policy(ctx.ledger), user=actor, action=Action.ROLLBACK)
     except PermissionDenied as refusal:
         return str(refusal)
+    if model is None:
+        return None
+    moves = alias_moves(ctx.ledger, model=model)
+    approved = approved_champions(ctx, model, moves)
+    if rollback_target(moves, alias=PRODUCTION_ALIAS, approved=approved) is None:
+        return f"{model} has no earlier approved {PRODUCTION_ALIAS} version to roll back to"
     return None
 
 

@@ -5,11 +5,12 @@ Reads only; the commands that change these are in `pipelines.jobs.promote`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from governance.aliases import AliasInterval, holder_at, timeline
+from governance.aliases import AliasInterval, AliasMove, MoveKind, holder_at, timeline
 from governance.errors import NotFoundError
 from governance.promotion import (
     PRODUCTION_ALIAS,
@@ -17,9 +18,12 @@ from governance.promotion import (
     PromotionRequest,
     PromotionStatus,
     ReviewContext,
+    approval_expires_at,
     fold_requests,
     metric_gates,
     policy_verdict,
+    request_standing,
+    superseding,
     vote_counts,
 )
 from governance.roles import AccessPolicy
@@ -87,23 +91,32 @@ def review_context(
         policy=policy,
         metric=gate_metric(task),
     )
-    return ReviewContext(access=access, policy=policy, subject_hash=subject, now=now, gates=gates)
+    superseded_by = superseding(
+        request, fold_requests(promotion_events(ctx.ledger, model=request.model, version=version)).values()
+    )
+    return ReviewContext(
+        access=access, policy=policy, subject_hash=subject, now=now, gates=gates, superseded_by=superseded_by
+    )
+
+
+def judged_review(ctx: Context, request: PromotionRequest, *, access: AccessPolicy | None = None) -> ReviewContext:
+    """What `request` is judged against wherever it is shown. An open request is judged as of now. A
+    decided one as it was decided: at its decision time, with each approver's roles as recorded in
+    their approval, on the subject it was filed on."""
+    if request.open or request.decided_at is None:
+        return review_context(ctx, request, access=access or access_policy(ctx.ledger), now=ctx.clock())
+    then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
+    recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
+    return replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
 
 
 def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
-    """The request, its evidence, each approval (and whether it counts), and the verdict.
-
-    An open request is judged as of now. A decided one is judged as it was decided: at its decision
-    time, with each approver's roles as recorded in their approval, on the subject it was filed on.
-    """
+    """The request, its evidence, each approval (whether it counts, when it expires), its standing
+    (state, whether final, why) and the verdict, judged as `judged_review` says."""
     request = find_request(ctx, request_id)
-    if request.open or request.decided_at is None:
-        review = review_context(ctx, request, access=access_policy(ctx.ledger), now=ctx.clock())
-    else:
-        then = review_context(ctx, request, access=AccessPolicy(), now=request.decided_at)
-        recorded = AccessPolicy({vote.actor: vote.roles for vote in request.approvals})
-        review = replace(then, access=recorded, subject_hash=request.decided_subject_hash or request.subject_hash)
+    review = judged_review(ctx, request)
     verdict = policy_verdict(request, review=review)
+    standing = request_standing(request, review=review)
     stored = request_evidence(ctx.ledger, request_id=request_id)
     return {
         "request": {
@@ -126,9 +139,17 @@ def show_request(ctx: Context, *, request_id: str) -> dict[str, Any]:
                 "at": v.at.isoformat(),
                 "reason": v.reason,
                 "counts": vote_counts(v, request=request, review=review),
+                "expires_at": approval_expires_at(v, policy=review.policy).isoformat(),
+                "expired": approval_expires_at(v, policy=review.policy) < review.now,
             }
             for v in request.approvals
         ],
+        "standing": {
+            "state": standing.state.value,
+            "final": standing.final,
+            "explanation": standing.explanation,
+            "approvals": f"{len(standing.counted)}/{standing.required}",
+        },
         "rejection": None
         if request.rejection is None
         else {
@@ -182,4 +203,20 @@ def promotion_result(
         required=verdict.required,
         alias_moved=alias_moved,
         blocked_by=verdict.reasons,
+    )
+
+
+def approved_champions(
+    ctx: Context, model: str, moves: Sequence[AliasMove], *, version: int | None = None
+) -> frozenset[str]:
+    """The versions whose move to champion met the policy (break-glass ones once reviewed after the fact)."""
+    requests = fold_requests(promotion_events(ctx.ledger, model=model, version=version))
+    return frozenset(
+        m.version
+        for m in moves
+        if m.alias == PRODUCTION_ALIAS
+        and (
+            m.kind is MoveKind.PROMOTED
+            or (m.kind is MoveKind.BREAK_GLASS and requests[m.request_id].status is PromotionStatus.PROMOTED)
+        )
     )

@@ -17,14 +17,14 @@ from governance.promotion import (
     awaits_review_by,
     fold_requests,
     rejection_refusal,
+    request_standing,
     withdrawal_refusal,
 )
 from governance.tasks import Task, margin_text
 from lakehouse.records import access_policy, promotion_events
 from lakehouse.schemas import UTC_TS
 from pipelines.context import Context
-from pipelines.reads.governed import governed_policy
-from pipelines.reads.promotions import PromotionResult, find_request, review_context
+from pipelines.reads.promotions import PromotionResult, find_request, judged_review, review_context
 from pipelines.reads.task_metrics import metric_display, task_metrics
 
 
@@ -42,6 +42,8 @@ class QueuedRequest:
     approvers: tuple[str, ...]
     required: int
     break_glass: bool
+    counted: tuple[str, ...] = ()  # the approvals that count, as the request's own page counts them
+    state: str = ""  # `governance.promotion.RequestState`, as the request's own page shows it
 
     @property
     def open(self) -> bool:
@@ -49,27 +51,30 @@ class QueuedRequest:
 
 
 def review_queue(ctx: Context) -> list[QueuedRequest]:
-    """Every promotion request: open ones first, then newest first."""
+    """Every promotion request: open ones first, then newest first; each counted and judged as its own
+    page judges it (`pipelines.reads.promotions.judged_review`), so the two never disagree."""
     requests = list(fold_requests(promotion_events(ctx.ledger)).values())
-    required = {
-        (model, alias): governed_policy(ctx, model, alias=alias).required_approvals
-        for model, alias in {(r.model, r.alias) for r in requests}
-    }
-    queued = [
-        QueuedRequest(
-            request_id=r.request_id,
-            model=r.model,
-            version=r.version,
-            alias=r.alias,
-            status=r.status,
-            requester=r.requester,
-            requested_at=r.requested_at,
-            approvers=tuple(dict.fromkeys(r.approvers)),
-            required=required[r.model, r.alias],
-            break_glass=r.break_glass,
+    access = access_policy(ctx.ledger)
+    queued = []
+    for r in requests:
+        review = judged_review(ctx, r, access=access)
+        standing = request_standing(r, review=review)
+        queued.append(
+            QueuedRequest(
+                request_id=r.request_id,
+                model=r.model,
+                version=r.version,
+                alias=r.alias,
+                status=r.status,
+                requester=r.requester,
+                requested_at=r.requested_at,
+                approvers=tuple(dict.fromkeys(r.approvers)),
+                required=standing.required,
+                break_glass=r.break_glass,
+                counted=standing.counted,
+                state=standing.state.value,
+            )
         )
-        for r in requests
-    ]
     queued.sort(key=lambda q: q.requested_at, reverse=True)
     return sorted(queued, key=lambda q: not q.open)
 
@@ -82,11 +87,11 @@ def queue_frame(queue: Sequence[QueuedRequest]) -> pl.DataFrame:
                 "model": q.model,
                 "version": q.version,
                 "alias": q.alias,
-                "status": q.status.value,
+                "status": q.state or q.status.value,
                 "requester": q.requester,
                 "requested_at": q.requested_at,
-                "approvals": f"{len(q.approvers)}/{q.required}",
-                "approved_by": ", ".join(q.approvers),
+                "approvals": f"{len(q.counted)}/{q.required}",
+                "approved_by": ", ".join(q.counted),
                 "break_glass": q.break_glass,
             }
             for q in queue
@@ -171,8 +176,15 @@ def rejection_outcome(result: PromotionResult) -> str:
 def approvals_frame(approvals: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """The approvals of `show_request`, with their time as a UTC timestamp rather than text."""
     return pl.DataFrame(
-        [{**a, "at": datetime.fromisoformat(a["at"]).astimezone(UTC)} for a in approvals],
-        schema={"actor": pl.String, "at": UTC_TS, "reason": pl.String, "counts": pl.Boolean},
+        [
+            {
+                **{k: a[k] for k in ("actor", "reason", "counts")},
+                "at": datetime.fromisoformat(a["at"]).astimezone(UTC),
+                "expires_at": datetime.fromisoformat(a["expires_at"]).astimezone(UTC) if "expires_at" in a else None,
+            }
+            for a in approvals
+        ],
+        schema={"actor": pl.String, "at": UTC_TS, "reason": pl.String, "counts": pl.Boolean, "expires_at": UTC_TS},
     )
 
 

@@ -193,3 +193,13 @@ def test_a_long_trail_lists_its_newest_records_and_says_how_many_match(
     assert table["seq"].to_list() == list(range(long_trail.height, long_trail.height - 10_000, -1))
     assert metric(at, "Records shown") == f"{long_trail.height:,}"
     assert any(f"The newest 10,000 of {long_trail.height:,} matching records" in c.value for c in at.caption)
+
+
+def test_filtering_by_a_model_finds_its_approvals_whose_object_is_the_request(seeded: Seeded) -> None:
+    frame = audit_frame(context_for(seeded.home))
+
+    found = filter_audit(frame, where=AuditFilter(actions=("approve",), object_text="LOAN_default"))
+
+    assert found.height == 2  # the seeded request's two approvals
+    assert set(found["object"]) == {f"promotion_request {seeded.request_id}"}
+    assert filter_audit(frame, where=AuditFilter(actions=("approve",), object_text="churn")).is_empty()

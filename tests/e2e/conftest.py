@@ -218,10 +218,11 @@ def wait_for_app(page: Page, *, settle_ms: int = 250) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"] >> text=Running...', state="detached")
 
 
-def sign_in(page: Page, app: ServedApp, user: str, password: str) -> None:
-    """Sign in through the login page and wait for the signed-in sidebar."""
-    page.goto(app.url)
-    wait_for_app(page)
+def sign_in(page: Page, app: ServedApp, user: str, password: str, *, path: str = "/") -> None:
+    """Open `path` (the gate sends a browser without a session to the sign-in form), sign in there,
+    and wait for the signed-in sidebar of the page the form returns to."""
+    page.goto(app.url + path)
+    expect(page.get_by_role("heading", name="Sign in to mlgov")).to_be_visible()
     page.get_by_role("textbox", name="User name").fill(user)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
@@ -258,9 +259,11 @@ def whole_page_screenshot(page: Page, name: str, *, height: int | None = None) -
         page.set_viewport_size({"width": 1440, "height": 900})
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page PNG as docs/screenshots/<name>.png, once the app and its web fonts have settled."""
-    wait_for_app(page)
+def screenshot(page: Page, name: str, *, streamlit: bool = True) -> Path:
+    """Save a full-page PNG as docs/screenshots/<name>.png, once the app (unless the page is the server's
+    own, such as the sign-in form) and its web fonts have settled."""
+    if streamlit:
+        wait_for_app(page)
     page.evaluate("document.fonts.ready")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

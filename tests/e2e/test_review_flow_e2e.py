@@ -53,9 +53,8 @@ def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_
     app, pending = review_app
 
     page.goto(app.url)
-    wait_for_app(page)
     expect(page.get_by_role("heading", name="Sign in to mlgov")).to_be_visible()
-    screenshot(page, "login")
+    screenshot(page, "login", streamlit=False)
 
     # the maker sees her request, but may not approve it: the reason stands where the button would
     sign_in(page, app, MAKER, PASSWORDS[MAKER])

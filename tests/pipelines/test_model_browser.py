@@ -98,3 +98,7 @@ def test_only_reviewers_and_admins_may_roll_back(seeded: Seeded) -> None:
 
     assert rollback_refusal(ctx, actor=REVIEWER_A) is None
     assert rollback_refusal(ctx, actor=ANALYST) == "ana (analyst) may not rollback: needs role admin, reviewer"
+    # where it could only fail, it is refused before anyone presses it
+    assert rollback_refusal(ctx, actor=REVIEWER_A, model="loan_default") == (
+        "loan_default has no earlier approved champion version to roll back to"
+    )

@@ -157,7 +157,7 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
     desk.approve(rid, REVIEWER_A, reason="holdout AUC matches the champion")
 
     document = show_request(desk.ctx, request_id=rid)
-    assert set(document) == {"request", "evidence", "approvals", "rejection", "withdrawal", "policy"}
+    assert set(document) == {"request", "evidence", "approvals", "rejection", "withdrawal", "standing", "policy"}
     assert document["request"] == {
         "request_id": rid,
         "model": MODEL,
@@ -209,8 +209,16 @@ def test_show_returns_the_request_its_evidence_approvals_and_verdict(desk: Desk,
             "at": (T1 + timedelta(minutes=2)).isoformat(),
             "reason": "holdout AUC matches the champion",
             "counts": True,
+            "expires_at": (T1 + timedelta(minutes=2) + timedelta(days=14)).isoformat(),  # medium tier: 14 days
+            "expired": False,
         }
     ]
+    assert document["standing"] == {
+        "state": "awaiting approvals",
+        "final": False,
+        "explanation": "1 of 2 approvals",
+        "approvals": "1/2",
+    }
     assert document["rejection"] is None
     assert document["withdrawal"] is None
     policy = document["policy"]

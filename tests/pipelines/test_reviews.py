@@ -126,7 +126,7 @@ def test_shadow_batches_as_a_table() -> None:
 def test_approvals_are_timestamps() -> None:
     frame = approvals_frame([{"actor": "rita", "at": "2026-06-01T10:00:00+00:00", "reason": "ok", "counts": True}])
 
-    assert frame.row(0) == ("rita", datetime(2026, 6, 1, 10, tzinfo=UTC), "ok", True)
+    assert frame.row(0) == ("rita", datetime(2026, 6, 1, 10, tzinfo=UTC), "ok", True, None)
 
 
 def result(*, moved: bool, blocked: tuple[str, ...] = ()) -> PromotionResult:

@@ -1,0 +1,9 @@
+"""The app's web server, as `mlgov app` runs it: Streamlit's own server (st.App, on Starlette) with the
+sign-in form and its gate in front of every page (app.signin)."""
+
+from starlette.middleware import Middleware
+from streamlit.starlette import App
+
+from app.signin import ROUTES, SignInGate
+
+app = App("main.py", routes=ROUTES, middleware=[Middleware(SignInGate)])
