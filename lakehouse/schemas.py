@@ -30,6 +30,7 @@ EVIDENCE = "governance/evidence"
 CREDENTIALS = "governance/credentials"
 VERSIONS = "governance/versions"
 POLICIES = "governance/policies"
+SERVING_REQUESTS = "serving/requests"  # every served request, one row per input row and role
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -293,8 +294,26 @@ SCHEMAS: dict[str, pl.Schema] = {
     ),
 }
 
+SCHEMAS[SERVING_REQUESTS] = _schema(
+    {
+        "request_id": pl.String,
+        "row": pl.Int64,  # the input row's place in its request
+        "model": pl.String,
+        "model_version": pl.String,
+        "role": pl.String,  # champion (answered the caller) or challenger (shadow, never answered)
+        "received_at": UTC_TS,
+        "caller": pl.String,
+        "inputs": pl.String,  # the row as its JSON object: one table holds every model, whatever its features
+        "score": pl.Float64,  # the task's outputs, as in predictions
+        "predicted_label": pl.Int64,
+        "predicted_class": pl.String,
+        "class_probabilities": pl.List(pl.Float64),
+        "prediction": pl.Float64,
+        "latency_ms": pl.Float64,  # champion: receipt to answer; challenger: receipt to its answer
+    }
+)
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
-PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
+PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"], SERVING_REQUESTS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).

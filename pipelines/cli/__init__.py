@@ -16,6 +16,7 @@ from pipelines.cli.monitoring import monitor, shadow
 from pipelines.cli.promote import history, model, promote
 from pipelines.cli.registry import policy, registry
 from pipelines.cli.scoring import score
+from pipelines.cli.serving import serve, serve_batch
 from pipelines.cli.support import MlgovGroup
 from pipelines.cli.training import register, retrain_command, train
 from pipelines.cli.users import login, users
@@ -29,4 +30,6 @@ def main() -> None:
 for command in (init, access, users, login, ingest, labels, train, register, retrain_command, model, promote, history):
     main.add_command(command)
 for command in (score, monitor, shadow, lineage, evidence, audit, registry, policy, migrate, demo, app):
+    main.add_command(command)
+for command in (serve, serve_batch):
     main.add_command(command)
