@@ -4,7 +4,11 @@ reaches serving/requests, bad requests are refused, and a served window is monit
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -268,3 +272,72 @@ def test_a_served_window_is_a_batch_monitoring_and_shadow_comparison_read(home: 
     assert all(b.drift for b in served.values())
     comparison = shadow_comparison(ctx, model=MODEL, version="2")
     assert any(c["challenger_batch"] in {b.batch_id for b in window.batches} and c["rows"] for c in comparison)
+
+
+@contextmanager
+def server_process(home: Path, port: int, *, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`mlgov serve` as a user runs it, in a session of its own (so a kill reaches its workers)."""
+    command = [str(Path(sys.executable).parent / "mlgov"), "serve", MODEL, "--port", str(port), "--refresh", "0.5"]
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers)],
+        env={**os.environ, "MLGOV_HOME": str(home)},
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not become ready"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_every_acknowledged_request_is_in_the_table_once_through_a_kill_9_and_a_restart(
+    home: Path, week0: pl.DataFrame, tmp_path: Path
+) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    port = free_port()
+    acknowledged: list[str] = []
+
+    def stream(offset: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for i in range(10_000):
+                try:
+                    response = client.post(PREDICT, json={"inputs": inputs(week0.slice((offset + i) % 400, 1))})
+                except httpx.TransportError:
+                    return  # the server is gone
+                acknowledged.append(response.json()["request_id"])
+
+    with server_process(copy, port, workers=2) as first:
+        streams = [threading.Thread(target=stream, args=(n * 100,)) for n in range(3)]
+        for thread in streams:
+            thread.start()
+        wait_for(lambda: len(acknowledged) >= 300, seconds=120)
+        os.killpg(first.pid, signal.SIGKILL)  # the server and its workers, mid-stream
+        for thread in streams:
+            thread.join()
+    killed_at = len(acknowledged)
+    with server_process(copy, port, workers=1) as second:  # replays the dead workers' logs as it starts
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for i in range(20):
+                acknowledged.append(
+                    client.post(PREDICT, json={"inputs": inputs(week0.slice(i, 1))}).json()["request_id"]
+                )
+        second.send_signal(signal.SIGTERM)  # graceful: flushes its log (uvicorn then re-raises the signal)
+        assert second.wait(timeout=60) in (0, -signal.SIGTERM)
+    table = served_rows(copy)
+    assert killed_at >= 300
+    assert set(acknowledged) <= set(table["request_id"])
+    assert table.filter(pl.col("request_id").is_in(acknowledged)).height == len(acknowledged)
+    assert not table.select("request_id", "row", "role").is_duplicated().any()
