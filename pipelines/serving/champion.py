@@ -28,6 +28,7 @@ from pipelines.ml.tasks import TaskKind
 from pipelines.reads.governed import alias_holder
 from pipelines.reads.versions import kind_for, version_model, version_recipe
 from pipelines.serving.contract import InputContract, Limits
+from pipelines.serving.fastpath import request_scorer
 
 SYSTEM_ACTOR = "mlgov-serve"
 
@@ -70,7 +71,7 @@ def load_version(ctx: Context, *, model: str, version: str, role: str, limits: L
         model=model,
         version=version,
         role=role,
-        estimator=version_model(ctx, model, version, recipe),
+        estimator=request_scorer(version_model(ctx, model, version, recipe), recipe.spec),
         kind=kind_for(recipe),
         spec=recipe.spec,
         contract=InputContract.of(recipe.spec, dict(schema), limits=limits),
@@ -126,35 +127,44 @@ class VersionWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._audited: str | None = None
-        self._agreed: dict[str, float] = {}  # when the record and MLflow last agreed, by alias
+        self._lagging: dict[str, float] = {}  # since when MLflow has shown each alias's previous holder
         self.champion: ServedVersion | None = None
         self.challenger: ServedVersion | None = None
         self.problem: str | None = None
 
     def resolve(self) -> None:
-        """Read the governed record and swap in what changed; never raises (a problem is kept in `problem`)."""
+        """Read the governed record and swap in what changed; never raises. A champion that cannot be
+        served makes the server unready (`problem`); a challenger that cannot pauses the shadow only."""
         try:
             champion = self._resolved(PRODUCTION_ALIAS, self.champion)
             if champion is None:
                 raise Unverified(f"model {self._model!r} has no {PRODUCTION_ALIAS} version: promote one first")
-            challenger = self._resolved(SHADOW_ALIAS, self.challenger)
         except MlgovError as problem:
             self.champion, self.problem = None, str(problem)
             self._audit_problem(str(problem))
+            return
+        try:
+            challenger = self._resolved(SHADOW_ALIAS, self.challenger)
+        except MlgovError as problem:
+            challenger = None
+            self._audit_problem(f"shadow paused: {problem}")
         else:
-            changed = champion is not self.champion or challenger is not self.challenger
-            self.champion = champion
-            self.challenger = challenger if challenger is None or challenger.version != champion.version else None
-            self.problem, self._audited = None, None
-            if changed:
-                self._on_change(self)
+            self._audited = None
+        if challenger is not None and challenger.version == champion.version:
+            challenger = None
+        changed = champion is not self.champion or challenger is not self.challenger
+        self.champion, self.challenger, self.problem = champion, challenger, None
+        if changed:
+            self._on_change(self)
 
     def _resolved(self, alias: str, current: ServedVersion | None) -> ServedVersion | None:
-        # the version served now stays while the record's move reaches MLflow, for a short while only
-        mirroring = current is not None and time.monotonic() - self._agreed.get(alias, 0.0) < MIRROR_GRACE_SECONDS
+        # MLflow may show an alias's previous holder for a short while after a move on the record
+        # (the promotion job mirrors it right after); beyond that, the disagreement is a problem
+        governed = alias_holder(self._ctx, self._model, alias)
+        lagging = governed != self._ctx.registry.alias_version(self._model, alias)
+        since = self._lagging.setdefault(alias, time.monotonic()) if lagging else self._lagging.pop(alias, None)
+        mirroring = lagging and since is not None and time.monotonic() - since < MIRROR_GRACE_SECONDS
         version = governed_holder(self._ctx, model=self._model, alias=alias, mirroring=mirroring)
-        if version == alias_holder(self._ctx, self._model, alias):
-            self._agreed[alias] = time.monotonic()
         if version is None:
             return None
         if current is not None and current.version == version:
