@@ -69,23 +69,20 @@ class Answer:
 def answers_frame(lines: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """Rows of `serving/requests` for log lines: one per input row of each answer."""
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMAS[SERVING_REQUESTS]}
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for line in lines:
         inputs = line["inputs"]
-        received = _EPOCH + timedelta(microseconds=line["received_us"])
-        for row, values in enumerate(inputs):
-            columns["request_id"].append(line["request_id"])
-            columns["row"].append(row)
-            columns["model"].append(line["model"])
-            columns["model_version"].append(line["model_version"])
-            columns["role"].append(line["role"])
-            columns["received_at"].append(received)
-            columns["caller"].append(line["caller"])
-            columns["inputs"].append(json.dumps(values, ensure_ascii=False, separators=(",", ":")))
-            columns["latency_ms"].append(line["latency_ms"])
-            for name in PREDICTION_SCHEMA:
-                given = line["outputs"].get(name)
-                columns[name].append(given[row] if given is not None else None)
-    return pl.DataFrame(columns, schema=SCHEMAS[SERVING_REQUESTS])
+        rows = len(inputs)
+        for name in ("request_id", "model", "model_version", "role", "caller", "latency_ms"):
+            columns[name].extend([line[name]] * rows)
+        columns["received_at"].extend([line["received_us"]] * rows)
+        columns["row"].extend(range(rows))
+        columns["inputs"].extend(map(encode, inputs))
+        for name in PREDICTION_SCHEMA:
+            columns[name].extend(line["outputs"].get(name) or [None] * rows)
+    schema = SCHEMAS[SERVING_REQUESTS]
+    frame = pl.DataFrame(columns, schema={**schema, "received_at": pl.Int64()})
+    return frame.with_columns(pl.col("received_at").cast(schema["received_at"]))
 
 
 Append = Callable[[pl.DataFrame], None]

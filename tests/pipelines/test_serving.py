@@ -273,6 +273,7 @@ def test_a_server_refuses_to_start_when_mlflow_disagrees_with_the_governed_recor
 
 def test_a_served_window_is_a_batch_monitoring_and_shadow_comparison_read(home: Path) -> None:
     from pipelines.jobs.monitor import monitor
+    from pipelines.reads.lineage import prediction_lineage
     from pipelines.reads.shadow import shadow_comparison
     from pipelines.serving.windows import batch_served_window
 
@@ -289,6 +290,11 @@ def test_a_served_window_is_a_batch_monitoring_and_shadow_comparison_read(home: 
     served = {b.batch_id: b for b in report.batches if b.batch_id in {w.batch_id for w in window.batches}}
     assert served
     assert all(b.drift for b in served.values())
+    first = next(b for b in window.batches if b.role == "champion" and b.model_version == "1")
+    key = ctx.store.scan(PREDICTIONS).filter(pl.col("batch_id") == first.batch_id).select("entity_key").head(1)
+    traced = prediction_lineage(ctx, prediction_id=f"{first.batch_id}:{key.collect().item()}")
+    assert traced["training_table"] is not None
+    assert traced["input_table"]["table"] == "raw/served_loan_default"
     comparison = shadow_comparison(ctx, model=MODEL, version="2")
     assert any(c["challenger_batch"] in {b.batch_id for b in window.batches} and c["rows"] for c in comparison)
 
