@@ -110,15 +110,34 @@ class InputContract:
             raise RequestRejected(
                 Rejection.BATCH_TOO_LARGE, f"{len(rows)} rows in one request, above the limit of {self.limits.max_rows}"
             )
-        columns: dict[str, list[Any]] = {name: [] for name in self.fields}
-        for index, row in enumerate(rows):
-            self._check_row(index, row)
-            for name, values in columns.items():
-                values.append(row[name])
+        columns = self._columns(rows)
+        if columns is None:  # something is wrong: find the first row and field, and say what
+            for index, row in enumerate(rows):
+                self._check_row(index, row)
+            columns = {name: [row[name] for row in rows] for name in self.fields}
         frame = pl.DataFrame(
             {name: pl.Series(name, values, dtype=self.dtypes[name], strict=False) for name, values in columns.items()}
         )
         return rows, frame
+
+    def _columns(self, rows: list[Any]) -> dict[str, list[Any]] | None:
+        """The rows' values by field, when every row keeps the contract (checked a column at a time, by
+        the set of value types in it); None otherwise."""
+        width = len(self.fields)
+        if not all(type(row) is dict and len(row) == width for row in rows):
+            return None
+        try:
+            columns = {name: [row[name] for row in rows] for name in self.fields}
+        except KeyError:
+            return None
+        for name, kind in self.fields.items():
+            values = columns[name]
+            types = set(map(type, values))
+            if not types <= _ACCEPTED[kind]:
+                return None
+            if float in types and not all(map(math.isfinite, (v for v in values if type(v) is float))):
+                return None
+        return columns
 
     def _check_row(self, index: int, row: object) -> None:
         if not isinstance(row, dict):
@@ -151,6 +170,14 @@ class InputContract:
 
     def _expected(self) -> str:
         return ", ".join(f"{name} ({kind.value})" for name, kind in self.fields.items())
+
+
+_ACCEPTED: dict[FieldKind, set[type]] = {
+    FieldKind.NUMBER: {int, float, type(None)},
+    FieldKind.WHOLE_NUMBER: {int, type(None)},
+    FieldKind.BOOLEAN: {bool, type(None)},
+    FieldKind.TEXT: {str, type(None)},
+}
 
 
 class _NotFinite(ValueError):

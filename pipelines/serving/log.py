@@ -124,8 +124,12 @@ class InferenceLog:
     def open(self) -> int:
         """Claim a log of our own and replay what dead servers left; the answers replayed."""
         self._root.mkdir(parents=True, exist_ok=True)
-        self._owner = (self._root / f"{self._token}{_OWNER}").open("ab")
-        fcntl.flock(self._owner, fcntl.LOCK_EX)  # held for the life of the process: others see we are alive
+        # held for the life of the process, so others see we are alive; locked before it takes its name,
+        # so no server starting beside us ever finds it unlocked
+        claiming = self._root / f"{self._token}{_OWNER}.new"
+        self._owner = claiming.open("ab")
+        fcntl.flock(self._owner, fcntl.LOCK_EX)
+        claiming.rename(self._root / f"{self._token}{_OWNER}")
         replayed = self._replay_orphans()
         self._segment = self._next_segment()
         return replayed
@@ -182,7 +186,7 @@ class InferenceLog:
                     segment.unlink()
                 self._segment = None
         if self._owner is not None and not self._segments(self._token):
-            Path(self._owner.name).unlink(missing_ok=True)
+            (self._root / f"{self._token}{_OWNER}").unlink(missing_ok=True)
             self._owner.close()
             self._owner = None
         return moved
