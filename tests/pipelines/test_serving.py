@@ -32,6 +32,7 @@ from pipelines.serving.app import ServeOptions, Serving, build_app
 from pipelines.serving.champion import Unverified, load_version
 from pipelines.serving.contract import Limits
 from pipelines.serving.fastpath import RequestScorer
+from tests.cli_harness import Cli
 from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for, train_loan_model
 from tests.servers import free_port
 
@@ -366,3 +367,7 @@ def test_every_acknowledged_request_is_in_the_table_once_through_a_kill_9_and_a_
     assert set(acknowledged) <= set(table["request_id"])
     assert table.filter(pl.col("request_id").is_in(acknowledged)).height == len(acknowledged)
     assert not table.select("request_id", "row", "role").is_duplicated().any()
+
+
+def test_mlgov_serve_refuses_in_one_line_to_serve_a_model_without_a_champion(empty_home: Path) -> None:
+    Cli(empty_home).refused("serve", MODEL, "--port", str(free_port()), needle="is not registered")
