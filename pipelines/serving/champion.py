@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -99,11 +98,6 @@ def governed_holder(ctx: Context, *, model: str, alias: str, mirroring: bool = F
         f"{model}'s {alias} is version {shown or '(none)'} in MLflow but version {governed or '(none)'} on the "
         "governed record; nothing is served from the disagreement (mlgov registry check)"
     )
-
-
-class ServingState(StrEnum):
-    READY = "ready"
-    UNVERIFIED = "unverified"
 
 
 class VersionWatch:

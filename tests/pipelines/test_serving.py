@@ -33,7 +33,7 @@ from pipelines.serving.champion import Unverified, load_version
 from pipelines.serving.contract import Limits
 from pipelines.serving.fastpath import RequestScorer
 from tests.cli_harness import Cli
-from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for, train_loan_model
+from tests.conftest import MAKER, REVIEWER_A, REVIEWER_B, Seeded, context_for, flip_artifact, train_loan_model
 from tests.servers import free_port
 
 MODEL = "loan_default"
@@ -270,6 +270,18 @@ def test_a_server_refuses_to_start_when_mlflow_disagrees_with_the_governed_recor
     ctx.registry.delete_alias(MODEL, "champion")  # behind mlgov's back
     with pytest.raises(Unverified, match="nothing is served from the disagreement"):
         Serving(ctx, ServeOptions(model=MODEL)).open()
+
+
+def test_a_server_refuses_to_start_when_the_champion_files_are_not_the_registered_ones(home: Path) -> None:
+    ctx = context_for(home)
+    champion = ctx.registry.alias_version(MODEL, "champion")
+    assert champion is not None
+    flip_artifact(ctx, MODEL, champion)
+    try:
+        with pytest.raises(Unverified, match="not served"):
+            Serving(ctx, ServeOptions(model=MODEL)).open()
+    finally:
+        flip_artifact(ctx, MODEL, champion)  # the files are shared with the session's lakehouse
 
 
 def test_a_served_window_is_a_batch_monitoring_and_shadow_comparison_read(home: Path) -> None:
