@@ -83,10 +83,11 @@ def load_version(ctx: Context, *, model: str, version: str, role: str, limits: L
 MIRROR_GRACE_SECONDS = 30.0
 
 
-def governed_holder(ctx: Context, *, model: str, alias: str, mirroring: bool = False) -> str | None:
+def governed_holder(ctx: Context, *, model: str, alias: str, mirroring: bool) -> str | None:
     """The version the governed record gives `alias`, once MLflow's alias is seen to show it; Unverified
-    on any disagreement. With `mirroring`, MLflow still showing the version the record moved away from
-    last (a promotion between its record and its mirror) answers that previous version."""
+    on any disagreement. With `mirroring` (MLflow may still lag the record), MLflow showing the
+    version the record moved away from last (a promotion between its record and its mirror) answers
+    that previous version."""
     governed = alias_holder(ctx, model, alias)
     shown = ctx.registry.alias_version(model, alias)
     if governed == shown:
@@ -152,13 +153,15 @@ class VersionWatch:
             self._on_change(self)
 
     def _resolved(self, alias: str, current: ServedVersion | None) -> ServedVersion | None:
-        # MLflow may show an alias's previous holder for a short while after a move on the record
-        # (the promotion job mirrors it right after); beyond that, the disagreement is a problem
-        governed = alias_holder(self._ctx, self._model, alias)
-        lagging = governed != self._ctx.registry.alias_version(self._model, alias)
-        since = self._lagging.setdefault(alias, time.monotonic()) if lagging else self._lagging.pop(alias, None)
-        mirroring = lagging and since is not None and time.monotonic() - since < MIRROR_GRACE_SECONDS
+        # MLflow may show an alias's previous holder for a short while after a move on the record (the
+        # promotion job mirrors it right after): a lag first seen less than the grace ago is tolerated
+        since = self._lagging.get(alias)
+        mirroring = since is None or time.monotonic() - since < MIRROR_GRACE_SECONDS
         version = governed_holder(self._ctx, model=self._model, alias=alias, mirroring=mirroring)
+        if version == alias_holder(self._ctx, self._model, alias):
+            self._lagging.pop(alias, None)
+        else:
+            self._lagging.setdefault(alias, time.monotonic())
         if version is None:
             return None
         if current is not None and current.version == version:

@@ -295,6 +295,13 @@ def test_a_served_window_is_a_batch_monitoring_and_shadow_comparison_read(home: 
     window = batch_served_window(ctx, model=MODEL, start=now - timedelta(hours=1), end=now, actor=MAKER)
     again = batch_served_window(ctx, model=MODEL, start=now - timedelta(hours=1), end=now, actor=MAKER)
     assert again == window  # the same window again adds nothing
+    cli = Cli(home)
+    window_options = ("--from", window.start.isoformat(), "--to", window.end.isoformat(), "--actor", MAKER)
+    made = cli.json("serve-batch", MODEL, *window_options)
+    assert [b["batch_id"] for b in made["batches"]] == [b.batch_id for b in window.batches]
+    cli.refused(
+        "serve-batch", MODEL, "--from", "2026-06-02", "--to", "2026-06-01", "--actor", MAKER, needle="not before"
+    )
     roles = {(b.model_version, b.role) for b in window.batches}
     assert ("1", "champion") in roles
     assert ("2", "challenger") in roles
