@@ -34,6 +34,7 @@ ALERTS = "governance/alerts"
 ALERT_RULES = "governance/alert_rules"
 SEGMENTS = "monitoring/segments"  # per batch: drift and performance per segment, and the segment search's findings
 FAIRNESS = "monitoring/fairness"  # per batch: fairness metrics per group of a protected attribute
+SERVING_REQUESTS = "serving/requests"  # every served request, one row per input row and role
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -421,7 +422,26 @@ SCHEMAS[FAIRNESS] = _schema(
         "run_id": pl.String,
     }
 )
-PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"]}
+SCHEMAS[SERVING_REQUESTS] = _schema(
+    {
+        "request_id": pl.String,
+        "row": pl.Int64,  # the input row's place in its request
+        "model": pl.String,
+        "model_version": pl.String,
+        "role": pl.String,  # champion (answered the caller) or challenger (shadow, never answered)
+        "received_at": UTC_TS,
+        "caller": pl.String,
+        "inputs": pl.String,  # the row as its JSON object: one table holds every model, whatever its features
+        "score": pl.Float64,  # the task's outputs, as in predictions
+        "predicted_label": pl.Int64,
+        "predicted_class": pl.String,
+        "class_probabilities": pl.List(pl.Float64),
+        "prediction": pl.Float64,
+        "latency_ms": pl.Float64,  # champion: receipt to answer; challenger: receipt to its answer
+    }
+)
+SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
+PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"], SERVING_REQUESTS: ["model"]}
 
 # Governance tables are append-only: the store refuses to overwrite them and Delta refuses
 # updates and deletes (delta.appendOnly).

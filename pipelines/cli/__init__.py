@@ -19,6 +19,7 @@ from pipelines.cli.monitoring import monitor, shadow
 from pipelines.cli.promote import history, model, promote
 from pipelines.cli.registry import policy, registry
 from pipelines.cli.scoring import score
+from pipelines.cli.serving import serve, serve_batch
 from pipelines.cli.support import MlgovGroup
 from pipelines.cli.training import register, retrain_command, train
 from pipelines.cli.users import login, users
@@ -35,3 +36,5 @@ for command in (score, monitor, shadow, lineage, evidence, audit, registry, poli
     main.add_command(command)
 main.add_command(maintain)
 main.add_command(features)
+for command in (serve, serve_batch):
+    main.add_command(command)

@@ -1,0 +1,198 @@
+"""A window of served traffic made into scoring batches, so monitoring, labels, shadow comparison and
+lineage treat served predictions exactly as batch-scored ones.
+
+The window's inputs become rows of the ingested table `raw/served_<model>` (key `served_key` =
+`<request_id>:<row>`, timestamp `served_at`, one typed column per feature); each version and role that
+answered in the window becomes one batch whose predictions are the answers the server gave (not a
+re-scoring), with the usual batch record, lineage and audit record. Labels arrive for `served_key`s.
+Making the same window again adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from governance.audit.actions import AuditAction
+from governance.errors import InputError
+from governance.roles import Action
+from lakehouse.records import LineageEdge, TableIdentity, catalog_frame, lineage_frame, table_identity
+from lakehouse.schemas import BATCHES, CATALOG, LINEAGE, PREDICTIONS, SERVING_REQUESTS, check_model_name, raw_table
+from pipelines.context import Context, JobRun, job_run
+from pipelines.jobs.score import batch_identity
+from pipelines.ml.tasks import PREDICTION_SCHEMA
+from pipelines.reads.versions import version_recipe
+from pipelines.serving.contract import InputContract, Limits
+
+SERVED_KEY = "served_key"
+SERVED_AT = "served_at"
+
+
+@dataclass(frozen=True)
+class ServedBatch:
+    batch_id: str
+    model_version: str
+    role: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class ServedWindow:
+    model: str
+    table: str
+    table_version: int
+    start: datetime
+    end: datetime
+    batches: tuple[ServedBatch, ...]
+
+
+def served_table(model: str) -> str:
+    """The ingested table that holds `model`'s served inputs."""
+    return raw_table("served_" + check_model_name(model).lower().replace("-", "_"))
+
+
+def batch_served_window(ctx: Context, *, model: str, start: datetime, end: datetime, actor: str) -> ServedWindow:
+    """Make the requests `model` answered with start <= received_at < end into scoring batches."""
+    if start >= end:
+        raise InputError(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
+    table = served_table(model)
+    with job_run(ctx, job="serve_batch", actor=actor, model=model) as run:
+        run.authorize(Action.SCORE, object_type="model", object_id=model)
+        ctx.registry.require_model(model)
+        served = (
+            ctx.store.scan(SERVING_REQUESTS)
+            .filter((pl.col("model") == model) & (pl.col("received_at") >= start) & (pl.col("received_at") < end))
+            .collect()
+            if ctx.store.exists(SERVING_REQUESTS)
+            else pl.DataFrame()
+        )
+        if served.height == 0:
+            raise InputError(f"{model} answered no request from {start.isoformat()} to {end.isoformat()}")
+        served = served.with_columns((pl.col("request_id") + ":" + pl.col("row").cast(pl.String)).alias(SERVED_KEY))
+        table_version = _ingest_inputs(run, model=model, table=table, served=served, window=(start, end))
+        batches = [
+            _write_batch(run, model=model, table=(table, table_version), window=(start, end), answers=answers)
+            for answers in served.partition_by(["model_version", "role"], maintain_order=True)
+        ]
+    return ServedWindow(model, table, table_version, start, end, tuple(batches))
+
+
+def _ingest_inputs(
+    run: JobRun, *, model: str, table: str, served: pl.DataFrame, window: tuple[datetime, datetime]
+) -> int:
+    """Append the window's input rows the table lacks; the table version its batches read them at."""
+    ctx = run.ctx
+    dtypes: dict[str, pl.DataType] = {}
+    for version in served["model_version"].unique().sort().to_list():
+        recipe = version_recipe(ctx, model, version)
+        schema = ctx.store.scan(recipe.table, version=recipe.table_version).collect_schema()
+        contract = InputContract.of(recipe.spec, dict(schema), limits=Limits())
+        dtypes = {**contract.dtypes, **dtypes}
+    rows = (
+        served.unique(SERVED_KEY, keep="first", maintain_order=True)
+        .select(
+            SERVED_KEY,
+            pl.col("received_at").alias(SERVED_AT),
+            pl.col("inputs").str.json_decode(pl.Struct(dtypes)).alias("features"),
+        )
+        .unnest("features")
+    )
+    if ctx.store.exists(table):
+        known = ctx.store.scan(table).select(SERVED_KEY).filter(pl.col(SERVED_KEY).is_in(rows[SERVED_KEY].to_list()))
+        rows = rows.join(known.collect(), on=SERVED_KEY, how="anti")
+    elif table_identity(ctx.store, table) is None:
+        identity = TableIdentity(table=table, key=SERVED_KEY, timestamp=SERVED_AT)
+        run.append(CATALOG, catalog_frame(identity, at=run.now(), run_id=run.run_id))
+    if rows.height == 0:  # the window was made into batches before: theirs
+        made = (
+            ctx.store.scan(BATCHES)
+            .filter(
+                (pl.col("model") == model)
+                & (pl.col("input_table") == table)
+                & (pl.col("window_start") == window[0])
+                & (pl.col("window_end") == window[1])
+            )
+            .select(pl.col("input_version").max())
+            .collect()
+            .item()
+        )
+        return int(made) if made is not None else ctx.store.version(table)
+    result = run.append(table, rows)
+    run.audit(
+        action=AuditAction.INGEST,
+        object_type="table",
+        object_id=f"{table}@{result.version}",
+        details={"rows": rows.height, "mode": "append", "source": SERVING_REQUESTS},
+    )
+    return result.version
+
+
+def _write_batch(
+    run: JobRun, *, model: str, table: tuple[str, int], window: tuple[datetime, datetime], answers: pl.DataFrame
+) -> ServedBatch:
+    """One version's answers in the window as a batch: predictions, lineage, audit record, batch record
+    (last: the mark of a finished batch), each written once."""
+    name, table_version = table
+    version, role = answers["model_version"][0], answers["role"][0]
+    # served traffic can see one version answer as challenger, then as champion, in the same window
+    batch_id = batch_identity(
+        model=model,
+        version=f"{version}:{role}",
+        table=name,
+        table_version=table_version,
+        start=window[0],
+        end=window[1],
+    )
+    scored_at = run.now()
+    predictions = answers.select(
+        pl.lit(model).alias("model"),
+        pl.col("model_version"),
+        pl.col("role"),
+        pl.lit(batch_id).alias("batch_id"),
+        pl.lit(scored_at).alias("scored_at"),
+        pl.col(SERVED_KEY).alias("entity_key"),
+        pl.col("received_at").alias("event_ts"),
+        pl.lit(name).alias("input_table"),
+        pl.lit(table_version).alias("input_version"),
+        pl.lit(run.run_id).alias("run_id"),
+        *PREDICTION_SCHEMA,
+    )
+    same_batch = (pl.col("model") == model) & (pl.col("batch_id") == batch_id)
+    run.append_once(PREDICTIONS, predictions, present=lambda t: _holds(t, same_batch))
+    edges = [
+        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
+        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
+    ]
+    run.append_once(
+        LINEAGE,
+        lineage_frame(edges, at=scored_at, run_id=run.run_id),
+        present=lambda t: _holds(t, (pl.col("dst_type") == "batch") & (pl.col("dst_id") == batch_id)),
+    )
+    run.audit_once(
+        action=AuditAction.SCORE,
+        object_type="batch",
+        object_id=batch_id,
+        details={"model": model, "version": version, "role": role, "table": f"{name}@{table_version}", "served": True},
+    )
+    batch = {
+        "batch_id": batch_id,
+        "model": model,
+        "model_version": version,
+        "role": role,
+        "input_table": name,
+        "input_version": table_version,
+        "window_start": window[0],
+        "window_end": window[1],
+        "rows": answers.height,
+        "scored_at": scored_at,
+        "actor": run.actor,
+        "run_id": run.run_id,
+    }
+    run.append_once(BATCHES, pl.DataFrame([batch]), present=lambda t: _holds(t, pl.col("batch_id") == batch_id))
+    return ServedBatch(batch_id=batch_id, model_version=version, role=role, rows=answers.height)
+
+
+def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:
+    return bool(table.filter(rows).select(pl.len()).collect().item())
