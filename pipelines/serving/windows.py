@@ -18,7 +18,14 @@ import polars as pl
 from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
-from lakehouse.records import LineageEdge, TableIdentity, catalog_frame, lineage_frame, table_identity
+from lakehouse.records import (
+    LineageEdge,
+    TableIdentity,
+    catalog_frame,
+    feature_tables_json,
+    lineage_frame,
+    table_identity,
+)
 from lakehouse.schemas import BATCHES, CATALOG, LINEAGE, PREDICTIONS, SERVING_REQUESTS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.score import batch_identity
@@ -189,6 +196,7 @@ def _write_batch(
         "scored_at": scored_at,
         "actor": run.actor,
         "run_id": run.run_id,
+        "feature_tables": feature_tables_json(()),  # served rows carry what the caller sent: nothing is joined
     }
     run.append_once(BATCHES, pl.DataFrame([batch]), present=lambda t: _holds(t, pl.col("batch_id") == batch_id))
     return ServedBatch(batch_id=batch_id, model_version=version, role=role, rows=answers.height)

@@ -46,7 +46,9 @@ def champion(pending: Pending) -> str | None:
 
 
 def approvals_metric(page: Page) -> Locator:
-    return page.get_by_test_id("stMetric").filter(has_text="Approvals").get_by_test_id("stMetricValue")
+    # by its exact label: the Status metric's value ("awaiting approvals") holds the word too
+    label = page.get_by_test_id("stMetricLabel").get_by_text("Approvals", exact=True)
+    return page.get_by_test_id("stMetric").filter(has=label).get_by_test_id("stMetricValue")
 
 
 def test_two_reviewers_approve_and_the_alias_moves_only_then(page: Page, review_app: tuple[ServedApp, Pending]) -> None:
