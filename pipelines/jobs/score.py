@@ -10,18 +10,18 @@ from functools import partial
 
 import polars as pl
 
-from governance.audit.actions import AuditAction
 from governance.audit.canonical import utc_text
 from governance.errors import InputError, NotFoundError
 from governance.feature_tables import FeatureTableRef
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action
 from lakehouse.feature_catalog import feature_table_definition
-from lakehouse.records import LineageEdge, feature_tables_json, lineage_frame, require_table_identity
-from lakehouse.schemas import BATCHES, FEATURE_SKEW, LINEAGE, PREDICTIONS, check_model_name, raw_table
+from lakehouse.records import require_table_identity
+from lakehouse.schemas import BATCHES, FEATURE_SKEW, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.engines import BatchRows, Engine, Predict, Scored, open_engine
 from pipelines.jobs.registry import served_version
+from pipelines.jobs.scored_batches import UTC_TIMESTAMP, ScoredBatch, holds, record_scored_batch
 from pipelines.ml.point_in_time import latest_values, skew_shares
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
@@ -146,9 +146,8 @@ def _score_batch(
     key: str,
     feature_tables: Sequence[FeatureTableRef],
 ) -> tuple[int, dict[str, float]]:
-    """Score `source`'s rows with one version and write its predictions, lineage, audit record and,
-    last, its batch record, the mark of a finished batch. Each is written once: a run killed at any
-    point is completed by rerunning it, and two scorers of the same batch write it once. The version's
+    """Score `source`'s rows with one version and record the batch (`record_scored_batch`), after the
+    joined features' skew: the batch record comes last, the mark of a finished batch. The version's
     feature tables are joined as of each row's event time. Returns the rows scored and the joined
     features' skew (see `_skew`)."""
     ctx = run.ctx
@@ -179,76 +178,32 @@ def _score_batch(
     if rows.height == 0:
         raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
     scored_at = run.now()
-    predictions = pl.concat(
-        [
-            pl.DataFrame(
-                {
-                    "model": model,
-                    "model_version": version,
-                    "role": role,
-                    "batch_id": batch_id,
-                    "scored_at": scored_at,
-                    "entity_key": rows[key].cast(pl.String),
-                    "event_ts": rows[timestamp]
-                    if timestamp
-                    else pl.repeat(None, rows.height, dtype=pl.Datetime("us", "UTC"), eager=True),
-                    "input_table": name,
-                    "input_version": table_version,
-                    "run_id": run.run_id,
-                }
-            ),
-            prediction_frame(kind.prediction_columns(outputs), rows=rows.height),
-        ],
-        how="horizontal",
-    )
-    same_batch = (pl.col("model") == model) & (pl.col("batch_id") == batch_id)
-    run.append_once(PREDICTIONS, predictions, present=lambda table: _holds(table, same_batch))
-    edges = [
-        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
-        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
-        *(LineageEdge("table", f"{ref.table}@{ref.version}", "joined_in", "batch", batch_id) for ref in feature_tables),
-    ]
-    run.append_once(
-        LINEAGE,
-        lineage_frame(edges, at=scored_at, run_id=run.run_id),
-        present=lambda table: _holds(table, (pl.col("dst_type") == "batch") & (pl.col("dst_id") == batch_id)),
-    )
-    run.audit_once(
-        action=AuditAction.SCORE,
-        object_type="batch",
-        object_id=batch_id,
-        details={
-            "model": model,
-            "version": version,
-            "role": role,
-            "table": f"{name}@{table_version}",
-            "rows": rows.height,
-            **({"feature_tables": [f"{ref.table}@{ref.version}" for ref in feature_tables]} if feature_tables else {}),
-        },
-    )
     skew = _skew(
         run, rows if joined is None else joined, feature_tables, batch=(batch_id, model, version), at=scored_at
     )
-    batch = {
-        "batch_id": batch_id,
-        "model": model,
-        "model_version": version,
-        "role": role,
-        "input_table": name,
-        "input_version": table_version,
-        "window_start": source.start,
-        "window_end": source.end,
-        "rows": rows.height,
-        "scored_at": scored_at,
-        "actor": run.actor,
-        "run_id": run.run_id,
-        "feature_tables": feature_tables_json(feature_tables),
-    }
-    utc = pl.Datetime("us", "UTC")
-    run.append_once(
-        BATCHES,
-        pl.DataFrame([batch], schema_overrides={"window_start": utc, "window_end": utc}),
-        present=lambda table: _holds(table, pl.col("batch_id") == batch_id),
+    record_scored_batch(
+        run,
+        ScoredBatch(
+            batch_id=batch_id,
+            model=model,
+            version=version,
+            role=role,
+            table=name,
+            table_version=table_version,
+            start=source.start,
+            end=source.end,
+            feature_tables=feature_tables,
+        ),
+        keys=rows.select(
+            pl.col(key).alias("entity_key"),
+            (pl.col(timestamp) if timestamp else pl.lit(None, dtype=UTC_TIMESTAMP)).alias("event_ts"),
+        ),
+        outputs=prediction_frame(kind.prediction_columns(outputs), rows=rows.height),
+        scored_at=scored_at,
+        details={
+            "rows": rows.height,
+            **({"feature_tables": [f"{ref.table}@{ref.version}" for ref in feature_tables]} if feature_tables else {}),
+        },
     )
     return rows.height, skew
 
@@ -290,7 +245,7 @@ def _skew(
                 }
             )
     run.append_once(
-        FEATURE_SKEW, pl.DataFrame(found), present=lambda table: _holds(table, pl.col("batch_id") == batch_id)
+        FEATURE_SKEW, pl.DataFrame(found), present=lambda table: holds(table, pl.col("batch_id") == batch_id)
     )
     return shares
 
@@ -324,7 +279,3 @@ def _score_joined(
     if missing:
         raise InputError(f"table {source.table!r} lacks feature column {missing[0]!r} that {who} needs")
     return Scored(rows=joined.select(keep), outputs=predict(joined)), joined
-
-
-def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:
-    return bool(table.filter(rows).select(pl.len()).collect().item())

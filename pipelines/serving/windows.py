@@ -18,17 +18,11 @@ import polars as pl
 from governance.audit.actions import AuditAction
 from governance.errors import InputError
 from governance.roles import Action
-from lakehouse.records import (
-    LineageEdge,
-    TableIdentity,
-    catalog_frame,
-    feature_tables_json,
-    lineage_frame,
-    table_identity,
-)
-from lakehouse.schemas import BATCHES, CATALOG, LINEAGE, PREDICTIONS, SERVING_REQUESTS, check_model_name, raw_table
+from lakehouse.records import TableIdentity, catalog_frame, table_identity
+from lakehouse.schemas import BATCHES, CATALOG, SERVING_REQUESTS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
 from pipelines.jobs.score import batch_identity
+from pipelines.jobs.scored_batches import ScoredBatch, record_scored_batch
 from pipelines.ml.tasks import PREDICTION_SCHEMA
 from pipelines.reads.versions import version_recipe
 from pipelines.serving.contract import InputContract, Limits
@@ -139,8 +133,7 @@ def _ingest_inputs(
 def _write_batch(
     run: JobRun, *, model: str, table: tuple[str, int], window: tuple[datetime, datetime], answers: pl.DataFrame
 ) -> ServedBatch:
-    """One version's answers in the window as a batch: predictions, lineage, audit record, batch record
-    (last: the mark of a finished batch), each written once."""
+    """One version's answers in the window recorded as a batch (`record_scored_batch`)."""
     name, table_version = table
     version, role = answers["model_version"][0], answers["role"][0]
     # served traffic can see one version answer as challenger, then as champion, in the same window
@@ -152,55 +145,22 @@ def _write_batch(
         start=window[0],
         end=window[1],
     )
-    scored_at = run.now()
-    predictions = answers.select(
-        pl.lit(model).alias("model"),
-        pl.col("model_version"),
-        pl.col("role"),
-        pl.lit(batch_id).alias("batch_id"),
-        pl.lit(scored_at).alias("scored_at"),
-        pl.col(SERVED_KEY).alias("entity_key"),
-        pl.col("received_at").alias("event_ts"),
-        pl.lit(name).alias("input_table"),
-        pl.lit(table_version).alias("input_version"),
-        pl.lit(run.run_id).alias("run_id"),
-        *PREDICTION_SCHEMA,
+    record_scored_batch(
+        run,
+        ScoredBatch(
+            batch_id=batch_id,
+            model=model,
+            version=version,
+            role=role,
+            table=name,
+            table_version=table_version,
+            start=window[0],
+            end=window[1],
+            feature_tables=(),  # served rows carry what the caller sent: nothing is joined
+        ),
+        keys=answers.select(pl.col(SERVED_KEY).alias("entity_key"), pl.col("received_at").alias("event_ts")),
+        outputs=answers.select(*PREDICTION_SCHEMA),
+        scored_at=run.now(),
+        details={"served": True},
     )
-    same_batch = (pl.col("model") == model) & (pl.col("batch_id") == batch_id)
-    run.append_once(PREDICTIONS, predictions, present=lambda t: _holds(t, same_batch))
-    edges = [
-        LineageEdge("model_version", f"{model}/{version}", "scored", "batch", batch_id),
-        LineageEdge("table", f"{name}@{table_version}", "scored_in", "batch", batch_id),
-    ]
-    run.append_once(
-        LINEAGE,
-        lineage_frame(edges, at=scored_at, run_id=run.run_id),
-        present=lambda t: _holds(t, (pl.col("dst_type") == "batch") & (pl.col("dst_id") == batch_id)),
-    )
-    run.audit_once(
-        action=AuditAction.SCORE,
-        object_type="batch",
-        object_id=batch_id,
-        details={"model": model, "version": version, "role": role, "table": f"{name}@{table_version}", "served": True},
-    )
-    batch = {
-        "batch_id": batch_id,
-        "model": model,
-        "model_version": version,
-        "role": role,
-        "input_table": name,
-        "input_version": table_version,
-        "window_start": window[0],
-        "window_end": window[1],
-        "rows": answers.height,
-        "scored_at": scored_at,
-        "actor": run.actor,
-        "run_id": run.run_id,
-        "feature_tables": feature_tables_json(()),  # served rows carry what the caller sent: nothing is joined
-    }
-    run.append_once(BATCHES, pl.DataFrame([batch]), present=lambda t: _holds(t, pl.col("batch_id") == batch_id))
     return ServedBatch(batch_id=batch_id, model_version=version, role=role, rows=answers.height)
-
-
-def _holds(table: pl.LazyFrame, rows: pl.Expr) -> bool:
-    return bool(table.filter(rows).select(pl.len()).collect().item())
