@@ -4,6 +4,8 @@ the search reported, and the fairness verdicts per protected group; tables from
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -26,6 +28,37 @@ FINDING_COLUMNS = {
     "whole": st.column_config.NumberColumn("Rest", format="%.3f"),
     "adjusted_p": st.column_config.NumberColumn("p (Holm)", format="%.2e"),
 }
+SEGMENT_DRIFT_COLUMNS = {
+    "columns": st.column_config.TextColumn("Column"),
+    "segment": st.column_config.TextColumn("Segment"),
+    "rows": st.column_config.NumberColumn("Rows"),
+    "share": st.column_config.NumberColumn("Share now", format="%.3f"),
+    "training_share": st.column_config.NumberColumn("Share in training", format="%.3f"),
+    "drift_share": st.column_config.NumberColumn("Features drifted", format="%.2f"),
+}
+SEGMENT_PERFORMANCE_COLUMNS = {
+    "columns": st.column_config.TextColumn("Column"),
+    "segment": st.column_config.TextColumn("Segment"),
+    "kind": st.column_config.TextColumn("Kind"),
+    "metric": st.column_config.TextColumn("Metric"),
+    "value": st.column_config.NumberColumn("Value", format="%.3f"),
+    "std_error": st.column_config.NumberColumn("Std error", format="%.3f"),
+    "low": st.column_config.NumberColumn("95% low", format="%.3f"),
+    "high": st.column_config.NumberColumn("95% high", format="%.3f"),
+    "rows": st.column_config.NumberColumn("Rows"),
+}
+FAIRNESS_COLUMNS = {
+    "attribute": st.column_config.TextColumn("Attribute"),
+    "group": st.column_config.TextColumn("Group"),
+    "reference_group": st.column_config.TextColumn("Against"),
+    "metric": st.column_config.TextColumn("Metric"),
+    "value": st.column_config.NumberColumn("Value", format="%.3f"),
+    "verdict": st.column_config.TextColumn("Verdict"),
+    "rule": st.column_config.TextColumn("Rule", width="large"),
+    "group_rate": st.column_config.NumberColumn("Group rate", format="%.3f"),
+    "reference_rate": st.column_config.NumberColumn("Reference rate", format="%.3f"),
+    "support": st.column_config.NumberColumn("Support"),
+}
 HOW_TO_CHOOSE = "Choose segment columns with `mlgov model set {model} --segment COLUMN[:BUCKETS]` (admins)."
 
 
@@ -43,20 +76,7 @@ def render_segment_drift(home: str, model: str, *, batch_id: str, batch_label: s
                 "training data)."
             )
         )
-        st.altair_chart(share_chart(table), width="stretch")
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "columns": st.column_config.TextColumn("Column"),
-                "segment": st.column_config.TextColumn("Segment"),
-                "rows": st.column_config.NumberColumn("Rows"),
-                "share": st.column_config.NumberColumn("Share now", format="%.3f"),
-                "training_share": st.column_config.NumberColumn("Share in training", format="%.3f"),
-                "drift_share": st.column_config.NumberColumn("Features drifted", format="%.2f"),
-            },
-        )
+        _chart_and_table(share_chart(table), table, columns=SEGMENT_DRIFT_COLUMNS)
     _findings(rows, kind="search_shift", what="share of rows moved from training's")
 
 
@@ -75,9 +95,6 @@ def render_segment_performance(home: str, model: str, *, metrics: list[str]) -> 
     if table.is_empty():
         st.caption(plain("No chosen segment has performance in this batch. " + HOW_TO_CHOOSE.format(model=model)))
     else:
-        realized = table.filter((pl.col("kind") == "realized") & pl.col("metric").is_in(loss))
-        if realized.height:
-            st.altair_chart(interval_chart(realized), width="stretch")
         st.caption(
             plain(
                 "Realized metrics over each segment's labelled rows (the error with its standard error and 95% "
@@ -85,22 +102,9 @@ def render_segment_performance(home: str, model: str, *, metrics: list[str]) -> 
                 f"{SEARCH.min_rows} rows."
             )
         )
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "columns": st.column_config.TextColumn("Column"),
-                "segment": st.column_config.TextColumn("Segment"),
-                "kind": st.column_config.TextColumn("Kind"),
-                "metric": st.column_config.TextColumn("Metric"),
-                "value": st.column_config.NumberColumn("Value", format="%.3f"),
-                "std_error": st.column_config.NumberColumn("Std error", format="%.3f"),
-                "low": st.column_config.NumberColumn("95% low", format="%.3f"),
-                "high": st.column_config.NumberColumn("95% high", format="%.3f"),
-                "rows": st.column_config.NumberColumn("Rows"),
-            },
-        )
+        realized = table.filter((pl.col("kind") == "realized") & pl.col("metric").is_in(loss))
+        chart = interval_chart(realized) if realized.height else None
+        _chart_and_table(chart, table, columns=SEGMENT_PERFORMANCE_COLUMNS)
     _findings(rows, kind="search_error", what="error is worse than the rest of the batch")
     _fairness(fairness, batch_id, model=model)
 
@@ -138,24 +142,13 @@ def _fairness(fairness: pl.DataFrame, batch_id: str, *, model: str) -> None:
         st.warning(plain(f"{failing.height} fairness checks fail in this batch."))
     else:
         st.success(plain(f"No fairness check fails in this batch ({table.height} checked)."))
-    st.altair_chart(fairness_chart(table), width="stretch")
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "attribute": st.column_config.TextColumn("Attribute"),
-            "group": st.column_config.TextColumn("Group"),
-            "reference_group": st.column_config.TextColumn("Against"),
-            "metric": st.column_config.TextColumn("Metric"),
-            "value": st.column_config.NumberColumn("Value", format="%.3f"),
-            "verdict": st.column_config.TextColumn("Verdict"),
-            "rule": st.column_config.TextColumn("Rule", width="large"),
-            "group_rate": st.column_config.NumberColumn("Group rate", format="%.3f"),
-            "reference_rate": st.column_config.NumberColumn("Reference rate", format="%.3f"),
-            "support": st.column_config.NumberColumn("Support"),
-        },
-    )
+    _chart_and_table(fairness_chart(table), table, columns=FAIRNESS_COLUMNS)
+
+
+def _chart_and_table(chart: alt.Chart | alt.LayerChart | None, table: pl.DataFrame, *, columns: dict[str, Any]) -> None:
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=columns)
 
 
 def share_chart(table: pl.DataFrame) -> alt.Chart:
