@@ -79,6 +79,14 @@ def _write_inputs(dataset: DemoDataset, folder: Path) -> None:
         week.select(dataset.key, dataset.target).write_csv(folder / f"labels{i}.csv")
 
 
+def loop_inputs(folder: Path) -> DemoDataset:
+    """A small loan dataset's files in `folder` (history.csv, week0.parquet, labels0.csv): inputs of one
+    turn of the CLI loop against real servers."""
+    dataset = build_demo_datasets(start=START, history_rows=800, batch_rows=300, n_weeks=1, drift_from_week=1)[0]
+    _write_inputs(dataset, folder)
+    return dataset
+
+
 def train_loan_model(ctx: Context, dataset: DemoDataset) -> TrainResult:
     """Another version of loan_default: logistic regression on the loans table, trained by the maker."""
     from pipelines.jobs.train import train

@@ -29,6 +29,35 @@ import pytest
 
 POLL_SECONDS = 0.05
 START_SECONDS = 60
+# Variables that point a process at a lakehouse, a tracking store or object storage: a process a test starts
+# gets only those the test gives it.
+POINTER_PREFIXES = ("MLGOV_", "MLFLOW_", "AWS_")
+
+
+def clean_environment(*, also: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment without its MLGOV_, MLFLOW_ and AWS_ variables (nor those starting with
+    `also`): the base of a child process's environment."""
+    return {k: v for k, v in os.environ.items() if not k.startswith((*POINTER_PREFIXES, *also))}
+
+
+def server_env(
+    *,
+    s3: S3Server | None = None,
+    lakehouse: str | None = None,
+    tracking: str | None = None,
+    artifacts: str | Path | None = None,
+) -> dict[str, str]:
+    """The settings that point the CLI at servers: `s3` reached as its user, the lakehouse at `lakehouse`
+    (MLGOV_LAKEHOUSE), MLflow at `tracking` (a database URI or an `mlflow server` URL) and model files at
+    `artifacts` (MLGOV_ARTIFACTS)."""
+    env = s3.env() if s3 is not None else {}
+    if lakehouse is not None:
+        env["MLGOV_LAKEHOUSE"] = lakehouse
+    if tracking is not None:
+        env["MLFLOW_TRACKING_URI"] = tracking
+    if artifacts is not None:
+        env["MLGOV_ARTIFACTS"] = str(artifacts)
+    return env
 
 
 def free_port() -> int:
@@ -180,7 +209,7 @@ def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
     """`mlflow server` on a SQLite backend in `folder`, serving artifacts from `folder/artifacts`."""
     port = free_port()
     artifacts, log = folder / "artifacts", folder / "server.log"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_"))}
+    environ = clean_environment()
     environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # its job runner costs seconds to start; unused here
     command = [
         str(Path(sys.executable).parent / "mlflow"),
@@ -281,7 +310,7 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
 
     port = free_port()
     log = folder / "moto.log"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLGOV_", "MLFLOW_"))}
+    environ = clean_environment()
     environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  # create_user, put_user_policy, create_access_key
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as output:

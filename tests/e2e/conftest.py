@@ -9,7 +9,6 @@ Playwright cannot download its own browser here, so it drives /usr/bin/chromium 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync
 
 from pipelines.jobs.users import add_user, set_password
 from tests.conftest import ADMIN, Seeded, context_for
-from tests.servers import free_port, stop_process_group
+from tests.servers import clean_environment, free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -82,7 +81,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _server_environment(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
     # Settings reject unknown MLGOV_* keys, and an MLFLOW_TRACKING_URI exported by the seeding in this
     # process would point the server at the template's registry: start from an environment without them.
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_", "STREAMLIT_"))}
+    environ = clean_environment(also=("STREAMLIT_",))
     environ |= {
         "MLGOV_HOME": str(home),
         "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",  # nothing edits the scripts during a run; save the CPU

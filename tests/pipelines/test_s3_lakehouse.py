@@ -13,35 +13,20 @@ from typing import Any
 
 import pytest
 
-from pipelines.demo.data import DemoDataset, build_demo_datasets
 from tests.cli_harness import Cli
-from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START
-from tests.servers import Postgres, S3Server, free_port
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, loop_inputs
+from tests.servers import Postgres, S3Server, free_port, server_env
 
 
 def _bucket(s3: S3Server) -> str:
     return s3.create_bucket(f"mlgov-{uuid.uuid4().hex[:12]}")
 
 
-def _cli(s3: S3Server, home: Path, lakehouse: str, **extra: str) -> Cli:
-    return Cli(home, env={**s3.env(), "MLGOV_LAKEHOUSE": lakehouse, **extra})
-
-
-def _inputs(folder: Path) -> DemoDataset:
-    dataset = build_demo_datasets(start=START, history_rows=800, batch_rows=300, n_weeks=1, drift_from_week=1)[0]
-    folder.mkdir(parents=True)
-    dataset.history.write_csv(folder / "history.csv")
-    week = dataset.weeks[0]
-    week.drop(dataset.target).write_parquet(folder / "week0.parquet")
-    week.select(dataset.key, dataset.target).write_csv(folder / "labels0.csv")
-    return dataset
-
-
 @pytest.mark.slow
 def test_the_cli_loop_runs_on_a_lakehouse_in_s3(s3: S3Server, tmp_path: Path) -> None:
     bucket = _bucket(s3)
-    dataset = _inputs(tmp_path / "inputs")
-    cli = _cli(s3, tmp_path / "home", f"s3://{bucket}/home")
+    dataset = loop_inputs(tmp_path / "inputs")
+    cli = Cli(tmp_path / "home", env=server_env(s3=s3, lakehouse=f"s3://{bucket}/home"))
 
     assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
     for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
@@ -116,7 +101,7 @@ def _append(environ: dict[str, str], cwd: str, writer: int, barrier: Any) -> Non
 @pytest.mark.slow
 def test_eight_processes_appending_to_an_audit_trail_in_s3_lose_nothing(s3: S3Server, tmp_path: Path) -> None:
     bucket = _bucket(s3)
-    cli = _cli(s3, tmp_path / "home", f"s3://{bucket}/home")
+    cli = Cli(tmp_path / "home", env=server_env(s3=s3, lakehouse=f"s3://{bucket}/home"))
     cli("init", "--admin", ADMIN)
     before = cli.json("audit", "verify")["records"]
     context = multiprocessing.get_context("spawn")
@@ -154,7 +139,7 @@ def test_an_object_store_mlgov_cannot_use_is_one_line_and_nothing_is_written(
     else:
         lakehouse, needle = f"s3://{bucket}-missing/home", "NoSuchBucket"
     home = tmp_path / "home"
-    cli = _cli(s3, home, lakehouse, **extra)
+    cli = Cli(home, env=server_env(s3=s3, lakehouse=lakehouse) | extra)
 
     message = cli.refused("init", "--admin", ADMIN, needle=needle)
     assert lakehouse in message
@@ -178,12 +163,13 @@ def test_mlflow_on_postgresql_keeps_model_files_in_s3_and_scoring_loads_them_fro
     s3: S3Server, postgres: Postgres, tmp_path: Path
 ) -> None:
     bucket = _bucket(s3)
-    dataset = _inputs(tmp_path / "inputs")
+    dataset = loop_inputs(tmp_path / "inputs")
     home = tmp_path / "home"
     tracking = postgres.create_database(f"s3_{uuid.uuid4().hex[:8]}")
-    cli = _cli(
-        s3, home, f"s3://{bucket}/home", MLFLOW_TRACKING_URI=tracking, MLGOV_ARTIFACTS=f"s3://{bucket}/artifacts"
+    environ = server_env(
+        s3=s3, lakehouse=f"s3://{bucket}/home", tracking=tracking, artifacts=f"s3://{bucket}/artifacts"
     )
+    cli = Cli(home, env=environ)
     cli("init", "--admin", ADMIN)
     for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
         cli("access", "grant", user, role, "--actor", ADMIN)
@@ -204,7 +190,7 @@ def test_mlflow_on_postgresql_keeps_model_files_in_s3_and_scoring_loads_them_fro
 
 def test_tampering_with_the_audit_trail_in_the_bucket_is_found(s3: S3Server, tmp_path: Path) -> None:
     bucket = _bucket(s3)
-    cli = _cli(s3, tmp_path / "home", f"s3://{bucket}/home")
+    cli = Cli(tmp_path / "home", env=server_env(s3=s3, lakehouse=f"s3://{bucket}/home"))
     cli("init", "--admin", ADMIN)
     cli("access", "grant", MAKER, "maker", "--actor", ADMIN)
     assert cli.json("audit", "verify")["ok"] is True

@@ -4,7 +4,6 @@ files where the tracking setup says, and one clear line for a tracking database 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -14,22 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pipelines.demo.data import DemoDataset, build_demo_datasets
+from pipelines.demo.data import DemoDataset
 from tests.cli_harness import Cli
-from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START
-from tests.servers import Postgres, free_port, mlflow_server
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, loop_inputs
+from tests.servers import Postgres, clean_environment, free_port, mlflow_server, server_env
 
 pytestmark = pytest.mark.slow
-
-
-def _inputs(folder: Path) -> DemoDataset:
-    dataset = build_demo_datasets(start=START, history_rows=800, batch_rows=300, n_weeks=1, drift_from_week=1)[0]
-    folder.mkdir(parents=True)
-    dataset.history.write_csv(folder / "history.csv")
-    week = dataset.weeks[0]
-    week.drop(dataset.target).write_parquet(folder / "week0.parquet")
-    week.select(dataset.key, dataset.target).write_csv(folder / "labels0.csv")
-    return dataset
 
 
 def _ingest(cli: Cli, table: str, path: Path, dataset: DemoDataset) -> None:
@@ -39,7 +28,7 @@ def _ingest(cli: Cli, table: str, path: Path, dataset: DemoDataset) -> None:
 def _train_installed(cli: Cli, dataset: DemoDataset, *, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`mlgov train --json` as the installed command in its own process: what a script piping it into jq
     gets, and what is printed on stderr up to the interpreter's exit (which pytest would capture in-process)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_"))} | cli.env
+    environ = clean_environment() | cli.env
     train = [str(Path(sys.executable).parent / "mlgov"), "train", "loan_default", "--table", "loans"]
     train += ["--target", dataset.target, "--actor", MAKER, "--json"]
     done = subprocess.run(train, capture_output=True, text=True, env=environ, cwd=cwd, check=False)
@@ -53,9 +42,9 @@ def _model_files(folder: Path) -> list[Path]:
 
 def test_the_cli_loop_runs_with_mlflow_on_postgresql(postgres: Postgres, tmp_path: Path) -> None:
     uri = postgres.create_database("loop")
-    dataset = _inputs(tmp_path / "inputs")
+    dataset = loop_inputs(tmp_path / "inputs")
     artifacts = tmp_path / "shared-artifacts"
-    cli = Cli(tmp_path / "home", env={"MLFLOW_TRACKING_URI": uri, "MLGOV_ARTIFACTS": str(artifacts)})
+    cli = Cli(tmp_path / "home", env=server_env(tracking=uri, artifacts=artifacts))
 
     assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
     for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
@@ -100,11 +89,11 @@ def test_the_cli_loop_runs_with_mlflow_on_postgresql(postgres: Postgres, tmp_pat
 
 
 def test_behind_an_mlflow_server_json_stays_one_document_and_the_server_keeps_the_files(tmp_path: Path) -> None:
-    dataset = _inputs(tmp_path / "inputs")
+    dataset = loop_inputs(tmp_path / "inputs")
     home = tmp_path / "home"
     (tmp_path / "server").mkdir()
     with mlflow_server(tmp_path / "server") as server:
-        cli = Cli(home, env={"MLFLOW_TRACKING_URI": server.url})
+        cli = Cli(home, env=server_env(tracking=server.url))
         cli("init", "--admin", ADMIN)
         cli("access", "grant", MAKER, "maker", "--actor", ADMIN)
         _ingest(cli, "loans", tmp_path / "inputs" / "history.csv", dataset)
@@ -127,7 +116,7 @@ def test_a_tracking_database_that_does_not_answer_is_one_line_and_nothing_is_wri
         "no such database": postgres.uri("absent"),
     }[fault]
     home = tmp_path / "home"
-    cli = Cli(home, env={"MLFLOW_TRACKING_URI": uri})
+    cli = Cli(home, env=server_env(tracking=uri))
 
     message = cli.refused("init", "--admin", ADMIN, needle="did not answer")
 
@@ -138,6 +127,6 @@ def test_a_tracking_database_that_does_not_answer_is_one_line_and_nothing_is_wri
 
 def test_a_tracking_server_that_does_not_answer_is_one_line_at_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    cli = Cli(home, env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+    cli = Cli(home, env=server_env(tracking=f"http://127.0.0.1:{free_port()}"))
     cli.refused("init", "--admin", ADMIN, needle="tracking server http://127.0.0.1")
     assert not home.exists()
