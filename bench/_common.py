@@ -1,4 +1,5 @@
-"""What both benchmarks share: memory read from /proc, the machine they ran on, a worker subprocess."""
+"""What the benchmarks share: memory read from /proc, the machine they ran on, a worker subprocess, runs of
+several modes interleaved and their medians against a baseline."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,34 @@ def run_worker(script: Path, *args: str, threads: int | None = None) -> dict[str
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def against(runs: dict[str, list[dict[str, Any]]], baseline: str) -> dict[str, dict[str, float]]:
+    """Per mode: the median wall-clock and CPU seconds of its runs, and each as a ratio of `baseline`'s."""
+    medians = {
+        mode: {"seconds": median([r["seconds"] for r in rs]), "cpu_s": median([r["cpu_s"] for r in rs])}
+        for mode, rs in runs.items()
+    }
+    base = medians[baseline]
+    return {
+        mode: {
+            **figures,
+            "ratio": figures["seconds"] / base["seconds"],
+            "ratio_cpu": figures["cpu_s"] / base["cpu_s"],
+        }
+        for mode, figures in medians.items()
+    }
+
+
+def interleave(
+    modes: Sequence[str], rounds: int, run: Callable[[str], dict[str, Any]], *, say: Callable[[dict[str, Any]], str]
+) -> dict[str, list[dict[str, Any]]]:
+    """`rounds` rounds of `run(mode)` for every mode in turn, so load from other work falls on every mode
+    alike; each run's figures, printed by `say`."""
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for number in range(rounds):
+        for mode in modes:
+            figures = run(mode)
+            runs[mode].append(figures)
+            print(f"run {number + 1} {mode:>10}: {say(figures)}", flush=True)
+    return runs

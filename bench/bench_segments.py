@@ -1,31 +1,43 @@
-"""Segment search and fairness on a 1M-row batch against the batch's drift, side by side in one run (issue #12).
+"""What segment search and fairness add to `mlgov monitor` as a user runs it, on a 1M-row batch (issue #12).
 
-    .venv/bin/python bench/bench_segments.py --json /tmp/segments.json         # 1,000,000 rows, 3 runs each
-    .venv/bin/python bench/bench_segments.py --rows 200000 --runs 1             # a quick look
+    .venv/bin/python bench/bench_segments.py --json /tmp/segments.json     # 1,000,000-row batch, 3 runs of each
+    .venv/bin/python bench/bench_segments.py --batch-rows 200000 --runs 1  # a quick look
 
-The batch and reference are bench_drift.py's (1,000,000 current rows x 20 columns, 200,000 reference
-rows), written to Parquet once, with a predicted label per row and a label for every row; the model
-errs in 10% of rows, and in 45% of a planted intersection (region = the first region and the youngest
-age quartile), which the search must rank first.
+The home is bench_monitor.py's (a promoted binary LightGBM model trained on --rows, which scored a
+drifting --batch-rows batch; shared with bench_alerts.py), copied once to
+bench/.data/segments-<rows>-<batch rows>-<algorithm>/, where every row of the batch gets a label through
+`mlgov labels`: the model's predicted label, wrong in 10% of rows and in 45% of a planted intersection
+(region = the batch's first row's region and age under the batch's lower quartile), which the error
+search must rank first.
 
-Each side runs in a fresh interpreter (imports, reading the Parquet files and the work, as monitoring
-does them for one batch of a new version), interleaved, OMP_NUM_THREADS=1 on both:
+Each timed run restores that home (untimed), so every run is the batch's first monitor (drift,
+quality, label-free estimates, realized performance and, but for `without`, segments), then runs the
+whole command in a fresh process under /usr/bin/time -v, start-up and imports included, three ways,
+interleaved:
 
-* `drift`: `profile_reference` of the reference + `profile_drift` of the batch, what the drift
-  calculator does;
-* `segments`: what the segment and fairness calculators do for the same batch: slice the reference and
-  the batch (`slicing_edges`), the share search against the reference and the error
-  search over the labelled rows (8 columns: 28 pairs and 56 triples each, `search_segments`), and fairness across `home` (`judge_attribute`: five metrics per group).
+* `without`: `mlgov monitor bench_default --json` with no segment or fairness calculator
+  (`monitor_wrapper.py no-segments`: the same entry point, the monitor as before issue #12; the
+  product has no switch for it);
+* `search`: `mlgov monitor bench_default --json` as shipped with no column chosen: the automatic share
+  and error searches over two and three of the model's columns (at most 8);
+* `configured`: the same after `mlgov model set bench_default --segment region --segment age:4
+  --protected home` (untimed, after the restore): the searches, the chosen segments' drift and
+  performance, and fairness across `home`.
 
-Goal: segments within 2x of drift.
+Headline: each mode's median against `without`, wall-clock and CPU seconds. The goal (issue #12) is
+segment search + fairness within 2x of the batch's drift: after the interleaved runs, `configured`
+and `search` run --breakdown more times each through `monitor_wrapper.py timed`, which reports each
+calculator's wall-clock and CPU seconds in the same process: the segment and fairness calculators
+against the drift calculator.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,139 +45,137 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median, run_worker
-from bench_drift import CATEGORICAL, NUMERICAL
-from bench_drift import _batch as feature_rows
+from _common import against, interleave, machine, median
+from bench_monitor import ADMIN, DATA, MAKER, TASKS, _load, _timed, build, environment, restore
+from monitor_wrapper import seconds_from
 
-DATA = Path(__file__).resolve().parent / ".data"
-# the columns searched, as a model's policy and features would give them (8: the search's default maximum)
-SEARCHED = ("region", "age", "home", "purpose", "channel", "country", "credit_score", "income")
-
-
-def _build(rows: int, reference_rows: int) -> Path:
-    folder = DATA / f"segments-{rows}-{reference_rows}"
-    if (folder / "current.parquet").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(12)
-    feature_rows(rng, reference_rows, current=False).write_parquet(folder / "reference.parquet")
-    current = feature_rows(rng, rows, current=True)
-    young = current["age"] < current["age"].quantile(0.25)
-    planted = (current["region"] == current["region"][0]) & young
-    predicted = (rng.random(rows) < 0.3).astype(np.int64)
-    wrong = np.where(planted.to_numpy(), rng.random(rows) < 0.45, rng.random(rows) < 0.10)
-    current.with_columns(
-        pl.Series("predicted_label", predicted), pl.Series("truth", np.where(wrong, 1 - predicted, predicted))
-    ).write_parquet(folder / "current.parquet")
-    return folder
+MODEL = TASKS["binary"][0]
+MLGOV = str(Path(sys.executable).parent / "mlgov")
+WRAPPER = str(Path(__file__).resolve().with_name("monitor_wrapper.py"))
+CONFIGURE = ("--segment", "region", "--segment", "age:4", "--protected", "home")
+MODES = ("without", "search", "configured")
+GOAL = 2.0  # segment search + fairness within 2x of the batch's drift
+LABELLED_FORMAT = 1  # bump when the labels change: an older copy is labelled again
 
 
-def _worker(method: str, folder: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    from governance.features import FeatureSpec
-
-    spec = FeatureSpec(numeric=NUMERICAL, categorical=CATEGORICAL)
-    if method == "drift":
-        from pipelines.ml.drift import profile_drift, profile_reference
-
-        reference = pl.read_parquet(folder / "reference.parquet", columns=list(spec.columns))
-        current = pl.read_parquet(folder / "current.parquet", columns=list(spec.columns))
-        drifted = sum(d.drifted for d in profile_drift(profile_reference(reference, spec), current))
-        return {"seconds": time.perf_counter() - started, "drifted_columns": drifted}
-
-    from governance.fairness import FairnessPolicy
-    from governance.segments import MAX_LEVELS, SearchPolicy, SegmentTest, segment_reported
-    from governance.tasks import Task
-    from pipelines.ml.fairness import LABEL, judge_attribute
-    from pipelines.ml.segments import (
-        LOSS,
-        row_loss,
-        search_segments,
-        slicing_edges,
-        without_refinements,
+def labelled_home(base: Path, data: Path) -> Path:
+    """A copy of the built home under `data` whose batch is labelled, made once."""
+    marker = data / "labelled.json"
+    if marker.exists() and json.loads(marker.read_text()).get("format") == LABELLED_FORMAT:
+        print(f"reusing {data}", flush=True)
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(base, data, symlinks=True)
+    restore(data)
+    environ = environment(data)
+    lakehouse = data / "home" / "lakehouse"
+    predicted = pl.read_delta(str(lakehouse / "predictions")).filter(pl.col("model") == MODEL)
+    batch = pl.read_parquet(data / "batch.parquet", columns=["id", "region", "age"])
+    rows = batch.join(predicted.select(pl.col("entity_key").alias("id"), "predicted_label"), on="id")
+    planted = (pl.col("region") == batch["region"][0]) & (pl.col("age") < batch["age"].quantile(0.25))
+    error_rate = rows.select(pl.when(planted).then(0.45).otherwise(0.10)).to_series().to_numpy()
+    wrong = np.random.default_rng(12).random(rows.height) < error_rate
+    labels = rows.with_columns(wrong=pl.Series(wrong)).select(
+        "id", pl.when("wrong").then(1 - pl.col("predicted_label")).otherwise("predicted_label").alias("defaulted")
     )
+    labels.write_parquet(data / "labels.parquet")
+    command = [MLGOV, "labels", MODEL, str(data / "labels.parquet"), "--key", "id", "--label", "defaulted"]
+    subprocess.run([*command, "--actor", MAKER], check=True, env=environ, cwd=data, capture_output=True)
+    for name in ("home", "seals"):
+        shutil.rmtree(data / "pristine" / name, ignore_errors=True)
+        if (data / name).exists():
+            shutil.copytree(data / name, data / "pristine" / name, symlinks=True)
+    planted_region = str(batch["region"][0])
+    marker.write_text(json.dumps({"format": LABELLED_FORMAT, "rows": labels.height, "planted": planted_region}))
+    return data
 
-    policy = SearchPolicy()
-    reference = pl.read_parquet(folder / "reference.parquet", columns=list(spec.columns))
-    current = pl.read_parquet(folder / "current.parquet").rename({"truth": LABEL})
-    edges, columns = slicing_edges(
-        reference,
-        chosen=[],
-        candidates=SEARCHED,
-        numeric_buckets=policy.numeric_buckets,
-        max_levels=MAX_LEVELS,
-        max_columns=policy.max_columns,
-    )
-    searched = {c: edges[c] for c in columns}
-    loss = current.select(row_loss(Task.BINARY, label=LABEL))
-    found = search_segments(
-        current.select(columns), reference.select(columns), searched, loss=loss[LOSS], min_rows=policy.min_rows
-    )
-    shifted, worse = found.shares, found.losses
-    assert worse is not None  # every row is labelled
-    judged = judge_attribute(current, "home", declared=None, task=Task.BINARY, policy=FairnessPolicy())
 
-    def reported(tested: pl.DataFrame) -> list[str]:
-        return without_refinements(
-            [
-                r["segment"]
-                for r in tested.iter_rows(named=True)
-                if segment_reported(SegmentTest(r["rows"], r["gap"], r["adjusted_p"]), policy=policy)
-            ]
+def first_error_finding(data: Path) -> str | None:
+    """The segment the error search of the last monitor ranked first."""
+    segments = pl.read_delta(str(data / "home" / "lakehouse" / "monitoring" / "segments"))
+    found = segments.filter((pl.col("kind") == "search_error") & pl.col("reported")).sort("adjusted_p")
+    return str(found["segment"][0]) if found.height else None
+
+
+def run(data: Path, mode: str, *, timed: bool = False) -> dict[str, Any]:
+    restore(data)
+    env = environment(data)
+    if mode == "configured":
+        subprocess.run(
+            [MLGOV, "model", "set", MODEL, *CONFIGURE, "--actor", ADMIN], check=True, env=env, capture_output=True
         )
-
-    found = reported(worse)
-    return {
-        "seconds": time.perf_counter() - started,
-        "columns": columns,
-        "tested_error_segments": worse.height,
-        "tested_share_segments": shifted.height,
-        "first_error_finding": found[0] if found else None,
-        "error_findings": len(found),
-        "share_findings": len(reported(shifted)),
-        "fairness_checks": len(judged.metrics),
-        "planted_region": str(current["region"][0]),
-    }
+    if mode == "without":
+        command = [sys.executable, WRAPPER, "no-segments"]
+    else:
+        command = [sys.executable, WRAPPER, "timed"] if timed else [MLGOV]
+    done, figures = _timed([*command, "monitor", MODEL, "--json"], env=env, cwd=data)
+    (batch,) = json.loads(done.stdout)["batches"]
+    result = {**figures, "drifted": sum(bool(d["drifted"]) for d in batch["drift"])}
+    if mode != "without":
+        result["first_error_finding"] = first_error_finding(data)
+    if timed:
+        result["calculator_seconds"] = seconds_from(done.stderr)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--reference-rows", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--worker", nargs=2, metavar=("METHOD", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=200_000, help="training table rows")
+    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows of the monitored batch")
+    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm", "xgboost"])
+    parser.add_argument("--runs", type=int, default=3, help="interleaved timed runs of each mode")
+    parser.add_argument("--breakdown", type=int, default=1, help="in-process timed runs of search and configured")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
-    if args.worker:
-        method, folder = args.worker
-        print(json.dumps(_worker(method, Path(folder))))
-        return
-    folder = _build(args.rows, args.reference_rows)
-    script = Path(__file__).resolve()
-    runs: dict[str, list[dict[str, Any]]] = {"drift": [], "segments": []}
-    for _ in range(args.runs):
-        for method in runs:  # interleaved: load from other work falls on both sides alike
-            runs[method].append(run_worker(script, method, str(folder), threads=1))
-    drift = median([r["seconds"] for r in runs["drift"]])
-    segments = median([r["seconds"] for r in runs["segments"]])
-    last = runs["segments"][-1]
-    result = {
-        "machine": machine(),
-        "rows": args.rows,
-        "reference_rows": args.reference_rows,
-        "drift_median_s": round(drift, 2),
-        "segments_median_s": round(segments, 2),
-        "segments_over_drift": round(segments / drift, 2),
-        "goal": "segments within 2x of drift",
-        "segments": {k: v for k, v in last.items() if k != "seconds"},
-        "runs": runs,
-    }
-    print(
-        f"drift {drift:.2f} s, segments + fairness {segments:.2f} s: {segments / drift:.2f}x "
-        f"(first error finding: {last['first_error_finding']})"
-    )
+    base = DATA / f"monitor-{args.rows}-{args.batch_rows}-{args.algorithm}-binary"
+    build(base, rows=args.rows, batch_rows=args.batch_rows, algorithm=args.algorithm, tasks=("binary",))
+    data = labelled_home(base, DATA / f"segments-{args.rows}-{args.batch_rows}-{args.algorithm}")
+    started_load = _load()
+
+    def say(figures: dict[str, Any]) -> str:
+        return (
+            f"{figures['seconds']:.2f} s ({figures['cpu_s']:.2f} s CPU, load {figures['load_avg_before']}), "
+            f"first error finding {figures.get('first_error_finding')}"
+        )
+
+    runs = interleave(MODES, args.runs, lambda mode: run(data, mode), say=say)
+    timed = interleave(MODES[1:], args.breakdown, lambda mode: run(data, mode, timed=True), say=say)
+    summary: dict[str, Any] = against(runs, "without")
+    for mode, figures in summary.items():
+        if not timed.get(mode):
+            continue
+        for clock in ("wall", "cpu"):
+            seconds = {
+                name: median([t["calculator_seconds"][clock].get(name, 0.0) for t in timed[mode]])
+                for name in timed[mode][0]["calculator_seconds"][clock]
+            }
+            figures[f"calculator_{clock}_s_in_process"] = seconds
+            segments = seconds.get("segments", 0.0) + seconds.get("fairness", 0.0)
+            figures[f"segments_and_fairness_over_drift_{clock}"] = segments / seconds["drift"]
+    for mode in ("search", "configured"):
+        figures = summary[mode]
+        line = f"{mode}: {figures['ratio']:.3f}x wall, {figures['ratio_cpu']:.3f}x CPU of `mlgov monitor` without"
+        if "segments_and_fairness_over_drift_cpu" in figures:
+            line += (
+                f"; in process, segments + fairness {figures['segments_and_fairness_over_drift_wall']:.2f}x wall, "
+                f"{figures['segments_and_fairness_over_drift_cpu']:.2f}x CPU of the drift calculator "
+                f"(goal within {GOAL:.0f}x)"
+            )
+        print(line)
+    print(json.dumps(summary, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        document = {
+            "machine": {**machine(), "load_avg_at_start": started_load},
+            "rows": args.rows,
+            "batch_rows": args.batch_rows,
+            "configured": " ".join(CONFIGURE),
+            "labelled": json.loads((data / "labelled.json").read_text()),
+            "goal": f"segments + fairness within {GOAL}x of drift",
+            "summary": summary,
+            "runs": runs,
+            "breakdown": timed,
+        }
+        args.json.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
