@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import against, interleave, machine, median
-from bench_monitor import ADMIN, DATA, TASKS, _load, _timed, build, environment, restore
+from bench_monitor import ADMIN, TASKS, _load, _timed, binary_home, binary_home_options, environment, restore
 from monitor_wrapper import seconds_from
 
 MODEL = TASKS["binary"][0]
@@ -87,15 +87,10 @@ def run(data: Path, mode: str, *, webhook: str, timed: bool = False) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="where the home is built (default bench/.data/monitor-...)")
-    parser.add_argument("--rows", type=int, default=200_000, help="training table rows")
-    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows of the monitored batch")
-    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm", "xgboost"])
-    parser.add_argument("--runs", type=int, default=3, help="interleaved timed runs of each mode")
+    binary_home_options(parser)
     parser.add_argument("--breakdown", type=int, default=1, help="in-process timed runs of rules and webhook")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
-    data = args.data or DATA / f"monitor-{args.rows}-{args.batch_rows}-{args.algorithm}-binary"
-    build(data, rows=args.rows, batch_rows=args.batch_rows, algorithm=args.algorithm, tasks=("binary",))
+    data = binary_home(args, args.data)
     started_load = _load()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)

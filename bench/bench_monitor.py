@@ -226,6 +226,22 @@ def build(
     return built
 
 
+def binary_home_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark of `mlgov monitor` on a binary model's home (see `binary_home`)."""
+    parser.add_argument("--rows", type=int, default=200_000, help="training table rows")
+    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows of the monitored batch")
+    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm", "xgboost"])
+    parser.add_argument("--runs", type=int, default=3, help="interleaved timed runs of each mode")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+
+
+def binary_home(args: argparse.Namespace, data: Path | None = None) -> Path:
+    """The home of a binary model and its scored batch the options name, built once (default under DATA)."""
+    data = data or DATA / f"monitor-{args.rows}-{args.batch_rows}-{args.algorithm}-binary"
+    build(data, rows=args.rows, batch_rows=args.batch_rows, algorithm=args.algorithm, tasks=("binary",))
+    return data
+
+
 def restore(data: Path) -> None:
     """The home as built: the monitor's earlier output gone, so a run computes everything again."""
     for name in ("home", "seals"):

@@ -46,7 +46,18 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import against, interleave, machine, median
-from bench_monitor import ADMIN, DATA, MAKER, TASKS, _load, _timed, build, environment, restore
+from bench_monitor import (
+    ADMIN,
+    DATA,
+    MAKER,
+    TASKS,
+    _load,
+    _timed,
+    binary_home,
+    binary_home_options,
+    environment,
+    restore,
+)
 from monitor_wrapper import seconds_from
 
 MODEL = TASKS["binary"][0]
@@ -120,16 +131,10 @@ def run(data: Path, mode: str, *, timed: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000, help="training table rows")
-    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows of the monitored batch")
-    parser.add_argument("--algorithm", default="lightgbm", choices=["hgb", "lightgbm", "xgboost"])
-    parser.add_argument("--runs", type=int, default=3, help="interleaved timed runs of each mode")
+    binary_home_options(parser)
     parser.add_argument("--breakdown", type=int, default=1, help="in-process timed runs of search and configured")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
-    base = DATA / f"monitor-{args.rows}-{args.batch_rows}-{args.algorithm}-binary"
-    build(base, rows=args.rows, batch_rows=args.batch_rows, algorithm=args.algorithm, tasks=("binary",))
-    data = labelled_home(base, DATA / f"segments-{args.rows}-{args.batch_rows}-{args.algorithm}")
+    data = labelled_home(binary_home(args), DATA / f"segments-{args.rows}-{args.batch_rows}-{args.algorithm}")
     started_load = _load()
 
     def say(figures: dict[str, Any]) -> str:
