@@ -1,6 +1,7 @@
 """`--engine ray` on a real local Ray cluster (one head on 127.0.0.1) against the in-process engine on
 copies of the same lakehouse: the same scores bit for bit, the same drift statistics and verdicts,
-the same quality results; the workers' CPU in ops/runs; an address nobody answers at refused."""
+the same quality results, with and without feature tables joined; the workers' CPU in ops/runs; an
+address nobody answers at refused."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
-from lakehouse.schemas import DRIFT, PREDICTIONS, QUALITY, RUNS
+from lakehouse.schemas import BATCHES, DRIFT, FEATURE_SKEW, PREDICTIONS, QUALITY, RUNS
 from pipelines.context import build_context
 from tests.cli_harness import Cli
 from tests.conftest import Seeded, context_for
+from tests.pipelines import test_feature_tables as features
+from tests.pipelines.test_feature_tables import built  # noqa: F401  (the feature-table home, a fixture)
 from tests.servers import RAY_ENV, RayHead, free_port, ray_head
 
 pytestmark = pytest.mark.slow
@@ -144,3 +149,72 @@ def test_an_unknown_engine_is_refused(seeded: Seeded) -> None:
     Cli(seeded.home, env={"MLGOV_ENGINE": "spark"}).refused(
         "monitor", MODEL, needle="MLGOV_ENGINE='spark': expected one of local, ray"
     )
+
+
+@pytest.fixture(scope="module")
+def joined_homes(
+    built: tuple[Path, dict[str, object]],  # noqa: F811 (the imported fixture)
+    tmp_path_factory: pytest.TempPathFactory,
+    cluster: RayHead,
+) -> dict[str, Path]:
+    """The feature-table home (a model trained on two feature tables, joined as of each row), copied
+    once per engine; in each, more applications arrive and are scored and monitored by that engine,
+    in parts of 50 rows (so the ray engine joins each part on its own)."""
+    more = pl.DataFrame(
+        {
+            "loan_id": [f"B{i:04d}" for i in range(features.NEW_CUSTOMERS)],
+            "customer_id": [f"n{i:04d}" for i in range(features.NEW_CUSTOMERS)],
+            "applied_at": [features.SCORE_FROM + timedelta(hours=90 + i) for i in range(features.NEW_CUSTOMERS)],
+            "amount": np.random.default_rng(11).normal(1100, 120, features.NEW_CUSTOMERS),
+        }
+    )
+    homes = {}
+    for engine in ("local", "ray"):
+        home = tmp_path_factory.mktemp(f"joined-{engine}") / "home"
+        shutil.copytree(built[0], home)
+        cli = Cli(home, env={"MLGOV_RAY_ADDRESS": cluster.address, "MLGOV_SCORE_CHUNK_ROWS": "50"})
+        features._ingest(cli, home.parent, "applications", more, key="loan_id", timestamp="applied_at")
+        cli.json("score", "credit", "--table", "applications", "--actor", features.MAKER, "--engine", engine)
+        cli.json("monitor", "credit", "--engine", engine)
+        homes[engine] = home
+    return homes
+
+
+def test_feature_table_joins_score_the_same_on_ray(joined_homes: dict[str, Path]) -> None:
+    """The ray engine joins the feature tables itself, part by part: the same scores bit for bit, the
+    same skew, the same drift and quality over the joined columns."""
+    latest = {}
+    for engine, home in joined_homes.items():
+        batches = _rows(home, BATCHES).filter(pl.col("model") == "credit").sort("scored_at")
+        latest[engine] = str(batches["batch_id"][-1])
+    assert latest["local"] == latest["ray"]
+    batch = latest["local"]
+    local, ray = (
+        _rows(joined_homes[e], PREDICTIONS).filter(pl.col("batch_id") == batch).sort("entity_key")
+        for e in ("local", "ray")
+    )
+    assert local.height == ray.height == 2 * features.NEW_CUSTOMERS
+    assert local["entity_key"].to_list() == ray["entity_key"].to_list()
+    assert local["score"].to_numpy().tobytes() == ray["score"].to_numpy().tobytes()
+    skew = {
+        e: _rows(joined_homes[e], FEATURE_SKEW).filter(pl.col("batch_id") == batch).sort("feature")
+        for e in ("local", "ray")
+    }
+    columns = ["feature", "rows", "differing_rows", "share"]
+    assert skew["local"].height == 2
+    assert skew["local"].select(columns).equals(skew["ray"].select(columns))
+    drift = {
+        e: _rows(joined_homes[e], DRIFT).filter(pl.col("batch_id") == batch).sort("feature") for e in ("local", "ray")
+    }
+    assert {"spend_30d", "risk_score"} <= set(drift["local"]["feature"].to_list())
+    assert drift["local"]["drifted"].to_list() == drift["ray"]["drifted"].to_list()
+    assert (drift["local"]["statistic"] - drift["ray"]["statistic"]).abs().max() <= 1e-9  # type: ignore[operator]
+    quality = {
+        e: _rows(joined_homes[e], QUALITY)
+        .filter(pl.col("batch_id") == batch)
+        .sort("check", "column")
+        .drop("computed_at", "run_id")
+        for e in ("local", "ray")
+    }
+    assert quality["local"].height > 0
+    assert quality["local"].equals(quality["ray"])
