@@ -114,6 +114,8 @@ class RayEngine:
         )
         own = [column for column in keep if column not in joined]
         scored = _window(source, rows).select(*own, outputs(*(col(name) for name in spine)).alias(_OUTPUT))
+        # parts of about a scoring batch, whatever the size of the table's files
+        scored = scored.into_batches(self._batch_rows)
         for batch in scored.to_arrow_iter(results_buffer_size=_IN_FLIGHT):
             if not batch.num_rows:
                 continue
