@@ -4,8 +4,10 @@ engine (`--engine local`), in one run, on one home built once (10M rows to score
 Each timed command is a fresh process as a user runs it, start-up included, on the home restored
 (untimed) to before its first score: `score` then `monitor` of the same batch, local then ray, per
 run. The scores of both engines must be equal bit for bit row by row, and the drift of both within
-1e-9 with the same verdicts, or the script fails. For the ray side it samples the resident memory of
-every process of the cluster (the raylet's descendants) and reports the largest, per worker.
+1e-9 with the same verdicts, or the script fails. The driver's peak memory is the `mlgov` process's
+(the ray engine streams its scores into the commit, so it should not grow with the batch); for the
+ray side it also samples the resident memory of every process of the cluster (the raylet's
+descendants) and reports the largest, per worker.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -195,11 +196,17 @@ class DeltaStore:
         committed in between. Raises ConflictError when another writer got there first.
         """
         frame = self._conform(table, frame)
+        self._append_at(table, frame.to_arrow(), expected_version=expected_version, commit=commit)
+        return self._result(table, frame.height, commit)
+
+    def _append_at(
+        self, table: str, data: pa.Table | pa.RecordBatchReader, *, expected_version: int | None, commit: CommitInfo
+    ) -> None:
         try:
             if expected_version is None:
                 self._storage.write(
                     table,
-                    frame.to_arrow(),
+                    data,
                     mode="error",
                     partition_by=PARTITIONS.get(table),
                     configuration=_APPEND_ONLY_CONFIG if table in APPEND_ONLY else None,
@@ -211,7 +218,7 @@ class DeltaStore:
                 # snapshot, which any read of the latest state moves on (and writing moves it too).
                 self._storage.write(
                     self._open(table, version=expected_version),
-                    frame.to_arrow(),
+                    data,
                     mode="append",
                     schema_mode="merge" if merge else None,
                     commit_properties=commit.properties(retries=0),
@@ -222,7 +229,6 @@ class DeltaStore:
             if expected_version is None and "exists" in str(error).lower():
                 raise ConflictError(f"table {table!r} was created while writing; retry") from None
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
-        return self._result(table, frame, commit)
 
     def append_once(
         self, table: str, frame: pl.DataFrame, *, commit: CommitInfo, present: Callable[[pl.LazyFrame], bool]
@@ -239,6 +245,58 @@ class DeltaStore:
             except ConflictError:
                 continue
         raise MlgovError(f"could not append to table {table!r}: other writers kept winning")
+
+    def append_stream_once(
+        self,
+        table: str,
+        frames: Callable[[], Iterator[pl.DataFrame]],
+        *,
+        commit: CommitInfo,
+        present: Callable[[pl.LazyFrame], bool],
+    ) -> WriteResult | None:
+        """`append_once` for rows that arrive in frames, too many to hold at once: each frame is written
+        to the table's files as it comes and one commit at the end makes them all visible, so readers
+        see every row or none (a writer that dies midway leaves files no commit names). `frames()` starts
+        the stream, again if another writer committed first; it yields at least one frame."""
+        for _ in range(_ONCE_ATTEMPTS):
+            version = self.version(table) if self.exists(table) else None
+            if version is not None and present(self.scan(table, version=version)):
+                return None
+            try:
+                return self._append_stream(table, frames(), expected_version=version, commit=commit)
+            except ConflictError:
+                continue
+        raise MlgovError(f"could not append to table {table!r}: other writers kept winning")
+
+    def _append_stream(
+        self, table: str, frames: Iterator[pl.DataFrame], *, expected_version: int | None, commit: CommitInfo
+    ) -> WriteResult:
+        first = self._conform(table, next(frames)).to_arrow()
+        rows = 0
+        failed: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            try:
+                for data in itertools.chain([first], (self._conform(table, frame).to_arrow() for frame in frames)):
+                    yield from data.cast(first.schema).to_batches()
+                    rows += data.num_rows
+            except BaseException as error:
+                failed.append(error)  # delta-rs sees only that the stream broke: keep what broke it
+                raise
+
+        try:
+            self._append_at(
+                table,
+                pa.RecordBatchReader.from_batches(first.schema, batches()),
+                expected_version=expected_version,
+                commit=commit,
+            )
+        except MlgovError:
+            if failed:
+                raise failed[0] from None
+            raise
+        return self._result(table, rows, commit)
 
     def _write(
         self,
@@ -262,7 +320,7 @@ class DeltaStore:
             )
         except DeltaError as error:
             raise MlgovError(f"writing table {table!r} failed: {first_line(error)}") from None
-        return self._result(table, frame, commit)
+        return self._result(table, frame.height, commit)
 
     def maintain(
         self,
@@ -343,15 +401,15 @@ class DeltaStore:
         except pl.exceptions.PolarsError as error:
             raise InputError(f"table {table!r}: values do not fit the schema: {first_line(error)}") from None
 
-    def _result(self, table: str, frame: pl.DataFrame, commit: CommitInfo) -> WriteResult:
+    def _result(self, table: str, rows: int, commit: CommitInfo) -> WriteResult:
         """What a write added: its version and the bytes of the files its commit added (read from that
         one commit, not by listing the table's files before and after)."""
         version = self.version(table)
         for candidate in range(version, max(version - _COMMIT_LOOKBACK, -1), -1):
             added = self._storage.commit_added_bytes(table, candidate, run_id=commit.run_id)
             if added is not None:
-                return WriteResult(table=table, version=candidate, rows=frame.height, bytes_written=added)
-        return WriteResult(table=table, version=version, rows=frame.height, bytes_written=0)
+                return WriteResult(table=table, version=candidate, rows=rows, bytes_written=added)
+        return WriteResult(table=table, version=version, rows=rows, bytes_written=0)
 
 
 @dataclass(frozen=True)

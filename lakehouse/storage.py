@@ -126,7 +126,7 @@ class Storage:
         """A handle on `table` at its latest version, or at `version`; raises delta-rs's errors."""
         return DeltaTable(self.uri(table), version=version, storage_options=self._options or None)
 
-    def write(self, target: str | DeltaTable, data: pa.Table, **options: Any) -> None:
+    def write(self, target: str | DeltaTable, data: pa.Table | pa.RecordBatchReader, **options: Any) -> None:
         """`write_deltalake` on a table name, or through an open handle (which pins the version it writes after)."""
         if isinstance(target, DeltaTable):
             write_deltalake(target, data, **options)

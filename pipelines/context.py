@@ -200,6 +200,19 @@ class JobRun:
         if result is not None:
             self._count(result)
 
+    def append_stream_once(
+        self,
+        table: str,
+        frames: Callable[[], Iterator[pl.DataFrame]],
+        *,
+        present: Callable[[pl.LazyFrame], bool],
+    ) -> None:
+        """Append rows that arrive in frames, in one commit, unless already there (see
+        `DeltaStore.append_stream_once`)."""
+        result = self.ctx.store.append_stream_once(table, frames, commit=self.commit, present=present)
+        if result is not None:
+            self._count(result)
+
     def audit_once(
         self, *, action: AuditAction, object_type: str, object_id: str, details: Mapping[str, object] | None = None
     ) -> None:

@@ -24,7 +24,6 @@ from governance.features import FeatureSpec
 from governance.quality import ChunkStats, QualityCheck, QualityLimits, fixed_quality_limits
 from lakehouse.records import (
     PolicyScope,
-    feature_tables_from_json,
     policy_settings,
     registered_versions,
     require_table_identity,
@@ -95,16 +94,6 @@ def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalcu
     ]
 
 
-def _engine_for(batch: dict[str, Any], engine: Engine, ctx: Context) -> Engine:
-    """`engine`, or the in-process one for a batch whose rows are joined with feature tables (the join
-    runs in process; engines read a table's own rows)."""
-    if engine.name == "local" or not feature_tables_from_json(batch.get("feature_tables")):
-        return engine
-    from pipelines.jobs.engines.local import LocalEngine
-
-    return LocalEngine(ctx)
-
-
 def _without(table: str, ctx: Context, model: str, batches: pl.DataFrame, *, kind: str | None = None) -> pl.DataFrame:
     """`batches` that have no row of `model` in `table` yet (of `kind`, for monitoring/performance)."""
     done = ctx.store.scan(table).filter(pl.col("model") == model)
@@ -138,9 +127,7 @@ class DriftCalculator:
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         reference = self._ctx.remember(("drift_profile", self._model, version), partial(self._reference, version))
-        found = _engine_for(batch, self._engine, self._ctx).drift(
-            reference.profile, BatchRows.of_batch(self._ctx, batch)
-        )
+        found = self._engine.drift(reference.profile, BatchRows.of_batch(self._ctx, batch))
         return _drift_rows(
             batch,
             self._model,
@@ -255,7 +242,7 @@ class QualityCalculator:
         )
         limits = QualityLimits(derived=derived, fixed=self._fixed)
         key = require_table_identity(self._ctx.store, batch["input_table"]).key
-        results = _engine_for(batch, self._engine, self._ctx).quality(
+        results = self._engine.quality(
             reference, BatchRows.of_batch(self._ctx, batch), spec=recipe.spec, key=key, limits=limits
         )
         return [

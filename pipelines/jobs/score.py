@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
@@ -17,15 +18,22 @@ from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from governance.roles import Action
 from lakehouse.feature_catalog import feature_table_definition
 from lakehouse.records import require_table_identity
-from lakehouse.schemas import BATCHES, FEATURE_SKEW, check_model_name, raw_table
+from lakehouse.schemas import BATCHES, FEATURE_SKEW, PREDICTIONS, check_model_name, raw_table
 from pipelines.context import Context, JobRun, job_run
-from pipelines.jobs.engines import BatchRows, Engine, Predict, Scored, open_engine
+from pipelines.jobs.engines import BatchRows, Engine, open_engine
 from pipelines.jobs.registry import served_version
-from pipelines.jobs.scored_batches import UTC_TIMESTAMP, ScoredBatch, holds, record_scored_batch
+from pipelines.jobs.scored_batches import (
+    UTC_TIMESTAMP,
+    ScoredBatch,
+    finish_scored_batch,
+    holds,
+    prediction_rows,
+    same_batch,
+)
 from pipelines.ml.point_in_time import latest_values, skew_shares
 from pipelines.ml.tasks import prediction_frame
 from pipelines.reads.batches import select_window
-from pipelines.reads.feature_tables import current_versions, join_feature_tables
+from pipelines.reads.feature_tables import current_versions
 from pipelines.reads.versions import kind_for, version_model, version_recipe
 
 
@@ -146,72 +154,107 @@ def _score_batch(
     key: str,
     feature_tables: Sequence[FeatureTableRef],
 ) -> tuple[int, dict[str, float]]:
-    """Score `source`'s rows with one version and record the batch (`record_scored_batch`), after the
-    joined features' skew: the batch record comes last, the mark of a finished batch. The version's
+    """Score `source`'s rows with one version, streaming its predictions into one commit, then its
+    joined features' skew and the rest of the batch (`finish_scored_batch`), whose batch record comes
+    last. Each is written once: a run killed at any point is completed by rerunning it. The version's
     feature tables are joined as of each row's event time. Returns the rows scored and the joined
-    features' skew (see `_skew`)."""
+    features' skew (see `_record_skew`)."""
     ctx = run.ctx
     name, table_version, timestamp = source.table, source.version, source.timestamp
     recipe = version_recipe(ctx, model, version)
     estimator = version_model(ctx, model, version, recipe)
     kind = kind_for(recipe)
     predict = partial(kind.outputs, estimator, spec=recipe.spec, chunk_rows=ctx.settings.score_chunk_rows)
-    keep = list(dict.fromkeys([key, *([timestamp] if timestamp else [])]))
-    if feature_tables:
-        scored, joined = _score_joined(
-            ctx,
-            engine,
-            source,
-            predict=predict,
-            needs=recipe.spec.columns,
-            keep=keep,
-            refs=feature_tables,
-            who=f"{model} v{version}",
-        )
-    else:
-        columns = ctx.store.scan(name, version=table_version).collect_schema().names()
-        missing = [c for c in recipe.spec.columns if c not in columns]
-        if missing:
-            raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
-        scored, joined = engine.score(source, predict=predict, features=recipe.spec.columns, keep=keep), None
-    rows, outputs = scored.rows, scored.outputs
-    if rows.height == 0:
-        raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
+    definitions = {ref.table: feature_table_definition(ctx.store, ref.table) for ref in feature_tables}
+    available = ctx.store.scan(name, version=table_version).collect_schema().names()
+    available += [column for definition in definitions.values() for column in definition.columns]
+    missing = [c for c in recipe.spec.columns if c not in available]
+    if missing:
+        raise InputError(f"table {name!r} lacks feature column {missing[0]!r} that {model} v{version} needs")
+    own = [key, *([timestamp] if timestamp else [])]
+    # the joined features (and their keys) come back too, for the skew
+    keep = list(dict.fromkeys([*own, *(c for d in definitions.values() for c in (d.key, *d.columns))]))
+    latest = {
+        ref.table: latest_values(
+            ctx.store.scan(ref.table, version=ref.version), definition=definitions[ref.table]
+        ).collect()
+        for ref in feature_tables
+    }
+    joined = replace(source, feature_tables=tuple(feature_tables))
     scored_at = run.now()
-    skew = _skew(
-        run, rows if joined is None else joined, feature_tables, batch=(batch_id, model, version), at=scored_at
+    batch = ScoredBatch(
+        batch_id=batch_id,
+        model=model,
+        version=version,
+        role=role,
+        table=name,
+        table_version=table_version,
+        start=source.start,
+        end=source.end,
+        feature_tables=feature_tables,
     )
-    record_scored_batch(
+    tally = _Tally(rows=0, skew={})
+
+    def parts() -> Iterator[pl.DataFrame]:
+        """The batch's predictions as the engine scores them, counted (and their skew) on the way."""
+        tally.rows, tally.skew = 0, {}
+        for part in engine.score(joined, predict=predict, features=recipe.spec.columns, keep=keep):
+            if part.rows.height == 0:
+                continue
+            tally.rows += part.rows.height
+            for ref in feature_tables:
+                definition = definitions[ref.table]
+                shares = skew_shares(part.rows, latest[ref.table], key=definition.key, columns=definition.columns)
+                for feature, (differing, total) in shares.items():
+                    before = tally.skew.get((ref, feature), (0, 0))
+                    tally.skew[(ref, feature)] = (before[0] + differing, before[1] + total)
+            keys = part.rows.select(
+                pl.col(key).alias("entity_key"),
+                (pl.col(timestamp) if timestamp else pl.lit(None, dtype=UTC_TIMESTAMP)).alias("event_ts"),
+            )
+            outputs = prediction_frame(kind.prediction_columns(part.outputs), rows=part.rows.height)
+            yield prediction_rows(run, batch, keys=keys, outputs=outputs, scored_at=scored_at)
+
+    started = parts()
+    first = next(started, None)
+    if first is None:
+        raise InputError(f"no rows of table {name!r} fall in the selected window: nothing to score")
+    pending = [itertools.chain([first], started)]
+    # written part by part as the engine scores, in one commit (see DeltaStore.append_stream_once)
+    run.append_stream_once(
+        PREDICTIONS,
+        lambda: pending.pop() if pending else parts(),
+        present=lambda table: holds(table, same_batch(batch)),
+    )
+    for _ in started:  # already written (a rerun): the rows are still counted, every one
+        pass
+    rows = tally.rows
+    skew = _record_skew(run, tally.skew, batch=(batch_id, model, version), at=scored_at)
+    finish_scored_batch(
         run,
-        ScoredBatch(
-            batch_id=batch_id,
-            model=model,
-            version=version,
-            role=role,
-            table=name,
-            table_version=table_version,
-            start=source.start,
-            end=source.end,
-            feature_tables=feature_tables,
-        ),
-        keys=rows.select(
-            pl.col(key).alias("entity_key"),
-            (pl.col(timestamp) if timestamp else pl.lit(None, dtype=UTC_TIMESTAMP)).alias("event_ts"),
-        ),
-        outputs=prediction_frame(kind.prediction_columns(outputs), rows=rows.height),
+        batch,
+        rows=rows,
         scored_at=scored_at,
         details={
-            "rows": rows.height,
+            "rows": rows,
             **({"feature_tables": [f"{ref.table}@{ref.version}" for ref in feature_tables]} if feature_tables else {}),
         },
     )
-    return rows.height, skew
+    return rows, skew
 
 
-def _skew(
+@dataclass
+class _Tally:
+    """What a batch's parts add up to: its rows, and per (feature table, feature) the rows whose as-of
+    value differs from the key's latest value, and the rows."""
+
+    rows: int
+    skew: dict[tuple[FeatureTableRef, str], tuple[int, int]]
+
+
+def _record_skew(
     run: JobRun,
-    rows: pl.DataFrame,
-    feature_tables: Sequence[FeatureTableRef],
+    counts: dict[tuple[FeatureTableRef, str], tuple[int, int]],
     *,
     batch: tuple[str, str, str],
     at: datetime,
@@ -219,63 +262,27 @@ def _skew(
     """Training/serving skew of the batch's joined features: per feature, the share of rows whose as-of
     value (what training-style joins see) differs from the key's latest value in the same table version
     (what a real-time lookup by key serves). Written to monitoring/feature_skew once per batch."""
-    if not feature_tables:
+    if not counts:
         return {}
     batch_id, model, version = batch
     found, shares = [], {}
-    for ref in feature_tables:
-        definition = feature_table_definition(run.ctx.store, ref.table)
-        latest = latest_values(run.ctx.store.scan(ref.table, version=ref.version), definition=definition).collect()
-        for feature, (differing, total) in skew_shares(
-            rows, latest, key=definition.key, columns=definition.columns
-        ).items():
-            shares[feature] = differing / total if total else 0.0
-            found.append(
-                {
-                    "batch_id": batch_id,
-                    "model": model,
-                    "model_version": version,
-                    "feature_table": f"{ref.table}@{ref.version}",
-                    "feature": feature,
-                    "rows": total,
-                    "differing_rows": differing,
-                    "share": shares[feature],
-                    "computed_at": at,
-                    "run_id": run.run_id,
-                }
-            )
+    for (ref, feature), (differing, total) in counts.items():
+        shares[feature] = differing / total if total else 0.0
+        found.append(
+            {
+                "batch_id": batch_id,
+                "model": model,
+                "model_version": version,
+                "feature_table": f"{ref.table}@{ref.version}",
+                "feature": feature,
+                "rows": total,
+                "differing_rows": differing,
+                "share": shares[feature],
+                "computed_at": at,
+                "run_id": run.run_id,
+            }
+        )
     run.append_once(
         FEATURE_SKEW, pl.DataFrame(found), present=lambda table: holds(table, pl.col("batch_id") == batch_id)
     )
     return shares
-
-
-def _score_joined(
-    ctx: Context,
-    engine: Engine,
-    source: BatchRows,
-    *,
-    predict: Predict,
-    needs: Sequence[str],
-    keep: list[str],
-    refs: Sequence[FeatureTableRef],
-    who: str,
-) -> tuple[Scored, pl.DataFrame]:
-    """Score `source`'s rows joined as of their event time with the feature tables `refs`; the scored
-    rows and the joined frame (for the skew). The join needs the whole spine in one place: in process."""
-    if engine.name != "local":
-        raise InputError(
-            f"{who} joins feature tables, which the {engine.name} engine does not "
-            "join yet: score it with --engine local"
-        )
-    spine = select_window(
-        ctx.store.scan(source.table, version=source.version),
-        timestamp=source.timestamp,
-        start=source.start,
-        end=source.end,
-    ).collect()
-    joined = join_feature_tables(ctx, spine, spine_table=source.table, spine_time=source.timestamp, refs=refs)
-    missing = [c for c in needs if c not in joined.columns]
-    if missing:
-        raise InputError(f"table {source.table!r} lacks feature column {missing[0]!r} that {who} needs")
-    return Scored(rows=joined.select(keep), outputs=predict(joined)), joined

@@ -1,5 +1,6 @@
 """Recording a scored batch: the one way batch scoring (`mlgov score`) and served windows
-(`mlgov serve-batch`) write a batch's predictions, lineage, audit record and batch record."""
+(`mlgov serve-batch`) write a batch's predictions, lineage, audit record and batch record (scoring
+streams its predictions itself, then calls `finish_scored_batch`)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,17 @@ def record_scored_batch(
     details: Mapping[str, object],
 ) -> None:
     """Write `batch`'s predictions (`keys`: `entity_key` and `event_ts` per row; `outputs`: the
-    prediction columns, row for row), lineage, audit record (with `details` after the batch's own) and,
-    last, its batch record, the mark of a finished batch. Each is written once: a run killed at any point
-    is completed by rerunning it, and two writers of the same batch write it once."""
-    predictions = pl.concat(
+    prediction columns, row for row), then the rest of the batch (`finish_scored_batch`)."""
+    predictions = prediction_rows(run, batch, keys=keys, outputs=outputs, scored_at=scored_at)
+    run.append_once(PREDICTIONS, predictions, present=lambda table: holds(table, same_batch(batch)))
+    finish_scored_batch(run, batch, rows=keys.height, scored_at=scored_at, details=details)
+
+
+def prediction_rows(
+    run: JobRun, batch: ScoredBatch, *, keys: pl.DataFrame, outputs: pl.DataFrame, scored_at: datetime
+) -> pl.DataFrame:
+    """The predictions table's rows for `keys` (`entity_key`, `event_ts`) and their `outputs`."""
+    return pl.concat(
         [
             keys.select(
                 pl.lit(batch.model).alias("model"),
@@ -65,8 +73,19 @@ def record_scored_batch(
         ],
         how="horizontal",
     )
-    same_batch = (pl.col("model") == batch.model) & (pl.col("batch_id") == batch.batch_id)
-    run.append_once(PREDICTIONS, predictions, present=lambda table: holds(table, same_batch))
+
+
+def same_batch(batch: ScoredBatch) -> pl.Expr:
+    """The predictions of `batch`."""
+    return (pl.col("model") == batch.model) & (pl.col("batch_id") == batch.batch_id)
+
+
+def finish_scored_batch(
+    run: JobRun, batch: ScoredBatch, *, rows: int, scored_at: datetime, details: Mapping[str, object]
+) -> None:
+    """After its predictions, write `batch`'s lineage, audit record (with `details` after the batch's
+    own) and, last, its batch record, the mark of a finished batch. Each is written once: a run killed
+    at any point is completed by rerunning it, and two writers of the same batch write it once."""
     table = f"{batch.table}@{batch.table_version}"
     edges = [
         LineageEdge("model_version", f"{batch.model}/{batch.version}", "scored", "batch", batch.batch_id),
@@ -96,7 +115,7 @@ def record_scored_batch(
         "input_version": batch.table_version,
         "window_start": batch.start,
         "window_end": batch.end,
-        "rows": keys.height,
+        "rows": rows,
         "scored_at": scored_at,
         "actor": run.actor,
         "run_id": run.run_id,

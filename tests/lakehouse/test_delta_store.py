@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -431,3 +432,27 @@ def test_append_at_version_validates_the_frame_before_writing(store: DeltaStore)
     with pytest.raises(InputError, match=r"column 'dst_id' is missing"):
         store.append_at_version(schemas.LINEAGE, lineage_rows("a").drop("dst_id"), expected_version=None, commit=COMMIT)
     assert not store.exists(schemas.LINEAGE)
+
+
+def test_a_streamed_append_commits_every_part_once_or_nothing(store: DeltaStore) -> None:
+    """Parts are written as they come and one commit shows them all; a stream that breaks midway
+    leaves the table as it was and raises what broke it; rows already there are not written again."""
+    store.append(schemas.LINEAGE, lineage_rows("a"), commit=COMMIT)
+
+    def broken() -> Iterator[pl.DataFrame]:
+        yield lineage_rows("b", "c")
+        raise InputError("the engine failed on the second part")
+
+    holds_b = lambda table: bool(table.filter(pl.col("dst_id") == "b").select(pl.len()).collect().item())  # noqa: E731
+    with pytest.raises(InputError, match="second part"):
+        store.append_stream_once(schemas.LINEAGE, broken, commit=COMMIT, present=holds_b)
+    assert store.version(schemas.LINEAGE) == 0
+    assert store.read(schemas.LINEAGE)["dst_id"].to_list() == ["a"]
+
+    parts = lambda: iter([lineage_rows("b", "c"), lineage_rows("d"), lineage_rows("e", "f", "g")])  # noqa: E731
+    written = store.append_stream_once(schemas.LINEAGE, parts, commit=COMMIT, present=holds_b)
+    assert written is not None
+    assert (written.rows, written.version) == (6, 1)
+    assert sorted(store.read(schemas.LINEAGE)["dst_id"].to_list()) == ["a", "b", "c", "d", "e", "f", "g"]
+    assert store.append_stream_once(schemas.LINEAGE, parts, commit=COMMIT, present=holds_b) is None
+    assert store.version(schemas.LINEAGE) == 1

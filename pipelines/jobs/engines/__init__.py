@@ -9,7 +9,7 @@ new module here and a line in `open_engine`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ class BatchRows:
     timestamp: str | None
     start: datetime | None
     end: datetime | None
-    # feature tables joined as of each row's event time (only the local engine joins them)
+    # feature tables joined as of each row's event time, by the engine where it computes
     feature_tables: tuple[FeatureTableRef, ...] = ()
 
     @classmethod
@@ -58,7 +58,7 @@ class BatchRows:
 
 @dataclass(frozen=True)
 class Scored:
-    """Scored rows: the columns kept from them (key, event time), in the order of `outputs`."""
+    """Some scored rows of a batch: the columns kept from them, in the order of `outputs`."""
 
     rows: pl.DataFrame
     outputs: np.ndarray
@@ -76,8 +76,12 @@ class Engine(Protocol):
 
     name: str
 
-    def score(self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]) -> Scored:
-        """`predict` over the `features` of `rows`, keeping the `keep` columns of each row."""
+    def score(
+        self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]
+    ) -> Iterator[Scored]:
+        """`predict` over the `features` of `rows`, keeping the `keep` columns of each row (joined
+        feature columns included): every row once, in parts of bounded size as the engine computes
+        them, so the caller can write them as they come."""
         ...
 
     def drift(self, profile: ReferenceProfile, rows: BatchRows) -> BatchDrift:

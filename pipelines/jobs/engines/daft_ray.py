@@ -1,7 +1,7 @@
-"""The Ray engine: Daft reads the batch's Delta table on a Ray cluster and scores it there in batches
-(a Daft batch function), and drift and quality run as Ray tasks next to the data, one per column, so
-a worker holds one column of a batch. Only what the job commits comes back: each row's key, event
-time and outputs, the drift statistics, the quality results.
+"""The Ray engine: Daft reads the batch's Delta table on a Ray cluster and joins and scores it there in
+parts (a Daft batch function), and drift and quality run as Ray tasks next to the data, one per column,
+so a worker holds one column of a batch. Only what the job commits comes back: each row's key, event
+time and outputs (streamed, part by part), the drift statistics, the quality results.
 
 The workers run the same functions as the in-process engine (`kind.outputs`, `profile_drift`,
 `batch_quality`) on the same rows, so results are the same: scores bit for bit (the model scores
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,17 +23,27 @@ import pyarrow as pa
 
 from governance.drift import FeatureDrift
 from governance.errors import MlgovError
+from governance.feature_tables import FeatureTableDefinition, FeatureTableRef
 from governance.features import FeatureSpec
 from governance.quality import QualityCheck, QualityLimits, QualityResult
 from lakehouse.delta import DeltaStore
 from lakehouse.storage import Storage
 from pipelines.jobs.engines import BatchDrift, BatchRows, Predict, Scored
-from pipelines.jobs.engines.local import read_rows
+from pipelines.jobs.engines.joins import (
+    check_join,
+    definitions,
+    join_part,
+    load_features,
+    read_joined,
+    spine_columns,
+)
 from pipelines.ml.drift import ColumnProfile, ReferenceProfile, profile_drift
+from pipelines.ml.point_in_time import FeatureRows
 from pipelines.ml.quality import batch_quality
 from pipelines.reads.batches import select_window
 
 _OUTPUT = "_mlgov_output"
+_IN_FLIGHT = 2  # scored parts the driver holds at most while the cluster works on the next ones
 _CONNECT_SECONDS = 5.0
 
 
@@ -47,38 +57,76 @@ class RayEngine:
         # reference data shipped to the cluster once per engine, not once per batch
         self._shipped: dict[tuple[str, str], Any] = {}
 
-    def score(self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]) -> Scored:
+    def score(
+        self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]
+    ) -> Iterator[Scored]:
+        """Daft reads the batch's table and a batch function on the workers joins each part with the
+        feature tables (as of each row's time), scores it and hands back the outputs with the joined
+        columns `keep` asks for; the parts stream to the caller as the cluster finishes them, a few in
+        flight at a time, so neither the driver nor a worker holds the whole batch."""
         import daft
         from daft import DataType, Series, col
 
-        names = list(features)
-        # the outputs' shape from no rows: one number a row, or one per class
-        empty = predict(self._no_rows(rows, names))
+        store = DeltaStore(self._storage)
+        found = definitions(store, rows) if rows.feature_tables else []
+        if found:
+            check_join(store, rows)
+        spine = spine_columns(rows, [*keep, *features], found)
+        joined = {column for definition in found for column in definition.columns}
+        carried = [column for column in keep if column in joined]  # joined columns that come back
+        storage, tables, spine_time = self._storage, list(zip(rows.feature_tables, found, strict=True)), rows.timestamp
+
+        def join(frame: pl.DataFrame) -> pl.DataFrame:
+            if not tables:
+                return frame
+            assert spine_time is not None  # check_join refuses a join without one
+            return join_part(frame, spine_time=spine_time, tables=[_features(storage, *table) for table in tables])
+
+        # the outputs' and joined columns' types from no rows
+        none = join_part(
+            store.scan(rows.table, version=rows.version).select(spine).head(0).collect(),
+            spine_time=spine_time or "",
+            tables=[
+                FeatureRows(definition=d, rows=load_features(store, ref, d).rows.head(0), ttl_seconds=ref.ttl_seconds)
+                for ref, d in tables
+            ],
+        )
+        empty = predict(none)
         width = empty.shape[1] if empty.ndim == 2 else 0
-        dtype = DataType.fixed_size_list(DataType.float64(), width) if width else DataType.float64()
+        output = DataType.fixed_size_list(DataType.float64(), width) if width else DataType.float64()
+        carried_types = {column: none[column].to_arrow().type for column in carried}
+        dtype = DataType.struct(
+            {_OUTPUT: output, **{column: DataType.from_arrow_type(kind) for column, kind in carried_types.items()}}
+        )
 
         @daft.func.batch(return_dtype=dtype, batch_size=self._batch_rows)
         def outputs(*columns: Series) -> pa.Array:
-            frame = pl.from_arrow(pa.table({name: c.to_arrow() for name, c in zip(names, columns, strict=True)}))
-            assert isinstance(frame, pl.DataFrame)
+            part = pl.from_arrow(pa.table({name: c.to_arrow() for name, c in zip(spine, columns, strict=True)}))
+            assert isinstance(part, pl.DataFrame)
+            frame = join(part)
             values = np.asarray(predict(frame), dtype=np.float64)
-            if width:
-                return pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width)
-            return pa.array(values)
+            scores = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width) if width else pa.array(values)
+            extra = [frame[column].to_arrow().cast(kind) for column, kind in carried_types.items()]
+            return pa.StructArray.from_arrays([scores, *extra], names=[_OUTPUT, *carried_types])
 
         source = daft.read_deltalake(
             self._storage.uri(rows.table), version=rows.version, io_config=_io_config(self._storage)
         )
-        frame = _window(source, rows)
-        scored = frame.select(*keep, outputs(*(col(name) for name in names)).alias(_OUTPUT))
-        parts = [pl.from_arrow(batch) for batch in scored.to_arrow_iter()]
-        if not parts:
-            return Scored(rows=self._no_rows(rows, keep), outputs=empty)
-        table = pl.concat([p for p in parts if isinstance(p, pl.DataFrame)])
-        values = table[_OUTPUT].to_arrow()
-        flat = pa.concat_arrays(values.chunks).flatten() if width else values
-        result = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64)
-        return Scored(rows=table.select(keep), outputs=result.reshape(-1, width) if width else result)
+        own = [column for column in keep if column not in joined]
+        scored = _window(source, rows).select(*own, outputs(*(col(name) for name in spine)).alias(_OUTPUT))
+        # parts of about a scoring batch, whatever the size of the table's files
+        scored = scored.into_batches(self._batch_rows)
+        for batch in scored.to_arrow_iter(results_buffer_size=_IN_FLIGHT):
+            if not batch.num_rows:
+                continue
+            fields = pa.concat_arrays(pa.table(batch).column(_OUTPUT).chunks).flatten()
+            values = fields[0].flatten() if width else fields[0]
+            result = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+            kept = pl.from_arrow(
+                pa.table({**{c: batch.column(c) for c in own}, **dict(zip(carried_types, fields[1:], strict=True))})
+            )
+            assert isinstance(kept, pl.DataFrame)
+            yield Scored(rows=kept.select(keep), outputs=result.reshape(-1, width) if width else result)
 
     def drift(self, profile: ReferenceProfile, rows: BatchRows) -> BatchDrift:
         import ray
@@ -132,10 +180,6 @@ class RayEngine:
                 )
             )
         )
-
-    def _no_rows(self, rows: BatchRows, columns: Sequence[str]) -> pl.DataFrame:
-        """`columns` of the table, typed as the table has them, without reading any row."""
-        return DeltaStore(self._storage).scan(rows.table, version=rows.version).select(columns).head(0).collect()
 
     def _ship(self, key: tuple[str, str], value: object) -> Any:
         import ray
@@ -226,7 +270,7 @@ def _height(storage: Storage, rows: BatchRows) -> int:
 
 def _column_drift(storage: Storage, rows: BatchRows, column: ColumnProfile) -> tuple[list[FeatureDrift], int]:
     """One column's drift, on a worker: reads just that column of the batch."""
-    current = read_rows(DeltaStore(storage), rows, [column.name])
+    current = read_joined(DeltaStore(storage), rows, [column.name])
     profile = ReferenceProfile(id="", rows=column.rows, columns=(column,))
     return profile_drift(profile, current), current.height
 
@@ -235,8 +279,22 @@ def _column_quality(
     storage: Storage, rows: BatchRows, reference: pl.DataFrame, spec: FeatureSpec, key: str, limits: QualityLimits
 ) -> list[QualityResult]:
     """The checks of `spec`'s one column (or, with no column, the key's duplicates), on a worker."""
-    current = read_rows(DeltaStore(storage), rows, list(spec.columns) or [key])
+    current = read_joined(DeltaStore(storage), rows, list(spec.columns) or [key])
     return batch_quality(reference, current, spec=spec, key=key, thresholds=limits)
+
+
+# a worker's feature tables, read once per process and table version rather than once per part
+_FEATURE_ROWS: dict[tuple[str, int, int | None], FeatureRows] = {}
+_FEATURE_TABLES_KEPT = 4
+
+
+def _features(storage: Storage, ref: FeatureTableRef, definition: FeatureTableDefinition) -> FeatureRows:
+    key = (storage.uri(ref.table), ref.version, ref.ttl_seconds)
+    if key not in _FEATURE_ROWS:
+        if len(_FEATURE_ROWS) >= _FEATURE_TABLES_KEPT:
+            _FEATURE_ROWS.clear()
+        _FEATURE_ROWS[key] = load_features(DeltaStore(storage), ref, definition)
+    return _FEATURE_ROWS[key]
 
 
 def _node_worker_cpu_seconds() -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import polars as pl
 
@@ -42,9 +42,11 @@ class LocalEngine:
         )
         return joined.select(columns)
 
-    def score(self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]) -> Scored:
+    def score(
+        self, rows: BatchRows, *, predict: Predict, features: Sequence[str], keep: Sequence[str]
+    ) -> Iterator[Scored]:
         frame = self._read(rows, list(dict.fromkeys([*keep, *features])))
-        return Scored(rows=frame.select(keep), outputs=predict(frame))
+        yield Scored(rows=frame.select(keep), outputs=predict(frame))  # in one part: the rows are all here
 
     def drift(self, profile: ReferenceProfile, rows: BatchRows) -> BatchDrift:
         current = self._read(rows, [column.name for column in profile.columns])
