@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import altair as alt
 import polars as pl
 
+from governance.cost import COST_PART_BASIS
 from lakehouse.schemas import ESTIMATED, REALIZED
 from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.monitoring import batch_time
@@ -395,6 +396,7 @@ def coverage_chart(
 # --- Cost page ------------------------------------------------------------------------------------
 
 COST_PARTS = ["compute", "storage", "review", "upkeep"]
+COST_PART_LABELS = {part: f"{part} ({COST_PART_BASIS[part].value})" for part in COST_PARTS}
 
 
 def cost_vs_models_chart(totals: pl.DataFrame) -> alt.LayerChart:
@@ -403,14 +405,17 @@ def cost_vs_models_chart(totals: pl.DataFrame) -> alt.LayerChart:
     `totals` has the columns of `pipelines.reads.costs.monthly_totals`.
     """
     data = totals.with_columns(label=pl.col("month").dt.strftime("%Y-%m"))
-    parts = data.unpivot(index=["label"], on=COST_PARTS, variable_name="part", value_name="cost")
+    parts = data.unpivot(index=["label"], on=COST_PARTS, variable_name="part", value_name="cost").with_columns(
+        pl.col("part").replace(COST_PART_LABELS)
+    )
+    legend = [COST_PART_LABELS[part] for part in COST_PARTS]
     bars = (
         alt.Chart(parts)
         .mark_bar()
         .encode(
             x=alt.X("label:O", title="month", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("sum(cost):Q", title="cost per month ($)", axis=alt.Axis(format="$,.0f")),
-            color=alt.Color("part:N", title="cost", sort=COST_PARTS, scale=alt.Scale(domain=COST_PARTS)),
+            color=alt.Color("part:N", title="cost", sort=legend, scale=alt.Scale(domain=legend)),
             order=alt.Order("part:N"),
             tooltip=[
                 alt.Tooltip("label:O", title="month"),

@@ -35,7 +35,8 @@ TTL_SECONDS = 30
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lakehouse…")
 def model_summaries(home: str) -> list[overview.ModelSummary]:
-    return overview.model_overview(services.get_context())
+    context = services.get_context()
+    return overview.model_overview(context, now=context.clock())
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

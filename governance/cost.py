@@ -68,6 +68,53 @@ def monthly_cost(usage: ModelUsage, rates: CostRates) -> MonthlyCost:
     )
 
 
+class CostBasis(StrEnum):
+    MEASURED = "measured"  # usage read from the run records, priced by a stated rate
+    ASSUMED = "assumed"  # people's time and list prices: stated, not measured
+
+
+# Which parts of a month's cost rest on measured usage and which on assumptions alone.
+COST_PART_BASIS: Mapping[str, CostBasis] = {
+    "compute": CostBasis.MEASURED,
+    "storage": CostBasis.MEASURED,
+    "review": CostBasis.ASSUMED,
+    "upkeep": CostBasis.ASSUMED,
+}
+
+
+SHARED_OWNER = "platform (shared)"
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One owner's share of a month: a model, or the platform's shared costs."""
+
+    owner: str
+    compute: float
+    storage: float
+    review: float
+    upkeep: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.storage + self.review + self.upkeep
+
+
+def allocate_month(models: Mapping[str, MonthlyCost], *, shared: MonthlyCost, upkeep: float) -> tuple[CostLine, ...]:
+    """The month's cost as lines that add up to its total (what `compare_with_managed` calls self-hosted):
+    one per model, its own usage only, most expensive first; then `SHARED_OWNER`, the runs of no one
+    model plus the upkeep, which are not spread over the models so no line holds a guess."""
+    lines = [
+        CostLine(owner=owner, compute=cost.compute, storage=cost.storage, review=cost.review)
+        for owner, cost in models.items()
+    ]
+    lines.sort(key=lambda line: (-line.total, line.owner))
+    shared_line = CostLine(
+        owner=SHARED_OWNER, compute=shared.compute, storage=shared.storage, review=shared.review, upkeep=upkeep
+    )
+    return (*lines, shared_line)
+
+
 def upkeep_cost(rates: CostRates) -> float:
     """A month of keeping the platform itself running (upgrades, backups, on-call): not any one model's."""
     return rates.upkeep_hours_month * rates.staff_hourly

@@ -6,11 +6,12 @@ store hands them over in that order. Nothing here reads a clock: `now` is passed
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from governance.accounts import DISABLED_MESSAGE
 from governance.errors import PermissionDenied
 from governance.roles import AccessPolicy, Role
 
@@ -83,6 +84,11 @@ def has_password(events: Iterable[CredentialEvent]) -> bool:
     return any(e.kind is CredentialEventKind.PASSWORD_SET for e in events)
 
 
+def last_sign_in(events: Iterable[CredentialEvent]) -> datetime | None:
+    """When the account last signed in successfully; None when it never has."""
+    return max((e.at for e in events if e.kind is CredentialEventKind.LOGIN_SUCCEEDED), default=None)
+
+
 def locked_message(until: datetime) -> str:
     return f"account locked until {until:%H:%M} UTC"
 
@@ -125,8 +131,11 @@ class SignedIn:
     roles: frozenset[Role]
 
 
-def signed_in(policy: AccessPolicy, *, user: str) -> SignedIn:
-    """The identity with its roles from the access policy; a user with no roles may not sign in."""
+def signed_in(policy: AccessPolicy, *, user: str, disabled: Collection[str] = ()) -> SignedIn:
+    """The identity with its roles from the access policy; a disabled user (one of `disabled`) or a
+    user with no roles may not sign in."""
+    if user in disabled:
+        raise PermissionDenied(DISABLED_MESSAGE)
     roles = policy.roles_of(user)
     if not roles:
         raise PermissionDenied(f"{user} holds no roles: ask an admin to grant one (mlgov access grant)")

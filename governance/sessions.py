@@ -11,6 +11,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from governance.accounts import DISABLED_MESSAGE
+
 
 @dataclass(frozen=True)
 class SessionPolicy:
@@ -33,9 +35,19 @@ def session_expires_at(claims: SessionClaims, *, policy: SessionPolicy) -> datet
 
 
 def session_refusal(
-    claims: SessionClaims, *, revoked: Collection[str], now: datetime, policy: SessionPolicy
+    claims: SessionClaims,
+    *,
+    revoked: Collection[str],
+    now: datetime,
+    policy: SessionPolicy,
+    disabled: Collection[str] = (),
 ) -> str | None:
-    """Why the session `claims` names may not be resumed at `now`, or None when it holds."""
+    """Why the session `claims` names may not be resumed at `now`, or None when it holds.
+
+    A session of a user an admin has since disabled no longer holds (`disabled`: the disabled users).
+    """
+    if claims.user in disabled:
+        return DISABLED_MESSAGE
     if claims.session_id in revoked:
         return "your session was signed out: sign in again"
     if claims.issued_at > now + timedelta(minutes=5):  # a token from the future was not issued by this clock

@@ -3,8 +3,8 @@
 A model whose champion alias is set is in production. It is a zombie when its latest scored batch,
 or its latest monitoring (drift or realized performance), is missing or older than `max_age` at
 `now`. Both must be recent: a model scored without monitoring is unwatched, and monitoring without
-scoring watches a model nobody uses. `now` is the lakehouse's latest activity, not the wall clock,
-so a lakehouse restored from a backup or a demo on a simulated clock is judged on its own time.
+scoring watches a model nobody uses. `now` is the caller's clock (the wall clock in the app and the
+jobs, so a model's age does not move when someone acts on another model).
 """
 
 from __future__ import annotations

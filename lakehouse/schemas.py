@@ -35,6 +35,7 @@ ALERT_RULES = "governance/alert_rules"
 SEGMENTS = "monitoring/segments"  # per batch: drift and performance per segment, and the segment search's findings
 FAIRNESS = "monitoring/fairness"  # per batch: fairness metrics per group of a protected attribute
 SERVING_REQUESTS = "serving/requests"  # every served request, one row per input row and role
+ACCOUNT_STATUS = "governance/account_status"  # users disabled and enabled again by admins
 
 # The kinds of rows in monitoring/performance: measured against labels, or estimated without them.
 REALIZED = "realized"
@@ -379,6 +380,18 @@ SCHEMAS[FEATURE_SKEW] = _schema(
     }
 )
 
+SCHEMAS[ACCOUNT_STATUS] = _schema(
+    {
+        "seq": pl.Int64,
+        "user": pl.String,
+        "change": pl.String,  # disable | enable
+        "actor": pl.String,
+        "reason": pl.String,
+        "at": UTC_TS,
+        "run_id": pl.String,
+        "audit_seq": pl.Int64,  # the audit record that vouches for the row
+    }
+)
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
 SCHEMAS[SEGMENTS] = _schema(
     {
@@ -447,11 +460,11 @@ PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"], SERVING_REQUESTS: ["
 # updates and deletes (delta.appendOnly).
 APPEND_ONLY = frozenset(
     {ALIASES, EVIDENCE, PROMOTIONS, AUDIT, LINEAGE, ACCESS, CREDENTIALS, VERSIONS, POLICIES}
-    | {ALERTS, ALERT_RULES, FEATURE_TABLES}
+    | {ALERTS, ALERT_RULES, FEATURE_TABLES, ACCOUNT_STATUS}
 )
 # Governance tables whose rows the audit chain carries and vouches for: decisions read those rows from
 # the chain; the tables are projections of it for pages, SQL and other engines.
-CHAIN_TABLES = (ACCESS, PROMOTIONS, ALIASES, EVIDENCE, VERSIONS, POLICIES, ALERT_RULES)
+CHAIN_TABLES = (ACCESS, PROMOTIONS, ALIASES, EVIDENCE, VERSIONS, POLICIES, ALERT_RULES, ACCOUNT_STATUS)
 
 _DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,62}")

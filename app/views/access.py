@@ -3,11 +3,12 @@ import streamlit as st
 from app import components, page, queries, services
 from app.components import Outcome, Tone
 from app.text import plain
+from governance.accounts import AccountChange
 from governance.errors import MlgovError
 from governance.roles import GrantChange, Role
 from governance.screens import Screen
 from pipelines.jobs.access import change_role
-from pipelines.jobs.users import add_user, set_password, unlock_user
+from pipelines.jobs.users import add_user, change_account_status, set_password, unlock_user
 
 OUTCOME_KEY = "access.outcome"
 ROLES = [role.value for role in Role]
@@ -36,6 +37,8 @@ st.dataframe(
         {
             "user": a.user,
             "roles": ", ".join(a.roles) or "(none)",
+            "status": "disabled" if a.disabled else "active",
+            "last_sign_in": a.last_sign_in,
             "has_password": a.has_password,
             "locked_until": a.locked_until,
         }
@@ -46,6 +49,10 @@ st.dataframe(
     column_config={
         "user": st.column_config.TextColumn("User"),
         "roles": st.column_config.TextColumn("Roles"),
+        "status": st.column_config.TextColumn("Status", help="A disabled user cannot sign in; their roles are kept"),
+        "last_sign_in": st.column_config.DatetimeColumn(
+            "Last sign-in", format="YYYY-MM-DD HH:mm z", help="Empty: never signed in"
+        ),
         "has_password": st.column_config.CheckboxColumn("Has password", help="Without one, only single sign-on"),
         "locked_until": st.column_config.DatetimeColumn("Locked until", format="YYYY-MM-DD HH:mm z"),
     },
@@ -143,3 +150,37 @@ with right, st.form("access.unlock"):
                 done(f"Unlocked {unlock}: recent failed sign-ins are forgotten.")
             else:
                 done(f"{unlock} was not locked and had no failed sign-ins: nothing to unlock.", tone=Tone.INFO)
+
+st.markdown("**Disable or enable an account**")
+with st.form("access.status"):
+    st.caption(
+        "A disabled user cannot sign in, and a session they already have stops on its next page. Their roles "
+        "are kept for when an admin enables the account again. You cannot disable yourself or the last active admin."
+    )
+    disabled_names = [a.user for a in accounts if a.disabled]
+    status_user = st.selectbox("User", names, index=None, placeholder="Choose a user", key="access.status.user")
+    status_reason = st.text_input("Reason (required to disable, kept in the audit trail)", key="access.status.reason")
+    disable_column, enable_column = st.columns(2)
+    disable_pressed = disable_column.form_submit_button("Disable", key="access.status.disable")
+    enable_pressed = enable_column.form_submit_button("Enable", key="access.status.enable")
+    if disable_pressed or enable_pressed:
+        change = AccountChange.DISABLE if disable_pressed else AccountChange.ENABLE
+        if status_user is None:
+            st.error("Choose the user whose account changes.")
+        elif change is AccountChange.DISABLE and not status_reason.strip():
+            st.error("A reason is required: say why this account is disabled.")
+        else:
+            try:
+                result = change_account_status(
+                    ctx, user=status_user, change=change, actor=admin.user, reason=status_reason.strip()
+                )
+            except MlgovError as error:
+                st.error(plain(str(error)))
+            else:
+                state = "disabled" if result.disabled else "enabled"
+                if result.changed:
+                    done(f"{result.user} is {state}.")
+                else:
+                    done(f"Nothing changed: {result.user} already is {state}.", tone=Tone.INFO)
+    if disabled_names:
+        st.caption(plain(f"Disabled now: {', '.join(disabled_names)}"))

@@ -56,7 +56,7 @@ st.dataframe(
         ),
         "zombie": st.column_config.CheckboxColumn(
             "Zombie",
-            help=f"In production but not scored, or not monitored, in {ZOMBIE_AGE.days} days up to the latest activity",
+            help=f"In production but not scored, or not monitored, in the last {ZOMBIE_AGE.days} days (by the clock)",
         ),
         "latest_version": st.column_config.TextColumn("Latest version"),
         "versions": st.column_config.NumberColumn("Versions"),

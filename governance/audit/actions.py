@@ -40,6 +40,8 @@ class AuditAction(StrEnum):
     ACKNOWLEDGE_ALERT = "acknowledge_alert"
     RESOLVE_ALERT = "resolve_alert"
     FILL_FEATURE_TABLE = "fill_feature_table"  # created or refilled from its source table (features create)
+    DISABLE_USER = "disable_user"  # an admin stops an account signing in and ends its sessions
+    ENABLE_USER = "enable_user"
 
 
 class AuditOutcome(StrEnum):

@@ -15,10 +15,12 @@ from pipelines.cli.support import emit, json_option, load_context
 @click.command()
 @json_option
 def demo(as_json: bool) -> None:
-    """Seed the lakehouse with a deterministic demo: three models, drift, labels, approvals."""
-    from pipelines.demo.story import run_demo
+    """Seed the lakehouse with the demo story (five models, drift, labels, approvals), ending yesterday."""
+    from pipelines.demo.story import demo_start, run_demo
 
-    summary = run_demo(load_context(), progress=None if as_json else click.echo)
+    ctx = load_context()
+    # Dated to end yesterday, so the wall clock finds its champions tended, as the story says they are.
+    summary = run_demo(ctx, start=demo_start(ctx.clock()), progress=None if as_json else click.echo)
     emit(
         asdict(summary),
         as_json=as_json,

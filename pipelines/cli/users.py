@@ -11,7 +11,7 @@ import sys
 import click
 
 from governance.errors import InputError
-from pipelines.cli.support import actor_option, emit, json_option, load_context
+from pipelines.cli.support import actor_option, emit, json_option, load_context, reason_option
 
 password_stdin_option = click.option(
     "--password-stdin", "from_stdin", is_flag=True, help="Read the password as one line from stdin, not a prompt."
@@ -29,7 +29,7 @@ def _read_password(*, prompt: str, from_stdin: bool, confirm: bool) -> str:
 
 @click.group()
 def users() -> None:
-    """Local accounts: add users with a password, change it, unlock, list."""
+    """Local accounts: add users with a password, change it, unlock, disable and enable, list."""
 
 
 @users.command("add")
@@ -86,6 +86,36 @@ def users_unlock(user: str, actor: str, as_json: bool) -> None:
     emit({"user": result.user, "changed": result.changed}, as_json=as_json, lines=[line])
 
 
+@users.command("disable")
+@click.argument("user")
+@actor_option
+@reason_option
+@json_option
+def users_disable(user: str, actor: str, reason: str, as_json: bool) -> None:
+    """Stop USER signing in and end their open sessions, keeping their roles (admins only)."""
+    from governance.accounts import AccountChange
+    from pipelines.jobs.users import change_account_status
+
+    result = change_account_status(load_context(), user=user, change=AccountChange.DISABLE, actor=actor, reason=reason)
+    line = f"disabled {user}" if result.changed else f"nothing to do: {user} is already disabled"
+    emit({"user": result.user, "disabled": result.disabled, "changed": result.changed}, as_json=as_json, lines=[line])
+
+
+@users.command("enable")
+@click.argument("user")
+@actor_option
+@click.option("--reason", default="", help="Why, in words an auditor will read (optional).")
+@json_option
+def users_enable(user: str, actor: str, reason: str, as_json: bool) -> None:
+    """Let a disabled USER sign in again, with the roles they still hold (admins only)."""
+    from governance.accounts import AccountChange
+    from pipelines.jobs.users import change_account_status
+
+    result = change_account_status(load_context(), user=user, change=AccountChange.ENABLE, actor=actor, reason=reason)
+    line = f"enabled {user}" if result.changed else f"nothing to do: {user} is not disabled"
+    emit({"user": result.user, "disabled": result.disabled, "changed": result.changed}, as_json=as_json, lines=[line])
+
+
 @users.command("list")
 @json_option
 def users_list(as_json: bool) -> None:
@@ -101,6 +131,8 @@ def users_list(as_json: bool) -> None:
                 "has_password": s.has_password,
                 "locked": s.locked_until is not None,
                 "locked_until": s.locked_until.isoformat() if s.locked_until else None,
+                "disabled": s.disabled,
+                "last_sign_in": s.last_sign_in.isoformat() if s.last_sign_in else None,
             }
             for s in summaries
         ]
@@ -109,6 +141,7 @@ def users_list(as_json: bool) -> None:
         f"{s.user}: {', '.join(s.roles) or '(no roles)'}"
         f"{'' if s.has_password else ', no password'}"
         f"{f', locked until {s.locked_until:%Y-%m-%d %H:%M} UTC' if s.locked_until else ''}"
+        f"{', DISABLED' if s.disabled else ''}"
         for s in summaries
     ]
     emit(document, as_json=as_json, lines=lines or ["no users"])

@@ -43,7 +43,7 @@ from pipelines.jobs.train import TrainResult, train
 from pipelines.jobs.users import add_user
 from pipelines.ml.modeling import Algorithm
 
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = datetime(2026, 6, 1, tzinfo=UTC)  # the fixed start tests and benchmarks tell the story from
 WEEKS = 10
 DRIFT_FROM_WEEK = 6
 LABEL_DELAY_WEEKS = 2
@@ -108,10 +108,17 @@ def _is_empty(ctx: Context) -> bool:
     return not ctx.registry.models() and not ctx.store.list_tables("raw")
 
 
-def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
-    """Seed an empty lakehouse with the demo story; refuses a lakehouse that already has data."""
+def demo_start(now: datetime) -> datetime:
+    """A start from which the story ends on the day before `now`: its champions are freshly scored and
+    monitored, so none is a zombie until its batches really are two weeks old."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(weeks=WEEKS, days=1)
+
+
+def run_demo(ctx: Context, *, start: datetime = START, progress: Progress | None = None) -> DemoSummary:
+    """Seed an empty lakehouse with the demo story told from `start`; refuses a lakehouse that already has data."""
     say = progress or (lambda _line: None)
-    clock = SimulatedClock(START - timedelta(weeks=1))
+    clock = SimulatedClock(start - timedelta(weeks=1))
     ctx = replace(ctx, clock=clock)
     init_lakehouse(ctx, admin=None)
     if not _is_empty(ctx):
@@ -130,16 +137,16 @@ def run_demo(ctx: Context, *, progress: Progress | None = None) -> DemoSummary:
     say(f"their sign-in passwords, random for this lakehouse: {credentials}")
 
     datasets = build_demo_datasets(
-        start=START, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK, tasks=True
+        start=start, history_rows=3000, batch_rows=1000, n_weeks=WEEKS, drift_from_week=DRIFT_FROM_WEEK, tasks=True
     )
     with tempfile.TemporaryDirectory(prefix="mlgov-demo-") as scratch:
         files = Path(scratch)
         for dataset in datasets:
-            _launch(ctx, clock, dataset, files, say, admin=admin)
+            _launch(ctx, clock, dataset, files, say, admin=admin, start=start)
         for week in range(WEEKS):
             for dataset in datasets:
-                _weekly_cycle(ctx, clock, dataset, week, files, say)
-        _retrain_after_drift(ctx, clock, datasets[0], files, say)
+                _weekly_cycle(ctx, clock, dataset, week, files, say, start=start)
+        _retrain_after_drift(ctx, clock, datasets[0], files, say, start=start)
     request = request_promotion(ctx, model="churn", version="2", reason="ten weeks in shadow beside v1", actor="omar")
     say(f"churn: v2 put forward for champion with its shadow record ({request.request_id} awaits review)")
 
@@ -161,11 +168,18 @@ def _write_credentials(ctx: Context, passwords: dict[str, str]) -> Path:
 
 
 def _launch(
-    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress, *, admin: str
+    ctx: Context,
+    clock: SimulatedClock,
+    dataset: DemoDataset,
+    files: Path,
+    say: Progress,
+    *,
+    admin: str,
+    start: datetime,
 ) -> None:
     """History lands, v1 is trained and approved by its tier's reviewers; a second candidate is judged."""
     model, maker = dataset.model, MAKERS[dataset.model]
-    clock.set(START - timedelta(days=6))
+    clock.set(start - timedelta(days=6))
     history = files / f"{dataset.table}_history.parquet"
     dataset.history.write_parquet(history)
     ingest(ctx, table=dataset.table, path=history, key=dataset.key, timestamp=dataset.timestamp, actor=maker)
@@ -197,7 +211,7 @@ def _launch(
     if model in ("fraud", "house_price", "ticket_router"):
         return  # fraud's candidate comes in week 4, once fresh labels exist
 
-    clock.set(START - timedelta(days=3))
+    clock.set(start - timedelta(days=3))
     v2 = train(
         ctx,
         model=model,
@@ -224,11 +238,11 @@ def _launch(
 
 
 def _weekly_cycle(
-    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, week: int, files: Path, say: Progress
+    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, week: int, files: Path, say: Progress, *, start: datetime
 ) -> None:
     """A week's data is scored after the week closes; labels of two weeks ago arrive; monitoring runs."""
     model, maker = dataset.model, MAKERS[dataset.model]
-    week_start = START + timedelta(weeks=week)
+    week_start = start + timedelta(weeks=week)
     clock.set(week_start + timedelta(weeks=1, hours=2))
     incoming = files / f"{dataset.table}_week{week}.parquet"
     dataset.weeks[week].drop(dataset.target).write_parquet(incoming)
@@ -273,10 +287,12 @@ def _retrain_fraud(ctx: Context, dataset: DemoDataset, files: Path, say: Progres
     say(f"fraud: v{v2.version} {state} in week 4")
 
 
-def _retrain_after_drift(ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress) -> None:
+def _retrain_after_drift(
+    ctx: Context, clock: SimulatedClock, dataset: DemoDataset, files: Path, say: Progress, *, start: datetime
+) -> None:
     """Labels of the drifted weeks have arrived: the retraining policy, run by the maker, retrains
     on the latest data and opens a request, which one reviewer approves so far."""
-    clock.set(START + timedelta(weeks=WEEKS, hours=6))
+    clock.set(start + timedelta(weeks=WEEKS, hours=6))
     labelled = files / f"{dataset.table}_labelled.parquet"
     pl.concat(dataset.weeks[: WEEKS - LABEL_DELAY_WEEKS]).write_parquet(labelled)
     ingest(ctx, table=dataset.table, path=labelled, key=dataset.key, timestamp=dataset.timestamp, actor="maya")

@@ -223,15 +223,13 @@ def alert_on_failed_verify(ctx: Context, *, first_bad_seq: int | None, problem: 
 
 def alert_on_zombies(ctx: Context, *, commit: CommitInfo) -> tuple[Alert, ...]:
     """Fire an alert for each model in production that nobody scores or monitors any more."""
-    from pipelines.reads.overview import latest_activity, model_overview
+    from pipelines.reads.overview import model_overview
 
-    now = latest_activity(ctx)
-    if now is None:
-        return ()
+    now = ctx.clock()  # the same clock as the Overview's zombie flags
     rules = alert_rules(ctx)
     alerts = [
         alert
-        for s in model_overview(ctx)
+        for s in model_overview(ctx, now=now)
         if (
             alert := zombie_alert(
                 model=s.name,

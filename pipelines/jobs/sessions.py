@@ -2,7 +2,8 @@
 
 The identity is checked where it is established (pipelines.jobs.users); a session only carries it
 between requests. Resuming takes the user's roles from the access policy as it is now, so a role
-revoked after sign-in is gone on the next page, and a user left with none is signed out.
+revoked after sign-in is gone on the next page, and a user left with none is signed out; a session of
+a user an admin has disabled is refused on its next request.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from governance.errors import PermissionDenied
 from governance.identity import SignedIn, signed_in
 from governance.sessions import SessionClaims, SessionPolicy, session_refusal
+from lakehouse.account_status import disabled_users
 from lakehouse.records import access_policy
 from lakehouse.sessions import SessionStore
 from pipelines.context import Context
@@ -33,7 +35,9 @@ def session_claims(ctx: Context, token: str) -> SessionClaims:
     claims = store.read(token)
     if claims is None:
         raise PermissionDenied(INVALID_SESSION)
-    refusal = session_refusal(claims, revoked=store.revoked(), now=ctx.clock(), policy=SESSIONS)
+    refusal = session_refusal(
+        claims, revoked=store.revoked(), now=ctx.clock(), policy=SESSIONS, disabled=disabled_users(ctx.ledger)
+    )
     if refusal is not None:
         raise PermissionDenied(refusal)
     return claims
@@ -42,7 +46,7 @@ def session_claims(ctx: Context, token: str) -> SessionClaims:
 def resume_session(ctx: Context, token: str) -> SignedIn:
     """The identity a session token carries, with the roles the access policy gives it now."""
     claims = session_claims(ctx, token)
-    return signed_in(access_policy(ctx.ledger), user=claims.user)
+    return signed_in(access_policy(ctx.ledger), user=claims.user, disabled=disabled_users(ctx.ledger))
 
 
 def end_session(ctx: Context, token: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from governance.accounts import AccountChange, decide_account_change
 from governance.audit.actions import AuditAction, AuditOutcome
 from governance.errors import InputError, NotFoundError, PermissionDenied, PolicyViolation
 from governance.identity import (
@@ -19,12 +20,14 @@ from governance.identity import (
     PasswordPolicy,
     SignedIn,
     has_password,
+    last_sign_in,
     locked_message,
     login_gate,
     password_problem,
     signed_in,
 )
 from governance.roles import Action, GrantChange, Role, authorize, parse_role, require_user_name, user_name_problem
+from lakehouse.account_status import account_status_frame, disabled_users
 from lakehouse.accounts import (
     Credentials,
     append_rehash,
@@ -37,7 +40,7 @@ from lakehouse.accounts import (
     verify_password,
 )
 from lakehouse.records import access_policy
-from lakehouse.schemas import CREDENTIALS
+from lakehouse.schemas import ACCOUNT_STATUS, CREDENTIALS
 from pipelines.context import Change, Context, JobRun, Refused, job_run, require_migrated
 from pipelines.jobs.access import grant_change
 
@@ -176,7 +179,7 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
         try:
-            identity = signed_in(access_policy(ctx.ledger), user=user)
+            identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
         except PermissionDenied as refusal:
             run.audit(
                 action=AuditAction.LOGIN,
@@ -278,7 +281,7 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
         try:
-            identity = signed_in(access_policy(ctx.ledger), user=user)
+            identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
         except PermissionDenied as refusal:
             run.audit(
                 action=AuditAction.LOGIN,
@@ -289,6 +292,8 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
                 details={"method": provider},
             )
             raise
+        # recorded like a password sign-in, so the Access page shows when this user last signed in
+        _record(run, credentials_of(ctx.store, user=user), CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(
             action=AuditAction.LOGIN,
             object_type="user",
@@ -326,6 +331,67 @@ def unlock_user(ctx: Context, *, user: str, actor: str) -> Unlocked:
 
 
 @dataclass(frozen=True)
+class AccountStatusChange:
+    user: str
+    disabled: bool  # the account's state after the change
+    changed: bool  # False when it already was in that state
+
+
+def change_account_status(
+    ctx: Context, *, user: str, change: AccountChange, actor: str, reason: str = ""
+) -> AccountStatusChange:
+    """Disable `user` (no sign-in; their sessions stop on the next request) or enable them again.
+
+    Decided in governance.accounts on the access policy and the disabled users as the audit chain holds
+    them at the commit, so two admins disabling each other at once cannot leave no active admin.
+    Disabling needs a reason. Audited either way, refusals included.
+    """
+    require_user_name(user)
+    if change is AccountChange.DISABLE and not reason.strip():
+        raise InputError(f"disabling {user} needs a reason: say why (it is kept in the audit trail)")
+    with job_run(ctx, job=f"users_{change.value}", actor=actor) as run:
+        policy = run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
+        if not policy.knows(user) and credentials_of(ctx.store, user=user).password_hash is None:
+            raise NotFoundError(f"no user {user!r}")
+        changed = False
+
+        def decide(version: int | None) -> list[Change]:
+            nonlocal changed
+            changed = decide_account_change(
+                access_policy(ctx.ledger, version=version),
+                disabled=disabled_users(ctx.ledger, version=version),
+                actor=actor,
+                user=user,
+                change=change,
+            )
+            if not changed:
+                return []
+            rows = account_status_frame(
+                user=user,
+                change=change,
+                ledger=ctx.ledger,
+                version=version,
+                actor=actor,
+                reason=reason.strip(),
+                at=run.now(),
+                run_id=run.run_id,
+            )
+            action = AuditAction.DISABLE_USER if change is AccountChange.DISABLE else AuditAction.ENABLE_USER
+            return [
+                Change(
+                    action=action,
+                    object_type="user",
+                    object_id=user,
+                    reason=reason.strip(),
+                    rows={ACCOUNT_STATUS: rows},
+                )
+            ]
+
+        run.govern(decide, refused=Refused(Action.MANAGE_ACCESS, "user", user))
+    return AccountStatusChange(user=user, disabled=change is AccountChange.DISABLE, changed=changed)
+
+
+@dataclass(frozen=True)
 class UserSummary:
     """What an admin sees of an account: never a hash."""
 
@@ -333,14 +399,17 @@ class UserSummary:
     roles: tuple[str, ...]
     has_password: bool
     locked_until: datetime | None
+    last_sign_in: datetime | None = None  # None: never signed in (or not since sign-ins were recorded)
+    disabled: bool = False
 
 
 def list_users(ctx: Context) -> list[UserSummary]:
     """Every user who holds a role or a password, by name."""
     policy = access_policy(ctx.ledger)
     histories = credential_histories(ctx.store)
+    disabled = disabled_users(ctx.ledger)
     now = ctx.clock()
-    names = set(policy.grants) | {u for u, events in histories.items() if has_password(events)}
+    names = set(policy.grants) | {u for u, events in histories.items() if has_password(events)} | disabled
     summaries = []
     for name in sorted(names):
         events = histories.get(name, ())
@@ -350,6 +419,8 @@ def list_users(ctx: Context) -> list[UserSummary]:
                 roles=tuple(sorted(r.value for r in policy.roles_of(name))),
                 has_password=has_password(events),
                 locked_until=login_gate(events, now=now, policy=LOCKOUT).locked_until,
+                last_sign_in=last_sign_in(events),
+                disabled=name in disabled,
             )
         )
     return summaries

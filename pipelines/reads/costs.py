@@ -7,13 +7,18 @@ prices the usage with `governance.cost`, so changing a rate never reads the lake
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 import polars as pl
 
 from governance.cost import (
+    SHARED_OWNER,
     CostRates,
     ManagedPricing,
     ModelUsage,
     MonthlyCost,
+    allocate_month,
     compare_with_managed,
     cost_per_production_model,
     maturity_stage,
@@ -48,7 +53,10 @@ def _month(column: str) -> pl.Expr:
 
 
 def monthly_usage(ctx: Context) -> pl.DataFrame:
-    """One row per month x model (columns: USAGE_SCHEMA), every month from the first run to the last record.
+    """One row per month x model (columns: USAGE_SCHEMA), every month from the first job run to the last.
+
+    No month before the first run or after the last is shown: there is nothing measured in it. A month
+    between them with no run is kept, since the platform's upkeep was paid in it all the same.
 
     `bytes_stored` is what the model's runs wrote up to the month's end (nothing is ever vacuumed
     from an append-only lakehouse); `in_production` is whether the model held the champion alias at
@@ -90,11 +98,11 @@ def monthly_usage(ctx: Context) -> pl.DataFrame:
         .agg(_month("at").min().alias("since"))
         .collect()
     )
-    months = pl.concat([runs["month"], reviews["month"], predictions["month"], first_champion["since"]])
-    if months.is_empty():
+    if runs.is_empty():
         return pl.DataFrame(schema=USAGE_SCHEMA)
-    ordered = months.sort()
-    first, last = ordered[0], ordered[-1]
+    # Every review, batch and alias move is itself a job run, so the run months hold them all.
+    months = runs["month"].sort()
+    first, last = months[0], months[-1]
     models = pl.concat([runs["model"], reviews["model"], predictions["model"], first_champion["model"]]).unique()
     grid = pl.DataFrame({"month": pl.date_range(first, last, "1mo", eager=True)}).join(
         pl.DataFrame({"model": models.sort()}), how="cross"
@@ -191,3 +199,55 @@ def monthly_totals(costs: pl.DataFrame, *, rates: CostRates, pricing: ManagedPri
             }
         )
     return pl.DataFrame(rows, schema=MONTHLY_TOTALS_SCHEMA)
+
+
+MONTH_LINES_SCHEMA = pl.Schema(
+    {
+        "model": pl.String(),
+        "in_production": pl.Boolean(),
+        "cpu_seconds": pl.Float64(),
+        "bytes_stored": pl.Int64(),
+        "reviews": pl.Int64(),
+        "compute": pl.Float64(),
+        "storage": pl.Float64(),
+        "review": pl.Float64(),
+        "upkeep": pl.Float64(),
+        "total": pl.Float64(),
+    }
+)
+
+
+def month_lines(costs: pl.DataFrame, *, month: date, rates: CostRates) -> pl.DataFrame:
+    """`month` of `model_costs` as lines that add up to that month's `monthly_totals` total (columns:
+    MONTH_LINES_SCHEMA): one per model with its own usage, then the platform's shared line (the runs of
+    no one model and the upkeep)."""
+    rows = {row["model"]: row for row in costs.filter(pl.col("month") == month).iter_rows(named=True)}
+    shared = rows.pop(PLATFORM, None)
+
+    def cost_of(row: dict[str, Any] | None) -> MonthlyCost:
+        if row is None:
+            return MonthlyCost(compute=0.0, storage=0.0, review=0.0)
+        return MonthlyCost(compute=row["compute"], storage=row["storage"], review=row["review"])
+
+    lines = allocate_month(
+        {model: cost_of(row) for model, row in rows.items()}, shared=cost_of(shared), upkeep=upkeep_cost(rates)
+    )
+    usage_of = {**rows, SHARED_OWNER: shared or {}}
+    return pl.DataFrame(
+        [
+            {
+                "model": line.owner,
+                "in_production": usage_of[line.owner].get("in_production", False),
+                "cpu_seconds": usage_of[line.owner].get("cpu_seconds", 0.0),
+                "bytes_stored": usage_of[line.owner].get("bytes_stored", 0),
+                "reviews": usage_of[line.owner].get("reviews", 0),
+                "compute": line.compute,
+                "storage": line.storage,
+                "review": line.review,
+                "upkeep": line.upkeep,
+                "total": line.total,
+            }
+            for line in lines
+        ],
+        schema=MONTH_LINES_SCHEMA,
+    )

@@ -134,9 +134,13 @@ def latest_activity(ctx: Context) -> datetime | None:
     return max(found) if found else None
 
 
-def model_overview(ctx: Context) -> list[ModelSummary]:
+def model_overview(ctx: Context, *, now: datetime) -> list[ModelSummary]:
     """One summary per registered model, by name: versions, champion, pending requests, latest batch,
-    risk tier, challenger, and whether it is a zombie at the lakehouse's latest activity."""
+    risk tier, challenger, and whether it is a zombie at `now`.
+
+    `now` is the caller's clock (the wall clock in the app and the jobs), not the lakehouse's latest
+    activity: otherwise any approval anywhere would make every idle champion a zombie at once.
+    """
     registered = sorted(ctx.registry.models(), key=lambda m: m.name)
     if not registered:
         return []
@@ -149,7 +153,6 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
     verdicts = _batch_verdicts(ctx, batch_ids=latest_batches)
     monitored = _last_monitored(ctx)
     version_counts = ctx.registry.version_counts()
-    now = latest_activity(ctx)
     holders, settings = alias_holders(ctx), model_settings(ctx)
     summaries = []
     for model in registered:
@@ -160,14 +163,12 @@ def model_overview(ctx: Context) -> list[ModelSummary]:
         held = holders.get(model.name, {})
         champion = held.get(PRODUCTION_ALIAS)
         last_scored = latest["scored_at"] if latest else None
-        zombie = None
-        if now is not None:
-            zombie = zombie_reason(
-                in_production=champion is not None,
-                last_scored=last_scored,
-                last_monitored=monitored.get(model.name),
-                now=now,
-            )
+        zombie = zombie_reason(
+            in_production=champion is not None,
+            last_scored=last_scored,
+            last_monitored=monitored.get(model.name),
+            now=now,
+        )
         summaries.append(
             ModelSummary(
                 name=model.name,

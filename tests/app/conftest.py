@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app import services
 from app.auth import SESSION_KEY
 from governance.identity import SignedIn
 from governance.roles import Role
-from tests.conftest import Seeded
+from tests.conftest import FixedClock, Seeded
 from tests.review_setup import Pending, copy_pending, pending_template
 
 
@@ -43,6 +45,18 @@ def serve_home(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     return point
+
+
+@pytest.fixture
+def app_clock(serve_home: Callable[[Path], None]) -> Callable[[Path, datetime], None]:
+    """Serve a lakehouse home on a clock stopped at a given time (the app reads the wall clock)."""
+
+    def serve_at(home: Path, at: datetime) -> None:
+        serve_home(home)
+        # The app's context is a process-wide resource: the AppTest run in this process gets this one.
+        services.get_context().clock = FixedClock(at)
+
+    return serve_at
 
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"

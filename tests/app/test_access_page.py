@@ -4,6 +4,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+import polars as pl
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -13,9 +15,10 @@ from governance.errors import PermissionDenied
 from governance.identity import GENERIC_LOGIN_FAILURE, SignedIn
 from governance.roles import Role
 from lakehouse.records import access_policy
-from pipelines.jobs.users import authenticate, list_users
+from lakehouse.schemas import AUDIT
+from pipelines.jobs.users import authenticate, list_users, sign_in_external
 from tests.app.conftest import MAIN, open_app
-from tests.conftest import ADMIN, ANALYST, MAKER, FixedClock, Seeded, context_for
+from tests.conftest import ADMIN, ANALYST, MAKER, START, FixedClock, Seeded, context_for
 
 PAGE = "views/access.py"
 NEW_PASSWORD = "blue-Kettle-42-river"
@@ -211,3 +214,58 @@ def test_only_admins_may_open_the_page(home: Path, role: Role) -> None:
     ]
     assert not page.dataframe
     assert not page.button
+
+
+def test_the_table_shows_each_user_s_last_sign_in_and_status(home: Path) -> None:
+    sign_in_external(context_for(home), user="rita", provider="oidc")  # on the seeded clock: START
+
+    at = run_as_admin()
+
+    users = users_table(at)
+    assert users["rita"]["last_sign_in"] == START
+    assert pd.isna(users["raj"]["last_sign_in"])  # never signed in
+    assert {row["status"] for row in users.values()} == {"active"}
+    assert at.selectbox(key="access.status.user").value is None  # nobody preselected here either
+
+
+def test_an_admin_disables_a_user_who_then_cannot_sign_in_and_enables_them_again(home: Path) -> None:
+    at = run_as_admin()
+
+    at = submit(at, "status.disable", **{"status.user": "rita", "status.reason": "left the team"})
+
+    assert not at.exception
+    assert not at.error
+    assert any("rita is disabled" in s.value for s in at.success)
+    assert users_table(at)["rita"]["status"] == "disabled"
+    assert users_table(at)["rita"]["roles"] == "reviewer"
+    assert any("Disabled now\\: rita" in c.value for c in at.caption)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        sign_in_external(context_for(home), user="rita", provider="oidc")
+
+    at = submit(at, "status.enable", **{"status.user": "rita"})
+
+    assert not at.error
+    assert any("rita is enabled" in s.value for s in at.success)
+    assert users_table(at)["rita"]["status"] == "active"
+    assert sign_in_external(context_for(home), user="rita", provider="oidc").user == "rita"
+    audited = context_for(home).store.read(AUDIT).filter(pl.col("object_id") == "rita")["action"].to_list()
+    assert {"disable_user", "enable_user"} <= set(audited)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"status.reason": "why not"}, "Choose the user whose account changes."),
+        ({"status.user": "rita"}, "A reason is required: say why this account is disabled."),
+        ({"status.user": ADMIN, "status.reason": "testing"}, "ada is the last active admin"),
+    ],
+)
+def test_a_refused_disable_says_why_and_changes_nothing(home: Path, fields: dict[str, str], error: str) -> None:
+    at = run_as_admin()
+
+    at = submit(at, "status.disable", **fields)
+
+    assert not at.exception
+    assert len(at.error) == 1
+    assert error in at.error[0].value.replace("\\", "")
+    assert {row["status"] for row in users_table(at).values()} == {"active"}

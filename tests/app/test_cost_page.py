@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.auth import SESSION_KEY
+from app.money import money
 from governance.cost import CostRates, ManagedPricing
 from governance.identity import SignedIn
 from governance.roles import Role
@@ -35,9 +36,9 @@ def test_the_cost_page_prices_the_seeded_runs_with_the_stated_defaults(
     assert not at.error
     assert at.title[0].value == "Cost vs model count"
     assert metric(at, f"Models in production ({MONTH})") == "1"
-    assert metric(at, f"Total cost ({MONTH})") == f"${june['total']:,.2f}"
-    assert metric(at, "Cost per production model") == f"${june['total']:,.2f}"
-    assert metric(at, "Managed platform, same month") == f"${june['managed']:,.2f}"
+    assert metric(at, f"Total cost ({MONTH})") == money(june["total"])
+    assert metric(at, "Cost per production model") == money(june["total"])
+    assert metric(at, "Managed platform, same month (assumed)") == money(june["managed"])
     assert "starter stage" in at.info[0].value
     assert "cron" in at.info[0].value
     assert len(at.table) == 1  # every stage, with what it calls for
@@ -51,8 +52,35 @@ def test_the_cost_page_prices_the_seeded_runs_with_the_stated_defaults(
     models = [r for r in chart_rows(at, 0) if "production_models" in r]
     assert [(r["label"], r["production_models"]) for r in models] == [(MONTH, 1)]
     per_model = at.dataframe[0].value
-    assert set(per_model["model"]) == {"loan_default", "(platform)"}
+    assert list(per_model["model"]) == ["loan_default", "platform (shared)"]
     assert per_model.loc[per_model["model"] == "loan_default", "reviews"].item() == 2
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.AUDITOR, Role.ADMIN])
+def test_the_rows_add_up_to_the_headline_and_measured_compute_is_not_rounded_away(
+    seeded: Seeded, serve_home: Callable[[Path], None], role: Role
+) -> None:
+    serve_home(seeded.home)
+    june = expected_june(seeded, CostRates())
+
+    at = open_app("someone", role, page=PAGE)
+
+    assert not at.exception
+    lines = at.dataframe[0].value
+    # the table shows the measured parts in cents and the rest in dollars; together they are the headline
+    parts = lines["compute"] / 100 + lines["storage"] / 100 + lines["review"] + lines["upkeep"]
+    assert parts.sum() == pytest.approx(june["total"])
+    assert metric(at, f"Total cost ({MONTH})") == money(parts.sum())
+    shared = lines[lines["model"] == "platform (shared)"].iloc[0]
+    assert shared["upkeep"] == CostRates().upkeep_hours_month * CostRates().staff_hourly
+    assert "platform (shared)" in set(lines["model"])
+    assert 0 < june["compute"] < 0.01  # the seeded runs take seconds: a fraction of a cent
+    compute = metric(at, f"Measured compute ({MONTH})")
+    assert compute == money(june["compute"])
+    assert compute not in ("$0.00", "$0.0000")
+    assert metric(at, f"Measured storage ({MONTH})") == money(june["storage"])
+    assert metric(at, f"Assumed people's time ({MONTH})") == money(june["review"] + june["upkeep"])
+    assert list(at.selectbox(key="cost.month").options) == [MONTH]
 
 
 def test_changing_a_rate_reprices_the_month(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
@@ -66,7 +94,7 @@ def test_changing_a_rate_reprices_the_month(seeded: Seeded, serve_home: Callable
 
     assert not at.exception
     after = metric(at, f"Total cost ({MONTH})")
-    assert after == f"${june['total']:,.2f}"
+    assert after == money(june["total"])
     assert after != before
 
 

@@ -228,7 +228,12 @@ def test_cost_bars_stack_the_parts_against_the_model_count_on_its_own_axis() -> 
     bars, models = spec["layer"]
     assert spec["resolve"]["scale"]["y"] == "independent"
     assert bars["mark"]["type"] == "bar"
-    assert bars["encoding"]["color"]["scale"]["domain"] == ["compute", "storage", "review", "upkeep"]
+    assert bars["encoding"]["color"]["scale"]["domain"] == [
+        "compute (measured)",
+        "storage (measured)",
+        "review (assumed)",
+        "upkeep (assumed)",
+    ]
     assert models["encoding"]["y"]["field"] == "production_models"
     counts = sorted((r["label"], r["production_models"]) for r in rows_of(spec) if "production_models" in r)
     assert counts == [("2026-06", 1), ("2026-07", 2)]

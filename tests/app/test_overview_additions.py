@@ -1,19 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from governance.roles import Role
-from pipelines.jobs.labels import load_labels
 from tests.app.conftest import open_app
-from tests.conftest import MAKER, START, FixedClock, Seeded, context_for
+from tests.conftest import START, Seeded
 
 
 def test_the_overview_shows_risk_tier_challenger_and_no_zombie(
-    seeded: Seeded, serve_home: Callable[[Path], None]
+    seeded: Seeded, app_clock: Callable[[Path, datetime], None]
 ) -> None:
-    serve_home(seeded.home)
+    app_clock(seeded.home, START + timedelta(days=1))
 
     at = open_app("ana", Role.ANALYST)
 
@@ -25,12 +24,10 @@ def test_the_overview_shows_risk_tier_challenger_and_no_zombie(
     assert not any("Zombie" in w.value for w in at.warning)
 
 
-def test_a_zombie_is_flagged_with_its_reason(seeded: Seeded, serve_home: Callable[[Path], None]) -> None:
-    ctx = context_for(seeded.home, clock=FixedClock(START + timedelta(days=30)))
-    labels = seeded.files / "labels7.csv"
-    load_labels(
-        ctx, model="loan_default", path=labels, key=seeded.dataset.key, label=seeded.dataset.target, actor=MAKER
-    )
+def test_a_zombie_is_flagged_with_its_reason_by_the_wall_clock(
+    seeded: Seeded, serve_home: Callable[[Path], None]
+) -> None:
+    # The seeded lakehouse was scored on its fixed clock's day, months before any real today.
     serve_home(seeded.home)
 
     at = open_app("ana", Role.ANALYST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -90,6 +91,8 @@ def test_cost_page_reprices_when_an_assumption_changes(page: Page, monitoring_se
     no_failure(page)
     whole_page_screenshot(page, "cost")
 
+    compute = page.get_by_test_id("stMetric").filter(has_text="Measured compute").get_by_test_id("stMetricValue")
+    expect(compute).to_have_text(re.compile(r"^\$0\.0*[1-9]\d*$"))  # seconds of CPU: a fraction of a cent, not $0.00
     total = page.get_by_test_id("stMetric").filter(has_text="Total cost").get_by_test_id("stMetricValue")
     before = total.inner_text()
     rate = page.get_by_role("spinbutton", name="People, $ per hour")

@@ -8,13 +8,17 @@ import math
 import pytest
 
 from governance.cost import (
+    COST_PART_BASIS,
+    SHARED_OWNER,
     STAGES,
+    CostBasis,
     CostRates,
     ManagedPricing,
     ModelUsage,
     MonthlyCost,
     PlatformComparison,
     Stage,
+    allocate_month,
     compare_with_managed,
     cost_per_production_model,
     maturity_stage,
@@ -192,3 +196,31 @@ def test_compare_with_managed(
 def test_a_negative_count_in_the_comparison_is_refused() -> None:
     with pytest.raises(InputError):
         compare_with_managed(MonthlyCost(0, 0, 0), production_models=-1, predictions=0, pricing=PRICING)
+
+
+def test_a_month_allocates_to_lines_that_add_up_to_its_self_hosted_total() -> None:
+    models = {
+        "small": MonthlyCost(compute=0.0001, storage=0.00002, review=0.0),
+        "reviewed": MonthlyCost(compute=0.0002, storage=0.00001, review=40.0),
+    }
+    shared = MonthlyCost(compute=0.00005, storage=0.00003, review=0.0)
+
+    lines = allocate_month(models, shared=shared, upkeep=640.0)
+
+    assert [line.owner for line in lines] == ["reviewed", "small", SHARED_OWNER]
+    assert lines[-1].upkeep == 640.0
+    assert lines[-1].compute == 0.00005
+    month = MonthlyCost(
+        compute=sum(c.compute for c in (*models.values(), shared)),
+        storage=sum(c.storage for c in (*models.values(), shared)),
+        review=40.0,
+    )
+    self_hosted = compare_with_managed(
+        month, production_models=2, predictions=0, pricing=ManagedPricing(), upkeep_cost=640.0
+    ).self_hosted
+    assert sum(line.total for line in lines) == pytest.approx(self_hosted)
+
+
+def test_compute_and_storage_are_measured_people_and_list_prices_assumed() -> None:
+    assert {part for part, basis in COST_PART_BASIS.items() if basis is CostBasis.MEASURED} == {"compute", "storage"}
+    assert {part for part, basis in COST_PART_BASIS.items() if basis is CostBasis.ASSUMED} == {"review", "upkeep"}

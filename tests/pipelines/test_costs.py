@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from governance.cost import CostRates, ManagedPricing, Stage
+from governance.cost import SHARED_OWNER, CostRates, ManagedPricing, Stage, upkeep_cost
 from lakehouse.schemas import BATCHES, RUNS
 from pipelines.jobs.monitor import monitor
 from pipelines.reads.costs import (
@@ -14,6 +14,7 @@ from pipelines.reads.costs import (
     PLATFORM,
     USAGE_SCHEMA,
     model_costs,
+    month_lines,
     monthly_totals,
     monthly_usage,
 )
@@ -117,3 +118,18 @@ def test_a_lakehouse_without_models_has_no_production_model(empty_home: Path) ->
     assert month["per_production_model"] is None
     assert month["managed"] == 0.0
     assert month["stage"] == Stage.STARTER.value
+
+
+def test_each_month_s_lines_add_up_to_its_total_with_the_shared_line_last(seeded: Seeded) -> None:
+    later = context_for(seeded.home, clock=FixedClock(START + timedelta(days=40)))
+    monitor(later, model=MODEL)  # a July run of the model
+    costs = model_costs(monthly_usage(context_for(seeded.home)), RATES)
+    totals = monthly_totals(costs, rates=RATES, pricing=PRICING)
+
+    assert totals["month"].to_list() == [JUNE, JULY]  # from the first run's month to the last's
+    for month in (JUNE, JULY):
+        lines = month_lines(costs, month=month, rates=RATES)
+        assert lines["model"].to_list() == [MODEL, SHARED_OWNER]
+        assert lines["total"].sum() == pytest.approx(totals.filter(pl.col("month") == month)["total"].item())
+        assert lines.row(-1, named=True)["upkeep"] == upkeep_cost(RATES)
+        assert lines.row(0, named=True)["compute"] > 0  # the model ran in both months

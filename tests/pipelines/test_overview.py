@@ -22,7 +22,7 @@ from tests.conftest import MAKER, START, FixedClock, Seeded, context_for, train_
 
 
 def test_overview_summarises_the_seeded_model(seeded: Seeded) -> None:
-    (summary,) = model_overview(context_for(seeded.home))
+    (summary,) = model_overview(context_for(seeded.home), now=START)
 
     assert summary.name == "loan_default"
     assert summary.champion_version == "1"
@@ -39,7 +39,7 @@ def test_overview_summarises_the_seeded_model(seeded: Seeded) -> None:
 
 
 def test_totals_and_frame_follow_the_summaries(seeded: Seeded) -> None:
-    summaries = model_overview(context_for(seeded.home))
+    summaries = model_overview(context_for(seeded.home), now=START)
 
     totals = overview_totals(summaries)
     frame = overview_frame(summaries)
@@ -71,7 +71,7 @@ def test_drift_history_of_an_unknown_model_is_empty(seeded: Seeded) -> None:
 
 
 def test_an_empty_lakehouse_has_no_models(empty_home: Path) -> None:
-    assert model_overview(context_for(empty_home)) == []
+    assert model_overview(context_for(empty_home), now=START) == []
 
 
 def test_a_new_version_counts_as_pending_and_an_unmonitored_batch_is_not_judged(seeded: Seeded) -> None:
@@ -84,7 +84,7 @@ def test_a_new_version_counts_as_pending_and_an_unmonitored_batch_is_not_judged(
         ctx, model="loan_default", table="applications", start=week, end=week + timedelta(days=3), actor=MAKER
     )
 
-    (summary,) = model_overview(ctx)
+    (summary,) = model_overview(ctx, now=ctx.clock())
 
     assert summary.pending_requests == 1
     assert summary.versions == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipelines.reads.overview import model_overview
-from tests.conftest import MAKER, REVIEWER_A, Seeded, context_for
+from tests.conftest import MAKER, REVIEWER_A, START, Seeded, context_for
 from tests.pipelines.test_cli import Cli
 
 
@@ -72,7 +72,7 @@ def test_a_challenger_is_scored_in_shadow_and_compared_but_never_served(seeded: 
 
     cli("monitor", "loan_default")  # realized metrics for the challenger's batch too
     # the challenger's batch, scored last, serves nothing: the overview's latest batch stays production's
-    (summary,) = model_overview(context_for(seeded.home))
+    (summary,) = model_overview(context_for(seeded.home), now=START)
     assert summary.latest_batch_id == seeded.batch_ids[-1] != scored["challenger_batch_id"]
     promotion = cli.json(
         "promote", "request", "loan_default", version, "--actor", MAKER, "--reason", "shadow looked good"

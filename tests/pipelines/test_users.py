@@ -81,12 +81,14 @@ def test_an_admin_adds_a_user_who_can_then_sign_in(cli: Cli) -> None:
     assert cli.login().stdout.strip() == f"signed in as {USER} (reviewer)"
 
     listed = users_listed(cli)
+    assert listed[USER].pop("last_sign_in") is not None
     assert listed[USER] == {
         "user": USER,
         "roles": ["reviewer"],
         "has_password": True,
         "locked": False,
         "locked_until": None,
+        "disabled": False,
     }
     assert listed[ADMIN]["has_password"] is False
     assert "scrypt" not in cli("users", "list").stdout
