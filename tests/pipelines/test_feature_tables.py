@@ -282,6 +282,39 @@ def test_monitoring_reads_the_batch_with_its_joined_features(
     assert drift["reference_id"][0].startswith("raw/loans@0+features/spend@0+features/risk@0#")
 
 
+def test_feature_table_monitoring_finds_the_planted_shift_against_the_trained_version(
+    built: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """The refill of features/spend planted 40 values of 99.0 (far above anything the model was trained
+    with): its version drifts and leaves the training range; features/risk's refill is the same
+    distribution and does not drift. Computed once: a second run computes nothing."""
+    from lakehouse.schemas import FEATURE_TABLE_DRIFT, FEATURE_TABLE_QUALITY
+
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    cli = Cli(home)
+    spend = cli.json("features", "monitor", "spend")
+    trained = built[1]["trained"]["version"]  # type: ignore[index]
+    assert (spend["reference"], spend["computed_versions"]) == ("features/spend@0", 1)
+    assert spend["reference_origin"] == f"the version credit/{trained} was trained with"
+    [version] = spend["versions"]
+    assert (version["version"], version["rows"]) == (1, NEW_CUSTOMERS + NEW_CUSTOMERS // 2)
+    assert [(d["feature"], d["method"], d["drifted"]) for d in version["drift"]] == [("spend_30d", "K-S p_value", True)]
+    alerts = {(q["check"], q["column"]): q["value"] for q in version["quality_alerts"]}
+    assert alerts[("out_of_training_range", "spend_30d")] == pytest.approx((NEW_CUSTOMERS // 2) / version["rows"])
+    risk = cli.json("features", "monitor", "risk")
+    assert [d["drifted"] for d in risk["versions"][0]["drift"]] == [False]
+    assert risk["versions"][0]["quality_alerts"] == []
+    again = cli.json("features", "monitor", "spend")
+    assert again["computed_versions"] == 0
+    assert again["versions"] == spend["versions"]
+    ctx = context_for(home)
+    assert ctx.store.read(FEATURE_TABLE_DRIFT).height == 2
+    quality = ctx.store.read(FEATURE_TABLE_QUALITY).filter(pl.col("check") == "duplicate_keys")
+    assert quality["column"].to_list() == ["(customer_id, as_of)", "(customer_id, as_of)"]
+    assert "features/spend: reference features/spend@0" in cli("features", "monitor", "spend").stdout
+
+
 def test_list_and_show(built: tuple[Path, dict[str, object]]) -> None:
     home, facts = built
     cli = Cli(home)
