@@ -438,6 +438,10 @@ SCHEMAS[SERVING_REQUESTS] = _schema(
         "class_probabilities": pl.List(pl.Float64),
         "prediction": pl.Float64,
         "latency_ms": pl.Float64,  # champion: receipt to answer; challenger: receipt to its answer
+        # a version trained with feature tables: the row's looked-up values (JSON object) and the tables'
+        # versions they were read at (JSON object features/<name> -> version); null otherwise
+        "features": pl.String,
+        "feature_tables": pl.String,
     }
 )
 # Drift and data quality of each feature table version's new rows against the table's reference (the
