@@ -313,6 +313,9 @@ def test_feature_table_monitoring_finds_the_planted_shift_against_the_trained_ve
     quality = ctx.store.read(FEATURE_TABLE_QUALITY).filter(pl.col("check") == "duplicate_keys")
     assert quality["column"].to_list() == ["(customer_id, as_of)", "(customer_id, as_of)"]
     assert "features/spend: reference features/spend@0" in cli("features", "monitor", "spend").stdout
+    cli.refused("features", "monitor", "nosuch", needle="feature table 'features/nosuch' does not exist")
+    cli.refused("features", "monitor", "../x", needle="feature table name '../x' is not valid")
+    assert ctx.store.read(FEATURE_TABLE_DRIFT).height == 2
 
 
 def test_list_and_show(built: tuple[Path, dict[str, object]]) -> None:
@@ -528,6 +531,9 @@ def test_serving_looks_features_up_by_key_refreshes_them_and_serve_batch_measure
             unknown = client.post(predict, json={"inputs": [{"customer_id": "nobody", "amount": 1.0}]})
             assert unknown.status_code == 422
             assert unknown.json() == {"error": "row 0: features/spend (version 1) holds no row for key 'nobody'"}
+            nameless = client.post(predict, json={"inputs": [{"customer_id": None, "amount": 1.0}]})
+            assert nameless.status_code == 422
+            assert nameless.json()["error"].startswith("row 0: field 'customer_id' is null")
             joined = client.post(predict, json={"inputs": [{"customer_id": "n0001", "amount": 1.0, "spend_30d": 5}]})
             assert joined.status_code == 422
             assert "spend_30d" in joined.json()["error"]  # looked up, never sent
