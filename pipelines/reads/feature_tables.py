@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -251,7 +251,9 @@ class FeatureLookup:
     @property
     def keys(self) -> tuple[str, ...]:
         """The key columns a request row must carry, one per distinct key of the tables."""
-        return tuple(dict.fromkeys(feature_table_definition(self._ctx.store, ref.table).key for ref in self._refs))
+        if len(self._loaded) < len(self._refs):
+            self.refresh()
+        return tuple(dict.fromkeys(self._loaded[ref.table][1].key for ref in self._refs))
 
     def refresh(self) -> bool:
         """Reload the tables that have a new version since they were last loaded; whether any did."""
@@ -262,7 +264,11 @@ class FeatureLookup:
             if held is not None and held[0] == current:
                 continue
             definition = feature_table_definition(self._ctx.store, ref.table)
-            latest = latest_values(self._ctx.store.scan(ref.table, version=current), definition=definition).collect()
+            latest = (
+                latest_values(self._ctx.store.scan(ref.table, version=current), definition=definition)
+                .sort(definition.key)
+                .collect()
+            )
             with self._lock:  # swapped whole: a request reads one version of each table or the next
                 self._loaded[ref.table] = (current, definition, latest)
             changed = True
@@ -281,31 +287,26 @@ class FeatureLookup:
             self.refresh()
             with self._lock:
                 loaded = dict(self._loaded)
-        width = len(next(iter(keys.values()))) if keys else 0
-        frame = pl.DataFrame({name: list(values) for name, values in keys.items()}).with_row_index("__row")
         unknown: list[tuple[int, str, object]] = []
-        versions = {}
+        versions, parts = {}, []
         for ref in self._refs:
             version, definition, latest = loaded[ref.table]
             versions[ref.table] = version
-            if definition.key not in frame.columns:
+            if definition.key not in keys:
                 raise InputError(f"no value for {definition.key!r}, the key of feature table {ref.table!r}")
-            right = latest.with_columns(
-                pl.col(definition.key).cast(frame.schema[definition.key], strict=False), pl.lit(True).alias("__held")
-            )
-            if ref.ttl_seconds is not None:
-                expired = pl.col(definition.timestamp) < pl.lit(at) - pl.duration(seconds=ref.ttl_seconds)
-                right = right.with_columns(
-                    pl.when(expired).then(None).otherwise(pl.col(c)).alias(c) for c in definition.columns
-                )
-            frame = frame.join(right.drop(definition.timestamp), on=definition.key, how="left", maintain_order="left")
-            missing = frame.filter(pl.col("__held").is_null())
-            unknown.extend(
-                (row, ref.table, key) for row, key in zip(missing["__row"], missing[definition.key], strict=True)
-            )
-            frame = frame.drop("__held")
-        assert frame.height == width
-        features = frame.sort("__row").drop("__row", *keys)
+            sent = pl.Series(definition.key, list(keys[definition.key]))
+            held = latest[definition.key]
+            wanted = sent.cast(held.dtype, strict=False)  # a key of another type matches nothing
+            # the latest values are sorted by key: a binary search per row, never a pass over the table
+            at_row = held.search_sorted(wanted).clip(upper_bound=max(held.len() - 1, 0))
+            rows = latest[at_row] if held.len() else latest.clear(n=sent.len())
+            hit = (rows[definition.key] == wanted).fill_null(False)
+            valid = hit
+            if ref.ttl_seconds is not None:  # expired: served as missing, as the training join leaves it
+                valid = valid & (rows[definition.timestamp] >= at - timedelta(seconds=ref.ttl_seconds))
+            parts.append(rows.select(pl.when(valid).then(pl.col(c)).alias(c) for c in definition.columns))
+            unknown.extend((row, ref.table, sent[row]) for row in (~hit).arg_true().to_list())
+        features = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
         return LookedUp(features=features, versions=versions, unknown=tuple(sorted(unknown, key=lambda u: u[0])))
 
 
