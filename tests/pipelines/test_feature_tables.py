@@ -576,3 +576,21 @@ def test_serving_looks_features_up_by_key_refreshes_them_and_serve_batch_measure
     ]
     served_table = ctx.store.read("raw/served_credit")
     assert {"customer_id", "amount", "spend_30d", "risk_score"} <= set(served_table.columns)
+
+
+def test_a_shadowed_request_is_looked_up_again_by_the_challenger(built: tuple[Path, dict[str, object]]) -> None:
+    """The challenger gets the champion's completed rows: its own lookup replaces the values in them."""
+    from pipelines.serving.champion import load_version
+    from pipelines.serving.contract import Limits
+
+    home, facts = built
+    version = facts["scored"]["model_version"]  # type: ignore[index]
+    served = load_version(context_for(home), model="credit", version=version, role="challenger", limits=Limits())
+    _, sent = served.contract.parse(b'{"inputs": [{"customer_id": "n0000", "amount": 900.0}]}')
+    at = SCORE_FROM + timedelta(hours=NEW_CUSTOMERS)
+    completed, found = served.complete(sent, at=at)
+    assert found is not None
+    assert completed.columns == ["customer_id", "amount", "spend_30d", "risk_score"]
+    assert completed["spend_30d"][0] == 99.0  # n0000's latest value
+    shadowed, _ = served.complete(completed.with_columns(pl.lit(-1.0).alias("spend_30d")), at=at)
+    assert shadowed.rows() == completed.rows()
