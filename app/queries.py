@@ -17,6 +17,7 @@ from pipelines.reads import (
     alerts,
     audit,
     costs,
+    feature_health,
     lineage,
     models,
     monitoring,
@@ -242,3 +243,8 @@ def feature_table(home: str, name: str) -> dict[str, Any]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
 def feature_skew(home: str, table: str) -> pl.DataFrame:
     return features.feature_skew(services.get_context(), table=table)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
+def feature_table_health(home: str, table: str) -> pl.DataFrame:
+    return feature_health.health_over_versions(services.get_context(), table)

@@ -451,8 +451,49 @@ SCHEMAS[SERVING_REQUESTS] = _schema(
         "class_probabilities": pl.List(pl.Float64),
         "prediction": pl.Float64,
         "latency_ms": pl.Float64,  # champion: receipt to answer; challenger: receipt to its answer
+        # a version trained with feature tables: the row's looked-up values (JSON object) and the tables'
+        # versions they were read at (JSON object features/<name> -> version); null otherwise
+        "features": pl.String,
+        "feature_tables": pl.String,
     }
 )
+# Drift and data quality of each feature table version's new rows against the table's reference (the
+# version the first model was trained with, else its first version): `mlgov features monitor`.
+FEATURE_TABLE_DRIFT = "monitoring/feature_table_drift"
+FEATURE_TABLE_QUALITY = "monitoring/feature_table_quality"
+SCHEMAS[FEATURE_TABLE_DRIFT] = _schema(
+    {
+        "feature_table": pl.String,  # features/<name>
+        "version": pl.Int64,  # the version whose new rows were compared
+        "feature": pl.String,
+        "method": pl.String,
+        "statistic": pl.Float64,
+        "threshold": pl.Float64,
+        "drifted": pl.Boolean,
+        "reference_id": pl.String,  # features/<name>@<version>#<profile id>
+        "reference_rows": pl.Int64,
+        "current_rows": pl.Int64,
+        "computed_at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+SCHEMAS[FEATURE_TABLE_QUALITY] = _schema(
+    {
+        "feature_table": pl.String,
+        "version": pl.Int64,
+        "check": pl.String,
+        "column": pl.String,
+        "value": pl.Float64,
+        "threshold": pl.Float64,
+        "passed": pl.Boolean,
+        "threshold_origin": pl.String,
+        "reference_id": pl.String,
+        "current_rows": pl.Int64,
+        "computed_at": UTC_TS,
+        "run_id": pl.String,
+    }
+)
+
 SCHEMAS[OUTPUT_DRIFT] = SCHEMAS[DRIFT]  # one row per batch; `feature` names the output column
 PARTITIONS: dict[str, list[str]] = {PREDICTIONS: ["model"], SERVING_REQUESTS: ["model"]}
 

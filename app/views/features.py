@@ -82,3 +82,19 @@ else:
 
 st.caption("Lineage of the current version: where it came from, and what was made from it.")
 st.dataframe(trace_edges(trace), hide_index=True)
+
+with page.reading():
+    health = queries.feature_table_health(home, chosen)
+st.caption(
+    "Drift and quality per version: each fill's new rows against the version the first model was trained "
+    "with (or the table's first version), with the same tests as model monitoring."
+)
+if health.height:
+    st.line_chart(health.to_pandas(), x="version", y="statistic", color="feature")
+    st.dataframe(health, hide_index=True)
+    drifted = health.filter(pl.col("drifted"))
+    if drifted.height:
+        shown = ", ".join(f"{row['feature']} (v{row['version']})" for row in drifted.iter_rows(named=True))
+        st.warning(plain(f"Drifted from the reference: {shown}"))
+else:
+    st.caption(plain(f"Not monitored yet: mlgov features monitor {chosen.removeprefix('features/')}"))

@@ -96,3 +96,35 @@ def show(name: str, as_json: bool) -> None:
         f"models: {', '.join(document['models']) or '-'}",
     ]
     emit(document, as_json=as_json, lines=lines)
+
+
+@features.command("monitor")
+@click.argument("name")
+@click.option("--actor", help="Who runs it (default: the mlgov-monitor service identity).")
+@json_option
+def monitor(name: str, actor: str | None, as_json: bool) -> None:
+    """Drift and quality of each version of feature table NAME against its reference (the version the
+    first model trained with, else its first version); computes the versions still missing."""
+    from pipelines.jobs.feature_monitor import monitor_feature_table
+    from pipelines.reads.feature_health import version_health_document
+
+    health = monitor_feature_table(load_context(), name=name, actor=actor)
+    versions = [version_health_document(v) for v in health.versions]
+    document = {
+        "feature_table": health.table,
+        "reference": health.reference.name,
+        "reference_origin": health.reference.origin,
+        "computed_versions": health.computed_versions,
+        "versions": versions,
+    }
+    lines = [f"{health.table}: reference {health.reference.name} ({health.reference.origin})"]
+    for version in versions:
+        drifted = [d["feature"] for d in version["drift"] if d["drifted"]]
+        alerts = [f"{q['check']}:{q['column']}" for q in version["quality_alerts"]]
+        lines.append(
+            f"  v{version['version']}: {version['rows']} new rows, drift share {version['drift_share']:.2f}"
+            f" (drifted: {', '.join(drifted) or '-'}), quality alerts: {', '.join(alerts) or '-'}"
+        )
+    if not versions:
+        lines.append("  no version after the reference yet: nothing to compare")
+    emit(document, as_json=as_json, lines=lines)

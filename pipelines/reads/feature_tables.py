@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -222,13 +222,25 @@ def feature_table_document(ctx: Context, *, name: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class LookedUp:
+    """Features looked up for request rows: one row per request row (the feature columns of every
+    table), the table versions they came from, and the rows whose key a table does not hold."""
+
+    features: pl.DataFrame
+    versions: Mapping[str, int]  # features/<name> -> the version the values were read at
+    unknown: tuple[tuple[int, str, object], ...]  # (row, table, key value) of keys a table never held
+
+
 class FeatureLookup:
     """The latest feature values by key, kept in memory for real-time serving, refreshed when a
     feature table gets a new version.
 
-    Built from a version's recipe (`FeatureLookup(ctx, recipe.feature_tables)`); `features(keys, at=)`
-    returns one row per key with each table's newest values, null where the key is unknown or its
-    newest value is older than the table's TTL at `at`. Thread-safe: a server may share one."""
+    Built from a version's recipe (`FeatureLookup(ctx, recipe.feature_tables)`); `lookup(keys, at=)`
+    returns one row per key with each table's newest values, null where its newest value is older than
+    the table's TTL at `at` (as Feast serves an expired value, and as the training join leaves it), and
+    names the keys a table does not hold. `refresh()` reloads a table only when its version moved: a
+    server calls it on its refresh interval, never on the request path. Thread-safe."""
 
     def __init__(self, ctx: Context, refs: Sequence[FeatureTableRef]) -> None:
         self._ctx = ctx
@@ -236,39 +248,66 @@ class FeatureLookup:
         self._lock = threading.Lock()
         self._loaded: dict[str, tuple[int, FeatureTableDefinition, pl.DataFrame]] = {}
 
-    def refresh(self) -> None:
-        """Reload the tables that have a new version since they were last loaded."""
-        with self._lock:
-            for ref in self._refs:
-                current = self._ctx.store.version(ref.table)
-                held = self._loaded.get(ref.table)
-                if held is not None and held[0] == current:
-                    continue
-                definition = feature_table_definition(self._ctx.store, ref.table)
-                latest = latest_values(self._ctx.store.scan(ref.table, version=current), definition=definition)
-                self._loaded[ref.table] = (current, definition, latest.collect())
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The key columns a request row must carry, one per distinct key of the tables."""
+        if len(self._loaded) < len(self._refs):
+            self.refresh()
+        return tuple(dict.fromkeys(self._loaded[ref.table][1].key for ref in self._refs))
+
+    def refresh(self) -> bool:
+        """Reload the tables that have a new version since they were last loaded; whether any did."""
+        changed = False
+        for ref in self._refs:
+            current = self._ctx.store.version(ref.table)
+            held = self._loaded.get(ref.table)
+            if held is not None and held[0] == current:
+                continue
+            definition = feature_table_definition(self._ctx.store, ref.table)
+            latest = (
+                latest_values(self._ctx.store.scan(ref.table, version=current), definition=definition)
+                .sort(definition.key)
+                .collect()
+            )
+            with self._lock:  # swapped whole: a request reads one version of each table or the next
+                self._loaded[ref.table] = (current, definition, latest)
+            changed = True
+        return changed
 
     def features(self, keys: Mapping[str, Sequence[object]], *, at: datetime) -> pl.DataFrame:
+        """The feature columns of `lookup` (unknown keys give nulls)."""
+        return self.lookup(keys, at=at).features
+
+    def lookup(self, keys: Mapping[str, Sequence[object]], *, at: datetime) -> LookedUp:
         """For rows identified by `keys` (each feature table's key column -> one value per row), their
         features as of `at` from the latest values (columns: the feature columns of every table)."""
-        self.refresh()
         with self._lock:
             loaded = dict(self._loaded)
-        width = len(next(iter(keys.values()))) if keys else 0
-        frame = pl.DataFrame({name: list(values) for name, values in keys.items()}).with_row_index("__row")
+        if len(loaded) < len(self._refs):
+            self.refresh()
+            with self._lock:
+                loaded = dict(self._loaded)
+        unknown: list[tuple[int, str, object]] = []
+        versions, parts = {}, []
         for ref in self._refs:
-            _, definition, latest = loaded[ref.table]
-            if definition.key not in frame.columns:
+            version, definition, latest = loaded[ref.table]
+            versions[ref.table] = version
+            if definition.key not in keys:
                 raise InputError(f"no value for {definition.key!r}, the key of feature table {ref.table!r}")
-            right = latest.with_columns(pl.col(definition.key).cast(frame.schema[definition.key], strict=False))
-            if ref.ttl_seconds is not None:
-                expired = pl.col(definition.timestamp) < pl.lit(at) - pl.duration(seconds=ref.ttl_seconds)
-                right = right.with_columns(
-                    pl.when(expired).then(None).otherwise(pl.col(c)).alias(c) for c in definition.columns
-                )
-            frame = frame.join(right.drop(definition.timestamp), on=definition.key, how="left", maintain_order="left")
-        assert frame.height == width
-        return frame.sort("__row").drop("__row", *keys)
+            sent = pl.Series(definition.key, list(keys[definition.key]))
+            held = latest[definition.key]
+            wanted = sent.cast(held.dtype, strict=False)  # a key of another type matches nothing
+            # the latest values are sorted by key: a binary search per row, never a pass over the table
+            at_row = held.search_sorted(wanted).clip(upper_bound=max(held.len() - 1, 0))
+            rows = latest[at_row] if held.len() else latest.clear(n=sent.len())
+            hit = (rows[definition.key] == wanted).fill_null(False)
+            valid = hit
+            if ref.ttl_seconds is not None:  # expired: served as missing, as the training join leaves it
+                valid = valid & (rows[definition.timestamp] >= at - timedelta(seconds=ref.ttl_seconds))
+            parts.append(rows.select(pl.when(valid).then(pl.col(c)).alias(c) for c in definition.columns))
+            unknown.extend((row, ref.table, sent[row]) for row in (~hit).arg_true().to_list())
+        features = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
+        return LookedUp(features=features, versions=versions, unknown=tuple(sorted(unknown, key=lambda u: u[0])))
 
 
 def feature_skew(ctx: Context, *, table: str) -> pl.DataFrame:

@@ -32,6 +32,7 @@ from governance.errors import MlgovError
 from lakehouse.delta import CommitInfo
 from lakehouse.schemas import SERVING_REQUESTS, check_model_name
 from pipelines.context import Context
+from pipelines.reads.feature_tables import LookedUp
 from pipelines.serving.champion import SYSTEM_ACTOR, Unverified, VersionWatch
 from pipelines.serving.contract import Limits, Rejection, RequestRejected
 from pipelines.serving.log import Answer, InferenceLog
@@ -95,7 +96,8 @@ class Shadow:
         if challenger is None:
             return  # withdrawn or promoted since the request was queued
         try:
-            outputs = challenger.predict(job.frame)
+            frame, looked_up = challenger.complete(job.frame, at=job.received_at)
+            outputs = challenger.predict(frame)
         except Exception:  # whatever the challenger does wrong stays with the challenger
             self._metrics.shadow_dropped.labels(self._metrics.model, "failed").inc()
             return
@@ -111,6 +113,7 @@ class Shadow:
                 inputs=job.inputs,
                 outputs=_plain(outputs),
                 latency_ms=latency,
+                **_served_features(looked_up),
             )
         )
         self._metrics.shadow_lag.labels(self._metrics.model).observe(time.perf_counter() - job.answered)
@@ -244,6 +247,12 @@ def build_app(serving: Serving) -> FastAPI:
             metrics.rejections.labels(model, rejected.reason.value).inc()
             return _error(str(rejected), status=rejected.status)
         try:
+            frame, looked_up = champion.complete(frame, at=received_at)
+        except RequestRejected as rejected:
+            metrics.requests.labels(model, "rejected").inc()
+            metrics.rejections.labels(model, rejected.reason.value).inc()
+            return _error(str(rejected), status=rejected.status)
+        try:
             outputs = _plain(champion.predict(frame))
         except (MlgovError, ValueError, TypeError) as failure:
             metrics.requests.labels(model, "error").inc()
@@ -262,6 +271,7 @@ def build_app(serving: Serving) -> FastAPI:
                 inputs=inputs,
                 outputs=outputs,
                 latency_ms=latency * 1000,
+                **_served_features(looked_up),
             )
         )
         if serving.watch.challenger is not None:
@@ -286,6 +296,13 @@ async def _body(request: Request, *, limit: int) -> bytes:
         if len(received) > limit:
             raise RequestRejected(Rejection.BODY_TOO_LARGE, f"request body is above the limit of {limit} bytes")
     return bytes(received)
+
+
+def _served_features(looked_up: LookedUp | None) -> dict[str, Any]:
+    """The looked-up values and table versions an answer logs (nothing for a version without tables)."""
+    if looked_up is None:
+        return {}
+    return {"features": looked_up.features.to_dicts(), "feature_tables": dict(looked_up.versions)}
 
 
 def _plain(outputs: Mapping[str, np.ndarray]) -> dict[str, list[Any]]:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,10 @@ from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS
 from lakehouse.records import alias_moves, registered_versions
 from pipelines.context import Context, job_run
 from pipelines.ml.tasks import TaskKind
+from pipelines.reads.feature_tables import FeatureLookup, LookedUp, joined_columns, spine_excluded
 from pipelines.reads.governed import alias_holder
-from pipelines.reads.versions import kind_for, version_model, version_recipe
-from pipelines.serving.contract import InputContract, Limits
+from pipelines.reads.versions import VersionRecipe, kind_for, version_model, version_recipe
+from pipelines.serving.contract import InputContract, Limits, Rejection, RequestRejected
 from pipelines.serving.fastpath import request_scorer
 
 SYSTEM_ACTOR = "mlgov-serve"
@@ -44,6 +46,36 @@ class ServedVersion:
     spec: FeatureSpec
     contract: InputContract
     chunk_rows: int
+    # a version trained with feature tables: its joined features are looked up by the keys a request sends
+    lookup: FeatureLookup | None = None
+
+    def complete(self, frame: pl.DataFrame, *, at: datetime) -> tuple[pl.DataFrame, LookedUp | None]:
+        """`frame` (a parsed request) with the version's joined features looked up by key, latest values
+        as of `at`; RequestRejected naming the first row whose key is missing or that no table holds."""
+        if self.lookup is None:
+            return frame, None
+        keys = self.lookup.keys
+        for name in keys:
+            if name not in frame.columns:  # a challenger whose tables use a key the champion's callers do not send
+                raise MlgovError(f"{self.model} version {self.version} needs key {name!r}, which the request lacks")
+            nulls = frame[name].is_null()
+            if nulls.any():
+                raise RequestRejected(
+                    Rejection.MISSING_FIELD,
+                    f"row {int(nulls.arg_true()[0])}: field {name!r} is null: the features are looked up by it",
+                )
+        found = self.lookup.lookup({name: frame[name].to_list() for name in keys}, at=at)
+        if found.unknown:
+            row, table, key = found.unknown[0]
+            rows = len({unknown[0] for unknown in found.unknown})
+            raise RequestRejected(
+                Rejection.UNKNOWN_KEY,
+                f"row {row}: {table} (version {found.versions[table]}) holds no row for key {key!r}"
+                + (f" ({rows} rows of the request have unknown keys)" if rows > 1 else ""),
+            )
+        # a shadowed request arrives with the champion's looked-up values: this version's own replace them
+        sent = frame.drop([c for c in found.features.columns if c in frame.columns])
+        return pl.concat([sent, found.features], how="horizontal"), found
 
     def predict(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """The task's prediction columns (as in the predictions table) for the rows of `frame`."""
@@ -65,7 +97,10 @@ def load_version(ctx: Context, *, model: str, version: str, role: str, limits: L
             f"{model} version {version}: its model files hash to {digest[:12]}, "
             f"not to {registered.artifact_digest[:12]} as registered; it is not served"
         )
-    schema = ctx.store.scan(recipe.table, version=recipe.table_version).collect_schema()
+    lookup = None
+    if recipe.feature_tables:
+        lookup = FeatureLookup(ctx, recipe.feature_tables)
+        lookup.refresh()
     return ServedVersion(
         model=model,
         version=version,
@@ -73,9 +108,25 @@ def load_version(ctx: Context, *, model: str, version: str, role: str, limits: L
         estimator=request_scorer(version_model(ctx, model, version, recipe), recipe.spec),
         kind=kind_for(recipe),
         spec=recipe.spec,
-        contract=InputContract.of(recipe.spec, dict(schema), limits=limits),
+        contract=version_contract(ctx, recipe, limits=limits),
         chunk_rows=ctx.settings.score_chunk_rows,
+        lookup=lookup,
     )
+
+
+def version_contract(ctx: Context, recipe: VersionRecipe, *, limits: Limits) -> InputContract:
+    """What a request row for a version carries: its features, types as in its training table; for a
+    version trained with feature tables, the entity keys instead of the features they bring."""
+    schema = dict(ctx.store.scan(recipe.table, version=recipe.table_version).collect_schema())
+    if not recipe.feature_tables:
+        return InputContract.of(recipe.spec, schema, limits=limits)
+    joined = set(joined_columns(ctx, recipe.feature_tables))
+    sent = FeatureSpec(
+        numeric=tuple(c for c in recipe.spec.numeric if c not in joined),
+        categorical=tuple(c for c in recipe.spec.categorical if c not in joined),
+    )
+    keys = tuple(dict.fromkeys(spine_excluded(ctx, recipe.feature_tables)))
+    return InputContract.of(sent, schema, limits=limits, keys=keys)
 
 
 # How long MLflow may still show the previous holder after a move on the record (the promotion job mirrors
@@ -149,6 +200,12 @@ class VersionWatch:
             self._audited = None
         if challenger is not None and challenger.version == champion.version:
             challenger = None
+        for served in (champion, challenger):
+            if served is not None and served.lookup is not None:
+                try:
+                    served.lookup.refresh()  # a feature table's new version is served from the next request on
+                except MlgovError as problem:
+                    self._audit_problem(f"feature values not refreshed: {problem}")
         changed = champion is not self.champion or challenger is not self.challenger
         self.champion, self.challenger, self.problem = champion, challenger, None
         if changed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,7 @@ class Rejection(StrEnum):
     EXTRA_FIELD = "extra_field"
     WRONG_TYPE = "wrong_type"
     NOT_FINITE = "not_finite"
+    UNKNOWN_KEY = "unknown_key"  # a feature table holds no row for the entity key sent
 
 
 _STATUS = {Rejection.BAD_JSON: 400, Rejection.BODY_TOO_LARGE: 413, Rejection.BATCH_TOO_LARGE: 413}
@@ -65,9 +66,24 @@ class InputContract:
     limits: Limits
 
     @classmethod
-    def of(cls, spec: FeatureSpec, training_schema: Mapping[str, pl.DataType], *, limits: Limits) -> InputContract:
+    def of(
+        cls,
+        spec: FeatureSpec,
+        training_schema: Mapping[str, pl.DataType],
+        *,
+        limits: Limits,
+        keys: Sequence[str] = (),
+    ) -> InputContract:
+        """The fields of `spec`'s features, and of `keys` (the entity keys a version with feature
+        tables looks its joined features up by; `spec` then holds only the features sent)."""
         fields: dict[str, FieldKind] = {}
         dtypes: dict[str, pl.DataType] = {}
+        for name in keys:
+            dtype = training_schema.get(name, pl.String())
+            if dtype.is_integer():
+                fields[name], dtypes[name] = FieldKind.WHOLE_NUMBER, pl.Int64()
+            else:
+                fields[name], dtypes[name] = FieldKind.TEXT, pl.String()
         for name in spec.numeric:  # booleans are numbers to the model (0/1), and booleans to a caller
             if training_schema.get(name) == pl.Boolean:
                 fields[name], dtypes[name] = FieldKind.BOOLEAN, pl.Boolean()

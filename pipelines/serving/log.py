@@ -50,6 +50,9 @@ class Answer:
     inputs: Sequence[Mapping[str, Any]]
     outputs: Mapping[str, list[Any]]  # the task's prediction columns, one value per input row
     latency_ms: float
+    # a version with feature tables: the values looked up for each input row, and the versions read
+    features: Sequence[Mapping[str, Any]] | None = None
+    feature_tables: Mapping[str, int] | None = None
 
     def line(self) -> bytes:
         document = {
@@ -63,6 +66,9 @@ class Answer:
             "outputs": self.outputs,
             "latency_ms": self.latency_ms,
         }
+        if self.features is not None:
+            document["features"] = self.features
+            document["feature_tables"] = self.feature_tables
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
@@ -80,6 +86,10 @@ def answers_frame(lines: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
         columns["inputs"].extend(map(encode, inputs))
         for name in PREDICTION_SCHEMA:
             columns[name].extend(line["outputs"].get(name) or [None] * rows)
+        looked_up = line.get("features")  # absent from answers of versions without feature tables
+        columns["features"].extend(map(encode, looked_up) if looked_up is not None else [None] * rows)
+        tables = line.get("feature_tables")
+        columns["feature_tables"].extend([encode(tables) if tables is not None else None] * rows)
     schema = SCHEMAS[SERVING_REQUESTS]
     frame = pl.DataFrame(columns, schema={**schema, "received_at": pl.Int64()})
     return frame.with_columns(pl.col("received_at").cast(schema["received_at"]))

@@ -47,6 +47,7 @@ def feature_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         frame.tail(2).write_parquet(path)
         cli("ingest", name, str(path), "--key", "row_id", "--timestamp", "as_of", "--actor", MAKER)
         cli(*create, "--ttl", "30d", "--actor", MAKER)
+    cli("features", "monitor", "daily")
     return home
 
 
@@ -74,9 +75,15 @@ def test_tables_freshness_versions_and_lineage(
         "direction", "from_id", "relation", "to_id"
     ).rows()
 
+    health = pl.from_pandas(at.dataframe[3].value)
+    assert health.select("version", "feature", "new_rows").rows() == [(1, "daily_value", 2)]
+    assert health["drifted"].to_list() == [True]  # two values above every one before them
+    assert any(w.value.startswith("Drifted from the reference") and "daily" in w.value for w in at.warning)
+
     at.selectbox(key="features.table").set_value("features/stale").run()
     assert not at.exception
     assert at.subheader[0].value == "features/stale"
+    assert any("mlgov features monitor stale" in c.value for c in at.caption)
 
 
 def test_an_empty_lakehouse_says_how_to_create_one(tmp_path: Path, serve_home: Callable[[Path], None]) -> None:

@@ -93,6 +93,8 @@ def test_an_analyst_queries_monitoring_but_not_the_audit_trail(
         "monitoring_drift",
         "monitoring_fairness",
         "monitoring_feature_skew",
+        "monitoring_feature_table_drift",
+        "monitoring_feature_table_quality",
         "monitoring_output_drift",
         "monitoring_performance",
         "monitoring_quality",

@@ -282,6 +282,42 @@ def test_monitoring_reads_the_batch_with_its_joined_features(
     assert drift["reference_id"][0].startswith("raw/loans@0+features/spend@0+features/risk@0#")
 
 
+def test_feature_table_monitoring_finds_the_planted_shift_against_the_trained_version(
+    built: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """The refill of features/spend planted 40 values of 99.0 (far above anything the model was trained
+    with): its version drifts and leaves the training range; features/risk's refill is the same
+    distribution and does not drift. Computed once: a second run computes nothing."""
+    from lakehouse.schemas import FEATURE_TABLE_DRIFT, FEATURE_TABLE_QUALITY
+
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    cli = Cli(home)
+    spend = cli.json("features", "monitor", "spend")
+    trained = built[1]["trained"]["version"]  # type: ignore[index]
+    assert (spend["reference"], spend["computed_versions"]) == ("features/spend@0", 1)
+    assert spend["reference_origin"] == f"the version credit/{trained} was trained with"
+    [version] = spend["versions"]
+    assert (version["version"], version["rows"]) == (1, NEW_CUSTOMERS + NEW_CUSTOMERS // 2)
+    assert [(d["feature"], d["method"], d["drifted"]) for d in version["drift"]] == [("spend_30d", "K-S p_value", True)]
+    alerts = {(q["check"], q["column"]): q["value"] for q in version["quality_alerts"]}
+    assert alerts[("out_of_training_range", "spend_30d")] == pytest.approx((NEW_CUSTOMERS // 2) / version["rows"])
+    risk = cli.json("features", "monitor", "risk")
+    assert [d["drifted"] for d in risk["versions"][0]["drift"]] == [False]
+    assert risk["versions"][0]["quality_alerts"] == []
+    again = cli.json("features", "monitor", "spend")
+    assert again["computed_versions"] == 0
+    assert again["versions"] == spend["versions"]
+    ctx = context_for(home)
+    assert ctx.store.read(FEATURE_TABLE_DRIFT).height == 2
+    quality = ctx.store.read(FEATURE_TABLE_QUALITY).filter(pl.col("check") == "duplicate_keys")
+    assert quality["column"].to_list() == ["(customer_id, as_of)", "(customer_id, as_of)"]
+    assert "features/spend: reference features/spend@0" in cli("features", "monitor", "spend").stdout
+    cli.refused("features", "monitor", "nosuch", needle="feature table 'features/nosuch' does not exist")
+    cli.refused("features", "monitor", "../x", needle="feature table name '../x' is not valid")
+    assert ctx.store.read(FEATURE_TABLE_DRIFT).height == 2
+
+
 def test_list_and_show(built: tuple[Path, dict[str, object]]) -> None:
     home, facts = built
     cli = Cli(home)
@@ -452,3 +488,109 @@ def test_scoring_the_same_rows_with_the_same_feature_versions_again_adds_nothing
     again = Cli(home_copy).json("score", "credit", "--table", "applications", "--actor", MAKER)
     assert again["already_scored"] is True
     assert context_for(home_copy).store.read(FEATURE_SKEW).height == 2  # one row per feature, written once
+
+
+@pytest.mark.slow
+def test_serving_looks_features_up_by_key_refreshes_them_and_serve_batch_measures_skew(
+    built: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """`credit` is served to callers who send the customer and the amount: its spend and risk come from
+    the feature tables' latest values. A spend value that lands after a request, dated before it, is
+    served to the next request without a restart, and serve-batch counts the first request as skewed
+    (served one value, the point-in-time join now gives another)."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from lakehouse.schemas import SERVING_REQUESTS
+    from pipelines.serving.app import ServeOptions, Serving, build_app
+    from tests.servers import free_port
+
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    cli = Cli(home)
+    version = built[1]["scored"]["model_version"]  # type: ignore[index]
+    serving = Serving(context_for(home), ServeOptions(model="credit", refresh_seconds=0.2, flush_seconds=0.2))
+    serving.open()
+    assert set(serving.watch.champion.contract.fields) == {"customer_id", "amount"}  # type: ignore[union-attr]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(serving), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    predict = "/v1/models/credit/predict"
+    late_value_time = datetime.now(UTC)
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            first = client.post(predict, json={"inputs": [{"customer_id": "n0001", "amount": 1000.0}]})
+            assert first.status_code == 200, first.text
+            unknown = client.post(predict, json={"inputs": [{"customer_id": "nobody", "amount": 1.0}]})
+            assert unknown.status_code == 422
+            assert unknown.json() == {"error": "row 0: features/spend (version 1) holds no row for key 'nobody'"}
+            nameless = client.post(predict, json={"inputs": [{"customer_id": None, "amount": 1.0}]})
+            assert nameless.status_code == 422
+            assert nameless.json()["error"].startswith("row 0: field 'customer_id' is null")
+            joined = client.post(predict, json={"inputs": [{"customer_id": "n0001", "amount": 1.0, "spend_30d": 5}]})
+            assert joined.status_code == 422
+            assert "spend_30d" in joined.json()["error"]  # looked up, never sent
+            late = pl.DataFrame(
+                {"row_id": ["late1"], "customer_id": ["n0001"], "as_of": [late_value_time], "spend_30d": [123.0]}
+            )
+            _ingest(cli, tmp_path, "spend", late, key="row_id", timestamp="as_of")
+            assert _create(cli, "spend", "spend")["version"] == 2
+            deadline = time.monotonic() + 30
+            while (
+                serving.watch.champion.lookup.lookup(  # type: ignore[union-attr]
+                    {"customer_id": ["n0001"]}, at=datetime.now(UTC)
+                ).versions["features/spend"]
+                != 2
+            ):
+                assert time.monotonic() < deadline, "the new feature table version was not picked up"
+                time.sleep(0.05)
+            second = client.post(predict, json={"inputs": [{"customer_id": "n0001", "amount": 1000.0}]})
+            assert second.status_code == 200
+            assert second.json()["predictions"] != first.json()["predictions"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+    ctx = context_for(home)
+    logged = ctx.store.read(SERVING_REQUESTS).sort("received_at")
+    served = [json.loads(f) for f in logged["features"]]
+    before = ctx.store.read("features/spend", version=1).filter(pl.col("customer_id") == "n0001")
+    assert [f["spend_30d"] for f in served] == [before.sort("as_of")["spend_30d"][-1], 123.0]
+    assert [f["risk_score"] for f in served] == [None, None]  # older than the 3-day TTL: null, as Feast serves it
+    assert [json.loads(t)["features/spend"] for t in logged["feature_tables"]] == [1, 2]
+    window = ("--from", (late_value_time - timedelta(minutes=5)).isoformat(), "--to", datetime.now(UTC).isoformat())
+    made = cli.json("serve-batch", "credit", *window, "--actor", MAKER)
+    [batch] = made["batches"]
+    assert (batch["model_version"], batch["rows"]) == (version, 2)
+    assert batch["feature_skew"] == {"spend_30d": 0.5, "risk_score": 0.0}
+    skew = ctx.store.read(FEATURE_SKEW).filter(pl.col("batch_id") == batch["batch_id"]).sort("feature")
+    assert skew.select("feature_table", "feature", "rows", "differing_rows").rows() == [
+        ("features/risk@1", "risk_score", 2, 0),
+        ("features/spend@2", "spend_30d", 2, 1),
+    ]
+    served_table = ctx.store.read("raw/served_credit")
+    assert {"customer_id", "amount", "spend_30d", "risk_score"} <= set(served_table.columns)
+
+
+def test_a_shadowed_request_is_looked_up_again_by_the_challenger(built: tuple[Path, dict[str, object]]) -> None:
+    """The challenger gets the champion's completed rows: its own lookup replaces the values in them."""
+    from pipelines.serving.champion import load_version
+    from pipelines.serving.contract import Limits
+
+    home, facts = built
+    version = facts["scored"]["model_version"]  # type: ignore[index]
+    served = load_version(context_for(home), model="credit", version=version, role="challenger", limits=Limits())
+    _, sent = served.contract.parse(b'{"inputs": [{"customer_id": "n0000", "amount": 900.0}]}')
+    at = SCORE_FROM + timedelta(hours=NEW_CUSTOMERS)
+    completed, found = served.complete(sent, at=at)
+    assert found is not None
+    assert completed.columns == ["customer_id", "amount", "spend_30d", "risk_score"]
+    assert completed["spend_30d"][0] == 99.0  # n0000's latest value
+    shadowed, _ = served.complete(completed.with_columns(pl.lit(-1.0).alias("spend_30d")), at=at)
+    assert shadowed.rows() == completed.rows()
