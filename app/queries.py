@@ -30,7 +30,26 @@ from pipelines.reads import (
 from pipelines.reads import feature_tables as features
 from pipelines.reads.task_metrics import task_metrics
 
-TTL_SECONDS = 30
+# Reads are kept until the lakehouse changes (`forget_reads_if_changed`, on every page run); the TTL only
+# bounds what no commit announces, such as an edit made in a remote MLflow server's own UI.
+TTL_SECONDS = 300
+
+
+@st.cache_resource(show_spinner=False)
+def _seen_stamp() -> dict[str, object]:
+    """The lakehouse's change stamp at the last page run of this server process (shared by sessions)."""
+    return {}
+
+
+def forget_reads_if_changed(home: str) -> None:
+    """Drop every cached read when the lakehouse changed since the last page run of this server, so a
+    page reads what the CLI, a job or another user just wrote, and otherwise reads nothing again."""
+    stamp = services.change_stamp()
+    seen = _seen_stamp()
+    if home in seen and seen[home] != stamp:
+        st.cache_data.clear()
+        audit_trail.clear()
+    seen[home] = stamp
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lakehouse…")
