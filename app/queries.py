@@ -12,6 +12,7 @@ from app import services
 from governance.alerts import AlertState
 from governance.roles import Role
 from governance.tasks import Task
+from lakehouse.schemas import AUDIT, CREDENTIALS, RUNS
 from pipelines.jobs import users
 from pipelines.reads import (
     alerts,
@@ -35,21 +36,33 @@ from pipelines.reads.task_metrics import task_metrics
 TTL_SECONDS = 300
 
 
+# Every sign-in and job run appends to these; only the reads in `_ACTIVITY_READERS` read them, so a
+# sign-in does not throw away every other page's reads.
+_ACTIVITY_TABLES = frozenset({AUDIT, CREDENTIALS, RUNS})
+
+
 @st.cache_resource(show_spinner=False)
-def _seen_stamp() -> dict[str, object]:
+def _seen_stamps() -> dict[str, dict[str, object]]:
     """The lakehouse's change stamp at the last page run of this server process (shared by sessions)."""
     return {}
 
 
 def forget_reads_if_changed(home: str) -> None:
-    """Drop every cached read when the lakehouse changed since the last page run of this server, so a
-    page reads what the CLI, a job or another user just wrote, and otherwise reads nothing again."""
+    """Drop the cached reads the lakehouse's changes since the last page run of this server make stale,
+    so a page reads what the CLI, a job or another user just wrote, and otherwise reads nothing again."""
     stamp = services.change_stamp()
-    seen = _seen_stamp()
-    if home in seen and seen[home] != stamp:
+    seen = _seen_stamps()
+    before = seen.get(home)
+    seen[home] = stamp
+    if before is None or before == stamp:
+        return
+    changed = {key for key in stamp.keys() | before.keys() if stamp.get(key) != before.get(key)}
+    if changed <= _ACTIVITY_TABLES:
+        for cached in _activity_readers():
+            cached.clear()
+    else:
         st.cache_data.clear()
         audit_trail.clear()
-    seen[home] = stamp
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lakehouse…")
@@ -260,3 +273,8 @@ def feature_table(home: str, name: str) -> dict[str, Any]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
 def feature_skew(home: str, table: str) -> pl.DataFrame:
     return features.feature_skew(services.get_context(), table=table)
+
+
+def _activity_readers() -> tuple[Any, ...]:
+    """The cached reads of the audit trail, the accounts' sign-in records and the run records."""
+    return (audit_trail, user_accounts, cost_usage)

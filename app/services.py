@@ -34,14 +34,14 @@ def lakehouse_key() -> str:
 REMOTE_REFRESH_SECONDS = 30
 
 
-def change_stamp() -> object:
+def change_stamp() -> dict[str, object]:
     """What changes whenever the lakehouse does (app.queries keeps its reads until it does): the
-    commit logs' times of a local lakehouse and of MLflow's SQLite file; on an object store, the clock's
-    30-second slot, since listing every table's log there would cost more than the reads it saves."""
+    commit logs' times of a local lakehouse by table, and MLflow's SQLite file's; on an object store, the
+    clock's 30-second slot, since listing every table's log there would cost more than the reads it saves."""
     settings = get_context().settings
     root = settings.lakehouse_root
     if not isinstance(root, Path):
-        return int(time.time() // REMOTE_REFRESH_SECONDS)
+        return {"clock": int(time.time() // REMOTE_REFRESH_SECONDS)}
     prefix = "sqlite:///"
     files = [Path(settings.tracking_uri.removeprefix(prefix))] if settings.tracking_uri.startswith(prefix) else []
-    return local_change_stamp(root, files=files)
+    return dict(local_change_stamp(root, files=files))

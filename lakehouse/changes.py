@@ -21,25 +21,25 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def local_change_stamp(root: Path, *, files: Iterable[Path] = ()) -> tuple[tuple[str, int | None], ...]:
-    """The modification times of every table's commit log under `root` (tables sit one or two folders
-    deep: 'predictions', 'raw/loans'), of the folders holding them, and of `files` (e.g. MLflow's
-    SQLite database). Two equal stamps: no commit and no new table in between."""
-    stamp: list[tuple[str, int | None]] = [(str(root), _mtime(root))]
-    folders = [root]
+def local_change_stamp(root: Path, *, files: Iterable[Path] = ()) -> dict[str, int | None]:
+    """The modification times of every table's commit log under `root`, by table name (tables sit one
+    or two folders deep: 'predictions', 'raw/loans'), of the folders holding them ('', 'raw/'), and of
+    `files` by path (e.g. MLflow's SQLite database). Two equal stamps: no commit and no new table in
+    between; the keys whose times differ name what changed."""
+    stamp: dict[str, int | None] = {"": _mtime(root)}
+    folders = [(root, "")]
     while folders:
-        folder = folders.pop()
+        folder, prefix = folders.pop()
         try:
             entries = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and entry.name != _LOG)
         except OSError:
             continue
         for name in entries:
-            path = folder / name
-            log = _mtime(path / _LOG)
+            log = _mtime(folder / name / _LOG)
             if log is not None:
-                stamp.append((f"{path}/{_LOG}", log))
-            elif folder == root:  # a group of tables ('raw', 'governance'): look one level down
-                stamp.append((str(path), _mtime(path)))
-                folders.append(path)
-    stamp.extend((str(file), _mtime(file)) for file in files)
-    return tuple(stamp)
+                stamp[prefix + name] = log
+            elif not prefix:  # a group of tables ('raw', 'governance'): look one level down
+                stamp[f"{name}/"] = _mtime(folder / name)
+                folders.append((folder / name, f"{name}/"))
+    stamp.update((str(file), _mtime(file)) for file in files)
+    return stamp
