@@ -10,8 +10,9 @@ import streamlit as st
 
 from app import services
 from governance.alerts import AlertState
-from governance.roles import Role
+from governance.roles import AccessPolicy, Role
 from governance.tasks import Task
+from lakehouse import records
 from lakehouse.schemas import AUDIT, CREDENTIALS, RUNS
 from pipelines.jobs import users
 from pipelines.reads import (
@@ -203,6 +204,13 @@ def model_detail(home: str, model: str) -> models.ModelDetail:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def rollback_refusal(home: str, actor: str, model: str) -> str | None:
     return models.rollback_refusal(services.get_context(), actor=actor, model=model)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def access_policy(home: str) -> AccessPolicy:
+    """Who holds which role now, as the chain records it: read once per change, not on every new tab.
+    A grant or revocation commits governance/access, which drops this read (`forget_reads_if_changed`)."""
+    return records.access_policy(services.get_context().ledger)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the accounts…")
