@@ -30,6 +30,7 @@ def _session_token() -> str | None:
 
 
 def current_user() -> SignedIn | None:
+    from app import queries
     from pipelines.jobs.sessions import resume_session, session_claims
 
     token = _session_token()
@@ -38,7 +39,8 @@ def current_user() -> SignedIn | None:
             claims = session_claims(services.get_context(), token)
             if st.session_state.get(SESSION_ID_KEY) != claims.session_id:
                 # a new tab or a refresh: the roles as the access policy gives them now
-                st.session_state[SESSION_KEY] = resume_session(services.get_context(), token)
+                policy = queries.access_policy(services.lakehouse_key())
+                st.session_state[SESSION_KEY] = resume_session(services.get_context(), token, policy=policy)
                 st.session_state[SESSION_ID_KEY] = claims.session_id
         except MlgovError as ended:
             st.session_state[ENDED_KEY] = str(ended)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import auth, components, services
+from app import auth, components, queries, services
 from app.text import plain
 from governance.errors import MlgovError
 from governance.identity import SignedIn
@@ -48,6 +48,7 @@ def start(screen: Screen, *, title: str, caption: str | None = None, outcome_key
         components.render_outcome(key=outcome_key)
     with reading():
         home = services.lakehouse_key()
+        queries.forget_reads_if_changed(home)
     return Visit(user=user, home=home)
 
 

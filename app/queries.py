@@ -10,8 +10,10 @@ import streamlit as st
 
 from app import services
 from governance.alerts import AlertState
-from governance.roles import Role
+from governance.roles import AccessPolicy, Role
 from governance.tasks import Task
+from lakehouse import records
+from lakehouse.schemas import AUDIT, CREDENTIALS, RUNS
 from pipelines.jobs import users
 from pipelines.reads import (
     alerts,
@@ -31,7 +33,38 @@ from pipelines.reads import (
 from pipelines.reads import feature_tables as features
 from pipelines.reads.task_metrics import task_metrics
 
-TTL_SECONDS = 30
+# Reads are kept until the lakehouse changes (`forget_reads_if_changed`, on every page run); the TTL only
+# bounds what no commit announces, such as an edit made in a remote MLflow server's own UI.
+TTL_SECONDS = 300
+
+
+# Every sign-in and job run appends to these; only the reads in `_ACTIVITY_READERS` read them, so a
+# sign-in does not throw away every other page's reads.
+_ACTIVITY_TABLES = frozenset({AUDIT, CREDENTIALS, RUNS})
+
+
+@st.cache_resource(show_spinner=False)
+def _seen_stamps() -> dict[str, dict[str, object]]:
+    """The lakehouse's change stamp at the last page run of this server process (shared by sessions)."""
+    return {}
+
+
+def forget_reads_if_changed(home: str) -> None:
+    """Drop the cached reads the lakehouse's changes since the last page run of this server make stale,
+    so a page reads what the CLI, a job or another user just wrote, and otherwise reads nothing again."""
+    stamp = services.change_stamp()
+    seen = _seen_stamps()
+    before = seen.get(home)
+    seen[home] = stamp
+    if before is None or before == stamp:
+        return
+    changed = {key for key in stamp.keys() | before.keys() if stamp.get(key) != before.get(key)}
+    if changed <= _ACTIVITY_TABLES:
+        for cached in _activity_readers():
+            cached.clear()
+    else:
+        st.cache_data.clear()
+        audit_trail.clear()
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the lakehouse…")
@@ -175,6 +208,13 @@ def rollback_refusal(home: str, actor: str, model: str) -> str | None:
     return models.rollback_refusal(services.get_context(), actor=actor, model=model)
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def access_policy(home: str) -> AccessPolicy:
+    """Who holds which role now, as the chain records it: read once per change, not on every new tab.
+    A grant or revocation commits governance/access, which drops this read (`forget_reads_if_changed`)."""
+    return records.access_policy(services.get_context().ledger)
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the accounts…")
 def user_accounts(home: str) -> list[users.UserSummary]:
     return users.list_users(services.get_context())
@@ -248,3 +288,8 @@ def feature_skew(home: str, table: str) -> pl.DataFrame:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=64)
 def feature_table_health(home: str, table: str) -> pl.DataFrame:
     return feature_health.health_over_versions(services.get_context(), table)
+
+
+def _activity_readers() -> tuple[Any, ...]:
+    """The cached reads of the audit trail, the accounts' sign-in records and the run records."""
+    return (audit_trail, user_accounts, cost_usage)

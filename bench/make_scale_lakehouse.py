@@ -488,7 +488,9 @@ class WeekRows:
         schema = SCHEMAS[table]
         if isinstance(frame, list):
             frame = pl.DataFrame(frame, schema=schema)
-        self.frames.setdefault(table, []).append(frame.select(pl.col(n).cast(t) for n, t in schema.items()))
+        # columns added to a table since this generator was written are nullable: left empty here
+        columns = [pl.col(n).cast(t) if n in frame.columns else pl.lit(None, t).alias(n) for n, t in schema.items()]
+        self.frames.setdefault(table, []).append(frame.select(columns))
 
     def flush(self, ctx: Context, audit: AuditWriter) -> int:
         """Append everything; returns the predictions written."""

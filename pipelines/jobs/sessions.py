@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from governance.errors import PermissionDenied
 from governance.identity import SignedIn, signed_in
+from governance.roles import AccessPolicy
 from governance.sessions import SessionClaims, SessionPolicy, session_refusal
 from lakehouse.account_status import disabled_users
 from lakehouse.records import access_policy
@@ -43,10 +44,12 @@ def session_claims(ctx: Context, token: str) -> SessionClaims:
     return claims
 
 
-def resume_session(ctx: Context, token: str) -> SignedIn:
-    """The identity a session token carries, with the roles the access policy gives it now."""
+def resume_session(ctx: Context, token: str, *, policy: AccessPolicy | None = None) -> SignedIn:
+    """The identity a session token carries, with the roles the access policy gives it now (`policy`:
+    the caller's copy of the current policy, read from the chain when None)."""
     claims = session_claims(ctx, token)
-    return signed_in(access_policy(ctx.ledger), user=claims.user, disabled=disabled_users(ctx.ledger))
+    policy = access_policy(ctx.ledger) if policy is None else policy
+    return signed_in(policy, user=claims.user, disabled=disabled_users(ctx.ledger))
 
 
 def end_session(ctx: Context, token: str) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.auth import SESSION_KEY
@@ -188,8 +187,7 @@ def test_an_admin_unlocks_a_locked_account(home: Path) -> None:
         with pytest.raises(PermissionDenied, match=GENERIC_LOGIN_FAILURE):
             authenticate(ctx, user=ANALYST, password="wrong-guess-1234")
 
-    st.cache_data.clear()  # the lockout happened outside the app: read it afresh, as after the cache's TTL
-    at = run_as_admin()
+    at = run_as_admin()  # the lockout was committed outside the app: the page sees the commit and reads afresh
     assert users_table(at)[ANALYST]["locked_until"] is not None
     assert any("Locked now\\: ana" in c.value for c in at.caption)
     assert at.selectbox(key="access.unlock.user").value == ANALYST  # locked accounts are offered first

@@ -25,6 +25,8 @@ from tests.e2e.conftest import (
 ADMIN_PASSWORD = "Correct-Horse-Battery-9"
 AUDITOR_PASSWORD = "Quartz-Lantern-Orbit-47"
 QUERY = "SELECT seq, actor, action FROM governance_audit ORDER BY seq"
+_SHARED = ["Overview", "Approvals", "Models", "Lineage", "Audit trail", "Drift", "Performance", "Cost vs model count"]
+MENUS = {AUDITOR: [*_SHARED, "SQL console", "Features"], ADMIN: [*_SHARED, "Access", "Features"]}
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +82,19 @@ def test_no_request_leaves_the_machine(page: Page, console_server: ServedApp) ->
         requested.append(request.url)
 
     page.on("request", log_request)
-    sign_in(page, console_server, AUDITOR, AUDITOR_PASSWORD)
-    for title in ("Models", "Drift", "Audit trail", "SQL console"):
-        open_page(page, title)
-    run_query(page, "SELECT model, batch_id, feature, drifted FROM monitoring_drift")
-    no_failure(page)
+    # every page there is: the auditor's menu (all but Access), then the admin's (all but SQL console)
+    for user, password in ((AUDITOR, AUDITOR_PASSWORD), (ADMIN, ADMIN_PASSWORD)):
+        sign_in(page, console_server, user, password)
+        menu = page.get_by_test_id("stSidebarNav").get_by_role("link")
+        titles = [text.strip().splitlines()[-1].strip() for text in menu.all_inner_texts()]  # after the icon
+        assert titles == MENUS[user]
+        for title in titles:
+            open_page(page, title)
+            if title == "SQL console":
+                run_query(page, "SELECT model, batch_id, feature, drifted FROM monitoring_drift")
+            no_failure(page)
+        page.get_by_role("button", name="Sign out").click()
+        wait_for_app(page)
     page.evaluate("document.fonts.ready")
     page.wait_for_timeout(1000)  # the favicon and late fonts are requested after the page settles
 
