@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
 from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
-from lakehouse.storage import Storage
+from lakehouse.storage import KEEP_LOG, Storage
 
 if TYPE_CHECKING:
     import pyarrow.dataset  # imports pandas: only the readers that ask for a dataset pay for it
@@ -90,7 +90,9 @@ class DeltaStore:
         cached = handles.get((table, version))
         if cached is not None and stamp is not None and cached[1] == stamp:
             handle = cached[0]
-            if version is None:
+            # Commit files appear atomically and in order: without the next one there is nothing newer,
+            # and one existence check spares the log listing an update costs.
+            if version is None and self._storage.has_commit(table, handle.version() + 1):
                 handle.update_incremental()
             return handle
         latest = handles.get((table, None))
@@ -102,6 +104,14 @@ class DeltaStore:
         handles[table, version] = (handle, stamp)
         return handle
 
+    def _latest_at(self, table: str, version: int) -> DeltaTable | None:
+        """This thread's handle on the latest snapshot of `table`, if it is at `version` (no storage look)."""
+        cached = self._local.__dict__.get("handles", {}).get((table, None))
+        return cached[0] if cached is not None and cached[0].version() == version else None
+
+    def _has_handle(self, table: str) -> bool:
+        return (table, None) in self._local.__dict__.get("handles", {})
+
     def forget_handles(self) -> None:
         """Drop cached handles, so the next read replays the log from storage (used by verification)."""
         self._local.__dict__.pop("handles", None)
@@ -112,6 +122,17 @@ class DeltaStore:
     def table_id(self, table: str, *, version: int | None = None) -> str:
         """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
         return str(self._handle(table, version=version).metadata().id)
+
+    def snapshot_id(self, table: str, *, version: int | None = None) -> tuple[int, str] | None:
+        """The version (the latest, or `version`) and creation id of `table` from one look at storage;
+        None when the table does not exist."""
+        try:
+            handle = self._handle(table, version=version)
+        except NotFoundError:
+            if not self.exists(table):
+                return None
+            raise
+        return handle.version(), str(handle.metadata().id)
 
     def commit_rows(self, table: str) -> dict[str, tuple[int, int]]:
         """The version each run committed to `table` and the rows that commit added, by run id."""
@@ -150,11 +171,18 @@ class DeltaStore:
         A declared table written before a nullable column was added to its schema reads that
         column as nulls, so readers see one schema whatever release wrote the table.
         """
-        if not self.exists(table):
+        # A table this thread holds a handle on is checked by `_handle` anyway: spare the existence check.
+        if not self._has_handle(table) and not self.exists(table):
             if table in SCHEMAS:
                 return pl.LazyFrame(schema=SCHEMAS[table])
             raise NotFoundError(f"table {table!r} does not exist in the lakehouse")
-        frame = pl.scan_delta(self._handle(table, version=version))
+        try:
+            handle = self._handle(table, version=version)
+        except NotFoundError:
+            if table in SCHEMAS and not self.exists(table):  # deleted since this thread last read it
+                return pl.LazyFrame(schema=SCHEMAS[table])
+            raise
+        frame = pl.scan_delta(handle)
         declared = SCHEMAS.get(table)
         if declared is not None:
             present = frame.collect_schema()
@@ -207,10 +235,10 @@ class DeltaStore:
                 )
             else:
                 merge = self._lacks_declared_columns(table)
-                # A handle of its own, pinned at the expected version: a cached one may be the latest
-                # snapshot, which any read of the latest state moves on (and writing moves it too).
+                # The cached latest snapshot when it is the expected version (nothing reads in between,
+                # and writing moves it on to the version written); else a handle pinned at that version.
                 self._storage.write(
-                    self._open(table, version=expected_version),
+                    self._latest_at(table, expected_version) or self._open(table, version=expected_version),
                     frame.to_arrow(),
                     mode="append",
                     schema_mode="merge" if merge else None,
@@ -252,7 +280,8 @@ class DeltaStore:
         exists = self.exists(table)
         try:
             self._storage.write(
-                table,
+                # an existing table through its cached handle: writing by name would replay its log again
+                self._handle(table) if exists else table,
                 frame.to_arrow(),
                 mode=mode,
                 schema_mode="merge" if exists and self._lacks_declared_columns(table) else None,
@@ -283,7 +312,7 @@ class DeltaStore:
         try:
             handle = self._open(table)
             before = len(handle.file_uris())
-            handle.optimize.compact(commit_properties=commit.properties(), post_commithook_properties=_KEEP_LOG)
+            handle.optimize.compact(commit_properties=commit.properties(), post_commithook_properties=KEEP_LOG)
             handle.update_incremental()
             handle.create_checkpoint()
             vacuumed = None
@@ -293,7 +322,7 @@ class DeltaStore:
                     dry_run=False,
                     keep_versions=list(keep_versions),
                     commit_properties=commit.properties(),
-                    post_commithook_properties=_KEEP_LOG,
+                    post_commithook_properties=KEEP_LOG,
                 )
                 vacuumed = len(deleted)
             handle.update_incremental()
@@ -307,6 +336,12 @@ class DeltaStore:
             )
         except DeltaError as error:
             raise MlgovError(f"maintaining table {table!r} failed: {first_line(error)}") from None
+
+    def _checkpoint_if_due(self, table: str, handle: DeltaTable) -> None:
+        try:
+            self._storage.checkpoint_if_due(handle)
+        except DeltaError as error:
+            raise MlgovError(f"writing a checkpoint of table {table!r} failed: {first_line(error)}") from None
 
     def _lacks_declared_columns(self, table: str) -> bool:
         """Whether the stored table predates a nullable column its declared schema has since gained."""
@@ -346,7 +381,9 @@ class DeltaStore:
     def _result(self, table: str, frame: pl.DataFrame, commit: CommitInfo) -> WriteResult:
         """What a write added: its version and the bytes of the files its commit added (read from that
         one commit, not by listing the table's files before and after)."""
-        version = self.version(table)
+        handle = self._handle(table)
+        version = handle.version()
+        self._checkpoint_if_due(table, handle)
         for candidate in range(version, max(version - _COMMIT_LOOKBACK, -1), -1):
             added = self._storage.commit_added_bytes(table, candidate, run_id=commit.run_id)
             if added is not None:
@@ -367,9 +404,6 @@ class TableMaintenance:
     kept_versions: tuple[int, ...]
 
 
-# Maintenance never deletes log entries: a version whose commit is gone can no longer be read, and
-# lineage and seals name versions. (delta-rs would otherwise clean up expired logs after a checkpoint.)
-_KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 _MAX_HANDLES = 256
 _ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version

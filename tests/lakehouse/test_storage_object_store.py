@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from governance.errors import InputError, MlgovError
-from lakehouse.storage import Storage
+from lakehouse.storage import CHECKPOINT_EVERY, Storage
 from tests.servers import S3Server
 
 
@@ -53,3 +53,16 @@ def test_a_bucket_that_does_not_exist_is_one_clear_line(s3: S3Server) -> None:
     storage = Storage("s3://no-such-bucket-here/lake", options=s3.env())
     with pytest.raises(InputError, match=r"s3://no-such-bucket-here/lake.*NoSuchBucket"):
         storage.probe()
+
+
+def test_checkpoints_and_existence_on_an_object_store(storage: Storage) -> None:
+    storage.write("raw/loans", pa.table({"x": [0]}))
+    for i in range(1, CHECKPOINT_EVERY + 1):
+        storage.write(storage.open("raw/loans"), pa.table({"x": [i]}), mode="append")
+        storage.checkpoint_if_due(storage.open("raw/loans"))
+
+    assert storage.log_versions("raw/loans").checkpoints == (CHECKPOINT_EVERY,)
+    assert storage.exists("raw/loans")
+    assert not storage.exists("raw/none")
+    assert storage.open("raw/loans", version=3).to_pyarrow_table().num_rows == 4
+    assert storage.open("raw/loans").to_pyarrow_table().num_rows == CHECKPOINT_EVERY + 1
