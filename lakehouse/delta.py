@@ -7,6 +7,7 @@ the run id, job and actor into the commit metadata, and turn delta-rs errors int
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ class DeltaStore:
         handles: dict[tuple[str, int | None], tuple[DeltaTable, object]] = self._local.__dict__.setdefault(
             "handles", {}
         )
-        stamp = self._storage.creation_stamp(table)
+        stamp = self._creation_stamp(table)
         cached = handles.get((table, version))
         if cached is not None and stamp is not None and cached[1] == stamp:
             handle = cached[0]
@@ -104,6 +105,25 @@ class DeltaStore:
         handles[table, version] = (handle, stamp)
         return handle
 
+    def _creation_stamp(self, table: str) -> object:
+        """`Storage.creation_stamp`, taken again on an object store only once the last look is
+        `_STAMP_FRESH_SECONDS` old.
+
+        There it costs two requests, and one command reads the same table dozens of times. A table
+        deleted and written anew (a restore, or tampering) is then noticed that much later by this
+        thread; new commits are not: every read of the latest state still looks for the next commit.
+        """
+        if not self._storage.is_remote:
+            return self._storage.creation_stamp(table)
+        stamps: dict[str, tuple[object, float]] = self._local.__dict__.setdefault("stamps", {})
+        now = time.monotonic()
+        seen = stamps.get(table)
+        if seen is not None and seen[0] is not None and now - seen[1] < _STAMP_FRESH_SECONDS:
+            return seen[0]
+        stamp = self._storage.creation_stamp(table)
+        stamps[table] = (stamp, now)
+        return stamp
+
     def _latest_at(self, table: str, version: int) -> DeltaTable | None:
         """This thread's handle on the latest snapshot of `table`, if it is at `version` (no storage look)."""
         cached = self._local.__dict__.get("handles", {}).get((table, None))
@@ -115,6 +135,7 @@ class DeltaStore:
     def forget_handles(self) -> None:
         """Drop cached handles, so the next read replays the log from storage (used by verification)."""
         self._local.__dict__.pop("handles", None)
+        self._local.__dict__.pop("stamps", None)
 
     def version(self, table: str) -> int:
         return self._handle(table).version()
@@ -405,6 +426,7 @@ class TableMaintenance:
 
 
 _MAX_HANDLES = 256
+_STAMP_FRESH_SECONDS = 1.0
 _ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}
