@@ -101,7 +101,8 @@ def loop(inputs: Path, dataset: Any, start: Any) -> list[tuple[str, list[str]]]:
     return commands
 
 
-_REQUEST = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/')
+# moto's log line of a request; werkzeug colours some (partial reads, errors) with ANSI codes
+_REQUEST = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/')
 
 
 class RequestLog:

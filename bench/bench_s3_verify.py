@@ -159,6 +159,7 @@ def summary(info: dict[str, Any], options: argparse.Namespace, figures: dict[str
             "files_before": audit["files_before"],
             "files_after": audit["files_after"],
             "verify_before_s": figure["verify_before"]["seconds"] if "verify_before" in figure else None,
+            "verify_before_peak_mb": figure["verify_before"]["peak_mb"] if "verify_before" in figure else None,
             "maintain_s": figure["maintain"]["seconds"],
             "verify_after_s": [r["seconds"] for r in after],
             "verify_after_median_s": round(median([r["seconds"] for r in after]), 2),

@@ -19,7 +19,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
-from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
+from lakehouse.schemas import APPEND_ONLY, AUDIT, PARTITIONS, SCHEMAS
 from lakehouse.storage import KEEP_LOG, Storage
 
 if TYPE_CHECKING:
@@ -322,9 +322,11 @@ class DeltaStore:
         vacuum: bool,
         keep_versions: Sequence[int] = (),
         retention_hours: int,
+        target_size: int | None = None,
     ) -> TableMaintenance:
         """Compact `table`'s small files, write a checkpoint of its log, and (with `vacuum`) delete the
-        files no version within `retention_hours` nor any of `keep_versions` needs.
+        files no version within `retention_hours` nor any of `keep_versions` needs. Compacted files
+        grow to `target_size` bytes (default: the table's own target, else delta-rs's).
 
         Safe while writers append: compaction commits with Delta's optimistic concurrency (an append
         never conflicts with it; the compare-and-swap writers of the audit trail lose one race and
@@ -333,7 +335,11 @@ class DeltaStore:
         try:
             handle = self._open(table)
             before = len(handle.file_uris())
-            handle.optimize.compact(commit_properties=commit.properties(), post_commithook_properties=KEEP_LOG)
+            handle.optimize.compact(
+                target_size=target_size or _COMPACT_TARGET_BYTES.get(table),
+                commit_properties=commit.properties(),
+                post_commithook_properties=KEEP_LOG,
+            )
             handle.update_incremental()
             handle.create_checkpoint()
             vacuumed = None
@@ -426,6 +432,9 @@ class TableMaintenance:
 
 
 _MAX_HANDLES = 256
+# `mlgov audit verify` reads the trail a whole data file at a time: compacted into files of about
+# 35,000 records it stays in bounded memory at any length (delta-rs's 100 MB files hold 400,000).
+_COMPACT_TARGET_BYTES = {AUDIT: 8 * 1024**2}
 _STAMP_FRESH_SECONDS = 1.0
 _ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
