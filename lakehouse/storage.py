@@ -266,7 +266,7 @@ class Storage:
         return f"{self.uri(table)}/{unquote(path)}"
 
     def is_file(self, location: str) -> bool:
-        return self._fs.get_file_info(self._path_of(location)).type == pafs.FileType.File
+        return self._is_object(self._path_of(location))
 
     def read_parquet(
         self, locations: Sequence[str], *, columns: Sequence[str], location_column: str | None = None
