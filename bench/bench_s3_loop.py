@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -43,12 +44,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_moto(log: Path | None = None) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """moto on a free loopback port; with `log`, its request log (one line per request) goes there."""
     port = free_port()
+    output = log.open("ab") if log is not None else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=output,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -98,21 +101,58 @@ def loop(inputs: Path, dataset: Any, start: Any) -> list[tuple[str, list[str]]]:
     return commands
 
 
-def run_loop(commands: list[tuple[str, list[str]]], env: dict[str, str], cwd: Path) -> dict[str, float]:
+# moto's log line of a request; werkzeug colours some (partial reads, errors) with ANSI codes
+_REQUEST = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/')
+
+
+class RequestLog:
+    """moto's request log, read on from where the last look stopped: the requests one command made."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = 0
+
+    def skip(self) -> None:
+        self._offset = self._path.stat().st_size
+
+    def since_last(self) -> dict[str, int]:
+        """Requests since the last call, by kind (LIST, GET, HEAD, PUT, DELETE, POST) and in all."""
+        with self._path.open("rb") as log:
+            log.seek(self._offset)
+            text = log.read().decode("utf-8", "replace")
+            self._offset = log.tell()
+        counts: dict[str, int] = {}
+        for method, target in _REQUEST.findall(text):
+            kind = "LIST" if method == "GET" and ("list-type=" in target or "prefix=" in target) else method
+            counts[kind] = counts.get(kind, 0) + 1
+        counts["total"] = sum(counts.values())
+        return counts
+
+
+def run_loop(
+    commands: list[tuple[str, list[str]]], env: dict[str, str], cwd: Path, *, requests: RequestLog | None = None
+) -> tuple[dict[str, float], dict[str, dict[str, int]]]:
+    """Seconds per command, and with `requests` the object-store requests each made."""
     seconds: dict[str, float] = {}
+    counted: dict[str, dict[str, int]] = {}
     request_id = ""
     approvals = iter(REVIEWERS)
     for name, args in commands:
         if name.startswith("promote approve"):
             args = ["promote", "approve", request_id, "--actor", next(approvals), "--reason", "ok"]
+        if requests is not None:
+            requests.skip()
         started = time.perf_counter()
         done = subprocess.run([MLGOV, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False)
         seconds[name] = time.perf_counter() - started
+        if requests is not None:
+            time.sleep(0.2)  # moto writes a request's log line after answering it
+            counted[name] = requests.since_last()
         if done.returncode != 0:
             raise RuntimeError(f"{name} failed ({env.get('MLGOV_LAKEHOUSE', 'local')}):\n{done.stderr[-3000:]}")
         if name == "promote request":
             request_id = json.loads(done.stdout)["request_id"]
-    return seconds
+    return seconds, counted
 
 
 def main() -> None:
@@ -125,12 +165,15 @@ def main() -> None:
 
     dataset = build_demo_datasets(start=START, history_rows=2000, batch_rows=500, n_weeks=1, drift_from_week=1)[0]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MLGOV_", "MLFLOW_", "AWS_"))}
-    server, s3_env = start_moto()
+    scratch_log = Path(tempfile.mkdtemp(prefix="mlgov-s3-bench-log-")) / "moto.log"
+    server, s3_env = start_moto(scratch_log)
+    requests = RequestLog(scratch_log)
     try:
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                      aws_access_key_id="bench", aws_secret_access_key="bench").create_bucket(Bucket=bucket)  # fmt: skip
         times: dict[str, dict[str, list[float]]] = {"local": {}, "s3": {}}
+        counts: dict[str, dict[str, int]] = {}
         with tempfile.TemporaryDirectory(prefix="mlgov-s3-bench-") as scratch:
             inputs = Path(scratch) / "inputs"
             inputs.mkdir()
@@ -145,27 +188,37 @@ def main() -> None:
                     env = {**base, "MLGOV_HOME": str(home)}
                     if side == "s3":
                         env |= {**s3_env, "MLGOV_LAKEHOUSE": f"s3://{bucket}/round-{round_}"}
-                    for name, seconds in run_loop(commands, env, Path(scratch)).items():
-                        times[side].setdefault(name, []).append(seconds)
+                    seconds, counted = run_loop(
+                        commands, env, Path(scratch), requests=requests if side == "s3" else None
+                    )
+                    for name, took in seconds.items():
+                        times[side].setdefault(name, []).append(took)
+                    counts = counted or counts  # the same every round: keep the last
                 # after each round, what is known so far: a long run on a busy machine still leaves figures
-                print(f"after round {round_ + 1}:\n{table(summary(times, rounds=round_ + 1))}", file=sys.stderr)
+                so_far = summary(times, counts, rounds=round_ + 1)
+                print(f"after round {round_ + 1}:\n{table(so_far)}", file=sys.stderr)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        scratch_log.unlink(missing_ok=True)
+        scratch_log.parent.rmdir()
 
-    document = summary(times, rounds=options.rounds)
+    document = summary(times, counts, rounds=options.rounds)
     print(table(document))
     if options.json:
         options.json.write_text(json.dumps(document, indent=2))
 
 
-def summary(times: dict[str, dict[str, list[float]]], *, rounds: int) -> dict[str, Any]:
+def summary(
+    times: dict[str, dict[str, list[float]]], counts: dict[str, dict[str, int]], *, rounds: int
+) -> dict[str, Any]:
     rows = []
     for name in times["local"]:
         if name not in times["s3"]:
             continue
         local, s3 = median(times["local"][name]), median(times["s3"][name])
-        rows.append({"command": name, "local_s": round(local, 2), "s3_s": round(s3, 2), "ratio": round(s3 / local, 2)})
+        rows.append({"command": name, "local_s": round(local, 2), "s3_s": round(s3, 2), "ratio": round(s3 / local, 2),
+                     "s3_requests": counts.get(name, {})})  # fmt: skip
     total_local = sum(r["local_s"] for r in rows)
     total_s3 = sum(r["s3_s"] for r in rows)
     return {"machine": machine(), "rounds": rounds, "commands": rows,
@@ -174,12 +227,19 @@ def summary(times: dict[str, dict[str, list[float]]], *, rounds: int) -> dict[st
 
 
 def table(document: dict[str, Any]) -> str:
-    lines = ["| command | local disk median s | S3 (moto, loopback) median s | S3 / local |", "|---|---:|---:|---:|"]
-    lines += [
-        f"| {r['command']} | {r['local_s']:.2f} | {r['s3_s']:.2f} | {r['ratio']:.2f}x |" for r in document["commands"]
+    lines = [
+        "| command | local disk median s | S3 (moto, loopback) median s | S3 / local | S3 requests (by kind) |",
+        "|---|---:|---:|---:|---|",
     ]
+    for r in document["commands"]:
+        requests = r["s3_requests"]
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(requests.items()) if kind != "total")
+        lines.append(
+            f"| {r['command']} | {r['local_s']:.2f} | {r['s3_s']:.2f} | {r['ratio']:.2f}x "
+            f"| {requests.get('total', '?')} ({kinds}) |"
+        )
     total = document["total"]
-    lines.append(f"| **whole loop** | {total['local_s']:.2f} | {total['s3_s']:.2f} | **{total['ratio']}x** |")
+    lines.append(f"| **whole loop** | {total['local_s']:.2f} | {total['s3_s']:.2f} | **{total['ratio']}x** | |")
     return "\n".join(lines)
 
 

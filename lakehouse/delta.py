@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +16,12 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from governance.errors import ConflictError, InputError, MlgovError, NotFoundError, first_line
-from lakehouse.schemas import APPEND_ONLY, PARTITIONS, SCHEMAS
-from lakehouse.storage import Storage
+from lakehouse.schemas import APPEND_ONLY, AUDIT, PARTITIONS, SCHEMAS
+from lakehouse.storage import KEEP_LOG, Storage
 
 if TYPE_CHECKING:
     import pyarrow.dataset  # imports pandas: only the readers that ask for a dataset pay for it
@@ -87,11 +88,13 @@ class DeltaStore:
         handles: dict[tuple[str, int | None], tuple[DeltaTable, object]] = self._local.__dict__.setdefault(
             "handles", {}
         )
-        stamp = self._storage.creation_stamp(table)
+        stamp = self._creation_stamp(table)
         cached = handles.get((table, version))
         if cached is not None and stamp is not None and cached[1] == stamp:
             handle = cached[0]
-            if version is None:
+            # Commit files appear atomically and in order: without the next one there is nothing newer,
+            # and one existence check spares the log listing an update costs.
+            if version is None and self._storage.has_commit(table, handle.version() + 1):
                 handle.update_incremental()
             return handle
         latest = handles.get((table, None))
@@ -103,9 +106,37 @@ class DeltaStore:
         handles[table, version] = (handle, stamp)
         return handle
 
+    def _creation_stamp(self, table: str) -> object:
+        """`Storage.creation_stamp`, taken again on an object store only once the last look is
+        `_STAMP_FRESH_SECONDS` old.
+
+        There it costs two requests, and one command reads the same table dozens of times. A table
+        deleted and written anew (a restore, or tampering) is then noticed that much later by this
+        thread; new commits are not: every read of the latest state still looks for the next commit.
+        """
+        if not self._storage.is_remote:
+            return self._storage.creation_stamp(table)
+        stamps: dict[str, tuple[object, float]] = self._local.__dict__.setdefault("stamps", {})
+        now = time.monotonic()
+        seen = stamps.get(table)
+        if seen is not None and seen[0] is not None and now - seen[1] < _STAMP_FRESH_SECONDS:
+            return seen[0]
+        stamp = self._storage.creation_stamp(table)
+        stamps[table] = (stamp, now)
+        return stamp
+
+    def _latest_at(self, table: str, version: int) -> DeltaTable | None:
+        """This thread's handle on the latest snapshot of `table`, if it is at `version` (no storage look)."""
+        cached = self._local.__dict__.get("handles", {}).get((table, None))
+        return cached[0] if cached is not None and cached[0].version() == version else None
+
+    def _has_handle(self, table: str) -> bool:
+        return (table, None) in self._local.__dict__.get("handles", {})
+
     def forget_handles(self) -> None:
         """Drop cached handles, so the next read replays the log from storage (used by verification)."""
         self._local.__dict__.pop("handles", None)
+        self._local.__dict__.pop("stamps", None)
 
     def version(self, table: str) -> int:
         return self._handle(table).version()
@@ -113,6 +144,17 @@ class DeltaStore:
     def table_id(self, table: str, *, version: int | None = None) -> str:
         """The id of this creation of `table` (a table deleted and written anew gets a new one)."""
         return str(self._handle(table, version=version).metadata().id)
+
+    def snapshot_id(self, table: str, *, version: int | None = None) -> tuple[int, str] | None:
+        """The version (the latest, or `version`) and creation id of `table` from one look at storage;
+        None when the table does not exist."""
+        try:
+            handle = self._handle(table, version=version)
+        except NotFoundError:
+            if not self.exists(table):
+                return None
+            raise
+        return handle.version(), str(handle.metadata().id)
 
     def commit_rows(self, table: str) -> dict[str, tuple[int, int]]:
         """The version each run committed to `table` and the rows that commit added, by run id."""
@@ -151,11 +193,18 @@ class DeltaStore:
         A declared table written before a nullable column was added to its schema reads that
         column as nulls, so readers see one schema whatever release wrote the table.
         """
-        if not self.exists(table):
+        # A table this thread holds a handle on is checked by `_handle` anyway: spare the existence check.
+        if not self._has_handle(table) and not self.exists(table):
             if table in SCHEMAS:
                 return pl.LazyFrame(schema=SCHEMAS[table])
             raise NotFoundError(f"table {table!r} does not exist in the lakehouse")
-        frame = pl.scan_delta(self._handle(table, version=version))
+        try:
+            handle = self._handle(table, version=version)
+        except NotFoundError:
+            if table in SCHEMAS and not self.exists(table):  # deleted since this thread last read it
+                return pl.LazyFrame(schema=SCHEMAS[table])
+            raise
+        frame = pl.scan_delta(handle)
         declared = SCHEMAS.get(table)
         if declared is not None:
             present = frame.collect_schema()
@@ -214,10 +263,10 @@ class DeltaStore:
                 )
             else:
                 merge = self._lacks_declared_columns(table)
-                # A handle of its own, pinned at the expected version: a cached one may be the latest
-                # snapshot, which any read of the latest state moves on (and writing moves it too).
+                # The cached latest snapshot when it is the expected version (nothing reads in between,
+                # and writing moves it on to the version written); else a handle pinned at that version.
                 self._storage.write(
-                    self._open(table, version=expected_version),
+                    self._latest_at(table, expected_version) or self._open(table, version=expected_version),
                     data,
                     mode="append",
                     schema_mode="merge" if merge else None,
@@ -310,7 +359,8 @@ class DeltaStore:
         exists = self.exists(table)
         try:
             self._storage.write(
-                table,
+                # an existing table through its cached handle: writing by name would replay its log again
+                self._handle(table) if exists else table,
                 frame.to_arrow(),
                 mode=mode,
                 schema_mode="merge" if exists and self._lacks_declared_columns(table) else None,
@@ -330,9 +380,11 @@ class DeltaStore:
         vacuum: bool,
         keep_versions: Sequence[int] = (),
         retention_hours: int,
+        target_size: int | None = None,
     ) -> TableMaintenance:
         """Compact `table`'s small files, write a checkpoint of its log, and (with `vacuum`) delete the
-        files no version within `retention_hours` nor any of `keep_versions` needs.
+        files no version within `retention_hours` nor any of `keep_versions` needs. Compacted files
+        grow to `target_size` bytes (default: the table's own target, else delta-rs's).
 
         Safe while writers append: compaction commits with Delta's optimistic concurrency (an append
         never conflicts with it; the compare-and-swap writers of the audit trail lose one race and
@@ -341,7 +393,11 @@ class DeltaStore:
         try:
             handle = self._open(table)
             before = len(handle.file_uris())
-            handle.optimize.compact(commit_properties=commit.properties(), post_commithook_properties=_KEEP_LOG)
+            handle.optimize.compact(
+                target_size=target_size or _COMPACT_TARGET_BYTES.get(table),
+                commit_properties=commit.properties(),
+                post_commithook_properties=KEEP_LOG,
+            )
             handle.update_incremental()
             handle.create_checkpoint()
             vacuumed = None
@@ -351,7 +407,7 @@ class DeltaStore:
                     dry_run=False,
                     keep_versions=list(keep_versions),
                     commit_properties=commit.properties(),
-                    post_commithook_properties=_KEEP_LOG,
+                    post_commithook_properties=KEEP_LOG,
                 )
                 vacuumed = len(deleted)
             handle.update_incremental()
@@ -365,6 +421,12 @@ class DeltaStore:
             )
         except DeltaError as error:
             raise MlgovError(f"maintaining table {table!r} failed: {first_line(error)}") from None
+
+    def _checkpoint_if_due(self, table: str, handle: DeltaTable) -> None:
+        try:
+            self._storage.checkpoint_if_due(handle)
+        except DeltaError as error:
+            raise MlgovError(f"writing a checkpoint of table {table!r} failed: {first_line(error)}") from None
 
     def _lacks_declared_columns(self, table: str) -> bool:
         """Whether the stored table predates a nullable column its declared schema has since gained."""
@@ -404,7 +466,9 @@ class DeltaStore:
     def _result(self, table: str, rows: int, commit: CommitInfo) -> WriteResult:
         """What a write added: its version and the bytes of the files its commit added (read from that
         one commit, not by listing the table's files before and after)."""
-        version = self.version(table)
+        handle = self._handle(table)
+        version = handle.version()
+        self._checkpoint_if_due(table, handle)
         for candidate in range(version, max(version - _COMMIT_LOOKBACK, -1), -1):
             added = self._storage.commit_added_bytes(table, candidate, run_id=commit.run_id)
             if added is not None:
@@ -425,10 +489,11 @@ class TableMaintenance:
     kept_versions: tuple[int, ...]
 
 
-# Maintenance never deletes log entries: a version whose commit is gone can no longer be read, and
-# lineage and seals name versions. (delta-rs would otherwise clean up expired logs after a checkpoint.)
-_KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 _MAX_HANDLES = 256
+# `mlgov audit verify` reads the trail a whole data file at a time: compacted into files of about
+# 35,000 records it stays in bounded memory at any length (delta-rs's 100 MB files hold 400,000).
+_COMPACT_TARGET_BYTES = {AUDIT: 8 * 1024**2}
+_STAMP_FRESH_SECONDS = 1.0
 _ONCE_ATTEMPTS = 50
 _COMMIT_LOOKBACK = 8  # commits by other writers that may land between our write and reading the version
 _APPEND_ONLY_CONFIG: dict[str, str | None] = {"delta.appendOnly": "true"}

@@ -119,10 +119,10 @@ class Ledger:
         return self._store.scan(AUDIT).select(pl.len()).collect().item() == 0
 
     def _read(self, version: int | None) -> _Snapshot:
-        if not self._store.exists(AUDIT):
+        identity = self._store.snapshot_id(AUDIT, version=version)
+        if identity is None:
             return _Snapshot(version=None, table_id=None)
-        handle_version = self._store.version(AUDIT) if version is None else version
-        table_id = self._store.table_id(AUDIT, version=handle_version)
+        handle_version, table_id = identity
         cached = self._snapshot
         if cached is not None and cached.table_id == table_id and cached.version == handle_version:
             return cached

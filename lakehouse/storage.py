@@ -10,6 +10,7 @@ never disagree about credentials or endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.fs import DeltaStorageHandler
 
 from governance.errors import InputError, MlgovError
@@ -34,6 +35,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # object_store colours its error chains
 # The reachability probe gives up fast (an unreachable endpoint is a wrong setting, not a hiccup);
 # table operations keep delta-rs's own retry policy.
 _PROBE_OPTIONS = {"max_retries": "1", "retry_timeout": "5s", "connect_timeout": "5s", "timeout": "20s"}
+# Opening a table replays its log from the latest checkpoint: on an object store one request per commit
+# file, twice over with delta-rs 1.x. A checkpoint every this many versions keeps an open short.
+CHECKPOINT_EVERY = 10
+# Commits never delete log entries (delta-rs would clean up expired ones after a checkpoint): a version
+# whose commit is gone can no longer be read, and lineage and seals name versions.
+KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,10 @@ class Storage:
         return bool(self._fs.get_file_info(pafs.FileSelector("", allow_not_found=True)))
 
     def exists(self, table: str) -> bool:
+        # The first commit is one HEAD; listing the log (is_deltatable) pages through every commit, and
+        # is left for a table whose oldest log entries were cleaned up by another tool.
+        if self._is_object(self._path(table, "_delta_log", _FIRST_COMMIT)):
+            return True
         return DeltaTable.is_deltatable(self.uri(table), storage_options=self._options or None)
 
     def open(self, table: str, *, version: int | None = None) -> DeltaTable:
@@ -127,11 +138,25 @@ class Storage:
         return DeltaTable(self.uri(table), version=version, storage_options=self._options or None)
 
     def write(self, target: str | DeltaTable, data: pa.Table | pa.RecordBatchReader, **options: Any) -> None:
-        """`write_deltalake` on a table name, or through an open handle (which pins the version it writes after)."""
+        """`write_deltalake` on a table name, or through an open handle (which pins the version it writes after).
+
+        The commit keeps every log entry (`KEEP_LOG`) unless the caller says otherwise.
+        """
+        options.setdefault("post_commithook_properties", KEEP_LOG)
         if isinstance(target, DeltaTable):
             write_deltalake(target, data, **options)
         else:
             write_deltalake(self.uri(target), data, storage_options=self._options or None, **options)
+
+    def checkpoint_if_due(self, handle: DeltaTable) -> None:
+        """Write a checkpoint of `handle`'s version when it is a multiple of `CHECKPOINT_EVERY`.
+
+        Called by the writer that made that version. A checkpoint only summarizes a version that
+        exists, so two writers writing the same one, or one left unwritten, change nothing but speed.
+        """
+        version = handle.version()
+        if version > 0 and version % CHECKPOINT_EVERY == 0:
+            handle.create_checkpoint()
 
     def tables_under(self, prefix: str) -> list[str]:
         """The names of the Delta tables directly under `prefix`, sorted."""
@@ -161,8 +186,14 @@ class Storage:
             except OSError:
                 return None
             return (stat.st_ino, stat.st_mtime_ns)
-        info = self._fs.get_file_info(first)
-        return None if info.type == pafs.FileType.NotFound else (info.mtime_ns, info.size)
+        # An object's modification time has whole seconds, and a table written anew with rows of the
+        # same shape has a first commit of the same size: its content (a new table id) tells them apart,
+        # for the same two requests (HEAD and GET) that file info would take.
+        try:
+            with self._fs.open_input_stream(first) as stream:
+                return hashlib.sha256(stream.read()).hexdigest()
+        except FileNotFoundError:
+            return None
 
     def commit_added_bytes(self, table: str, version: int, *, run_id: str) -> int | None:
         """The bytes of the data files commit `version` of `table` added, if that commit was made by
@@ -181,8 +212,17 @@ class Storage:
 
     def has_commit(self, table: str, version: int) -> bool:
         """Whether `table`'s log holds commit `version` (commit files appear atomically)."""
-        info = self._fs.get_file_info(self._path(table, "_delta_log", f"{version:020d}.json"))
-        return info.type == pafs.FileType.File
+        return self._is_object(self._path(table, "_delta_log", f"{version:020d}.json"))
+
+    def _is_object(self, path: str) -> bool:
+        """Whether a file is at `path`: one HEAD on an object store (file info would also list it as a folder)."""
+        if not self._remote:
+            return os.path.isfile(path)
+        try:
+            self._fs.open_input_file(path).close()
+        except FileNotFoundError:
+            return False
+        return True
 
     def log_versions(self, table: str) -> LogVersions:
         """Which commit and checkpoint files `table`'s `_delta_log` holds now."""
@@ -233,7 +273,7 @@ class Storage:
         return f"{self.uri(table)}/{unquote(path)}"
 
     def is_file(self, location: str) -> bool:
-        return self._fs.get_file_info(self._path_of(location)).type == pafs.FileType.File
+        return self._is_object(self._path_of(location))
 
     def read_parquet(
         self, locations: Sequence[str], *, columns: Sequence[str], location_column: str | None = None

@@ -118,6 +118,10 @@ class AuditTail:
         except DeltaError as error:
             raise MlgovError(f"writing the audit trail failed: {error}") from None
         self._ours = (version + 1, records[-1])
+        try:
+            self._storage.checkpoint_if_due(self._required_handle())
+        except DeltaError as error:  # the records are committed; only a later open is slower
+            raise MlgovError(f"the audit trail is written, but its checkpoint failed: {error}") from None
 
     def _required_handle(self) -> DeltaTable:
         if self._handle is None:

@@ -20,7 +20,7 @@ from governance.audit.chain import GENESIS_HASH, AuditEntry
 from lakehouse.audit.log import AuditLog
 from lakehouse.delta import CommitInfo, DeltaStore
 from lakehouse.schemas import AUDIT
-from lakehouse.storage import Storage
+from lakehouse.storage import CHECKPOINT_EVERY, Storage
 
 T0 = datetime(2026, 6, 1, 9, 30, 15, 123456, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-audit", job="test", actor="ada")
@@ -272,3 +272,30 @@ def test_writers_without_a_shared_lock_still_append_one_contiguous_chain(tmp_pat
         t.join(timeout=120)
     assert errors == []
     _assert_complete_chain(tmp_path, per_worker=per_worker)
+
+
+def test_the_writer_checkpoints_every_tenth_version_and_the_chain_still_verifies(log: AuditLog, tmp_path: Path) -> None:
+    for i in range(1, CHECKPOINT_EVERY + 2):
+        log.append_many([entry(i)], commit=COMMIT)
+
+    storage = log.store.storage
+    assert storage.log_versions(AUDIT).checkpoints == (CHECKPOINT_EVERY,)
+    assert storage.log_versions(AUDIT).commits == tuple(range(CHECKPOINT_EVERY + 1))
+    assert [r.seq for r in log.records()] == list(range(1, CHECKPOINT_EVERY + 2))
+    assert log.verify().ok
+
+
+def test_compaction_keeps_audit_files_to_their_target_size_and_the_chain_verifies(log: AuditLog) -> None:
+    for first in range(1, 3001, 100):
+        log.append_many([entry(i) for i in range(first, first + 100)], commit=COMMIT)
+    store = log.store
+
+    done = store.maintain(AUDIT, commit=COMMIT, vacuum=False, retention_hours=0, target_size=64 * 1024)
+
+    sizes = pl.DataFrame(store.storage.open(AUDIT).get_add_actions(flatten=True))["size_bytes"].to_list()
+    assert done.files_before == 30
+    assert 1 < done.files_after < 30
+    assert max(sizes) < 4 * 64 * 1024  # bins of about the target, not one file of everything
+    verdict = log.verify()
+    assert verdict.ok
+    assert verdict.records == 3000

@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 from governance.errors import ConflictError, InputError, NotFoundError
 from lakehouse import schemas
 from lakehouse.delta import CommitInfo, DeltaStore
-from lakehouse.storage import Storage
+from lakehouse.storage import CHECKPOINT_EVERY, Storage
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 COMMIT = CommitInfo(run_id="run-123", job="test-job", actor="alice")
@@ -456,3 +456,48 @@ def test_a_streamed_append_commits_every_part_once_or_nothing(store: DeltaStore)
     assert sorted(store.read(schemas.LINEAGE)["dst_id"].to_list()) == ["a", "b", "c", "d", "e", "f", "g"]
     assert store.append_stream_once(schemas.LINEAGE, parts, commit=COMMIT, present=holds_b) is None
     assert store.version(schemas.LINEAGE) == 1
+
+
+# --- checkpoints and the log ----------------------------------------------------------------------
+
+
+def test_every_tenth_version_gets_a_checkpoint_and_no_log_entry_is_deleted(store: DeltaStore) -> None:
+    for i in range(CHECKPOINT_EVERY * 2 + 1):
+        store.append(schemas.RUNS, run_row(run_id=f"run-{i}"), commit=COMMIT)
+
+    log = store.storage.log_versions(schemas.RUNS)
+    assert log.checkpoints == (CHECKPOINT_EVERY, CHECKPOINT_EVERY * 2)
+    assert log.commits == tuple(range(CHECKPOINT_EVERY * 2 + 1))
+    # a store opening the table afresh starts from the checkpoint and still sees every row
+    fresh = DeltaStore(Storage(store.storage.root))
+    assert fresh.read(schemas.RUNS).height == CHECKPOINT_EVERY * 2 + 1
+    assert fresh.read(schemas.RUNS, version=3).height == 4
+
+
+def test_compare_and_swap_appends_are_checkpointed_too(store: DeltaStore) -> None:
+    version = None
+    for i in range(CHECKPOINT_EVERY + 1):
+        version = store.append_at_version(
+            schemas.LINEAGE, lineage_rows(f"m@{i}"), expected_version=version, commit=COMMIT
+        ).version
+    assert store.storage.log_versions(schemas.LINEAGE).checkpoints == (CHECKPOINT_EVERY,)
+    assert store.read(schemas.LINEAGE).height == CHECKPOINT_EVERY + 1
+
+
+def test_a_table_whose_first_commit_is_gone_still_exists(store: DeltaStore) -> None:
+    for i in range(CHECKPOINT_EVERY + 1):
+        store.append("raw/x", pl.DataFrame({"id": [i]}), commit=COMMIT)
+    (store.path("raw/x") / "_delta_log" / f"{0:020d}.json").unlink()
+
+    assert store.exists("raw/x")
+    assert not store.exists("raw/none")
+
+
+def test_a_table_deleted_after_it_was_read_reads_as_empty_again(store: DeltaStore) -> None:
+    store.append(schemas.LINEAGE, lineage_rows("a"), commit=COMMIT)
+    assert store.read(schemas.LINEAGE).height == 1
+
+    shutil.rmtree(store.path(schemas.LINEAGE))
+
+    assert store.read(schemas.LINEAGE).height == 0
+    assert not store.exists(schemas.LINEAGE)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import uuid
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
 from governance.errors import InputError, MlgovError
-from lakehouse.storage import Storage
+from lakehouse import delta
+from lakehouse.delta import CommitInfo, DeltaStore
+from lakehouse.storage import CHECKPOINT_EVERY, Storage
 from tests.servers import S3Server
+
+COMMIT = CommitInfo(run_id="run-1", job="test", actor="ada")
 
 
 @pytest.fixture
@@ -53,3 +58,38 @@ def test_a_bucket_that_does_not_exist_is_one_clear_line(s3: S3Server) -> None:
     storage = Storage("s3://no-such-bucket-here/lake", options=s3.env())
     with pytest.raises(InputError, match=r"s3://no-such-bucket-here/lake.*NoSuchBucket"):
         storage.probe()
+
+
+def test_checkpoints_and_existence_on_an_object_store(storage: Storage) -> None:
+    storage.write("raw/loans", pa.table({"x": [0]}))
+    for i in range(1, CHECKPOINT_EVERY + 1):
+        storage.write(storage.open("raw/loans"), pa.table({"x": [i]}), mode="append")
+        storage.checkpoint_if_due(storage.open("raw/loans"))
+
+    assert storage.log_versions("raw/loans").checkpoints == (CHECKPOINT_EVERY,)
+    assert storage.exists("raw/loans")
+    assert not storage.exists("raw/none")
+    assert storage.open("raw/loans", version=3).to_pyarrow_table().num_rows == 4
+    assert storage.open("raw/loans").to_pyarrow_table().num_rows == CHECKPOINT_EVERY + 1
+
+
+def test_a_store_on_an_object_store_reads_a_table_written_anew_once_its_look_is_stale(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3.create_bucket(f"storage-{uuid.uuid4().hex[:12]}")
+    store = DeltaStore(Storage(f"s3://{bucket}/lake", options=s3.env()))
+    other = DeltaStore(Storage(f"s3://{bucket}/lake", options=s3.env()))
+    store.append("raw/x", pl.DataFrame({"id": [1]}), commit=COMMIT)
+    assert store.read("raw/x")["id"].to_list() == [1]
+
+    other.append("raw/x", pl.DataFrame({"id": [2]}), commit=COMMIT)
+    assert sorted(store.read("raw/x")["id"].to_list()) == [1, 2]  # a new commit is seen at once
+
+    client = s3.client()
+    for key in s3.keys(bucket, "lake/raw/x/"):
+        client.delete_object(Bucket=bucket, Key=key)
+    other.append("raw/x", pl.DataFrame({"id": [9]}), commit=COMMIT)
+    monkeypatch.setattr(delta, "_STAMP_FRESH_SECONDS", 0.0)  # as once the last look has aged
+
+    assert store.version("raw/x") == 0
+    assert store.read("raw/x")["id"].to_list() == [9]
