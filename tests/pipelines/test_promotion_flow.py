@@ -621,6 +621,16 @@ class PromotionMachine(RuleBasedStateMachine):
             and now - v.at <= TTL
         }
 
+    def dead_end(self, request_id: str, now: datetime) -> bool:
+        """Whether no approval can move the alias for a pending request any more: a newer request for the
+        same alias that is not rejected supersedes it, or its gate failed and it has its quorum."""
+        ids = list(self.tracked)
+        newer = (self.tracked[rid] for rid in ids[ids.index(request_id) + 1 :])
+        if any(r.status != "rejected" for r in newer):
+            return True
+        request = self.tracked[request_id]
+        return not request.gate_passed and len(self.counting(request, now)) >= REQUIRED
+
     def champion(self) -> str | None:
         """Production, as the governed record says."""
         return alias_holder(self.ctx, MODEL, PRODUCTION_ALIAS)
@@ -649,7 +659,12 @@ class PromotionMachine(RuleBasedStateMachine):
     def approve_a_request(self, request_id: str, actor: str) -> None:
         now = self.tick()
         request = self.tracked[request_id]
-        may = request.status == "pending" and self.eligible(actor) and actor not in self.counting(request, now)
+        may = (
+            request.status == "pending"
+            and self.eligible(actor)
+            and actor not in self.counting(request, now)
+            and not self.dead_end(request_id, now)
+        )
         result = attempt(approve, self.ctx, request_id=request_id, reason="checked", actor=actor)
         assert isinstance(result, Refusal) is not may, f"{actor} on {request_id}: {result}"
         if not may:
