@@ -34,7 +34,7 @@ class Cli:
         result = self(*args, input=input, ok=False)
         assert result.exit_code != 0
         message = result.stderr.strip()
-        assert message.startswith("error: "), message
+        assert message.startswith("error: "), (message, result.exit_code, repr(result.exception), result.stdout)
         assert "\n" not in message, message
         assert "Traceback" not in message, message
         assert needle.lower() in message.lower(), message
