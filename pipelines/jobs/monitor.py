@@ -28,6 +28,7 @@ from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.governed import alias_holder
+from pipelines.reads.monitoring import feature_drifts
 from pipelines.reads.versions import is_foreign, latest_recipe, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
@@ -142,21 +143,6 @@ def _retrain_trigger(ctx: Context, *, model: str, reports: tuple[BatchReport, ..
     return retrain_trigger(health, policy=RetrainPolicy(), metric=metric, baseline=info.metrics.get(metric.name))
 
 
-def _drifts(rows: pl.DataFrame | None) -> tuple[FeatureDrift, ...]:
-    if rows is None:
-        return ()
-    return tuple(
-        FeatureDrift(
-            feature=row["feature"],
-            method=row["method"],
-            statistic=row["statistic"],
-            threshold=row["threshold"],
-            drifted=row["drifted"],
-        )
-        for row in rows.iter_rows(named=True)
-    )
-
-
 def _by_batch(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {str(key[0]): part for key, part in frame.partition_by("batch_id", as_dict=True).items()}
 
@@ -180,8 +166,8 @@ def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchR
     reports = []
     for batch in batches.iter_rows(named=True):
         batch_id = batch["batch_id"]
-        features = _drifts(drift.get(batch_id))
-        output = _drifts(outputs.get(batch_id))
+        features = feature_drifts(drift.get(batch_id))
+        output = feature_drifts(outputs.get(batch_id))
         labelled, metrics = _latest_metrics(realized.get(batch_id))
         share = drift_share(features)
         reports.append(

@@ -11,6 +11,7 @@ from governance.drift import FeatureDrift, dataset_drifted, drift_share
 from governance.quality import QualityCheck, QualityResult
 from lakehouse.schemas import FEATURE_TABLE_DRIFT, FEATURE_TABLE_QUALITY
 from pipelines.context import Context
+from pipelines.reads.monitoring import feature_drifts
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,7 @@ def feature_table_health(ctx: Context, table: str) -> tuple[VersionHealth, ...]:
     found = []
     for version in sorted(drift["version"].unique().to_list()):
         rows = drift.filter((pl.col("version") == version) & pl.col("feature").is_not_null())
-        drifts = tuple(
-            FeatureDrift(
-                feature=row["feature"],
-                method=row["method"],
-                statistic=row["statistic"],
-                threshold=row["threshold"],
-                drifted=row["drifted"],
-            )
-            for row in rows.iter_rows(named=True)
-        )
+        drifts = feature_drifts(rows)
         share = drift_share(drifts)
         checks = quality.filter(pl.col("version") == version)
         marker = drift.filter(pl.col("version") == version).row(0, named=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from governance.drift import drifts_above
+from governance.drift import FeatureDrift, drifts_above
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.promotion import PRODUCTION_ALIAS
@@ -536,4 +536,20 @@ def drift_magnitude(cells: pl.DataFrame) -> pl.DataFrame:
         drifts_when=pl.col("method").replace_strict(
             {m: "above" if up else "below" for m, up in above.items()}, return_dtype=pl.String
         ),
+    )
+
+
+def feature_drifts(rows: pl.DataFrame | None) -> tuple[FeatureDrift, ...]:
+    """The drift findings held in rows of a drift table (feature, method, statistic, threshold, drifted)."""
+    if rows is None:
+        return ()
+    return tuple(
+        FeatureDrift(
+            feature=row["feature"],
+            method=row["method"],
+            statistic=row["statistic"],
+            threshold=row["threshold"],
+            drifted=row["drifted"],
+        )
+        for row in rows.iter_rows(named=True)
     )
