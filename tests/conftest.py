@@ -13,6 +13,7 @@ import os
 # only wait on each other. Set before anything imports them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from tests.servers import Postgres, S3Server, postgres_cluster, s3_server
 
 if TYPE_CHECKING:
     from pipelines.jobs.train import TrainResult
+    from tests.cli_harness import Cli
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN, MAKER, REVIEWER_A, REVIEWER_B, AUDITOR, ANALYST = "ada", "maya", "rita", "raj", "aiko", "ana"
@@ -85,6 +87,14 @@ def loop_inputs(folder: Path) -> DemoDataset:
     dataset = build_demo_datasets(start=START, history_rows=800, batch_rows=300, n_weeks=1, drift_from_week=1)[0]
     _write_inputs(dataset, folder)
     return dataset
+
+
+def init_loop_team(cli: Cli) -> None:
+    """`mlgov init` with ADMIN, then the maker and two reviewers of the CLI loop, through `cli`."""
+    assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
+    for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
+        password = f"{secrets.token_hex(8)}\n"
+        cli("users", "add", user, "--role", role, "--actor", ADMIN, "--password-stdin", input=password)
 
 
 def train_loan_model(ctx: Context, dataset: DemoDataset) -> TrainResult:

@@ -14,7 +14,7 @@ import polars as pl
 from governance.audit.actions import AuditAction
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
 from governance.promotion import PRODUCTION_ALIAS, PromotionStatus, fold_requests
-from governance.quality import QualityCheck, QualityResult
+from governance.quality import QualityResult
 from governance.retraining import BatchHealth, RetrainPolicy, RetrainTrigger, retrain_trigger
 from governance.roles import Action
 from governance.tasks import health_metric
@@ -28,7 +28,7 @@ from pipelines.jobs.retrain import RetrainResult
 from pipelines.jobs.retrain import retrain as run_retrain
 from pipelines.reads.batches import BATCH_ORDER
 from pipelines.reads.governed import alias_holder
-from pipelines.reads.monitoring import feature_drifts
+from pipelines.reads.monitoring import feature_drifts, quality_results
 from pipelines.reads.versions import is_foreign, latest_recipe, version_recipe
 
 SYSTEM_ACTOR = "mlgov-monitor"
@@ -185,17 +185,7 @@ def _reports(ctx: Context, *, model: str, batches: pl.DataFrame) -> tuple[BatchR
                 performance=metrics,
                 estimated=_latest_metrics(estimated.get(batch_id))[1],
                 output_drift=output[0] if output else None,
-                quality_alerts=tuple(
-                    QualityResult(
-                        check=QualityCheck(row["check"]),
-                        column=row["column"],
-                        value=row["value"],
-                        threshold=row["threshold"],
-                        passed=row["passed"],
-                        origin=row["threshold_origin"] or "",
-                    )
-                    for row in alerts.get(batch_id, pl.DataFrame()).iter_rows(named=True)
-                ),
+                quality_alerts=quality_results(alerts.get(batch_id, pl.DataFrame())),
             )
         )
     return tuple(reports)

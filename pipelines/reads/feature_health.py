@@ -8,10 +8,10 @@ from typing import Any
 import polars as pl
 
 from governance.drift import FeatureDrift, dataset_drifted, drift_share
-from governance.quality import QualityCheck, QualityResult
+from governance.quality import QualityResult
 from lakehouse.schemas import FEATURE_TABLE_DRIFT, FEATURE_TABLE_QUALITY
 from pipelines.context import Context
-from pipelines.reads.monitoring import feature_drifts
+from pipelines.reads.monitoring import feature_drifts, quality_results
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,7 @@ def feature_table_health(ctx: Context, table: str) -> tuple[VersionHealth, ...]:
                 drift=drifts,
                 drift_share=share,
                 drifted=dataset_drifted(share),
-                quality=tuple(
-                    QualityResult(
-                        check=QualityCheck(row["check"]),
-                        column=row["column"],
-                        value=row["value"],
-                        threshold=row["threshold"],
-                        passed=row["passed"],
-                        origin=row["threshold_origin"] or "",
-                    )
-                    for row in checks.iter_rows(named=True)
-                ),
+                quality=quality_results(checks),
             )
         )
     return tuple(found)

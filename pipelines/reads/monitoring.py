@@ -19,6 +19,7 @@ from governance.drift import FeatureDrift, drifts_above
 from governance.errors import InputError, NotFoundError
 from governance.features import FeatureSpec
 from governance.promotion import PRODUCTION_ALIAS
+from governance.quality import QualityCheck, QualityResult
 from governance.tasks import Task
 from lakehouse.schemas import (
     BATCHES,
@@ -550,6 +551,21 @@ def feature_drifts(rows: pl.DataFrame | None) -> tuple[FeatureDrift, ...]:
             statistic=row["statistic"],
             threshold=row["threshold"],
             drifted=row["drifted"],
+        )
+        for row in rows.iter_rows(named=True)
+    )
+
+
+def quality_results(rows: pl.DataFrame) -> tuple[QualityResult, ...]:
+    """The quality checks held in rows of a quality table."""
+    return tuple(
+        QualityResult(
+            check=QualityCheck(row["check"]),
+            column=row["column"],
+            value=row["value"],
+            threshold=row["threshold"],
+            passed=row["passed"],
+            origin=row["threshold_origin"] or "",
         )
         for row in rows.iter_rows(named=True)
     )

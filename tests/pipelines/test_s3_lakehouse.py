@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cli_harness import Cli
-from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, loop_inputs
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, init_loop_team, loop_inputs
 from tests.servers import Postgres, S3Server, free_port, server_env
 
 
@@ -28,19 +27,7 @@ def test_the_cli_loop_runs_on_a_lakehouse_in_s3(s3: S3Server, tmp_path: Path) ->
     dataset = loop_inputs(tmp_path / "inputs")
     cli = Cli(tmp_path / "home", env=server_env(s3=s3, lakehouse=f"s3://{bucket}/home"))
 
-    assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
-    for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
-        cli(
-            "users",
-            "add",
-            user,
-            "--role",
-            role,
-            "--actor",
-            ADMIN,
-            "--password-stdin",
-            input=f"{secrets.token_hex(8)}\n",
-        )
+    init_loop_team(cli)
     for table, name in (("loans", "history.csv"), ("applications", "week0.parquet")):
         path = str(tmp_path / "inputs" / name)
         cli("ingest", table, path, "--key", dataset.key, "--timestamp", dataset.timestamp, "--actor", MAKER)

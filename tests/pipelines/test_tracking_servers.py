@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.demo.data import DemoDataset
 from tests.cli_harness import Cli
-from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, loop_inputs
+from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, init_loop_team, loop_inputs
 from tests.servers import Postgres, clean_environment, free_port, mlflow_server, server_env
 
 pytestmark = pytest.mark.slow
@@ -46,19 +46,7 @@ def test_the_cli_loop_runs_with_mlflow_on_postgresql(postgres: Postgres, tmp_pat
     artifacts = tmp_path / "shared-artifacts"
     cli = Cli(tmp_path / "home", env=server_env(tracking=uri, artifacts=artifacts))
 
-    assert cli.json("init", "--admin", ADMIN)["admins"] == [ADMIN]
-    for user, role in ((MAKER, "maker"), (REVIEWER_A, "reviewer"), (REVIEWER_B, "reviewer")):
-        cli(
-            "users",
-            "add",
-            user,
-            "--role",
-            role,
-            "--actor",
-            ADMIN,
-            "--password-stdin",
-            input=f"{secrets.token_hex(8)}\n",
-        )
+    init_loop_team(cli)
     _ingest(cli, "loans", tmp_path / "inputs" / "history.csv", dataset)
     trained = _train_installed(cli, dataset, cwd=tmp_path)
     # Nothing of MLflow's or its database driver's chatter, up to the interpreter's exit (psycopg warns now and
