@@ -40,26 +40,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.browser
 from _common import machine, median
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from governance.roles import Role
 from governance.screens import Screen, screens_for
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags of tests/e2e/conftest.py: without the background-networking ones chromium calls out and stalls.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",
-]
 # One demo user per role (pipelines.demo.story).
 USERS = {Role.ADMIN: "ada", Role.MAKER: "maya", Role.REVIEWER: "rita", Role.AUDITOR: "aiko", Role.ANALYST: "ana"}
 # The menu title of each page; each page's heading is its title (app/main.py).

@@ -25,25 +25,13 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 from pipelines.jobs.users import add_user, set_password
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ADMIN, Seeded, context_for
 from tests.servers import clean_environment, free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium's own outbound calls are refused here and it stalls.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",  # the app is on loopback; a proxy in the environment must not see it
-]
 SERVER_START_SECONDS = 60
 PAGE_TIMEOUT_MS = 30_000
 # A fresh server's first run imports the whole stack (MLflow, Evidently, ...): 10-20 s on a busy machine.

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from governance.alerts import AlertState
-from pipelines.jobs.users import add_user, set_password
 from pipelines.reads.alerts import list_alerts
 from tests.conftest import ADMIN, ANALYST, Seeded, context_for
-from tests.e2e.conftest import ServedApp, no_failure, serve_app, sign_in, wait_for_app
+from tests.e2e.conftest import ServedApp, no_failure, serve_seeded_copy, sign_in, wait_for_app
 
 PASSWORD = "cobalt-Heron-41-reef"
 
 
 @pytest.fixture(scope="module")
 def alerts_app(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    folder = tmp_path_factory.mktemp("alerts-e2e")
-    home = folder / "home"
-    shutil.copytree(seeded_template.home, home)
-    ctx = context_for(home)
-    add_user(ctx, user=ADMIN, role="admin", password=f"{PASSWORD}-admin", actor=ADMIN)
-    set_password(ctx, user=ANALYST, password=PASSWORD, actor=ADMIN)
-    with serve_app(home, log=folder / "server.log") as served:
+    passwords = {ADMIN: f"{PASSWORD}-admin", ANALYST: PASSWORD}
+    with serve_seeded_copy(seeded_template, tmp_path_factory.mktemp("alerts-e2e"), passwords=passwords) as served:
         yield served
 
 

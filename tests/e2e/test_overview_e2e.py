@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from pipelines.jobs.users import add_user, set_password
-from tests.conftest import ADMIN, ANALYST, Seeded, context_for
-from tests.e2e.conftest import ServedApp, dataframe_cells, no_failure, screenshot, serve_app, sign_in
+from tests.conftest import ADMIN, ANALYST, Seeded
+from tests.e2e.conftest import ServedApp, dataframe_cells, no_failure, screenshot, serve_seeded_copy, sign_in
 
 PASSWORD = "amber-Falcon-93-tide"
 
@@ -16,13 +14,8 @@ PASSWORD = "amber-Falcon-93-tide"
 @pytest.fixture(scope="module")
 def overview_app(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     """`mlgov app` over a copy of the seeded lakehouse where ana (analyst) signs in with a password."""
-    folder = tmp_path_factory.mktemp("overview-e2e")
-    home = folder / "home"
-    shutil.copytree(seeded_template.home, home)
-    ctx = context_for(home)
-    add_user(ctx, user=ADMIN, role="admin", password=f"{PASSWORD}-admin", actor=ADMIN)
-    set_password(ctx, user=ANALYST, password=PASSWORD, actor=ADMIN)
-    with serve_app(home, log=folder / "server.log") as served:
+    passwords = {ADMIN: f"{PASSWORD}-admin", ANALYST: PASSWORD}
+    with serve_seeded_copy(seeded_template, tmp_path_factory.mktemp("overview-e2e"), passwords=passwords) as served:
         yield served
 
 
