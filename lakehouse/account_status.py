@@ -13,9 +13,13 @@ from lakehouse.schemas import ACCOUNT_STATUS, SCHEMAS
 
 def disabled_users(ledger: Ledger, *, version: int | None = None) -> frozenset[str]:
     """The users disabled now (or at audit `version`); none on a lakehouse that never disabled anyone."""
-    frame = ledger.table(ACCOUNT_STATUS, version=version).select("user", "change")
+    return ledger.derived(ACCOUNT_STATUS, _fold_disabled, version=version)
+
+
+def _fold_disabled(frame: pl.DataFrame) -> frozenset[str]:
     return fold_disabled(
-        AccountEvent(user=row["user"], change=AccountChange(row["change"])) for row in frame.iter_rows(named=True)
+        AccountEvent(user=row["user"], change=AccountChange(row["change"]))
+        for row in frame.select("user", "change").iter_rows(named=True)
     )
 
 

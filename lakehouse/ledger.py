@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import polars as pl
 
@@ -33,6 +34,8 @@ GOVERNED = "governed"  # the key of the rows a record vouches for, in its detail
 MIGRATED = "migrated"  # set in the details of a record that carries rows written before the chain did
 _MARK = f'"{GOVERNED}":{{'  # canonical JSON has no spaces: how a governed record's details begin that key
 _NOT_CARRIED = ("audit_seq",)  # known only once the record is placed in the chain
+
+T = TypeVar("T")
 
 
 def encode_rows(table: str, frame: pl.DataFrame) -> list[dict[str, object]]:
@@ -83,6 +86,13 @@ class _Snapshot:
     seqs: dict[str, list[int]] = field(default_factory=dict)
     migrated: list[int] = field(default_factory=list)  # records that carry rows an earlier release wrote
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    derived: dict[tuple[str, Callable[[pl.DataFrame], object]], object] = field(default_factory=dict)
+
+    def forget(self, table: str) -> None:
+        """Drop what was built from `table`'s rows, which have just grown."""
+        self.frames.pop(table, None)
+        for key in [key for key in self.derived if key[0] == table]:
+            del self.derived[key]
 
 
 class Ledger:
@@ -98,10 +108,29 @@ class Ledger:
         if table not in CHAIN_TABLES:
             raise ValueError(f"{table} is not carried by the audit chain")
         with self._lock:
+            return self._frame(self._read(version), table)
+
+    def derived(self, table: str, derive: Callable[[pl.DataFrame], T], *, version: int | None = None) -> T:
+        """`derive(self.table(table, version=version))`, kept until `table` gets new rows.
+
+        For what every request folds from a governance table (the access policy, the disabled users):
+        records that do not touch the table, such as each sign-in's, keep the folded value. `derive`
+        must be a pure function of the frame, and the same function object on every call.
+        """
+        if table not in CHAIN_TABLES:
+            raise ValueError(f"{table} is not carried by the audit chain")
+        with self._lock:
             snapshot = self._read(version)
-            if table not in snapshot.frames:
-                snapshot.frames[table] = decode_rows(table, snapshot.rows.get(table, []), snapshot.seqs.get(table, []))
-            return snapshot.frames[table]
+            key = (table, derive)
+            if key not in snapshot.derived:
+                snapshot.derived[key] = derive(self._frame(snapshot, table))
+            return snapshot.derived[key]  # type: ignore[return-value]  # stored by this same `derive`
+
+    @staticmethod
+    def _frame(snapshot: _Snapshot, table: str) -> pl.DataFrame:
+        if table not in snapshot.frames:
+            snapshot.frames[table] = decode_rows(table, snapshot.rows.get(table, []), snapshot.seqs.get(table, []))
+        return snapshot.frames[table]
 
     def migrated_seqs(self) -> list[int]:
         """The records that carry rows an earlier release wrote to the tables before the chain did."""
@@ -146,10 +175,10 @@ class Ledger:
             for table, rows in carried.items():
                 snapshot.rows.setdefault(table, []).extend(rows)
                 snapshot.seqs.setdefault(table, []).extend([record["seq"]] * len(rows))
+                snapshot.forget(table)
         last = audit.select(pl.col("seq").max()).collect().item()
         snapshot.last_seq = max(snapshot.last_seq, last or 0)
         snapshot.version = version
-        snapshot.frames.clear()
 
 
 def _check_links(store: DeltaStore, governed: pl.DataFrame, *, version: int) -> None:

@@ -25,10 +25,13 @@ from lakehouse.schemas import ACCESS, ALIASES, CATALOG, EVIDENCE, LINEAGE, POLIC
 
 def access_policy(ledger: Ledger, *, version: int | None = None) -> AccessPolicy:
     """The access policy as of the latest grant or revocation on the chain (at audit `version`)."""
-    frame = ledger.table(ACCESS, version=version).select("user", "role", "change")
+    return ledger.derived(ACCESS, _fold_access, version=version)
+
+
+def _fold_access(frame: pl.DataFrame) -> AccessPolicy:
     return fold_grants(
         GrantEvent(user=row["user"], role=Role(row["role"]), change=GrantChange(row["change"]))
-        for row in frame.iter_rows(named=True)
+        for row in frame.select("user", "role", "change").iter_rows(named=True)
     )
 
 
