@@ -10,7 +10,6 @@ run (app.auth), since the websocket they run behind lives longer than any one re
 
 from __future__ import annotations
 
-import functools
 import hmac
 import secrets
 from html import escape
@@ -22,9 +21,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import services
 from governance.errors import MlgovError
 from governance.sessions import safe_return_path
-from pipelines.context import Context, build_context
 from pipelines.jobs.sessions import SESSIONS, session_claims, start_session
 from pipelines.jobs.users import authenticate
 
@@ -39,19 +38,12 @@ SSO_PARAM = "sso"
 _NOT_PAGES = ("/_stcore/", "/static/", "/media/", "/component/", "/auth/", "/oauth2callback", "/favicon")
 
 
-@functools.cache
-def _context() -> Context:
-    # This module is the server's entry point, so its composition root: the scripts build their own
-    # context in app.services, from the same environment.
-    return build_context()
-
-
 def _has_session(request: Request) -> bool:
     token = request.cookies.get(SESSION_COOKIE)
     if token is None:
         return False
     try:
-        session_claims(_context(), token)
+        session_claims(services.get_context(), token)
     except MlgovError:
         return False
     return True
@@ -155,7 +147,7 @@ async def sign_in(request: Request) -> Response:
     if not expected or not hmac.compare_digest(sent, expected):
         return _sign_in_form(request, next_path=next_path, message="the sign-in form expired: sign in again")
     try:
-        ctx = _context()
+        ctx = services.get_context()
         token = start_session(ctx, authenticate(ctx, user=user, password=str(form.get("password") or "")))
     except MlgovError as refusal:
         return _sign_in_form(request, next_path=next_path, message=str(refusal), user=user)

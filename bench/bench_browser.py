@@ -8,7 +8,10 @@ Debian's headless chromium with Playwright, as the e2e tests do (tests/e2e/conft
 The demo's users sign in with the passwords in `<home>/demo-credentials.txt`, one per role.
 
 * **server start**: `mlgov app` started -> its health check answers;
-* **first sign-in**: the first user after the server started (the server imports the whole stack);
+* **warm-up**: `mlgov app` started -> it logs that it has warmed up (app.warmup: imports, the lakehouse
+  context, the access policy folded out of the audit chain, the Overview page's reads);
+* **first sign-in**: the first user after the warm-up; with `--no-wait`, at once after the health
+  check, while the server warms up;
 * **sign-in**: submit the form -> the first page fully rendered (the script finished, the user's name
   in the sidebar), each a new session: in a browser that has opened the app before (cookies cleared,
   its cache of the app's scripts kept), and apart in a new browser context, which also fetches and
@@ -115,6 +118,20 @@ def serve(home: Path, log: Path) -> Iterator[tuple[str, float]]:
             process.wait()
 
 
+WARMED_UP = "mlgov app: warmed up in"
+
+
+def wait_for_warm_up(log: Path, *, since: float) -> float:
+    """Seconds from `since` (the server's start) until the server's log says it has warmed up."""
+    while True:
+        text = log.read_text(errors="replace")
+        if WARMED_UP in text:
+            return time.perf_counter() - since
+        if "not warmed up" in text or time.perf_counter() - since > TIMEOUT_MS / 1000:
+            raise SystemExit(f"mlgov app did not warm up; its log: {log}")
+        time.sleep(0.1)
+
+
 def _passwords(home: Path) -> dict[str, str]:
     path = home / "demo-credentials.txt"
     if not path.is_file():
@@ -177,6 +194,7 @@ def main() -> None:
     parser.add_argument("--roles", nargs="+", choices=[r.value for r in USERS], default=[r.value for r in USERS])
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--no-goals", action="store_true", help="report figures over a goal without failing")
+    parser.add_argument("--no-wait", action="store_true", help="sign in first at once, not after the warm-up")
     args = parser.parse_args()
     home = args.home.resolve()
     if not (home / "lakehouse").is_dir():
@@ -189,14 +207,22 @@ def main() -> None:
     info = machine()
     print(f"machine: {info}", flush=True)
     results: dict[str, Any] = {"sign_in_s": {}, "sign_in_new_browser_s": {}, "pages_s": {}}
-    with serve(home, home.parent / f"{home.name}-bench-browser.log") as (url, started_s), sync_playwright() as driver:
+    log = home.parent / f"{home.name}-bench-browser.log"
+    started = time.perf_counter()
+    with serve(home, log) as (url, started_s), sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         results["server_start_s"] = started_s
         print(f"  server start        {started_s:6.2f} s", flush=True)
+        if not args.no_wait:
+            results["warm_up_s"] = wait_for_warm_up(log, since=started)
+            print(f"  warm-up             {results['warm_up_s']:6.2f} s", flush=True)
         first_user = USERS[roles[0]]
         page, results["first_sign_in_s"] = sign_in(new_context(browser), url, first_user, passwords[first_user])
         page.context.close()
-        print(f"  first sign-in       {results['first_sign_in_s']:6.2f} s  (cold server, {first_user})", flush=True)
+        when = "while the server warms up" if args.no_wait else "after the warm-up"
+        print(f"  first sign-in       {results['first_sign_in_s']:6.2f} s  ({when}, {first_user})", flush=True)
+        if args.no_wait:
+            wait_for_warm_up(log, since=started)
         for role in roles:
             user = USERS[role]
             screens = [s for s in Screen if s in screens_for({role})]

@@ -29,11 +29,9 @@ def page(request: Request) -> PlainTextResponse:
 def client(seeded: Seeded, serve_home: Callable[[Path], None]) -> Iterator[TestClient]:
     serve_home(seeded.home)
     set_password(context_for(seeded.home), user=ANALYST, password=PASSWORD, actor=ADMIN)
-    signin._context.cache_clear()
     app = Starlette(routes=[*signin.ROUTES, Route("/{path:path}", page)], middleware=[Middleware(signin.SignInGate)])
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
-    signin._context.cache_clear()
 
 
 def form_token(client: TestClient, next_path: str = "/") -> str:

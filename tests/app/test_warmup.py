@@ -1,0 +1,49 @@
+"""The server's warm-up: what the first sign-in after a start would otherwise wait for is read once,
+in the server's process, before anyone signs in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from app import queries, warmup
+from pipelines.reads import overview
+from tests.conftest import Seeded
+
+
+def test_the_overview_a_sign_in_lands_on_is_read_by_the_warm_up(
+    seeded: Seeded,
+    serve_home: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve_home(seeded.home)
+    reads: list[str] = []
+    model_overview = overview.model_overview
+
+    def counted(*args: object, **kwargs: object) -> list[overview.ModelSummary]:
+        reads.append("model_overview")
+        return model_overview(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(overview, "model_overview", counted)
+
+    warmup._warm_up_and_say_so()
+
+    assert "mlgov app: warmed up in" in capsys.readouterr().err
+    summaries = queries.model_summaries(str(seeded.home))  # the first page run after the warm-up
+    assert [s.name for s in summaries] == ["loan_default"]
+    assert reads == ["model_overview"]  # read by the warm-up, not again
+
+
+def test_a_server_with_no_lakehouse_says_so_in_one_line_and_goes_on(
+    tmp_path: Path, serve_home: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_home(tmp_path / "nowhere")
+
+    warmup._warm_up_and_say_so()
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("mlgov app: not warmed up: no lakehouse at ")
