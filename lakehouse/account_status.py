@@ -13,9 +13,14 @@ from lakehouse.schemas import ACCOUNT_STATUS, SCHEMAS
 
 def disabled_users(ledger: Ledger, *, version: int | None = None) -> frozenset[str]:
     """The users disabled now (or at audit `version`); none on a lakehouse that never disabled anyone."""
-    frame = ledger.table(ACCOUNT_STATUS, version=version).select("user", "change")
+    return disabled_in(ledger.table(ACCOUNT_STATUS, version=version))
+
+
+def disabled_in(account_status: pl.DataFrame) -> frozenset[str]:
+    """The users the rows of governance/account_status leave disabled."""
     return fold_disabled(
-        AccountEvent(user=row["user"], change=AccountChange(row["change"])) for row in frame.iter_rows(named=True)
+        AccountEvent(user=row["user"], change=AccountChange(row["change"]))
+        for row in account_status.select("user", "change").iter_rows(named=True)
     )
 
 

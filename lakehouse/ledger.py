@@ -95,13 +95,21 @@ class Ledger:
 
     def table(self, table: str, *, version: int | None = None) -> pl.DataFrame:
         """Every row of `table` the chain vouches for, in chain order, at audit `version` (None: latest)."""
-        if table not in CHAIN_TABLES:
-            raise ValueError(f"{table} is not carried by the audit chain")
+        return self.tables(table, version=version)[table]
+
+    def tables(self, *tables: str, version: int | None = None) -> dict[str, pl.DataFrame]:
+        """`table` for each of `tables`, all from one read of the chain (one look at storage), so
+        they hold the same records."""
+        unknown = [table for table in tables if table not in CHAIN_TABLES]
+        if unknown:
+            raise ValueError(f"not carried by the audit chain: {', '.join(unknown)}")
         with self._lock:
             snapshot = self._read(version)
-            if table not in snapshot.frames:
-                snapshot.frames[table] = decode_rows(table, snapshot.rows.get(table, []), snapshot.seqs.get(table, []))
-            return snapshot.frames[table]
+            for table in tables:
+                if table not in snapshot.frames:
+                    rows, seqs = snapshot.rows.get(table, []), snapshot.seqs.get(table, [])
+                    snapshot.frames[table] = decode_rows(table, rows, seqs)
+            return {table: snapshot.frames[table] for table in tables}
 
     def migrated_seqs(self) -> list[int]:
         """The records that carry rows an earlier release wrote to the tables before the chain did."""
