@@ -144,10 +144,15 @@ def disabled_actor(user: str) -> str:
     return f"user {user} is disabled: an admin runs mlgov users enable {user}"
 
 
-def authorize(policy: AccessPolicy, *, user: str, action: Action) -> None:
-    """Raise PermissionDenied unless `user`'s account is enabled and they hold a role that permits `action`."""
+def require_enabled_actor(policy: AccessPolicy, *, user: str) -> None:
+    """Raise PermissionDenied if `user`'s account is disabled: they may not act, even on their own account."""
     if user in policy.disabled:
         raise PermissionDenied(disabled_actor(user))
+
+
+def authorize(policy: AccessPolicy, *, user: str, action: Action) -> None:
+    """Raise PermissionDenied unless `user`'s account is enabled and they hold a role that permits `action`."""
+    require_enabled_actor(policy, user=user)
     if not policy.knows(user):
         raise PermissionDenied(f"unknown actor {user!r}: no roles granted (ask an admin: mlgov access grant)")
     if not may(policy, user=user, action=action):

@@ -16,6 +16,7 @@ from tests.conftest import ADMIN, ANALYST, MAKER, REVIEWER_A, Seeded, context_fo
 from tests.review_setup import Pending, pending_template
 
 OTHER_ADMIN = "bob"
+PASSWORD = "Tr0ub4dor-9-horse"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def disabled(template: Pending, tmp_path_factory: pytest.TempPathFactory) -> tup
     home = Path(shutil.copytree(template.home, tmp_path_factory.mktemp("disabled") / "home"))
     cli = Cli(home)
     cli("access", "grant", OTHER_ADMIN, "admin", "--actor", ADMIN)
+    cli("users", "passwd", MAKER, "--actor", ADMIN, "--password-stdin", input=f"{PASSWORD}\n")
     for user in (MAKER, REVIEWER_A, ANALYST, ADMIN):
         cli("users", "disable", user, "--actor", OTHER_ADMIN, "--reason", "left the bank")
     return cli, Pending(home=home, request_id=template.request_id, version=template.version)
@@ -47,6 +49,7 @@ def governed(cli: Cli, pending: Pending) -> dict[str, tuple[str, tuple[str, ...]
         "add user": (ADMIN, ("users", "add", "zoe", "--role", "maker", "--password-stdin")),
         "rollback": (ADMIN, ("promote", "rollback", "loan_default", "--reason", "x")),
         "policy": (ADMIN, ("model", "set", "loan_default", "--tier", "low")),
+        "own password": (MAKER, ("users", "passwd", MAKER, "--password-stdin")),  # the right one, then a new one
     }
 
 
@@ -56,7 +59,9 @@ def stamp(home: Path) -> dict[str, int | None]:
     return local_change_stamp(Path(settings.lakehouse_root), files=[mlflow])
 
 
-@pytest.mark.parametrize("kind", ["request", "approve", "reject", "ack", "grant", "add user", "rollback", "policy"])
+@pytest.mark.parametrize(
+    "kind", ["request", "approve", "reject", "ack", "grant", "add user", "rollback", "policy", "own password"]
+)
 def test_a_disabled_actor_is_refused_in_one_line_audited_and_nothing_else_is_written(
     disabled: tuple[Cli, Pending], kind: str
 ) -> None:
@@ -64,7 +69,7 @@ def test_a_disabled_actor_is_refused_in_one_line_audited_and_nothing_else_is_wri
     actor, args = governed(cli, pending)[kind]
     before = stamp(cli.home)
 
-    message = cli.refused(*args, "--actor", actor, input="Tr0ub4dor-9-horse\n", needle="")
+    message = cli.refused(*args, "--actor", actor, input=f"{PASSWORD}\nAn0ther-horse-42\n", needle="")
 
     assert message == f"error: user {actor} is disabled: an admin runs mlgov users enable {actor}"
     after = stamp(cli.home)
