@@ -4,8 +4,8 @@ A browser signs in on the server's own form (app.signin), which hands it the ses
 HttpOnly cookie; each script run reads it from the request that opened the page (st.context.cookies)
 and checks it again, so a session signed out in one tab is over in every tab. When secrets.toml
 configures [auth], single sign-on through st.login is offered too, and the identity it returns is
-mapped to roles by the same access policy. Without a cookie (AppTest), the identity the session
-state holds is used as it is.
+mapped to roles by the same access policy. An identity the session state holds without a cookie
+(single sign-on; AppTest) is checked against the disabled accounts on each run, as a cookie's session is.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from governance.screens import Screen, open_refusal
 SESSION_KEY = "mlgov.signed_in"
 SESSION_ID_KEY = "mlgov.session_id"  # the session whose identity SESSION_KEY holds
 ENDED_KEY = "mlgov.session_ended"  # why the session this browser carries no longer holds
+# the single sign-on identity this session ended: not taken up again until the browser signs in anew
+SSO_ENDED_KEY = "mlgov.sso_ended"
 
 
 def _session_token() -> str | None:
@@ -31,9 +33,10 @@ def _session_token() -> str | None:
 
 def current_user() -> SignedIn | None:
     from app import queries
-    from pipelines.jobs.sessions import resume_session, session_claims
+    from pipelines.jobs.sessions import confirm_identity, resume_session, session_claims
 
     token = _session_token()
+    held = st.session_state.get(SESSION_KEY)
     if token is not None:
         try:
             claims = session_claims(services.get_context(), token)
@@ -43,11 +46,23 @@ def current_user() -> SignedIn | None:
                 st.session_state[SESSION_KEY] = resume_session(services.get_context(), token, policy=policy)
                 st.session_state[SESSION_ID_KEY] = claims.session_id
         except MlgovError as ended:
-            st.session_state[ENDED_KEY] = str(ended)
-            st.session_state.pop(SESSION_KEY, None)
-            st.session_state.pop(SESSION_ID_KEY, None)
+            _end_session(str(ended))
+    elif isinstance(held, SignedIn):  # single sign-on: no token to check on each run, so the identity is
+        try:
+            confirm_identity(services.get_context(), held)
+        except PermissionDenied as ended:
+            _end_session(str(ended))
+            st.session_state[SSO_ENDED_KEY] = held.user
+        except MlgovError:
+            pass  # a lakehouse that cannot be read decides nothing here: the page's reads and every action say why
     user = st.session_state.get(SESSION_KEY)
     return user if isinstance(user, SignedIn) else None
+
+
+def _end_session(reason: str) -> None:
+    st.session_state[ENDED_KEY] = reason
+    st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(SESSION_ID_KEY, None)
 
 
 def sign_out() -> None:
@@ -76,6 +91,8 @@ def adopt_sso_identity() -> str | None:
     if current_user() is not None or not sso_configured() or not st.user.is_logged_in:
         return None
     name = str(st.user.get("email") or st.user.get("name") or "")
+    if st.session_state.get(SSO_ENDED_KEY) == name:
+        return None  # refused on every click otherwise, each an audited sign-in; the sign-in page says why
     try:
         st.session_state[SESSION_KEY] = sign_in_external(services.get_context(), user=name, provider="oidc")
     except MlgovError as refusal:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from governance.errors import PolicyViolation
+from governance.errors import PermissionDenied, PolicyViolation
 from governance.roles import AccessPolicy, Action, Role, authorize
 
 DISABLED_MESSAGE = "your account is disabled: ask an admin to enable it"
@@ -38,6 +38,12 @@ def fold_disabled(events: Iterable[AccountEvent]) -> frozenset[str]:
         else:
             disabled.discard(event.user)
     return frozenset(disabled)
+
+
+def require_enabled(user: str, *, disabled: Collection[str]) -> None:
+    """Refuse a signed-in identity, or one signing in, whose account is disabled."""
+    if user in disabled:
+        raise PermissionDenied(DISABLED_MESSAGE)
 
 
 def active_admins(policy: AccessPolicy, *, disabled: Collection[str]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from governance.accounts import DISABLED_MESSAGE
+from governance.accounts import require_enabled
 from governance.errors import PermissionDenied
 from governance.roles import AccessPolicy, Role
 
@@ -132,10 +132,9 @@ class SignedIn:
 
 
 def signed_in(policy: AccessPolicy, *, user: str, disabled: Collection[str] = ()) -> SignedIn:
-    """The identity with its roles from the access policy; a disabled user (one of `disabled`) or a
-    user with no roles may not sign in."""
-    if user in disabled:
-        raise PermissionDenied(DISABLED_MESSAGE)
+    """The identity with its roles from the access policy; a disabled user (one of `disabled`, or of the
+    policy's) or a user with no roles may not sign in."""
+    require_enabled(user, disabled={*disabled, *policy.disabled})
     roles = policy.roles_of(user)
     if not roles:
         raise PermissionDenied(f"{user} holds no roles: ask an admin to grant one (mlgov access grant)")

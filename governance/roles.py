@@ -88,9 +88,13 @@ def parse_role(text: str) -> Role:
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """Who holds which roles, as the access table says at one moment."""
+    """Who holds which roles, and whose accounts are disabled, as the chain says at one moment.
+
+    A disabled user keeps their roles (enabling the account gives them back) but may do nothing.
+    """
 
     grants: Mapping[str, frozenset[Role]] = field(default_factory=dict)
+    disabled: frozenset[str] = frozenset()
 
     def roles_of(self, user: str) -> frozenset[Role]:
         return self.grants.get(user, frozenset())
@@ -132,11 +136,23 @@ def permitted_actions(roles: Iterable[Role]) -> frozenset[Action]:
 
 
 def may(policy: AccessPolicy, *, user: str, action: Action) -> bool:
-    return action in permitted_actions(policy.roles_of(user))
+    return user not in policy.disabled and action in permitted_actions(policy.roles_of(user))
+
+
+def disabled_actor(user: str) -> str:
+    """The refusal of anything a disabled user tries, naming the way back."""
+    return f"user {user} is disabled: an admin runs mlgov users enable {user}"
+
+
+def require_enabled_actor(policy: AccessPolicy, *, user: str) -> None:
+    """Raise PermissionDenied if `user`'s account is disabled: they may not act, even on their own account."""
+    if user in policy.disabled:
+        raise PermissionDenied(disabled_actor(user))
 
 
 def authorize(policy: AccessPolicy, *, user: str, action: Action) -> None:
-    """Raise PermissionDenied unless `user` holds a role that permits `action`."""
+    """Raise PermissionDenied unless `user`'s account is enabled and they hold a role that permits `action`."""
+    require_enabled_actor(policy, user=user)
     if not policy.knows(user):
         raise PermissionDenied(f"unknown actor {user!r}: no roles granted (ask an admin: mlgov access grant)")
     if not may(policy, user=user, action=action):

@@ -13,13 +13,14 @@ from lakehouse.schemas import ACCOUNT_STATUS, SCHEMAS
 
 def disabled_users(ledger: Ledger, *, version: int | None = None) -> frozenset[str]:
     """The users disabled now (or at audit `version`); none on a lakehouse that never disabled anyone."""
-    return ledger.derived(ACCOUNT_STATUS, _fold_disabled, version=version)
+    return ledger.derived(disabled_in, ACCOUNT_STATUS, version=version)
 
 
-def _fold_disabled(frame: pl.DataFrame) -> frozenset[str]:
+def disabled_in(account_status: pl.DataFrame) -> frozenset[str]:
+    """The users the rows of governance/account_status leave disabled."""
     return fold_disabled(
         AccountEvent(user=row["user"], change=AccountChange(row["change"]))
-        for row in frame.select("user", "change").iter_rows(named=True)
+        for row in account_status.select("user", "change").iter_rows(named=True)
     )
 
 

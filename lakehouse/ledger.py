@@ -86,12 +86,12 @@ class _Snapshot:
     seqs: dict[str, list[int]] = field(default_factory=dict)
     migrated: list[int] = field(default_factory=list)  # records that carry rows an earlier release wrote
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
-    derived: dict[tuple[str, Callable[[pl.DataFrame], object]], object] = field(default_factory=dict)
+    derived: dict[tuple[tuple[str, ...], Callable[..., object]], object] = field(default_factory=dict)
 
     def forget(self, table: str) -> None:
         """Drop what was built from `table`'s rows, which have just grown."""
         self.frames.pop(table, None)
-        for key in [key for key in self.derived if key[0] == table]:
+        for key in [key for key in self.derived if table in key[0]]:
             del self.derived[key]
 
 
@@ -110,20 +110,22 @@ class Ledger:
         with self._lock:
             return self._frame(self._read(version), table)
 
-    def derived(self, table: str, derive: Callable[[pl.DataFrame], T], *, version: int | None = None) -> T:
-        """`derive(self.table(table, version=version))`, kept until `table` gets new rows.
+    def derived(self, derive: Callable[..., T], *tables: str, version: int | None = None) -> T:
+        """`derive(*frames)` of `tables`' frames (`self.table`, all from one read of the chain, at audit
+        `version`), kept until one of `tables` gets new rows.
 
-        For what every request folds from a governance table (the access policy, the disabled users):
-        records that do not touch the table, such as each sign-in's, keep the folded value. `derive`
-        must be a pure function of the frame, and the same function object on every call.
+        For what every request folds from governance tables (the access policy, the disabled users):
+        records that touch none of them, such as each sign-in's, keep the folded value. `derive` must be a
+        pure function of the frames, and the same function object on every call.
         """
-        if table not in CHAIN_TABLES:
-            raise ValueError(f"{table} is not carried by the audit chain")
+        unknown = [table for table in tables if table not in CHAIN_TABLES]
+        if unknown:
+            raise ValueError(f"not carried by the audit chain: {', '.join(unknown)}")
         with self._lock:
             snapshot = self._read(version)
-            key = (table, derive)
+            key = (tables, derive)
             if key not in snapshot.derived:
-                snapshot.derived[key] = derive(self._frame(snapshot, table))
+                snapshot.derived[key] = derive(*(self._frame(snapshot, table) for table in tables))
             return snapshot.derived[key]  # type: ignore[return-value]  # stored by this same `derive`
 
     @staticmethod

@@ -18,21 +18,35 @@ from governance.promotion import PromotionEvent, PromotionEventKind
 from governance.roles import AccessPolicy, GrantChange, GrantEvent, Role, fold_grants
 from governance.tasks import Task
 from governance.versions import VersionRecipe
+from lakehouse.account_status import disabled_in
 from lakehouse.delta import DeltaStore
 from lakehouse.ledger import Ledger
-from lakehouse.schemas import ACCESS, ALIASES, CATALOG, EVIDENCE, LINEAGE, POLICIES, PROMOTIONS, SCHEMAS, VERSIONS
+from lakehouse.schemas import (
+    ACCESS,
+    ACCOUNT_STATUS,
+    ALIASES,
+    CATALOG,
+    EVIDENCE,
+    LINEAGE,
+    POLICIES,
+    PROMOTIONS,
+    SCHEMAS,
+    VERSIONS,
+)
 
 
 def access_policy(ledger: Ledger, *, version: int | None = None) -> AccessPolicy:
-    """The access policy as of the latest grant or revocation on the chain (at audit `version`)."""
-    return ledger.derived(ACCESS, _fold_access, version=version)
+    """The access policy as of the latest grant or revocation on the chain, with the accounts disabled
+    then (at audit `version`), from one read of the chain: every permission check refuses a disabled user."""
+    return ledger.derived(_fold_policy, ACCESS, ACCOUNT_STATUS, version=version)
 
 
-def _fold_access(frame: pl.DataFrame) -> AccessPolicy:
-    return fold_grants(
+def _fold_policy(access: pl.DataFrame, account_status: pl.DataFrame) -> AccessPolicy:
+    granted = fold_grants(
         GrantEvent(user=row["user"], role=Role(row["role"]), change=GrantChange(row["change"]))
-        for row in frame.select("user", "role", "change").iter_rows(named=True)
+        for row in access.select("user", "role", "change").iter_rows(named=True)
     )
+    return AccessPolicy(grants=granted.grants, disabled=disabled_in(account_status))
 
 
 def access_frame(

@@ -8,6 +8,7 @@ a user an admin has disabled is refused on its next request.
 
 from __future__ import annotations
 
+from governance.accounts import require_enabled
 from governance.errors import PermissionDenied
 from governance.identity import SignedIn, signed_in
 from governance.roles import AccessPolicy
@@ -50,6 +51,12 @@ def resume_session(ctx: Context, token: str, *, policy: AccessPolicy | None = No
     claims = session_claims(ctx, token)
     policy = access_policy(ctx.ledger) if policy is None else policy
     return signed_in(policy, user=claims.user, disabled=disabled_users(ctx.ledger))
+
+
+def confirm_identity(ctx: Context, identity: SignedIn) -> None:
+    """Check again an identity held without a session token (single sign-on establishes it once), as
+    `session_claims` checks a token on each request: PermissionDenied once its account is disabled."""
+    require_enabled(identity.user, disabled=disabled_users(ctx.ledger))
 
 
 def end_session(ctx: Context, token: str) -> None:

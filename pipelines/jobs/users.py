@@ -26,7 +26,16 @@ from governance.identity import (
     password_problem,
     signed_in,
 )
-from governance.roles import Action, GrantChange, Role, authorize, parse_role, require_user_name, user_name_problem
+from governance.roles import (
+    Action,
+    GrantChange,
+    Role,
+    authorize,
+    parse_role,
+    require_enabled_actor,
+    require_user_name,
+    user_name_problem,
+)
 from lakehouse.account_status import account_status_frame, disabled_users
 from lakehouse.accounts import (
     Credentials,
@@ -141,6 +150,17 @@ def set_password(
             if current_password is None:
                 raise InputError("changing your own password needs your current password")
             _verify(run, user=user, password=current_password)
+            try:
+                require_enabled_actor(access_policy(ctx.ledger), user=user)
+            except PermissionDenied as refusal:
+                run.audit(
+                    action=AuditAction.SET_PASSWORD,
+                    object_type="user",
+                    object_id=user,
+                    outcome=AuditOutcome.REFUSED,
+                    reason=str(refusal),
+                )
+                raise
         else:
             run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
         account = credentials_of(ctx.store, user=user)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,10 +11,11 @@ from governance.accounts import (
     active_admins,
     decide_account_change,
     fold_disabled,
+    require_enabled,
 )
 from governance.errors import PermissionDenied, PolicyViolation
 from governance.identity import signed_in
-from governance.roles import GrantChange, GrantEvent, Role, fold_grants
+from governance.roles import Action, GrantChange, GrantEvent, Role, authorize, fold_grants, may
 from governance.sessions import SessionClaims, SessionPolicy, session_refusal
 
 POLICY = fold_grants(
@@ -77,3 +79,22 @@ def test_a_disabled_user_neither_signs_in_nor_keeps_a_session() -> None:
     refusal = session_refusal(claims, revoked=(), now=NOON, policy=SessionPolicy(), disabled={"cat"})
     assert refusal == "your account is disabled: ask an admin to enable it"
     assert session_refusal(claims, revoked=(), now=NOON, policy=SessionPolicy(), disabled={"bob"}) is None
+
+
+def test_a_disabled_user_may_do_nothing_their_roles_allow_until_enabled() -> None:
+    policy = replace(POLICY, disabled=frozenset({"cat"}))
+
+    with pytest.raises(PermissionDenied, match=r"^user cat is disabled: an admin runs mlgov users enable cat$"):
+        authorize(policy, user="cat", action=Action.REQUEST_PROMOTION)
+    assert not may(policy, user="cat", action=Action.REQUEST_PROMOTION)
+    assert policy.roles_of("cat") == {Role.MAKER}  # kept for when the account comes back
+    with pytest.raises(PermissionDenied, match="your account is disabled"):
+        signed_in(policy, user="cat")
+    authorize(POLICY, user="cat", action=Action.REQUEST_PROMOTION)
+    authorize(policy, user="ada", action=Action.MANAGE_ACCESS)
+
+
+def test_an_identity_is_refused_once_its_account_is_disabled() -> None:
+    require_enabled("cat", disabled={"bob"})
+    with pytest.raises(PermissionDenied, match="your account is disabled"):
+        require_enabled("cat", disabled={"cat"})

@@ -43,10 +43,12 @@ def test_disabling_a_user_is_seen_at_once_by_a_ledger_that_folded_before(empty_h
     change_role(ctx, user=ANALYST, role="analyst", change=GrantChange.GRANT, actor=ADMIN)
     set_password(ctx, user=ANALYST, password=PASSWORD, actor=ADMIN)
     assert disabled_users(ctx.ledger) == frozenset()
+    assert access_policy(ctx.ledger).disabled == frozenset()
     authenticate(ctx, user=ANALYST, password=PASSWORD)
 
     change_account_status(ctx, user=ANALYST, change=AccountChange.DISABLE, actor=ADMIN, reason="left the team")
 
     assert disabled_users(ctx.ledger) == {ANALYST}
+    assert access_policy(ctx.ledger).disabled == {ANALYST}  # folded from both tables, again
     with pytest.raises(PermissionDenied):
         authenticate(ctx, user=ANALYST, password=PASSWORD)
