@@ -47,7 +47,7 @@ def current_user() -> SignedIn | None:
                 st.session_state[SESSION_ID_KEY] = claims.session_id
         except MlgovError as ended:
             _end_session(str(ended))
-    elif isinstance(held, SignedIn):  # single sign-on: no token to check on each run, so the identity is
+    elif isinstance(held, SignedIn):  # single sign-on: no token to check, so the identity is checked itself
         try:
             confirm_identity(services.get_context(), held)
         except PermissionDenied as ended:
