@@ -24,8 +24,10 @@ jobs, and the audit trail through `AuditLog.append_many` (chained after the tip,
   (scores perturbed in logit space; drift statistics perturbed, then judged by `governance.drift`);
   labels arrive two weeks later, and realized performance is computed from them;
 * audit: every derived job gets the record its real job would write, and the trail is filled up to
-  --audit-events with records drawn from the demo's own mix, naming objects that exist; they are
-  chained and committed a week at a time.
+  --audit-events with records drawn from the demo's own mix of records that carry no governed rows
+  (sign-ins, jobs, reads, refusals), naming objects that exist; they are chained and committed a week at
+  a time. Every grant, request, approval and alias move on the chain is one the real jobs made: a drawn
+  copy of one would be a second governance decision (a model promoted thousands of times over).
 
 Not real: a batch's `rows` (its predictions) exceeds the 1,000 input rows its window holds, and the
 predictions' entity keys are not in the input table.
@@ -59,6 +61,7 @@ from governance.drift import judge_feature
 from governance.errors import MlgovError
 from governance.promotion import PRODUCTION_ALIAS, SHADOW_ALIAS, PromotionStatus, fold_requests
 from lakehouse.delta import CommitInfo
+from lakehouse.ledger import GOVERNED
 from lakehouse.records import LineageEdge, lineage_frame, promotion_events
 from lakehouse.schemas import AUDIT, BATCHES, DRIFT, LABELS, LINEAGE, PERFORMANCE, PREDICTIONS, QUALITY, RUNS, SCHEMAS
 from pipelines.context import Context, build_context
@@ -449,6 +452,7 @@ def drawn_entries(
 ) -> list[AuditEntry]:
     """`count` records drawn from the demo's records, at times spread over [start, end), each naming
     an existing object of its template's type and its own run id."""
+    templates = [t for t in templates if GOVERNED not in json.loads(t.details)]
     parsed = [json.loads(t.details) for t in templates]
     span = int((end - start) / timedelta(microseconds=1))
     offsets = np.sort(rng.integers(0, span, count))
