@@ -49,8 +49,9 @@ def _warm_up_and_say_so() -> None:
     started = time.perf_counter()
     try:
         warm_up()
-    except MlgovError as problem:  # the pages show it to whoever opens them; the server goes on
-        print(f"mlgov app: not warmed up: {problem}", file=sys.stderr, flush=True)
+    except Exception as problem:  # best effort: a page that reads the same meets the problem and says so
+        said = str(problem) if isinstance(problem, MlgovError) else f"{type(problem).__name__}: {problem}"
+        print(f"mlgov app: not warmed up: {said}", file=sys.stderr, flush=True)
         return
     print(f"mlgov app: warmed up in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 

@@ -47,3 +47,23 @@ def test_a_server_with_no_lakehouse_says_so_in_one_line_and_goes_on(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("mlgov app: not warmed up: no lakehouse at ")
+
+
+def test_a_warm_up_that_fails_otherwise_says_what_failed_in_one_line(
+    seeded: Seeded,
+    serve_home: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve_home(seeded.home)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the registry went away")
+
+    monkeypatch.setattr(overview, "model_overview", broken)
+
+    warmup._warm_up_and_say_so()
+
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "mlgov app: not warmed up: RuntimeError: the registry went away"
+    ]
