@@ -8,7 +8,8 @@ of rows that moved from training's), with a row "(all)" per search for the whole
 `FairnessCalculator` writes each fairness metric of each group of every protected attribute.
 
 Both recompute a batch when more of its rows are labelled, or when the policy names a column the
-batch has not been sliced by yet.
+batch has not been sliced by yet. They read the model's policy, its labels and each batch's rows through
+one `SlicingInput` per monitor run, so a batch's million rows are read and joined once for both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import polars as pl
@@ -122,6 +123,62 @@ def _labels(ctx: Context, model: str, kind: TaskKind) -> pl.DataFrame:
     )
 
 
+class SlicingInput:
+    """What the segment and fairness calculators of one monitor run both read, read once: the model's
+    policy settings, its labels (the truth, LABEL), how many of each batch's rows are labelled, and each
+    batch's frame (`_batch_frame`) with the columns either calculator slices by.
+
+    The segment calculator runs first; it keeps a batch's frame for the fairness calculator only while
+    a protected attribute is declared, and the fairness calculator drops each frame once used (and, from
+    `pending`, those of batches it will not compute)."""
+
+    def __init__(self, ctx: Context, model: str) -> None:
+        self._ctx, self._model = ctx, model
+        self._frames: dict[str, pl.DataFrame] = {}
+
+    @cached_property
+    def chosen(self) -> tuple[SegmentColumn, ...]:
+        return segment_columns(self._settings)
+
+    @cached_property
+    def protected(self) -> dict[str, str | None]:
+        """Each protected attribute's column and its declared reference group (None: the largest)."""
+        return {a.column: a.reference for a in protected_attributes(self._settings)}
+
+    @cached_property
+    def truth(self) -> pl.DataFrame:
+        return _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
+
+    @cached_property
+    def labelled(self) -> dict[str, int]:
+        """Labelled rows per batch id."""
+        return _labelled_counts(self._ctx, self._model, self.truth)
+
+    @cached_property
+    def _settings(self) -> dict[str, str]:
+        return policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
+
+    def frame(self, batch: dict[str, Any], recipe: VersionRecipe, *, keep: bool) -> pl.DataFrame:
+        """The batch's frame with the recipe's features, the chosen segment columns and the protected
+        attributes; with `keep`, held for a later call (the fairness calculator's) until `release`d."""
+        batch_id = str(batch["batch_id"])
+        frame = self._frames.get(batch_id)
+        if frame is None:
+            columns = [*recipe.spec.columns, *(s.column for s in self.chosen), *self.protected]
+            frame = _batch_frame(self._ctx, self._model, batch, columns, self.truth)
+            if keep:
+                self._frames[batch_id] = frame
+        return frame
+
+    def release(self, batch_id: str) -> None:
+        self._frames.pop(batch_id, None)
+
+    def keep_only(self, batch_ids: Sequence[str]) -> None:
+        """Drop the frames of every batch but `batch_ids`."""
+        for batch_id in set(self._frames) - set(batch_ids):
+            del self._frames[batch_id]
+
+
 @dataclass(frozen=True)
 class _SegmentReference:
     """A version's training data as segments need it: the edges of each sliced column (None: by value),
@@ -137,32 +194,34 @@ class _SegmentReference:
 class SegmentCalculator:
     name, table = "segments", SEGMENTS
 
-    def __init__(self, ctx: Context, model: str, *, policy: SearchPolicy = DEFAULT_SEARCH) -> None:
-        self._ctx, self._model, self._policy = ctx, model, policy
-        self._chosen: tuple[SegmentColumn, ...] = ()
-        self._truth = pl.DataFrame()
+    def __init__(
+        self, ctx: Context, model: str, slicing: SlicingInput, *, policy: SearchPolicy = DEFAULT_SEARCH
+    ) -> None:
+        self._ctx, self._model, self._slicing, self._policy = ctx, model, slicing, policy
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
         if batches.is_empty():
             return batches
-        settings = policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
-        self._chosen = segment_columns(settings)
-        self._truth = _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
-        labelled = _labelled_counts(self._ctx, self._model, self._truth)
-        needed = {s.column for s in self._chosen} | {SegmentKind.SEARCH_SHIFT}
+        needed = {s.column for s in self._slicing.chosen} | {SegmentKind.SEARCH_SHIFT}
         return _stale(
-            self._ctx, SEGMENTS, model=self._model, batches=batches, labelled=labelled, needed=needed, by="columns"
+            self._ctx,
+            SEGMENTS,
+            model=self._model,
+            batches=batches,
+            labelled=self._slicing.labelled,
+            needed=needed,
+            by="columns",
         )
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         recipe = version_recipe(self._ctx, self._model, version)
         kind = kind_for(recipe)
-        chosen = tuple(self._chosen)
+        chosen = self._slicing.chosen
         reference = self._ctx.remember(
             ("segment_reference", self._model, version, repr(chosen)), partial(self._reference, recipe, chosen)
         )
-        frame = _batch_frame(self._ctx, self._model, batch, [*recipe.spec.columns, *reference.edges], self._truth)
+        frame = self._slicing.frame(batch, recipe, keep=bool(self._slicing.protected))
         sliced = [s.column for s in chosen if s.column in reference.labels.columns and s.column in frame.columns]
         labels = frame.select(segment_label(c, edges=reference.edges[c]) for c in sliced)
         loss = frame.select(row_loss(recipe.task, label=LABEL), pl.col(LABEL).is_not_null().alias("labelled"))
@@ -219,7 +278,11 @@ class SegmentCalculator:
         recipe: VersionRecipe,
         kind: TaskKind,
     ) -> list[Row]:
-        keyed = frame.with_columns(labels[column].alias("__segment"), loss[LOSS], loss["labelled"])
+        # only what each segment's drift and metrics read: partitioning copies every column it is given
+        outputs = [c for c in PREDICTION_SCHEMA if c in frame.columns]
+        keyed = frame.select(*dict.fromkeys([*recipe.spec.columns, *outputs, LABEL])).with_columns(
+            labels[column].alias("__segment"), loss[LOSS], loss["labelled"]
+        )
         shares = reference.labels[column].value_counts(normalize=True, name="share")
         before = dict(zip(shares[column], shares["share"], strict=True))
         losses = level_losses(keyed.filter(pl.col("labelled")).select("__segment", LOSS), "__segment")
@@ -345,35 +408,36 @@ class FairnessCalculator:
 
     name, table = "fairness", FAIRNESS
 
-    def __init__(self, ctx: Context, model: str, *, policy: FairnessPolicy = DEFAULT_FAIRNESS) -> None:
-        self._ctx, self._model, self._policy = ctx, model, policy
-        self._attributes: dict[str, str | None] = {}
-        self._truth = pl.DataFrame()
+    def __init__(
+        self, ctx: Context, model: str, slicing: SlicingInput, *, policy: FairnessPolicy = DEFAULT_FAIRNESS
+    ) -> None:
+        self._ctx, self._model, self._slicing, self._policy = ctx, model, slicing, policy
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
-        settings = policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
-        self._attributes = {a.column: a.reference for a in protected_attributes(settings)}
-        if not self._attributes or batches.is_empty():
+        attributes = self._slicing.protected
+        if not attributes or batches.is_empty():
+            self._slicing.keep_only([])
             return batches.clear()
-        self._truth = _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
-        labelled = _labelled_counts(self._ctx, self._model, self._truth)
-        return _stale(
+        todo = _stale(
             self._ctx,
             FAIRNESS,
             model=self._model,
             batches=batches,
-            labelled=labelled,
-            needed=set(self._attributes),
+            labelled=self._slicing.labelled,
+            needed=set(attributes),
             by="attribute",
         )
+        self._slicing.keep_only(todo["batch_id"].to_list())
+        return todo
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         recipe = version_recipe(self._ctx, self._model, batch["model_version"])
-        frame = _batch_frame(self._ctx, self._model, batch, list(self._attributes), self._truth)
+        frame = self._slicing.frame(batch, recipe, keep=False)
+        self._slicing.release(str(batch["batch_id"]))
         frame = frame.with_columns(row_loss(recipe.task, label=LABEL))
         labelled = int(frame[LABEL].is_not_null().sum())
         rows: list[Row] = []
-        for attribute, declared in self._attributes.items():
+        for attribute, declared in self._slicing.protected.items():
             if attribute not in frame.columns:
                 continue
             judged = judge_attribute(frame, attribute, declared=declared, task=recipe.task, policy=self._policy)
@@ -421,4 +485,5 @@ class FairnessCalculator:
 
 
 def segment_calculators(ctx: Context, model: str) -> list[BatchCalculator]:
-    return [SegmentCalculator(ctx, model), FairnessCalculator(ctx, model)]
+    slicing = SlicingInput(ctx, model)
+    return [SegmentCalculator(ctx, model, slicing), FairnessCalculator(ctx, model, slicing)]
