@@ -128,9 +128,9 @@ class SlicingInput:
     policy settings, its labels (the truth, LABEL), how many of each batch's rows are labelled, and each
     batch's frame (`_batch_frame`) with the columns either calculator slices by.
 
-    The segment calculator runs first; it keeps a batch's frame for the fairness calculator only while
-    a protected attribute is declared, and the fairness calculator drops each frame once used (and, from
-    `pending`, those of batches it will not compute)."""
+    The segment calculator runs first; it holds a batch's frame for the fairness calculator only while
+    a protected attribute is declared, and the fairness calculator lets go of each frame once used (and,
+    from `pending`, of those of batches it will not compute)."""
 
     def __init__(self, ctx: Context, model: str) -> None:
         self._ctx, self._model = ctx, model
@@ -158,20 +158,21 @@ class SlicingInput:
     def _settings(self) -> dict[str, str]:
         return policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
 
-    def frame(self, batch: dict[str, Any], recipe: VersionRecipe, *, keep: bool) -> pl.DataFrame:
-        """The batch's frame with the recipe's features, the chosen segment columns and the protected
-        attributes; with `keep`, held for a later call (the fairness calculator's) until `release`d."""
-        batch_id = str(batch["batch_id"])
-        frame = self._frames.get(batch_id)
-        if frame is None:
-            columns = [*recipe.spec.columns, *(s.column for s in self.chosen), *self.protected]
-            frame = _batch_frame(self._ctx, self._model, batch, columns, self.truth)
-            if keep:
-                self._frames[batch_id] = frame
+    def segment_frame(self, batch: dict[str, Any], columns: Sequence[str]) -> pl.DataFrame:
+        """The batch's frame with `columns` and the protected attributes, held for `fairness_frame`
+        when any is declared."""
+        frame = _batch_frame(self._ctx, self._model, batch, [*columns, *self.protected], self.truth)
+        if self.protected:
+            self._frames[str(batch["batch_id"])] = frame
         return frame
 
-    def release(self, batch_id: str) -> None:
-        self._frames.pop(batch_id, None)
+    def fairness_frame(self, batch: dict[str, Any]) -> pl.DataFrame:
+        """The batch's frame with the protected attributes: the one `segment_frame` held (no longer held
+        after this call), or one read now."""
+        held = self._frames.pop(str(batch["batch_id"]), None)
+        if held is not None:
+            return held
+        return _batch_frame(self._ctx, self._model, batch, list(self.protected), self.truth)
 
     def keep_only(self, batch_ids: Sequence[str]) -> None:
         """Drop the frames of every batch but `batch_ids`."""
@@ -221,7 +222,9 @@ class SegmentCalculator:
         reference = self._ctx.remember(
             ("segment_reference", self._model, version, repr(chosen)), partial(self._reference, recipe, chosen)
         )
-        frame = self._slicing.frame(batch, recipe, keep=bool(self._slicing.protected))
+        # the chosen segments' drift reads every feature; the search alone only its columns
+        needed = recipe.spec.columns if chosen else reference.search_edges
+        frame = self._slicing.segment_frame(batch, [*needed, *(s.column for s in chosen)])
         sliced = [s.column for s in chosen if s.column in reference.labels.columns and s.column in frame.columns]
         labels = frame.select(segment_label(c, edges=reference.edges[c]) for c in sliced)
         loss = frame.select(row_loss(recipe.task, label=LABEL), pl.col(LABEL).is_not_null().alias("labelled"))
@@ -432,8 +435,7 @@ class FairnessCalculator:
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         recipe = version_recipe(self._ctx, self._model, batch["model_version"])
-        frame = self._slicing.frame(batch, recipe, keep=False)
-        self._slicing.release(str(batch["batch_id"]))
+        frame = self._slicing.fairness_frame(batch)
         frame = frame.with_columns(row_loss(recipe.task, label=LABEL))
         labelled = int(frame[LABEL].is_not_null().sum())
         rows: list[Row] = []
