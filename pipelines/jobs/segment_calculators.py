@@ -30,7 +30,7 @@ from governance.versions import VersionRecipe
 from lakehouse.records import PolicyScope, policy_settings, require_table_identity
 from lakehouse.schemas import FAIRNESS, PREDICTIONS, SEGMENTS
 from pipelines.context import Context
-from pipelines.jobs.calculators import BatchCalculator, EstimatedPerformance, Row
+from pipelines.jobs.calculators import BatchCalculator, EstimatedPerformance, Row, RunLabels
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.fairness import LABEL, judge_attribute
 from pipelines.ml.segments import (
@@ -45,7 +45,6 @@ from pipelines.ml.segments import (
 )
 from pipelines.ml.tasks import PREDICTION_SCHEMA, TaskKind
 from pipelines.reads.batches import batch_rows
-from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import kind_for, latest_recipe, version_recipe
 
 ALL = "(all)"
@@ -117,12 +116,6 @@ def _batch_frame(
     )
 
 
-def _labels(ctx: Context, model: str, kind: TaskKind) -> pl.DataFrame:
-    return latest_labels(ctx, model, column=kind.label_column).select(
-        "entity_key", pl.col(kind.label_column).alias(LABEL)
-    )
-
-
 class SlicingInput:
     """What the segment and fairness calculators of one monitor run both read, read once: the model's
     policy settings, its labels (the truth, LABEL), how many of each batch's rows are labelled, and each
@@ -132,8 +125,8 @@ class SlicingInput:
     a protected attribute is declared, and the fairness calculator lets go of each frame once used (and,
     from `pending`, of those of batches it will not compute)."""
 
-    def __init__(self, ctx: Context, model: str) -> None:
-        self._ctx, self._model = ctx, model
+    def __init__(self, ctx: Context, model: str, labels: RunLabels) -> None:
+        self._ctx, self._model, self._labels = ctx, model, labels
         self._frames: dict[str, pl.DataFrame] = {}
 
     @cached_property
@@ -147,7 +140,8 @@ class SlicingInput:
 
     @cached_property
     def truth(self) -> pl.DataFrame:
-        return _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
+        column = kind_for(latest_recipe(self._ctx, self._model)).label_column
+        return self._labels.latest(column).select("entity_key", pl.col(column).alias(LABEL))
 
     @cached_property
     def labelled(self) -> dict[str, int]:
@@ -486,6 +480,6 @@ class FairnessCalculator:
         return rows
 
 
-def segment_calculators(ctx: Context, model: str) -> list[BatchCalculator]:
-    slicing = SlicingInput(ctx, model)
+def segment_calculators(ctx: Context, model: str, labels: RunLabels) -> list[BatchCalculator]:
+    slicing = SlicingInput(ctx, model, labels)
     return [SegmentCalculator(ctx, model, slicing), FairnessCalculator(ctx, model, slicing)]

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from lakehouse.schemas import AUDIT, BATCHES, FAIRNESS, PREDICTIONS, SCHEMAS, SEGMENTS
-from pipelines.jobs.calculators import BatchCalculator
+from pipelines.jobs.calculators import BatchCalculator, RunLabels
 from pipelines.jobs.segment_calculators import FairnessCalculator, SegmentCalculator, SlicingInput
 from pipelines.ml.segments import conditions, quantile_edges
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, Seeded, context_for, train_loan_model
@@ -183,13 +183,13 @@ def test_segments_and_fairness_sharing_one_input_compute_what_each_computes_alon
     cli("model", "set", MODEL, "--protected", "home_ownership", "--actor", ADMIN)
     ctx = context_for(seeded.home)
     batches = ctx.store.scan(BATCHES).filter(pl.col("model") == MODEL).collect()
-    shared = SlicingInput(ctx, MODEL)
+    shared = SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))
 
     together = _computed([SegmentCalculator(ctx, MODEL, shared), FairnessCalculator(ctx, MODEL, shared)], batches)
     alone = _computed(
         [
-            SegmentCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL)),
-            FairnessCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL)),
+            SegmentCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))),
+            FairnessCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))),
         ],
         batches,
     )
