@@ -366,11 +366,12 @@ class SegmentCalculator:
     ) -> list[Row]:
         """A row for the whole batch searched, then the reported segments, most significant first."""
         policy = self._policy
-        reported = {
-            r["segment"]: r
-            for r in tested.iter_rows(named=True)
-            if segment_reported(SegmentTest(rows=r["rows"], gap=r["gap"], adjusted_p=r["adjusted_p"]), policy=policy)
-        }
+        passed = [
+            segment_reported(SegmentTest(rows=n, gap=gap, adjusted_p=p), policy=policy)
+            for n, gap, p in tested.select("rows", "gap", "adjusted_p").iter_rows()
+        ]
+        # a row as a dict only for the few reported: thousands of segments are tested
+        reported = {r["segment"]: r for r in tested.filter(pl.Series(passed, dtype=pl.Boolean)).iter_rows(named=True)}
         kept = without_refinements(list(reported))[: policy.max_reported]
         base = {**stamp, "kind": kind, "metric": metric}
         summary: Row = {
