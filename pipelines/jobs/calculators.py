@@ -96,18 +96,32 @@ def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalcu
 
 
 class RunLabels:
-    """A model's latest labels (`latest_labels`), read once per monitor run for every calculator that
-    reads them. Per run, not per context: labels arrive between runs."""
+    """A model's latest labels (`latest_labels`) and its labelled predictions, read once per monitor run
+    for every calculator that reads them. Per run, not per context: labels arrive between runs."""
 
     def __init__(self, ctx: Context, model: str) -> None:
         self._ctx, self._model = ctx, model
         self._latest: dict[str, pl.DataFrame] = {}
+        self._labelled: dict[str, pl.DataFrame] = {}
 
     def latest(self, column: str) -> pl.DataFrame:
         """The latest label of every entity key from the labels table's `column`."""
         if column not in self._latest:
             self._latest[column] = latest_labels(self._ctx, self._model, column=column)
         return self._latest[column]
+
+    def labelled_predictions(self, column: str) -> pl.DataFrame:
+        """Every prediction row of the model that has a label (`latest`), without the rows' context
+        columns, beside its label."""
+        if column not in self._labelled:
+            self._labelled[column] = (
+                self._ctx.store.scan(PREDICTIONS)
+                .filter(pl.col("model") == self._model)
+                .select(pl.exclude(_CONTEXT_COLUMNS))
+                .join(self.latest(column).lazy(), on="entity_key", how="inner")
+                .collect()
+            )
+        return self._labelled[column]
 
 
 def _without(table: str, ctx: Context, model: str, batches: pl.DataFrame, *, kind: str | None = None) -> pl.DataFrame:
@@ -371,14 +385,7 @@ class RealizedPerformance:
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
         self._column = kind_for(latest_recipe(self._ctx, self._model)).label_column
-        labels = self._labels.latest(self._column)
-        joined = (
-            self._ctx.store.scan(PREDICTIONS)
-            .filter(pl.col("model") == self._model)
-            .select(pl.exclude(_CONTEXT_COLUMNS))
-            .join(labels.lazy(), on="entity_key", how="inner")
-            .collect()
-        )
+        joined = self._labels.labelled_predictions(self._column)
         self._labelled = {str(key[0]): part for key, part in joined.partition_by("batch_id", as_dict=True).items()}
         stored = self._stored()
         changed = []

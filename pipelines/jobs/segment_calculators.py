@@ -60,19 +60,6 @@ class SegmentKind(StrEnum):
     SEARCH_SHIFT = "search_shift"
 
 
-def _labelled_counts(ctx: Context, model: str, labels: pl.DataFrame) -> dict[str, int]:
-    joined = (
-        ctx.store.scan(PREDICTIONS)
-        .filter(pl.col("model") == model)
-        .select("batch_id", "entity_key")
-        .join(labels.lazy().select("entity_key"), on="entity_key", how="inner")
-        .group_by("batch_id")
-        .len()
-        .collect()
-    )
-    return dict(zip(joined["batch_id"], joined["len"], strict=True))
-
-
 def _stale(
     ctx: Context, table: str, *, model: str, batches: pl.DataFrame, labelled: dict[str, int], needed: set[str], by: str
 ) -> pl.DataFrame:
@@ -140,13 +127,17 @@ class SlicingInput:
 
     @cached_property
     def truth(self) -> pl.DataFrame:
-        column = kind_for(latest_recipe(self._ctx, self._model)).label_column
-        return self._labels.latest(column).select("entity_key", pl.col(column).alias(LABEL))
+        return self._labels.latest(self._label_column).select("entity_key", pl.col(self._label_column).alias(LABEL))
 
     @cached_property
     def labelled(self) -> dict[str, int]:
         """Labelled rows per batch id."""
-        return _labelled_counts(self._ctx, self._model, self.truth)
+        counts = self._labels.labelled_predictions(self._label_column).group_by("batch_id").len()
+        return dict(zip(counts["batch_id"], counts["len"], strict=True))
+
+    @cached_property
+    def _label_column(self) -> str:
+        return kind_for(latest_recipe(self._ctx, self._model)).label_column
 
     @cached_property
     def _settings(self) -> dict[str, str]:
