@@ -96,13 +96,14 @@ def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalcu
 
 
 class RunLabels:
-    """A model's latest labels (`latest_labels`) and its labelled predictions, read once per monitor run
-    for every calculator that reads them. Per run, not per context: labels arrive between runs."""
+    """A model's latest labels (`latest_labels`), and how many of each batch's predictions have one,
+    read once per monitor run for every calculator that reads them. Per run, not per context: labels
+    arrive between runs."""
 
     def __init__(self, ctx: Context, model: str) -> None:
         self._ctx, self._model = ctx, model
         self._latest: dict[str, pl.DataFrame] = {}
-        self._labelled: dict[str, pl.DataFrame] = {}
+        self._counts: dict[str, dict[str, int]] = {}
 
     def latest(self, column: str) -> pl.DataFrame:
         """The latest label of every entity key from the labels table's `column`."""
@@ -112,16 +113,23 @@ class RunLabels:
 
     def labelled_predictions(self, column: str) -> pl.DataFrame:
         """Every prediction row of the model that has a label (`latest`), without the rows' context
-        columns, beside its label."""
-        if column not in self._labelled:
-            self._labelled[column] = (
-                self._ctx.store.scan(PREDICTIONS)
-                .filter(pl.col("model") == self._model)
-                .select(pl.exclude(_CONTEXT_COLUMNS))
-                .join(self.latest(column).lazy(), on="entity_key", how="inner")
-                .collect()
-            )
-        return self._labelled[column]
+        columns, beside its label. Not kept: only its count per batch is (`labelled_counts`)."""
+        joined = (
+            self._ctx.store.scan(PREDICTIONS)
+            .filter(pl.col("model") == self._model)
+            .select(pl.exclude(_CONTEXT_COLUMNS))
+            .join(self.latest(column).lazy(), on="entity_key", how="inner")
+            .collect()
+        )
+        counts = joined.group_by("batch_id").len()
+        self._counts[column] = dict(zip(counts["batch_id"], counts["len"], strict=True))
+        return joined
+
+    def labelled_counts(self, column: str) -> dict[str, int]:
+        """How many prediction rows of each batch id have a label (none: absent)."""
+        if column not in self._counts:
+            self.labelled_predictions(column)
+        return self._counts[column]
 
 
 def _without(table: str, ctx: Context, model: str, batches: pl.DataFrame, *, kind: str | None = None) -> pl.DataFrame:

@@ -132,8 +132,7 @@ class SlicingInput:
     @cached_property
     def labelled(self) -> dict[str, int]:
         """Labelled rows per batch id."""
-        counts = self._labels.labelled_predictions(self._label_column).group_by("batch_id").len()
-        return dict(zip(counts["batch_id"], counts["len"], strict=True))
+        return self._labels.labelled_counts(self._label_column)
 
     @cached_property
     def _label_column(self) -> str:
