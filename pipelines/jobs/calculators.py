@@ -84,14 +84,52 @@ def calculators_for(ctx: Context, model: str, engine: Engine) -> list[BatchCalcu
     """Every monitor metric; drift and quality, the ones over a batch's feature rows, on `engine`."""
     from pipelines.jobs.segment_calculators import segment_calculators  # it builds on this module's calculators
 
+    labels = RunLabels(ctx, model)
     return [
         DriftCalculator(ctx, model, engine),
         OutputDriftCalculator(ctx, model),
-        RealizedPerformance(ctx, model),
+        RealizedPerformance(ctx, model, labels),
         QualityCalculator(ctx, model, engine),
         EstimatedPerformance(ctx, model),
-        *segment_calculators(ctx, model),
+        *segment_calculators(ctx, model, labels),
     ]
+
+
+class RunLabels:
+    """A model's latest labels (`latest_labels`), and how many of each batch's predictions have one,
+    read once per monitor run for every calculator that reads them. Per run, not per context: labels
+    arrive between runs."""
+
+    def __init__(self, ctx: Context, model: str) -> None:
+        self._ctx, self._model = ctx, model
+        self._latest: dict[str, pl.DataFrame] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def latest(self, column: str) -> pl.DataFrame:
+        """The latest label of every entity key from the labels table's `column`."""
+        if column not in self._latest:
+            self._latest[column] = latest_labels(self._ctx, self._model, column=column)
+        return self._latest[column]
+
+    def labelled_predictions(self, column: str) -> pl.DataFrame:
+        """Every prediction row of the model that has a label (`latest`), without the rows' context
+        columns, beside its label. Not kept: only its count per batch is (`labelled_counts`)."""
+        joined = (
+            self._ctx.store.scan(PREDICTIONS)
+            .filter(pl.col("model") == self._model)
+            .select(pl.exclude(_CONTEXT_COLUMNS))
+            .join(self.latest(column).lazy(), on="entity_key", how="inner")
+            .collect()
+        )
+        counts = joined.group_by("batch_id").len()
+        self._counts[column] = dict(zip(counts["batch_id"], counts["len"], strict=True))
+        return joined
+
+    def labelled_counts(self, column: str) -> dict[str, int]:
+        """How many prediction rows of each batch id have a label (none: absent)."""
+        if column not in self._counts:
+            self.labelled_predictions(column)
+        return self._counts[column]
 
 
 def _without(table: str, ctx: Context, model: str, batches: pl.DataFrame, *, kind: str | None = None) -> pl.DataFrame:
@@ -348,21 +386,14 @@ class RealizedPerformance:
 
     name, table = "performance", PERFORMANCE
 
-    def __init__(self, ctx: Context, model: str) -> None:
-        self._ctx, self._model = ctx, model
+    def __init__(self, ctx: Context, model: str, labels: RunLabels) -> None:
+        self._ctx, self._model, self._labels = ctx, model, labels
         self._labelled: dict[str, pl.DataFrame] = {}
         self._metrics: dict[str, dict[str, float]] = {}
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
         self._column = kind_for(latest_recipe(self._ctx, self._model)).label_column
-        labels = latest_labels(self._ctx, self._model, column=self._column)
-        joined = (
-            self._ctx.store.scan(PREDICTIONS)
-            .filter(pl.col("model") == self._model)
-            .select(pl.exclude(_CONTEXT_COLUMNS))
-            .join(labels.lazy(), on="entity_key", how="inner")
-            .collect()
-        )
+        joined = self._labels.labelled_predictions(self._column)
         self._labelled = {str(key[0]): part for key, part in joined.partition_by("batch_id", as_dict=True).items()}
         stored = self._stored()
         changed = []

@@ -8,7 +8,8 @@ of rows that moved from training's), with a row "(all)" per search for the whole
 `FairnessCalculator` writes each fairness metric of each group of every protected attribute.
 
 Both recompute a batch when more of its rows are labelled, or when the policy names a column the
-batch has not been sliced by yet.
+batch has not been sliced by yet. They read the model's policy, its labels and each batch's rows through
+one `SlicingInput` per monitor run, so a batch's million rows are read and joined once for both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import polars as pl
@@ -29,7 +30,7 @@ from governance.versions import VersionRecipe
 from lakehouse.records import PolicyScope, policy_settings, require_table_identity
 from lakehouse.schemas import FAIRNESS, PREDICTIONS, SEGMENTS
 from pipelines.context import Context
-from pipelines.jobs.calculators import BatchCalculator, EstimatedPerformance, Row
+from pipelines.jobs.calculators import BatchCalculator, EstimatedPerformance, Row, RunLabels
 from pipelines.ml.drift import ReferenceProfile, profile_drift, profile_reference
 from pipelines.ml.fairness import LABEL, judge_attribute
 from pipelines.ml.segments import (
@@ -44,7 +45,6 @@ from pipelines.ml.segments import (
 )
 from pipelines.ml.tasks import PREDICTION_SCHEMA, TaskKind
 from pipelines.reads.batches import batch_rows
-from pipelines.reads.labels import latest_labels
 from pipelines.reads.versions import kind_for, latest_recipe, version_recipe
 
 ALL = "(all)"
@@ -58,19 +58,6 @@ class SegmentKind(StrEnum):
     ESTIMATED = "estimated"
     SEARCH_ERROR = "search_error"
     SEARCH_SHIFT = "search_shift"
-
-
-def _labelled_counts(ctx: Context, model: str, labels: pl.DataFrame) -> dict[str, int]:
-    joined = (
-        ctx.store.scan(PREDICTIONS)
-        .filter(pl.col("model") == model)
-        .select("batch_id", "entity_key")
-        .join(labels.lazy().select("entity_key"), on="entity_key", how="inner")
-        .group_by("batch_id")
-        .len()
-        .collect()
-    )
-    return dict(zip(joined["batch_id"], joined["len"], strict=True))
 
 
 def _stale(
@@ -116,10 +103,65 @@ def _batch_frame(
     )
 
 
-def _labels(ctx: Context, model: str, kind: TaskKind) -> pl.DataFrame:
-    return latest_labels(ctx, model, column=kind.label_column).select(
-        "entity_key", pl.col(kind.label_column).alias(LABEL)
-    )
+class SlicingInput:
+    """What the segment and fairness calculators of one monitor run both read, read once: the model's
+    policy settings, its labels (the truth, LABEL), how many of each batch's rows are labelled, and each
+    batch's frame (`_batch_frame`) with the columns either calculator slices by.
+
+    The segment calculator runs first; it holds a batch's frame for the fairness calculator only while
+    a protected attribute is declared, and the fairness calculator lets go of each frame once used (and,
+    from `pending`, of those of batches it will not compute)."""
+
+    def __init__(self, ctx: Context, model: str, labels: RunLabels) -> None:
+        self._ctx, self._model, self._labels = ctx, model, labels
+        self._frames: dict[str, pl.DataFrame] = {}
+
+    @cached_property
+    def chosen(self) -> tuple[SegmentColumn, ...]:
+        return segment_columns(self._settings)
+
+    @cached_property
+    def protected(self) -> dict[str, str | None]:
+        """Each protected attribute's column and its declared reference group (None: the largest)."""
+        return {a.column: a.reference for a in protected_attributes(self._settings)}
+
+    @cached_property
+    def truth(self) -> pl.DataFrame:
+        return self._labels.latest(self._label_column).select("entity_key", pl.col(self._label_column).alias(LABEL))
+
+    @cached_property
+    def labelled(self) -> dict[str, int]:
+        """Labelled rows per batch id."""
+        return self._labels.labelled_counts(self._label_column)
+
+    @cached_property
+    def _label_column(self) -> str:
+        return kind_for(latest_recipe(self._ctx, self._model)).label_column
+
+    @cached_property
+    def _settings(self) -> dict[str, str]:
+        return policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
+
+    def segment_frame(self, batch: dict[str, Any], columns: Sequence[str]) -> pl.DataFrame:
+        """The batch's frame with `columns` and the protected attributes, held for `fairness_frame`
+        when any is declared."""
+        frame = _batch_frame(self._ctx, self._model, batch, [*columns, *self.protected], self.truth)
+        if self.protected:
+            self._frames[str(batch["batch_id"])] = frame
+        return frame
+
+    def fairness_frame(self, batch: dict[str, Any]) -> pl.DataFrame:
+        """The batch's frame with the protected attributes: the one `segment_frame` held (no longer held
+        after this call), or one read now."""
+        held = self._frames.pop(str(batch["batch_id"]), None)
+        if held is not None:
+            return held
+        return _batch_frame(self._ctx, self._model, batch, list(self.protected), self.truth)
+
+    def keep_only(self, batch_ids: Sequence[str]) -> None:
+        """Drop the frames of every batch but `batch_ids`."""
+        for batch_id in set(self._frames) - set(batch_ids):
+            del self._frames[batch_id]
 
 
 @dataclass(frozen=True)
@@ -137,32 +179,36 @@ class _SegmentReference:
 class SegmentCalculator:
     name, table = "segments", SEGMENTS
 
-    def __init__(self, ctx: Context, model: str, *, policy: SearchPolicy = DEFAULT_SEARCH) -> None:
-        self._ctx, self._model, self._policy = ctx, model, policy
-        self._chosen: tuple[SegmentColumn, ...] = ()
-        self._truth = pl.DataFrame()
+    def __init__(
+        self, ctx: Context, model: str, slicing: SlicingInput, *, policy: SearchPolicy = DEFAULT_SEARCH
+    ) -> None:
+        self._ctx, self._model, self._slicing, self._policy = ctx, model, slicing, policy
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
         if batches.is_empty():
             return batches
-        settings = policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
-        self._chosen = segment_columns(settings)
-        self._truth = _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
-        labelled = _labelled_counts(self._ctx, self._model, self._truth)
-        needed = {s.column for s in self._chosen} | {SegmentKind.SEARCH_SHIFT}
+        needed = {s.column for s in self._slicing.chosen} | {SegmentKind.SEARCH_SHIFT}
         return _stale(
-            self._ctx, SEGMENTS, model=self._model, batches=batches, labelled=labelled, needed=needed, by="columns"
+            self._ctx,
+            SEGMENTS,
+            model=self._model,
+            batches=batches,
+            labelled=self._slicing.labelled,
+            needed=needed,
+            by="columns",
         )
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         version = batch["model_version"]
         recipe = version_recipe(self._ctx, self._model, version)
         kind = kind_for(recipe)
-        chosen = tuple(self._chosen)
+        chosen = self._slicing.chosen
         reference = self._ctx.remember(
             ("segment_reference", self._model, version, repr(chosen)), partial(self._reference, recipe, chosen)
         )
-        frame = _batch_frame(self._ctx, self._model, batch, [*recipe.spec.columns, *reference.edges], self._truth)
+        # the chosen segments' drift reads every feature; the search alone only its columns
+        needed = recipe.spec.columns if chosen else reference.search_edges
+        frame = self._slicing.segment_frame(batch, [*needed, *(s.column for s in chosen)])
         sliced = [s.column for s in chosen if s.column in reference.labels.columns and s.column in frame.columns]
         labels = frame.select(segment_label(c, edges=reference.edges[c]) for c in sliced)
         loss = frame.select(row_loss(recipe.task, label=LABEL), pl.col(LABEL).is_not_null().alias("labelled"))
@@ -219,7 +265,11 @@ class SegmentCalculator:
         recipe: VersionRecipe,
         kind: TaskKind,
     ) -> list[Row]:
-        keyed = frame.with_columns(labels[column].alias("__segment"), loss[LOSS], loss["labelled"])
+        # only what each segment's drift and metrics read: partitioning copies every column it is given
+        outputs = [c for c in PREDICTION_SCHEMA if c in frame.columns]
+        keyed = frame.select(*dict.fromkeys([*recipe.spec.columns, *outputs, LABEL])).with_columns(
+            labels[column].alias("__segment"), loss[LOSS], loss["labelled"]
+        )
         shares = reference.labels[column].value_counts(normalize=True, name="share")
         before = dict(zip(shares[column], shares["share"], strict=True))
         losses = level_losses(keyed.filter(pl.col("labelled")).select("__segment", LOSS), "__segment")
@@ -306,11 +356,12 @@ class SegmentCalculator:
     ) -> list[Row]:
         """A row for the whole batch searched, then the reported segments, most significant first."""
         policy = self._policy
-        reported = {
-            r["segment"]: r
-            for r in tested.iter_rows(named=True)
-            if segment_reported(SegmentTest(rows=r["rows"], gap=r["gap"], adjusted_p=r["adjusted_p"]), policy=policy)
-        }
+        passed = [
+            segment_reported(SegmentTest(rows=n, gap=gap, adjusted_p=p), policy=policy)
+            for n, gap, p in tested.select("rows", "gap", "adjusted_p").iter_rows()
+        ]
+        # a row as a dict only for the few reported: thousands of segments are tested
+        reported = {r["segment"]: r for r in tested.filter(pl.Series(passed, dtype=pl.Boolean)).iter_rows(named=True)}
         kept = without_refinements(list(reported))[: policy.max_reported]
         base = {**stamp, "kind": kind, "metric": metric}
         summary: Row = {
@@ -345,35 +396,35 @@ class FairnessCalculator:
 
     name, table = "fairness", FAIRNESS
 
-    def __init__(self, ctx: Context, model: str, *, policy: FairnessPolicy = DEFAULT_FAIRNESS) -> None:
-        self._ctx, self._model, self._policy = ctx, model, policy
-        self._attributes: dict[str, str | None] = {}
-        self._truth = pl.DataFrame()
+    def __init__(
+        self, ctx: Context, model: str, slicing: SlicingInput, *, policy: FairnessPolicy = DEFAULT_FAIRNESS
+    ) -> None:
+        self._ctx, self._model, self._slicing, self._policy = ctx, model, slicing, policy
 
     def pending(self, batches: pl.DataFrame) -> pl.DataFrame:
-        settings = policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
-        self._attributes = {a.column: a.reference for a in protected_attributes(settings)}
-        if not self._attributes or batches.is_empty():
+        attributes = self._slicing.protected
+        if not attributes or batches.is_empty():
+            self._slicing.keep_only([])
             return batches.clear()
-        self._truth = _labels(self._ctx, self._model, kind_for(latest_recipe(self._ctx, self._model)))
-        labelled = _labelled_counts(self._ctx, self._model, self._truth)
-        return _stale(
+        todo = _stale(
             self._ctx,
             FAIRNESS,
             model=self._model,
             batches=batches,
-            labelled=labelled,
-            needed=set(self._attributes),
+            labelled=self._slicing.labelled,
+            needed=set(attributes),
             by="attribute",
         )
+        self._slicing.keep_only(todo["batch_id"].to_list())
+        return todo
 
     def rows(self, batch: dict[str, Any]) -> list[Row]:
         recipe = version_recipe(self._ctx, self._model, batch["model_version"])
-        frame = _batch_frame(self._ctx, self._model, batch, list(self._attributes), self._truth)
+        frame = self._slicing.fairness_frame(batch)
         frame = frame.with_columns(row_loss(recipe.task, label=LABEL))
         labelled = int(frame[LABEL].is_not_null().sum())
         rows: list[Row] = []
-        for attribute, declared in self._attributes.items():
+        for attribute, declared in self._slicing.protected.items():
             if attribute not in frame.columns:
                 continue
             judged = judge_attribute(frame, attribute, declared=declared, task=recipe.task, policy=self._policy)
@@ -420,5 +471,6 @@ class FairnessCalculator:
         return rows
 
 
-def segment_calculators(ctx: Context, model: str) -> list[BatchCalculator]:
-    return [SegmentCalculator(ctx, model), FairnessCalculator(ctx, model)]
+def segment_calculators(ctx: Context, model: str, labels: RunLabels) -> list[BatchCalculator]:
+    slicing = SlicingInput(ctx, model, labels)
+    return [SegmentCalculator(ctx, model, slicing), FairnessCalculator(ctx, model, slicing)]

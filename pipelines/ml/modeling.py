@@ -32,9 +32,8 @@ from sklearn.metrics import (
     log_loss,
     mean_absolute_error,
     mean_absolute_percentage_error,
-    precision_score,
+    precision_recall_fscore_support,
     r2_score,
-    recall_score,
     roc_auc_score,
     root_mean_squared_error,
 )
@@ -270,11 +269,13 @@ def _encoded_outputs(estimator: Pipeline, chunk: pl.DataFrame, spec: FeatureSpec
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Binary classification metrics at the 0.5 threshold; ranking metrics need both classes."""
     predicted = (scores >= DECISION_THRESHOLD).astype(np.int64)
+    # one pass for the three: precision_score, recall_score and f1_score each call this and keep one
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predicted, average="binary", zero_division=0)
     metrics = {
         "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
         "brier": float(brier_score_loss(labels, scores)),
         "positive_rate": float(labels.mean()),
         "mean_score": float(scores.mean()),

@@ -171,14 +171,6 @@ def _key(combo: tuple[str, ...], levels: dict[str, list[str]]) -> pl.Expr:
     return key.alias("key")
 
 
-def _decode(key: int, combo: tuple[str, ...], levels: dict[str, list[str]]) -> str:
-    parts = []
-    for column in reversed(combo):
-        key, code = divmod(key, len(levels[column]))
-        parts.append(f"{column}={levels[column][code]}")
-    return AND.join(reversed(parts))
-
-
 def _cells(encoded: _Encoded, combos: list[tuple[str, ...]]) -> pl.DataFrame:
     """One row per (combination, segment) present: its rows, and with LOSS its labelled rows and loss sums
     (a null loss: an unlabelled row).
@@ -238,8 +230,24 @@ def _z(gap: np.ndarray, se: np.ndarray) -> np.ndarray:
 
 
 def _named(cells: pl.DataFrame, combos: list[tuple[str, ...]], levels: dict[str, list[str]]) -> pl.DataFrame:
-    names = [_decode(int(k), combos[c], levels) for k, c in zip(cells["key"], cells["combo"], strict=True)]
-    columns = [",".join(combos[c]) for c in cells["combo"]]
+    """`cells` with each segment's name ("a=x & b=y", decoded from its key: the last column varies
+    fastest) and its columns ("a,b"); one array operation per combination and column, not per segment."""
+    keys = cells["key"].to_numpy().astype(np.int64)
+    combo_of = cells["combo"].to_numpy()
+    names = np.empty(cells.height, dtype=object)
+    columns = np.empty(cells.height, dtype=object)
+    named_levels = {c: np.array([f"{c}={level}" for level in levels[c]], dtype=object) for c in levels}
+    for i in np.unique(combo_of):
+        rows = np.flatnonzero(combo_of == i)
+        rest, parts = keys[rows], []
+        for column in reversed(combos[i]):
+            rest, code = np.divmod(rest, len(levels[column]))
+            parts.append(named_levels[column][code])
+        name = parts.pop()
+        while parts:
+            name = name + AND + parts.pop()
+        names[rows] = name
+        columns[rows] = ",".join(combos[i])
     return cells.with_columns(pl.Series("segment", names, pl.String), pl.Series("columns", columns, pl.String))
 
 

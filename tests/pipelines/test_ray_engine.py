@@ -1,6 +1,6 @@
 """`--engine ray` on a real local Ray cluster (one head on 127.0.0.1) against the in-process engine on
 copies of the same lakehouse: the same scores bit for bit, the same drift statistics and verdicts,
-the same quality results, with and without feature tables joined, with the lakehouse on local disk or
+the same quality results, the same segments and fairness, with and without feature tables joined, with the lakehouse on local disk or
 in S3; the workers' CPU in ops/runs; an address nobody answers at refused."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lakehouse.schemas import BATCHES, DRIFT, FEATURE_SKEW, PREDICTIONS, QUALITY, RUNS
+from lakehouse.schemas import BATCHES, DRIFT, FAIRNESS, FEATURE_SKEW, PREDICTIONS, QUALITY, RUNS, SEGMENTS
 from pipelines.context import build_context
 from tests.cli_harness import Cli
-from tests.conftest import Seeded, context_for
+from tests.conftest import ADMIN, Seeded, context_for
 from tests.pipelines import test_feature_tables as features
 from tests.pipelines.test_feature_tables import built  # noqa: F401  (the feature-table home, a fixture)
 from tests.servers import RAY_ENV, RayHead, S3Server, free_port, ray_head
@@ -67,6 +67,7 @@ def homes(seeded_template: Seeded, tmp_path_factory: pytest.TempPathFactory, clu
         cli = Cli(home, env={"MLGOV_RAY_ADDRESS": cluster.address})
         ctx = build_context({"MLGOV_HOME": str(home), "MLGOV_RAY_ADDRESS": cluster.address}, cwd=home)
         probe = open_engine(ctx, engine)
+        cli("model", "set", MODEL, "--segment", "home_ownership", "--protected", "home_ownership", "--actor", ADMIN)
         for command in (
             ("score", MODEL, "--table", "applications", "--actor", "maya", "--engine", engine),
             ("monitor", MODEL, "--engine", engine),
@@ -124,6 +125,18 @@ def test_drift_and_quality_agree(homes: Homes) -> None:
     }
     assert quality["local"].height > 0
     assert quality["local"].equals(quality["ray"])
+
+
+def test_segments_and_fairness_agree(homes: Homes) -> None:
+    for table, order in (
+        (SEGMENTS, ["batch_id", "kind", "segment", "metric"]),
+        (FAIRNESS, ["batch_id", "group", "metric"]),
+    ):
+        local, ray = (_rows(homes.home[e], table).drop("computed_at", "run_id").sort(order) for e in ("local", "ray"))
+        assert local.height > 0, table
+        assert local.equals(ray), table
+    chosen = _rows(homes.home["ray"], SEGMENTS).filter(pl.col("columns") == "home_ownership")
+    assert chosen.height > 0  # the chosen column was sliced on the ray engine's run too
 
 
 def test_the_run_records_count_the_workers_cpu(homes: Homes) -> None:

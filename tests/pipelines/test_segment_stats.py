@@ -131,3 +131,51 @@ def test_the_share_search_finds_a_segment_that_grew() -> None:
     )
     tested = search_shares(surge, reference, BY_VALUE, min_rows=100)
     assert conditions(_reported(tested)[0]) == {"region=east", "age=old"}
+
+
+def test_each_segment_found_is_named_by_the_rows_it_counts() -> None:
+    rng = np.random.default_rng(5)
+    frame = _planted(3_000, rng=rng, planted=False).with_columns(
+        pl.Series("score", rng.normal(size=3_000)),
+        pl.Series("plan", rng.choice(["a", "b", ""], 3_000)).replace("", None),  # missing: a segment of its own
+    )
+    edges: dict[str, list[float] | None] = {**BY_VALUE, "score": quantile_edges(frame["score"], 4)}
+    tested = search_losses(frame, edges, min_rows=1)
+    labelled = frame.select(segment_label(c, edges=e) for c, e in edges.items())
+
+    assert tested.height > 100
+    for row in tested.iter_rows(named=True):
+        parts = [condition.split("=", 1) for condition in sorted(conditions(row["segment"]))]
+        assert ",".join(sorted(c for c, _ in parts)) == ",".join(sorted(row["columns"].split(",")))
+        inside = pl.all_horizontal(pl.col(column) == level for column, level in parts)
+        assert labelled.filter(inside).height == row["rows"], row["segment"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["random", "no_predicted_positive", "no_true_positive", "one_class", "all_right"],
+)
+def test_classification_metrics_equal_sklearns_own_functions_exactly(case: str) -> None:
+    # each segment's metrics take precision, recall and F1 from one sklearn call: the same numbers bit for bit
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from pipelines.ml.modeling import classification_metrics
+
+    rng = np.random.default_rng(3)
+    scores = rng.random(5_000)
+    labels = (rng.random(5_000) < scores).astype(np.int64)
+    if case == "no_predicted_positive":
+        scores = scores / 2.1
+    elif case == "no_true_positive":
+        labels = np.where(scores >= 0.5, 0, labels)
+    elif case == "one_class":
+        labels = np.zeros_like(labels)
+    elif case == "all_right":
+        labels = (scores >= 0.5).astype(np.int64)
+    predicted = (scores >= 0.5).astype(np.int64)
+
+    metrics = classification_metrics(labels, scores)
+
+    assert metrics["precision"] == float(precision_score(labels, predicted, zero_division=0))
+    assert metrics["recall"] == float(recall_score(labels, predicted, zero_division=0))
+    assert metrics["f1"] == float(f1_score(labels, predicted, zero_division=0))

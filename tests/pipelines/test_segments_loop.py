@@ -12,7 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lakehouse.schemas import AUDIT, FAIRNESS, PREDICTIONS, SEGMENTS
+from lakehouse.schemas import AUDIT, BATCHES, FAIRNESS, PREDICTIONS, SCHEMAS, SEGMENTS
+from pipelines.jobs.calculators import BatchCalculator, RunLabels
+from pipelines.jobs.segment_calculators import FairnessCalculator, SegmentCalculator, SlicingInput
 from pipelines.ml.segments import conditions, quantile_edges
 from tests.conftest import ADMIN, MAKER, REVIEWER_A, REVIEWER_B, START, Seeded, context_for, train_loan_model
 from tests.pipelines.test_cli import Cli
@@ -163,6 +165,41 @@ def test_chosen_segments_and_a_protected_attribute_per_batch(seeded: Seeded) -> 
     again = cli.json("monitor", MODEL)  # nothing new: nothing recomputed
     assert context_for(seeded.home).store.read(FAIRNESS)["run_id"].n_unique() == 1
     assert _batch(again, seeded.batch_ids[0])["fairness"] == labelled["fairness"]
+
+
+def _computed(calculators: list[BatchCalculator], batches: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Each calculator's rows over its pending batches, run in order as the monitor runs them."""
+    computed = {}
+    for calculator in calculators:
+        todo = calculator.pending(batches)
+        rows = [row for batch in todo.iter_rows(named=True) for row in calculator.rows(batch)]
+        computed[calculator.name] = pl.DataFrame(rows, schema=SCHEMAS[calculator.table])
+    return computed
+
+
+def test_segments_and_fairness_sharing_one_input_compute_what_each_computes_alone(seeded: Seeded) -> None:
+    cli = Cli(seeded.home)
+    cli("model", "set", MODEL, "--segment", "purpose", "--segment", "income:4", "--actor", ADMIN)
+    cli("model", "set", MODEL, "--protected", "home_ownership", "--actor", ADMIN)
+    ctx = context_for(seeded.home)
+    batches = ctx.store.scan(BATCHES).filter(pl.col("model") == MODEL).collect()
+    shared = SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))
+
+    together = _computed([SegmentCalculator(ctx, MODEL, shared), FairnessCalculator(ctx, MODEL, shared)], batches)
+    alone = _computed(
+        [
+            SegmentCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))),
+            FairnessCalculator(context_for(seeded.home), MODEL, SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))),
+        ],
+        batches,
+    )
+
+    assert together["segments"].height > 0
+    assert together["fairness"].height > 0
+    for name in ("segments", "fairness"):
+        assert together[name].equals(alone[name]), name  # same rows, same order, same numbers
+    labelled = together["segments"].filter(pl.col("batch_id") == seeded.batch_ids[0])
+    assert {"purpose", "income"} <= set(labelled["columns"])
 
 
 @pytest.mark.parametrize(
