@@ -319,13 +319,18 @@ class JobRun:
             details=canonical_json({"run_id": self.run_id, **(details or {})}),
         )
 
-    def authorize(self, action: Action, *, object_type: str, object_id: str) -> AccessPolicy:
-        """The access policy, once the actor is known to be allowed `action`; refusals are audited."""
-        policy = access_policy(self.ctx.ledger)
-        if not policy.grants:
-            require_migrated(self.ctx)
+    @contextmanager
+    def refusals_audited(
+        self,
+        action: AuditAction | Action,
+        *,
+        object_type: str,
+        object_id: str,
+        details: Mapping[str, object] | None = None,
+    ) -> Iterator[None]:
+        """Audit a PermissionDenied raised in the block as a refusal of `action`, then let it go on."""
         try:
-            authorize(policy, user=self.actor, action=action)
+            yield
         except PermissionDenied as refusal:
             self.audit(
                 action=action,
@@ -333,8 +338,17 @@ class JobRun:
                 object_id=object_id,
                 outcome=AuditOutcome.REFUSED,
                 reason=str(refusal),
+                details=details,
             )
             raise
+
+    def authorize(self, action: Action, *, object_type: str, object_id: str) -> AccessPolicy:
+        """The access policy, once the actor is known to be allowed `action`; refusals are audited."""
+        policy = access_policy(self.ctx.ledger)
+        if not policy.grants:
+            require_migrated(self.ctx)
+        with self.refusals_audited(action, object_type=object_type, object_id=object_id):
+            authorize(policy, user=self.actor, action=action)
         return policy
 
 

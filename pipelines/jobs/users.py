@@ -150,17 +150,8 @@ def set_password(
             if current_password is None:
                 raise InputError("changing your own password needs your current password")
             _verify(run, user=user, password=current_password)
-            try:
+            with run.refusals_audited(AuditAction.SET_PASSWORD, object_type="user", object_id=user):
                 require_enabled_actor(access_policy(ctx.ledger), user=user)
-            except PermissionDenied as refusal:
-                run.audit(
-                    action=AuditAction.SET_PASSWORD,
-                    object_type="user",
-                    object_id=user,
-                    outcome=AuditOutcome.REFUSED,
-                    reason=str(refusal),
-                )
-                raise
         else:
             run.authorize(Action.MANAGE_ACCESS, object_type="user", object_id=user)
         account = credentials_of(ctx.store, user=user)
@@ -198,17 +189,8 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
-        try:
+        with run.refusals_audited(AuditAction.LOGIN, object_type="user", object_id=user):
             identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
-        except PermissionDenied as refusal:
-            run.audit(
-                action=AuditAction.LOGIN,
-                object_type="user",
-                object_id=user,
-                outcome=AuditOutcome.REFUSED,
-                reason=str(refusal),
-            )
-            raise
         _record(run, account, CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(
             action=AuditAction.LOGIN,
@@ -300,18 +282,8 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     require_user_name(user)
     require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
-        try:
+        with run.refusals_audited(AuditAction.LOGIN, object_type="user", object_id=user, details={"method": provider}):
             identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
-        except PermissionDenied as refusal:
-            run.audit(
-                action=AuditAction.LOGIN,
-                object_type="user",
-                object_id=user,
-                outcome=AuditOutcome.REFUSED,
-                reason=str(refusal),
-                details={"method": provider},
-            )
-            raise
         # recorded like a password sign-in, so the Access page shows when this user last signed in
         _record(run, credentials_of(ctx.store, user=user), CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(
