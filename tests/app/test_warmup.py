@@ -13,13 +13,16 @@ from pipelines.reads import overview
 from tests.conftest import Seeded
 
 
-def test_the_overview_a_sign_in_lands_on_is_read_by_the_warm_up(
-    seeded: Seeded,
-    serve_home: Callable[[Path], None],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def served(seeded: Seeded, serve_home: Callable[[Path], None]) -> Path:
+    """The home the app serves: a copy of the seeded lakehouse."""
     serve_home(seeded.home)
+    return seeded.home
+
+
+def test_the_overview_a_sign_in_lands_on_is_read_by_the_warm_up(
+    served: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     reads: list[str] = []
     model_overview = overview.model_overview
 
@@ -32,7 +35,7 @@ def test_the_overview_a_sign_in_lands_on_is_read_by_the_warm_up(
     warmup._warm_up_and_say_so()
 
     assert "mlgov app: warmed up in" in capsys.readouterr().err
-    summaries = queries.model_summaries(str(seeded.home))  # the first page run after the warm-up
+    summaries = queries.model_summaries(str(served))  # the first page run after the warm-up
     assert [s.name for s in summaries] == ["loan_default"]
     assert reads == ["model_overview"]  # read by the warm-up, not again
 
@@ -50,13 +53,8 @@ def test_a_server_with_no_lakehouse_says_so_in_one_line_and_goes_on(
 
 
 def test_a_warm_up_that_fails_otherwise_says_what_failed_in_one_line(
-    seeded: Seeded,
-    serve_home: Callable[[Path], None],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    served: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    serve_home(seeded.home)
-
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the registry went away")
 
