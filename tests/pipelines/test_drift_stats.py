@@ -31,6 +31,7 @@ from pipelines.ml.drift import (
     profile_reference,
 )
 from pipelines.reads.batches import select_window
+from pipelines.reads.monitoring import feature_drifts
 from pipelines.reads.versions import version_recipe
 from tests.conftest import Seeded, context_for
 
@@ -293,14 +294,5 @@ def test_monitor_stores_evidentlys_drift_with_the_profile_id(seeded: Seeded) -> 
         assert set(rows["reference_id"]) == {f"{recipe.table}@{recipe.table_version}#{profile.id}"}
         assert re.fullmatch(r"raw/loans@\d+#[0-9a-f]{12}", rows["reference_id"][0])
         assert set(rows["reference_rows"]) == {reference.height}
-        ours = [
-            FeatureDrift(
-                feature=row["feature"],
-                method=row["method"],
-                statistic=row["statistic"],
-                threshold=row["threshold"],
-                drifted=row["drifted"],
-            )
-            for row in rows.iter_rows(named=True)
-        ]
+        ours = list(feature_drifts(rows))
         _assert_same(ours, evidently_drift(reference, current, spec=kinds))
