@@ -108,9 +108,10 @@ class SlicingInput:
     policy settings, its labels (the truth, LABEL), how many of each batch's rows are labelled, and each
     batch's frame (`_batch_frame`) with the columns either calculator slices by.
 
-    The segment calculator runs first; it holds a batch's frame for the fairness calculator only while
-    a protected attribute is declared, and the fairness calculator lets go of each frame once used (and,
-    from `pending`, of those of batches it will not compute)."""
+    The segment calculator runs first, over every pending batch; while a protected attribute is declared
+    it holds its last batch's frame for the fairness calculator, which lets go of it once used (or, from
+    `pending`, when it will not compute that batch). One frame, not one per batch: a first monitor of a
+    year of batches would otherwise hold them all at once; the usual run has one new batch."""
 
     def __init__(self, ctx: Context, model: str, labels: RunLabels) -> None:
         self._ctx, self._model, self._labels = ctx, model, labels
@@ -143,11 +144,11 @@ class SlicingInput:
         return policy_settings(self._ctx.ledger, scope=PolicyScope.MODEL).get(self._model, {})
 
     def segment_frame(self, batch: dict[str, Any], columns: Sequence[str]) -> pl.DataFrame:
-        """The batch's frame with `columns` and the protected attributes, held for `fairness_frame`
-        when any is declared."""
+        """The batch's frame with `columns` and the protected attributes, held (in place of the one held
+        before) for `fairness_frame` when any is declared."""
         frame = _batch_frame(self._ctx, self._model, batch, [*columns, *self.protected], self.truth)
         if self.protected:
-            self._frames[str(batch["batch_id"])] = frame
+            self._frames = {str(batch["batch_id"]): frame}
         return frame
 
     def fairness_frame(self, batch: dict[str, Any]) -> pl.DataFrame:

@@ -202,6 +202,22 @@ def test_segments_and_fairness_sharing_one_input_compute_what_each_computes_alon
     assert {"purpose", "income"} <= set(labelled["columns"])
 
 
+def test_the_shared_input_holds_one_batch_frame_whatever_the_backlog(seeded: Seeded) -> None:
+    cli = Cli(seeded.home)
+    cli("model", "set", MODEL, "--segment", "purpose", "--protected", "home_ownership", "--actor", ADMIN)
+    ctx = context_for(seeded.home)
+    batches = ctx.store.scan(BATCHES).filter(pl.col("model") == MODEL).collect()
+    shared = SlicingInput(ctx, MODEL, RunLabels(ctx, MODEL))
+    segments = SegmentCalculator(ctx, MODEL, shared)
+
+    todo = segments.pending(batches)
+    for batch in todo.iter_rows(named=True):
+        segments.rows(batch)
+
+    assert todo.height == 2
+    assert list(shared._frames) == [todo["batch_id"][-1]]  # the last batch's, for fairness; not every batch's
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
