@@ -6,7 +6,7 @@ store hands them over in that order. Nothing here reads a clock: `now` is passed
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -131,10 +131,10 @@ class SignedIn:
     roles: frozenset[Role]
 
 
-def signed_in(policy: AccessPolicy, *, user: str, disabled: Collection[str] = ()) -> SignedIn:
-    """The identity with its roles from the access policy; a disabled user (one of `disabled`, or of the
-    policy's) or a user with no roles may not sign in."""
-    require_enabled(user, disabled={*disabled, *policy.disabled})
+def signed_in(policy: AccessPolicy, *, user: str) -> SignedIn:
+    """The identity with its roles from the access policy; a user the policy holds disabled, or one with
+    no roles, may not sign in."""
+    require_enabled(user, disabled=policy.disabled)
     roles = policy.roles_of(user)
     if not roles:
         raise PermissionDenied(f"{user} holds no roles: ask an admin to grant one (mlgov access grant)")

@@ -48,9 +48,9 @@ def session_claims(ctx: Context, token: str) -> SessionClaims:
 def resume_session(ctx: Context, token: str, *, policy: AccessPolicy | None = None) -> SignedIn:
     """The identity a session token carries, with the roles the access policy gives it now (`policy`:
     the caller's copy of the current policy, read from the chain when None)."""
-    claims = session_claims(ctx, token)
+    claims = session_claims(ctx, token)  # refuses a disabled user as the chain holds them now
     policy = access_policy(ctx.ledger) if policy is None else policy
-    return signed_in(policy, user=claims.user, disabled=disabled_users(ctx.ledger))
+    return signed_in(policy, user=claims.user)
 
 
 def confirm_identity(ctx: Context, identity: SignedIn) -> None:

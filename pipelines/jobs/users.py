@@ -190,7 +190,7 @@ def authenticate(ctx: Context, *, user: str, password: str) -> SignedIn:
     with job_run(ctx, job="login", actor=user) as run:
         account = _verify(run, user=user, password=password)
         with run.refusals_audited(AuditAction.LOGIN, object_type="user", object_id=user):
-            identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
+            identity = signed_in(access_policy(ctx.ledger), user=user)
         _record(run, account, CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(
             action=AuditAction.LOGIN,
@@ -283,7 +283,7 @@ def sign_in_external(ctx: Context, *, user: str, provider: str) -> SignedIn:
     require_migrated(ctx)
     with job_run(ctx, job="login", actor=user) as run:
         with run.refusals_audited(AuditAction.LOGIN, object_type="user", object_id=user, details={"method": provider}):
-            identity = signed_in(access_policy(ctx.ledger), user=user, disabled=disabled_users(ctx.ledger))
+            identity = signed_in(access_policy(ctx.ledger), user=user)
         # recorded like a password sign-in, so the Access page shows when this user last signed in
         _record(run, credentials_of(ctx.store, user=user), CredentialEventKind.LOGIN_SUCCEEDED)
         run.audit(

@@ -74,8 +74,8 @@ def test_a_disabled_user_neither_signs_in_nor_keeps_a_session() -> None:
     claims = SessionClaims(session_id="s1", user="cat", issued_at=NOON)
 
     with pytest.raises(PermissionDenied, match="disabled"):
-        signed_in(POLICY, user="cat", disabled={"cat"})
-    assert signed_in(POLICY, user="cat", disabled={"bob"}).roles == {Role.MAKER}
+        signed_in(replace(POLICY, disabled=frozenset({"cat"})), user="cat")
+    assert signed_in(replace(POLICY, disabled=frozenset({"bob"})), user="cat").roles == {Role.MAKER}
     refusal = session_refusal(claims, revoked=(), now=NOON, policy=SessionPolicy(), disabled={"cat"})
     assert refusal == "your account is disabled: ask an admin to enable it"
     assert session_refusal(claims, revoked=(), now=NOON, policy=SessionPolicy(), disabled={"bob"}) is None
