@@ -452,8 +452,8 @@ def drawn_entries(
 ) -> list[AuditEntry]:
     """`count` records drawn from the demo's records, at times spread over [start, end), each naming
     an existing object of its template's type and its own run id."""
-    templates = [t for t in templates if GOVERNED not in json.loads(t.details)]
-    parsed = [json.loads(t.details) for t in templates]
+    drawable = [(t, details) for t in templates if GOVERNED not in (details := json.loads(t.details))]
+    templates, parsed = [t for t, _ in drawable], [details for _, details in drawable]
     span = int((end - start) / timedelta(microseconds=1))
     offsets = np.sort(rng.integers(0, span, count))
     entries = []
